@@ -1,0 +1,38 @@
+import { Command } from "commander";
+import { MediaNode } from "./media-node.js";
+import { rootLogger } from "./logger.js";
+
+// CLI entry of a media node process.
+const program = new Command()
+  .name("media-node")
+  .option("--host <host>", "address to listen on and advertise in ICE", process.env.SFU_HOST ?? "127.0.0.1")
+  .option("--port <port>", "signaling port", process.env.SFU_PORT ?? "5000")
+  .option("--node-name <name>", "cluster node name (default node-PORT@HOST)")
+  .option("--external-signaling-url <url>", "URL clients are redirected to")
+  .option("--default-video-codec <codec>", "VP9, VP8, H264 or AV1", "VP9")
+  .option("--debug-subscriber-loss <fraction>", "test hook: drop this fraction of first transmissions to subscribers", "0")
+  .parse();
+
+const opts = program.opts<Record<string, string | undefined>>();
+const port = Number(opts.port);
+const node = new MediaNode({
+  host: opts.host,
+  port,
+  ...(opts.nodeName ? { nodeName: opts.nodeName } : {}),
+  ...(opts.externalSignalingUrl ? { externalSignalingUrl: opts.externalSignalingUrl } : {}),
+  defaultVideoCodec: opts.defaultVideoCodec as "VP9",
+  debugSubscriberLoss: Number(opts.debugSubscriberLoss),
+});
+
+await node.start();
+console.log(`media node ${node.config.nodeName}: signaling on ws://${node.config.host}:${node.port}/signaling`);
+
+let stopping = false;
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    rootLogger.info({ signal }, "shutting down");
+    void node.stop().finally(() => process.exit(0));
+  });
+}

@@ -1,0 +1,81 @@
+import { newSoraId } from "../../../shared/ids.js";
+import type { Connection } from "./connection.js";
+
+// A channel with a live session (mediasoup's Router, Sora's "session"): the connections in it,
+// and the notify fan-out. A session starts when the channel goes 0 → 1 connections.
+
+export interface ChannelCounters {
+  channel_connections: number;
+  channel_sendrecv_connections: number;
+  channel_sendonly_connections: number;
+  channel_recvonly_connections: number;
+}
+
+export class Channel {
+  readonly sessionId = newSoraId();
+  readonly createdAt = Date.now();
+  readonly connections = new Map<string, Connection>();
+
+  constructor(readonly channelId: string) {}
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  counters(): ChannelCounters {
+    let sendrecv = 0;
+    let sendonly = 0;
+    let recvonly = 0;
+    for (const c of this.connections.values()) {
+      if (!c.connected) continue;
+      if (c.role === "sendrecv") sendrecv++;
+      else if (c.role === "sendonly") sendonly++;
+      else recvonly++;
+    }
+    return {
+      channel_connections: sendrecv + sendonly + recvonly,
+      channel_sendrecv_connections: sendrecv,
+      channel_sendonly_connections: sendonly,
+      channel_recvonly_connections: recvonly,
+    };
+  }
+
+  /** Connections that may exchange media and messages with `conn` (Sora: same bundle_id never do). */
+  *peersOf(conn: Connection): Iterable<Connection> {
+    for (const other of this.connections.values()) {
+      if (other === conn || !other.connected) continue;
+      if (other.bundleId === conn.bundleId && conn.bundleIdExplicit) continue;
+      yield other;
+    }
+  }
+
+  /** Every live connection gets `connection.created` for the newcomer; the newcomer's copy lists who was there. */
+  announceCreated(conn: Connection): void {
+    const counters = this.counters();
+    const base = { ...conn.notifyFields(), ...counters, minutes: 0 };
+    for (const other of this.connections.values()) {
+      if (!other.connected) continue;
+      if (other === conn) {
+        const data = [...this.connections.values()]
+          .filter((c) => c.connected && c !== conn)
+          .map((c) => c.notifyDataEntry());
+        other.sendNotify({ event_type: "connection.created", ...base, data });
+      } else {
+        other.sendNotify({ event_type: "connection.created", ...base });
+      }
+    }
+  }
+
+  announceDestroyed(conn: Connection): void {
+    const counters = this.counters();
+    const minutes = Math.floor((Date.now() - conn.createdAt) / 60_000);
+    for (const other of this.connections.values()) {
+      if (!other.connected || other === conn) continue;
+      other.sendNotify({ event_type: "connection.destroyed", ...conn.notifyFields(), ...counters, minutes });
+    }
+  }
+
+  broadcastPush(data: unknown): void {
+    for (const c of this.connections.values()) if (c.connected) c.sendPush(data);
+  }
+}

@@ -1,0 +1,254 @@
+import type { MediaStreamTrack, RTCDataChannel, RTCRtpTransceiver } from "werift";
+import { newSoraId } from "../../../shared/ids.js";
+import type { NodeConfig, VideoCodecName } from "../config.js";
+import type { Logger } from "../logger.js";
+import type { ConnectMessage } from "../signaling/messages.js";
+import type { Channel } from "./channel.js";
+import { Peer, type DataChannelSpec, type MediaKind } from "./peer.js";
+import { Publication } from "./publication.js";
+import { Subscription } from "./subscription.js";
+
+// One client in a channel: its PeerConnection, what it publishes, what it receives, and the
+// renegotiation queue. Signaling I/O goes through a SignalingPort (WebSocket or DataChannel).
+
+export type Role = "sendrecv" | "sendonly" | "recvonly";
+
+export interface SignalingPort {
+  /** `signaling` messages: re-offer, close. */
+  sendSignaling(message: Record<string, unknown>): void;
+  sendNotify(message: Record<string, unknown>): void;
+  sendPush(message: Record<string, unknown>): void;
+}
+
+/** DataChannels Sora opens for DataChannel signaling; `compress:false` so JSON travels as text. */
+export const SYSTEM_DATA_CHANNELS = ["signaling", "notify", "push", "stats"] as const;
+
+export interface MessagingChannel {
+  label: string;
+  direction: "sendonly" | "recvonly" | "sendrecv";
+  compress: boolean;
+  header?: { type: string }[];
+}
+
+export class Connection {
+  readonly id = newSoraId();
+  readonly createdAt = Date.now();
+  readonly clientId: string;
+  readonly bundleId: string;
+  readonly bundleIdExplicit: boolean;
+  readonly role: Role;
+  readonly audio: boolean;
+  readonly video: boolean;
+  readonly videoCodec: VideoCodecName;
+  readonly dataChannelSignaling: boolean;
+  readonly ignoreDisconnectWebSocket: boolean;
+  readonly messaging: MessagingChannel[];
+  signalingNotifyMetadata: unknown;
+  readonly metadata: unknown;
+  peer!: Peer;
+  connected = false;
+  closed = false;
+  readonly publications: Publication[] = [];
+  readonly subscriptions = new Map<Publication, Subscription>();
+  private negotiating = false;
+  private renegotiationPending = false;
+  private port?: SignalingPort;
+  latestStats?: { timestamp: string; stats: unknown };
+  setupStartedAt = Date.now();
+  connectedAt = 0;
+
+  constructor(
+    readonly channel: Channel,
+    readonly connect: ConnectMessage,
+    private readonly config: NodeConfig,
+    readonly log: Logger,
+  ) {
+    this.role = connect.role;
+    this.clientId = connect.client_id ?? this.id;
+    this.bundleIdExplicit = connect.bundle_id !== undefined;
+    this.bundleId = connect.bundle_id ?? this.id;
+    const sends = this.role !== "recvonly";
+    this.audio = connect.audio !== false;
+    this.video = connect.video !== false;
+    const videoObj = typeof connect.video === "object" ? connect.video : undefined;
+    const requested = videoObj?.codec_type;
+    this.videoCodec = requested && requested !== "H265" ? requested : config.defaultVideoCodec;
+    this.dataChannelSignaling = connect.data_channel_signaling === true;
+    this.ignoreDisconnectWebSocket = this.dataChannelSignaling && connect.ignore_disconnect_websocket === true;
+    this.messaging = (connect.data_channels ?? [])
+      .filter((d) => d.label.startsWith("#"))
+      .map((d) => ({ label: d.label, direction: d.direction, compress: d.compress === true, header: d.header }));
+    this.signalingNotifyMetadata = connect.signaling_notify_metadata;
+    this.metadata = connect.metadata;
+    if (sends && this.audio) this.publications.push(new Publication(this.id, "audio", "OPUS", 48000));
+    if (sends && this.video) this.publications.push(new Publication(this.id, "video", this.videoCodec, 90000));
+  }
+
+  get sessionId(): string {
+    return this.channel.sessionId;
+  }
+
+  setPort(port: SignalingPort): void {
+    this.port = port;
+  }
+
+  get hasDataChannels(): boolean {
+    return this.dataChannelSignaling || this.messaging.length > 0;
+  }
+
+  dataChannelSpecs(): DataChannelSpec[] {
+    if (!this.hasDataChannels) return [];
+    const specs: DataChannelSpec[] = [];
+    if (this.dataChannelSignaling) for (const label of SYSTEM_DATA_CHANNELS) specs.push({ label });
+    for (const m of this.connect.data_channels ?? []) {
+      if (!m.label.startsWith("#")) continue;
+      specs.push({
+        label: m.label,
+        ordered: m.ordered,
+        maxPacketLifeTime: m.max_packet_life_time,
+        maxRetransmits: m.max_retransmits,
+        protocol: m.protocol,
+      });
+    }
+    return specs;
+  }
+
+  /** offer.data_channels must list every DataChannel the server opens (the SDK ignores others). */
+  offerDataChannels(): Record<string, unknown>[] | undefined {
+    if (!this.hasDataChannels) return undefined;
+    const list: Record<string, unknown>[] = [];
+    if (this.dataChannelSignaling) for (const label of SYSTEM_DATA_CHANNELS) list.push({ label, direction: "sendrecv", compress: false });
+    for (const m of this.messaging) {
+      const entry: Record<string, unknown> = { label: m.label, direction: m.direction, compress: m.compress };
+      if (m.header) entry.header = m.header;
+      list.push(entry);
+    }
+    return list;
+  }
+
+  /** Builds the PeerConnection with everything already published in the channel, and the initial offer SDP. */
+  async createInitialOffer(existing: Iterable<Connection>): Promise<string> {
+    const hasUpstreamAudio = this.publications.some((p) => p.kind === "audio");
+    const hasUpstreamVideo = this.publications.some((p) => p.kind === "video");
+    this.peer = new Peer({
+      iceAddresses: this.config.iceAddresses,
+      upstreamAudio: hasUpstreamAudio,
+      upstreamVideo: hasUpstreamVideo,
+      videoCodec: this.videoCodec,
+      dataChannels: this.dataChannelSpecs(),
+    });
+    this.bindUpstream("audio", this.peer.upstreamAudio);
+    this.bindUpstream("video", this.peer.upstreamVideo);
+    for (const other of existing) for (const pub of other.publications) if (this.wants(pub, other)) this.addSubscription(pub);
+    this.negotiating = true;
+    return this.peer.createOffer();
+  }
+
+  private bindUpstream(kind: MediaKind, transceiver: RTCRtpTransceiver | undefined): void {
+    if (!transceiver) return;
+    const pub = this.publications.find((p) => p.kind === kind);
+    if (!pub) return;
+    transceiver.onTrack.subscribe((track: MediaStreamTrack) => {
+      pub.attach(transceiver.receiver);
+      track.onReceiveRtp.subscribe((rtp) => pub.onRtp(rtp));
+    });
+  }
+
+  /** Whether this connection should receive `pub` (own media, bundle peers and roles excluded). */
+  wants(pub: Publication, publisher: Connection): boolean {
+    if (this.role === "sendonly" || publisher === this) return false;
+    if (this.bundleIdExplicit && publisher.bundleId === this.bundleId) return false;
+    if (pub.kind === "audio" && !this.audio) return false;
+    if (pub.kind === "video" && !this.video) return false;
+    return true;
+  }
+
+  addSubscription(pub: Publication): void {
+    if (this.subscriptions.has(pub) || this.closed) return;
+    const transceiver = this.peer.addDownstream(pub.kind, pub.connectionId, pub.codec);
+    const sub = new Subscription(pub, transceiver, this.id, this.config.debugSubscriberLoss);
+    this.subscriptions.set(pub, sub);
+    pub.addSubscription(sub);
+  }
+
+  removeSubscriptionsFrom(publisherId: string): boolean {
+    let removed = false;
+    for (const [pub, sub] of this.subscriptions) {
+      if (pub.connectionId !== publisherId) continue;
+      sub.close();
+      this.peer.removeDownstream(sub.transceiver);
+      this.subscriptions.delete(pub);
+      removed = true;
+    }
+    return removed;
+  }
+
+  async applyAnswer(sdp: string): Promise<void> {
+    await this.peer.setAnswer(sdp);
+    for (const sub of this.subscriptions.values()) sub.refreshNegotiated();
+    this.negotiating = false;
+    if (this.renegotiationPending) {
+      this.renegotiationPending = false;
+      await this.renegotiate();
+    }
+  }
+
+  /** Sends a re-offer now, or after the outstanding one is answered (one offer in flight at a time). */
+  async renegotiate(): Promise<void> {
+    if (this.closed) return;
+    if (this.negotiating) {
+      this.renegotiationPending = true;
+      return;
+    }
+    this.negotiating = true;
+    const sdp = await this.peer.createOffer();
+    if (this.closed) return;
+    this.port?.sendSignaling({ type: "re-offer", sdp });
+  }
+
+  get isNegotiating(): boolean {
+    return this.negotiating;
+  }
+
+  notifyFields(): Record<string, unknown> {
+    const fields: Record<string, unknown> = {
+      role: this.role,
+      session_id: this.sessionId,
+      client_id: this.clientId,
+      bundle_id: this.bundleId,
+      connection_id: this.id,
+      audio: this.audio,
+      video: this.video,
+      turn_transport_type: "udp",
+    };
+    if (this.signalingNotifyMetadata !== undefined) fields.metadata = this.signalingNotifyMetadata;
+    return fields;
+  }
+
+  notifyDataEntry(): Record<string, unknown> {
+    const entry: Record<string, unknown> = { connection_id: this.id, client_id: this.clientId, bundle_id: this.bundleId };
+    if (this.signalingNotifyMetadata !== undefined) entry.metadata = this.signalingNotifyMetadata;
+    return entry;
+  }
+
+  sendNotify(body: Record<string, unknown>): void {
+    this.port?.sendNotify({ type: "notify", timestamp: new Date().toISOString(), ...body });
+  }
+
+  sendPush(data: unknown): void {
+    this.port?.sendPush({ type: "push", data });
+  }
+
+  dataChannel(label: string): RTCDataChannel | undefined {
+    return this.peer?.dataChannels.get(label);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const sub of this.subscriptions.values()) sub.close();
+    this.subscriptions.clear();
+    for (const pub of this.publications) pub.subscriptions.length = 0;
+    await this.peer?.close();
+  }
+}

@@ -1,0 +1,189 @@
+import {
+  MediaStream,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  type RTCDataChannel,
+  type RTCRtpTransceiver,
+  useAbsSendTime,
+  useAudioLevelIndication,
+  useRepairedRtpStreamId,
+  useSdesMid,
+  useSdesRTPStreamId,
+} from "werift";
+import type { VideoCodecName } from "../config.js";
+
+// The server side of one client's RTCPeerConnection. werift does ICE/DTLS/SRTP/SCTP/SDP;
+// forwarding bypasses werift's sender path (see subscription.ts). The server is always the
+// offerer: upstream m-lines first (the SDK's addTrack picks the first matching transceivers),
+// then an application m-line when DataChannel signaling is on, then one m-line per forwarded track.
+
+export type MediaKind = "audio" | "video";
+
+// Fixed payload types so every leg of a channel agrees (no PT rewriting between legs).
+const OPUS = () =>
+  new RTCRtpCodecParameters({
+    mimeType: "audio/opus",
+    clockRate: 48000,
+    channels: 2,
+    payloadType: 111,
+    parameters: "minptime=10;useinbandfec=1",
+    rtcpFeedback: [],
+  });
+
+const VIDEO_FEEDBACK = [{ type: "nack" }, { type: "nack", parameter: "pli" }, { type: "ccm", parameter: "fir" }, { type: "goog-remb" }];
+
+export const VIDEO_CODECS: Record<VideoCodecName, () => RTCRtpCodecParameters> = {
+  VP9: () =>
+    new RTCRtpCodecParameters({ mimeType: "video/VP9", clockRate: 90000, payloadType: 98, parameters: "profile-id=0", rtcpFeedback: VIDEO_FEEDBACK }),
+  VP8: () => new RTCRtpCodecParameters({ mimeType: "video/VP8", clockRate: 90000, payloadType: 96, rtcpFeedback: VIDEO_FEEDBACK }),
+  H264: () =>
+    new RTCRtpCodecParameters({
+      mimeType: "video/H264",
+      clockRate: 90000,
+      payloadType: 102,
+      parameters: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+      rtcpFeedback: VIDEO_FEEDBACK,
+    }),
+  AV1: () => new RTCRtpCodecParameters({ mimeType: "video/AV1", clockRate: 90000, payloadType: 45, rtcpFeedback: VIDEO_FEEDBACK }),
+};
+
+export interface PeerOptions {
+  iceAddresses: string[];
+  upstreamAudio: boolean;
+  upstreamVideo: boolean;
+  videoCodec: VideoCodecName;
+  simulcastRids?: string[];
+  dataChannels: DataChannelSpec[];
+}
+
+export interface DataChannelSpec {
+  label: string;
+  ordered?: boolean;
+  maxPacketLifeTime?: number;
+  maxRetransmits?: number;
+  protocol?: string;
+}
+
+export class Peer {
+  readonly pc: RTCPeerConnection;
+  upstreamAudio?: RTCRtpTransceiver;
+  upstreamVideo?: RTCRtpTransceiver;
+  readonly dataChannels = new Map<string, RTCDataChannel>();
+  private closed = false;
+
+  constructor(private readonly options: PeerOptions) {
+    const codecNames = Object.keys(VIDEO_CODECS) as VideoCodecName[];
+    this.pc = new RTCPeerConnection({
+      iceServers: [],
+      bundlePolicy: "max-bundle",
+      iceInterfaceAddresses: options.iceAddresses.length > 0 ? { udp4: options.iceAddresses[0] } : undefined,
+      iceUseIpv6: false,
+      codecs: {
+        audio: [OPUS()],
+        // The client's own codec first so the upstream m-line is offered with it alone below.
+        video: [options.videoCodec, ...codecNames.filter((c) => c !== options.videoCodec)].map((c) => VIDEO_CODECS[c]()),
+      },
+      headerExtensions: {
+        audio: [useSdesMid(), useAbsSendTime(), useAudioLevelIndication()],
+        video: [useSdesMid(), useAbsSendTime(), useSdesRTPStreamId(), useRepairedRtpStreamId()],
+      },
+    });
+    if (options.upstreamAudio) {
+      this.upstreamAudio = this.pc.addTransceiver("audio", { direction: "recvonly" });
+    }
+    if (options.upstreamVideo) {
+      this.upstreamVideo = this.pc.addTransceiver("video", {
+        direction: "recvonly",
+        simulcast: options.simulcastRids?.map((rid) => ({ rid, direction: "recv" as const })),
+      });
+      this.upstreamVideo.setCodecPreferences([VIDEO_CODECS[options.videoCodec]()]);
+    }
+    for (const spec of options.dataChannels) {
+      const dc = this.pc.createDataChannel(spec.label, {
+        ordered: spec.ordered ?? true,
+        maxPacketLifeTime: spec.maxPacketLifeTime,
+        maxRetransmits: spec.maxRetransmits,
+        protocol: spec.protocol ?? "",
+      });
+      this.dataChannels.set(spec.label, dc);
+    }
+  }
+
+  /** A sendonly m-line carrying one forwarded track; msid stream id = the sender's connection_id (the SDK's remote id). */
+  addDownstream(kind: MediaKind, sourceConnectionId: string, codec: VideoCodecName | "OPUS"): RTCRtpTransceiver {
+    const transceiver = this.pc.addTransceiver(kind, {
+      direction: "sendonly",
+      streams: [new MediaStream({ id: sourceConnectionId })],
+    });
+    if (kind === "video" && codec !== "OPUS") transceiver.setCodecPreferences([VIDEO_CODECS[codec]()]);
+    return transceiver;
+  }
+
+  removeDownstream(transceiver: RTCRtpTransceiver): void {
+    try {
+      transceiver.stop();
+    } catch {
+      // Already stopped by a concurrent removal; nothing else to release.
+    }
+  }
+
+  /** Creates an offer, applies it and waits for ICE gathering so the SDP carries every server candidate (servers never trickle). */
+  async createOffer(): Promise<string> {
+    const offer = await this.pc.createOffer();
+    await this.pc.setLocalDescription(offer);
+    await this.waitGatheringComplete();
+    const sdp = this.pc.localDescription?.sdp;
+    if (!sdp) throw new Error("no local description");
+    return sdp;
+  }
+
+  async setAnswer(sdp: string): Promise<void> {
+    await this.pc.setRemoteDescription({ type: "answer", sdp });
+  }
+
+  async addIceCandidate(candidate: { candidate: string; sdpMid?: string | null; sdpMLineIndex?: number | null }): Promise<void> {
+    if (!candidate.candidate) return;
+    await this.pc.addIceCandidate({
+      candidate: candidate.candidate,
+      sdpMid: candidate.sdpMid ?? undefined,
+      sdpMLineIndex: candidate.sdpMLineIndex ?? 0,
+    });
+  }
+
+  get mids(): { audio?: string; video?: string } {
+    const mids: { audio?: string; video?: string } = {};
+    if (this.upstreamAudio?.mid != null) mids.audio = this.upstreamAudio.mid;
+    if (this.upstreamVideo?.mid != null) mids.video = this.upstreamVideo.mid;
+    return mids;
+  }
+
+  private waitGatheringComplete(): Promise<void> {
+    if (this.pc.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      const { unSubscribe } = this.pc.iceGatheringStateChange.subscribe((state) => {
+        if (state === "complete") {
+          unSubscribe();
+          resolve();
+        }
+      });
+      // Host-only gathering finishes in milliseconds; never hang an offer on it.
+      setTimeout(() => {
+        unSubscribe();
+        resolve();
+      }, 3000).unref();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const dc of this.dataChannels.values()) {
+      try {
+        dc.close();
+      } catch {
+        // The SCTP association may already be gone.
+      }
+    }
+    await this.pc.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,171 @@
+import type { NodeConfig } from "../config.js";
+import type { Logger } from "../logger.js";
+import type { ConnectMessage } from "../signaling/messages.js";
+import { Channel } from "./channel.js";
+import { Connection } from "./connection.js";
+
+// The node's SFU: the channels it owns, admission (modes), and the join/leave choreography
+// (who gets which tracks, notifies and re-offers). Signaling calls in; media never passes here.
+
+export type NodeMode = "normal" | "block_new_session" | "block_new_connection";
+
+export class Refusal extends Error {
+  constructor(
+    readonly reason: string,
+    readonly code = 4403,
+  ) {
+    super(reason);
+  }
+}
+
+export interface NodeCounters {
+  total_connection_created: number;
+  total_connection_updated: number;
+  total_connection_destroyed: number;
+  total_session_created: number;
+  total_session_destroyed: number;
+  total_successful_connections: number;
+  total_failed_connections: number;
+  total_duration_msec: number;
+  total_setup_time_msec: number;
+}
+
+export interface SfuEvents {
+  connectionCreated?(conn: Connection): void;
+  connectionDestroyed?(conn: Connection): void;
+}
+
+export class Sfu {
+  readonly channels = new Map<string, Channel>();
+  mode: NodeMode = "normal";
+  readonly counters: NodeCounters = {
+    total_connection_created: 0,
+    total_connection_updated: 0,
+    total_connection_destroyed: 0,
+    total_session_created: 0,
+    total_session_destroyed: 0,
+    total_successful_connections: 0,
+    total_failed_connections: 0,
+    total_duration_msec: 0,
+    total_setup_time_msec: 0,
+  };
+  events: SfuEvents = {};
+
+  constructor(
+    readonly config: NodeConfig,
+    private readonly log: Logger,
+  ) {}
+
+  /** Admission and placement of a new connection; throws Refusal with Sora-style reasons. */
+  admit(connect: ConnectMessage): Connection {
+    if (this.mode === "block_new_connection") throw new Refusal("BLOCK-NEW-CONNECTION");
+    let channel = this.channels.get(connect.channel_id);
+    if (!channel || channel.size === 0) {
+      if (this.mode === "block_new_session") throw new Refusal("BLOCK-NEW-SESSION");
+    }
+    if (connect.multistream === false) throw new Refusal("LEGACY-STREAM-NOT-SUPPORTED", 4400);
+    if (!channel) {
+      channel = new Channel(connect.channel_id);
+      this.channels.set(channel.channelId, channel);
+      this.counters.total_session_created++;
+      this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session created");
+    }
+    const conn = new Connection(channel, connect, this.config, this.log.child({ channel_id: channel.channelId }));
+    channel.connections.set(conn.id, conn);
+    return conn;
+  }
+
+  /** The initial offer includes every track already published to the channel. */
+  async offerFor(conn: Connection): Promise<string> {
+    return conn.createInitialOffer(conn.channel.peersOf(conn));
+  }
+
+  /** The connection's PeerConnection is up: announce it and send its tracks to everyone else. */
+  onConnected(conn: Connection): void {
+    if (conn.connected || conn.closed) return;
+    conn.connected = true;
+    conn.connectedAt = Date.now();
+    this.counters.total_connection_created++;
+    this.counters.total_successful_connections++;
+    this.counters.total_setup_time_msec += conn.connectedAt - conn.setupStartedAt;
+    const channel = conn.channel;
+    channel.announceCreated(conn);
+    // Tracks of connections that became connected after this one's offer was built.
+    let changed = false;
+    for (const other of channel.peersOf(conn)) {
+      for (const pub of other.publications) {
+        if (conn.wants(pub, other) && !conn.subscriptions.has(pub)) {
+          conn.addSubscription(pub);
+          changed = true;
+        }
+      }
+    }
+    if (changed) void conn.renegotiate().catch((err) => conn.log.warn({ err }, "re-offer failed"));
+    for (const other of channel.peersOf(conn)) {
+      let added = false;
+      for (const pub of conn.publications) {
+        if (other.wants(pub, conn) && !other.subscriptions.has(pub)) {
+          other.addSubscription(pub);
+          added = true;
+        }
+      }
+      if (added) void other.renegotiate().catch((err) => other.log.warn({ err }, "re-offer failed"));
+    }
+    this.events.connectionCreated?.(conn);
+  }
+
+  /** Removes a connection (any reason); idempotent. */
+  async leave(conn: Connection, reason: string): Promise<void> {
+    if (conn.closed) return;
+    const channel = conn.channel;
+    const wasConnected = conn.connected;
+    channel.connections.delete(conn.id);
+    conn.connected = false;
+    if (wasConnected) {
+      this.counters.total_connection_destroyed++;
+      this.counters.total_duration_msec += Date.now() - conn.connectedAt;
+      channel.announceDestroyed(conn);
+      for (const other of channel.connections.values()) {
+        if (other.closed || !other.peer) continue;
+        if (other.removeSubscriptionsFrom(conn.id)) {
+          void other.renegotiate().catch((err) => other.log.warn({ err }, "re-offer failed"));
+        }
+      }
+      this.events.connectionDestroyed?.(conn);
+    } else {
+      this.counters.total_failed_connections++;
+      for (const other of channel.connections.values()) other.removeSubscriptionsFrom(conn.id);
+    }
+    conn.log.info({ connection_id: conn.id, reason }, "connection closed");
+    await conn.close();
+    if (channel.size === 0 && this.channels.get(channel.channelId) === channel) {
+      this.channels.delete(channel.channelId);
+      this.counters.total_session_destroyed++;
+      this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session destroyed");
+    }
+  }
+
+  /** Relays a messaging DataChannel payload to every peer that receives on that label. */
+  relayMessage(from: Connection, label: string, data: Buffer): void {
+    const spec = from.messaging.find((m) => m.label === label);
+    if (!spec || spec.direction === "recvonly") return;
+    for (const other of from.channel.peersOf(from)) {
+      const target = other.messaging.find((m) => m.label === label);
+      if (!target || target.direction === "sendonly") continue;
+      const dc = other.dataChannel(label);
+      if (!dc || dc.readyState !== "open") continue;
+      const withHeader = target.header?.some((h) => h.type === "sender_connection_id");
+      dc.send(withHeader ? Buffer.concat([Buffer.from(from.id), data]) : data);
+    }
+  }
+
+  connectionCount(): number {
+    let n = 0;
+    for (const ch of this.channels.values()) n += ch.size;
+    return n;
+  }
+
+  findConnection(channelId: string, connectionId: string): Connection | undefined {
+    return this.channels.get(channelId)?.connections.get(connectionId);
+  }
+}

@@ -1,0 +1,344 @@
+import type { RTCDataChannel } from "werift";
+import type { WebSocket } from "ws";
+import { SORA_COMPAT_VERSION } from "../../../shared/version.js";
+import type { NodeConfig } from "../config.js";
+import type { Logger } from "../logger.js";
+import { Connection, SYSTEM_DATA_CHANNELS, type SignalingPort } from "../sfu/connection.js";
+import { Refusal, type Sfu } from "../sfu/sfu.js";
+import { connectMessage, sessionMessage, type SessionMessage } from "./messages.js";
+
+// One client's signaling state machine, over the WebSocket and, after `switched`, the
+// `signaling`/`notify`/`push`/`stats` DataChannels. Anything malformed or out of order
+// closes this session with a reason; it never throws into the server.
+
+type State = "awaiting-connect" | "offering" | "awaiting-answer" | "active" | "closed";
+
+/** WebSocket close codes: 1000 for normal ends (the SDK treats others as abnormal). */
+export const CLOSE = {
+  normal: 1000,
+  badRequest: 4400,
+  refused: 4403,
+  timeout: 4408,
+  tooMany: 4429,
+  internal: 4500,
+} as const;
+
+const MAX_CANDIDATES = 64;
+
+export class SignalingSession implements SignalingPort {
+  private state: State = "awaiting-connect";
+  private conn?: Connection;
+  private switched = false;
+  private candidates = 0;
+  private pingTimer?: NodeJS.Timeout;
+  private stageTimer?: NodeJS.Timeout;
+  private lastPongAt = Date.now();
+  private awaitingPong = false;
+  private ws: WebSocket | null;
+
+  constructor(
+    ws: WebSocket,
+    private readonly sfu: Sfu,
+    private readonly config: NodeConfig,
+    private log: Logger,
+  ) {
+    this.ws = ws;
+    ws.on("message", (data, isBinary) => this.onWebSocketMessage(data as Buffer, isBinary));
+    ws.on("close", () => this.onWebSocketClose());
+    ws.on("error", (err) => this.log.debug({ err }, "websocket error"));
+    this.armStageTimer("CONNECT-TIMEOUT");
+  }
+
+  get connection(): Connection | undefined {
+    return this.conn;
+  }
+
+  // ---- inbound -------------------------------------------------------------------------
+
+  private onWebSocketMessage(data: Buffer, isBinary: boolean): void {
+    if (isBinary) return this.fail(CLOSE.badRequest, "BINARY-MESSAGE-NOT-ALLOWED");
+    let message: unknown;
+    try {
+      message = JSON.parse(data.toString("utf8"));
+    } catch {
+      return this.fail(CLOSE.badRequest, "INVALID-JSON");
+    }
+    this.dispatch(message, "websocket");
+  }
+
+  private dispatch(message: unknown, via: "websocket" | "datachannel"): void {
+    if (this.state === "closed") return;
+    if (typeof message !== "object" || message === null || Array.isArray(message)) {
+      return this.fail(CLOSE.badRequest, "INVALID-MESSAGE");
+    }
+    const type = (message as { type?: unknown }).type;
+    if (this.state === "awaiting-connect") {
+      if (type !== "connect") return this.fail(CLOSE.badRequest, "EXPECTED-CONNECT");
+      const parsed = connectMessage.safeParse(message);
+      if (!parsed.success) return this.fail(CLOSE.badRequest, "INVALID-CONNECT");
+      void this.onConnect(parsed.data);
+      return;
+    }
+    if (type === "connect") return this.fail(CLOSE.badRequest, "UNEXPECTED-CONNECT");
+    const parsed = sessionMessage.safeParse(message);
+    if (!parsed.success) {
+      const known = ["answer", "re-answer", "update", "candidate", "pong", "stats", "disconnect"].includes(String(type));
+      return this.fail(CLOSE.badRequest, known ? "INVALID-MESSAGE" : "UNKNOWN-MESSAGE-TYPE");
+    }
+    void this.onSessionMessage(parsed.data, via).catch((err) => {
+      this.log.warn({ err }, "signaling message failed");
+      this.fail(CLOSE.badRequest, "SIGNALING-FAILED");
+    });
+  }
+
+  private async onConnect(connect: import("./messages.js").ConnectMessage): Promise<void> {
+    let conn: Connection;
+    try {
+      conn = this.sfu.admit(connect);
+    } catch (err) {
+      if (err instanceof Refusal) return this.fail(err.code, err.reason);
+      throw err;
+    }
+    this.conn = conn;
+    conn.setPort(this);
+    this.log = conn.log.child({ connection_id: conn.id });
+    this.state = "offering";
+    let sdp: string;
+    try {
+      sdp = await this.sfu.offerFor(conn);
+    } catch (err) {
+      this.log.error({ err }, "offer failed");
+      return this.fail(CLOSE.internal, "INTERNAL-ERROR");
+    }
+    if (this.state !== "offering") return; // closed while gathering
+    this.watchPeer(conn);
+    const offer: Record<string, unknown> = {
+      type: "offer",
+      sdp,
+      version: SORA_COMPAT_VERSION,
+      connection_id: conn.id,
+      client_id: conn.clientId,
+      bundle_id: conn.bundleId,
+      session_id: conn.sessionId,
+      channel_id: conn.channel.channelId,
+      multistream: true,
+      simulcast: false,
+      spotlight: false,
+      audio: conn.audio,
+      video: conn.video,
+      config: { iceServers: [] },
+      mid: conn.peer.mids,
+      data_channel_signaling: conn.dataChannelSignaling,
+      ignore_disconnect_websocket: conn.ignoreDisconnectWebSocket,
+    };
+    if (conn.audio) offer.audio_codec_type = "OPUS";
+    if (conn.video) offer.video_codec_type = conn.videoCodec;
+    const dcs = conn.offerDataChannels();
+    if (dcs) offer.data_channels = dcs;
+    this.state = "awaiting-answer";
+    this.sendWebSocket(offer);
+    this.armStageTimer("ANSWER-TIMEOUT");
+  }
+
+  private async onSessionMessage(message: SessionMessage, via: "websocket" | "datachannel"): Promise<void> {
+    const conn = this.conn!;
+    switch (message.type) {
+      case "answer": {
+        if (this.state !== "awaiting-answer" || via !== "websocket") return this.fail(CLOSE.badRequest, "UNEXPECTED-ANSWER");
+        this.state = "active";
+        this.clearStageTimer();
+        try {
+          await conn.applyAnswer(message.sdp);
+        } catch {
+          return this.fail(CLOSE.badRequest, "INVALID-SDP");
+        }
+        this.startPing();
+        return;
+      }
+      case "re-answer":
+      case "update": {
+        if (this.state !== "active" || !conn.isNegotiating) return this.fail(CLOSE.badRequest, "UNEXPECTED-RE-ANSWER");
+        try {
+          await conn.applyAnswer(message.sdp);
+        } catch {
+          return this.fail(CLOSE.badRequest, "INVALID-SDP");
+        }
+        return;
+      }
+      case "candidate": {
+        if (this.state !== "active") return this.fail(CLOSE.badRequest, "UNEXPECTED-CANDIDATE");
+        if (++this.candidates > MAX_CANDIDATES) return this.fail(CLOSE.tooMany, "TOO-MANY-CANDIDATES");
+        await conn.peer.addIceCandidate(message).catch(() => {
+          // A candidate the ICE agent cannot use is the client's loss, not a protocol error.
+        });
+        return;
+      }
+      case "pong": {
+        this.awaitingPong = false;
+        this.lastPongAt = Date.now();
+        if (message.stats !== undefined) conn.latestStats = { timestamp: new Date().toISOString(), stats: message.stats };
+        return;
+      }
+      case "stats": {
+        conn.latestStats = { timestamp: new Date().toISOString(), stats: message.reports };
+        return;
+      }
+      case "disconnect": {
+        await this.end(CLOSE.normal, "TYPE-DISCONNECT", "client disconnect");
+        return;
+      }
+    }
+  }
+
+  // ---- PeerConnection and DataChannels ------------------------------------------------
+
+  private watchPeer(conn: Connection): void {
+    const pc = conn.peer.pc;
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === "connected") {
+        this.sfu.onConnected(conn);
+        if (conn.dataChannelSignaling) this.switchWhenOpen(conn);
+      } else if (state === "failed" || state === "closed") {
+        void this.end(CLOSE.normal, "PEER-CONNECTION-" + state.toUpperCase(), "peer connection " + state);
+      }
+    });
+    for (const [label, dc] of conn.peer.dataChannels) this.bindDataChannel(conn, label, dc);
+  }
+
+  private bindDataChannel(conn: Connection, label: string, dc: RTCDataChannel): void {
+    dc.onMessage.subscribe((data: string | Buffer) => {
+      if (label === "signaling" || label === "stats") {
+        let message: unknown;
+        try {
+          message = JSON.parse(typeof data === "string" ? data : data.toString("utf8"));
+        } catch {
+          return this.fail(CLOSE.badRequest, "INVALID-JSON");
+        }
+        this.dispatch(message, "datachannel");
+      } else if (label.startsWith("#")) {
+        this.sfu.relayMessage(conn, label, typeof data === "string" ? Buffer.from(data) : data);
+      }
+    });
+    dc.stateChanged.subscribe((state) => {
+      // The SDK closes DataChannels when it hangs up over DataChannel signaling.
+      if (state === "closed" && this.switched && (SYSTEM_DATA_CHANNELS as readonly string[]).includes(label)) {
+        void this.end(CLOSE.normal, "DATA-CHANNEL-CLOSED", "data channel closed");
+      }
+    });
+  }
+
+  private switchWhenOpen(conn: Connection): void {
+    const pending = SYSTEM_DATA_CHANNELS.map((l) => conn.dataChannel(l)).filter((dc) => dc && dc.readyState !== "open");
+    if (pending.length === 0) return this.doSwitch(conn);
+    const check = () => {
+      if (this.switched || this.state === "closed") return;
+      if (SYSTEM_DATA_CHANNELS.every((l) => conn.dataChannel(l)?.readyState === "open")) this.doSwitch(conn);
+    };
+    for (const dc of pending) dc!.stateChanged.subscribe(() => check());
+  }
+
+  private doSwitch(conn: Connection): void {
+    if (this.switched) return;
+    this.switched = true;
+    this.sendWebSocket({ type: "switched", ignore_disconnect_websocket: conn.ignoreDisconnectWebSocket });
+    // Stats move to the `stats` DataChannel (Sora: every 30 s there).
+    this.startDataChannelStats(conn);
+  }
+
+  private startDataChannelStats(conn: Connection): void {
+    const timer = setInterval(() => {
+      if (this.state === "closed") return clearInterval(timer);
+      this.sendOnDataChannel(conn, "stats", { type: "req-stats" });
+    }, 30_000);
+    timer.unref();
+  }
+
+  // ---- outbound ------------------------------------------------------------------------
+
+  sendSignaling(message: Record<string, unknown>): void {
+    if (this.switched && this.conn) this.sendOnDataChannel(this.conn, "signaling", message);
+    else this.sendWebSocket(message);
+  }
+
+  sendNotify(message: Record<string, unknown>): void {
+    if (this.switched && this.conn) this.sendOnDataChannel(this.conn, "notify", message);
+    else this.sendWebSocket(message);
+  }
+
+  sendPush(message: Record<string, unknown>): void {
+    if (this.switched && this.conn) this.sendOnDataChannel(this.conn, "push", message);
+    else this.sendWebSocket(message);
+  }
+
+  private sendOnDataChannel(conn: Connection, label: string, message: Record<string, unknown>): void {
+    const dc = conn.dataChannel(label);
+    if (dc?.readyState === "open") dc.send(JSON.stringify(message));
+    else this.sendWebSocket(message);
+  }
+
+  private sendWebSocket(message: Record<string, unknown>): void {
+    if (this.ws && this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  private startPing(): void {
+    this.pingTimer = setInterval(() => {
+      if (!this.ws || this.ws.readyState !== this.ws.OPEN) return;
+      // After the switch a C++ client may answer on the stats DataChannel instead of pong.
+      if (this.awaitingPong && !this.switched && Date.now() - this.lastPongAt > this.config.pongTimeoutMs) {
+        void this.end(CLOSE.timeout, "PONG-TIMEOUT", "no pong");
+        return;
+      }
+      this.awaitingPong = true;
+      this.sendWebSocket({ type: "ping", stats: true });
+    }, this.config.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  // ---- teardown ------------------------------------------------------------------------
+
+  private onWebSocketClose(): void {
+    this.ws = null;
+    if (this.state === "closed") return;
+    if (this.switched && this.conn?.ignoreDisconnectWebSocket) {
+      this.log.debug("websocket closed after switch; session continues on DataChannels");
+      return;
+    }
+    void this.end(CLOSE.normal, "WEBSOCKET-CLOSED", "websocket closed");
+  }
+
+  private armStageTimer(reason: string): void {
+    this.clearStageTimer();
+    this.stageTimer = setTimeout(() => this.fail(CLOSE.timeout, reason), this.config.signalingTimeoutMs);
+    this.stageTimer.unref();
+  }
+
+  private clearStageTimer(): void {
+    if (this.stageTimer) clearTimeout(this.stageTimer);
+    this.stageTimer = undefined;
+  }
+
+  /** Protocol error or refusal: close with a code and an UPPER-KEBAB reason. */
+  fail(code: number, reason: string): void {
+    if (this.state === "closed") return;
+    this.log.info({ code, reason }, "closing signaling");
+    void this.end(code, reason, reason);
+  }
+
+  /** Ends the session: WebSocket closed with code/reason, DataChannels told via `close`, connection removed. */
+  async end(code: number, reason: string, logReason: string): Promise<void> {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    this.clearStageTimer();
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    const conn = this.conn;
+    if (conn && this.switched && !this.ws) this.sendOnDataChannel(conn, "signaling", { type: "close", code, reason });
+    if (this.ws) {
+      try {
+        this.ws.close(code, reason);
+      } catch {
+        this.ws.terminate();
+      }
+    }
+    if (conn) await this.sfu.leave(conn, logReason);
+  }
+}

@@ -1,0 +1,70 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { NodeConfig } from "../config.js";
+import type { Logger } from "../logger.js";
+import type { Sfu } from "../sfu/sfu.js";
+import { MAX_SIGNALING_MESSAGE_BYTES } from "./messages.js";
+import { CLOSE, SignalingSession } from "./session.js";
+
+// HTTP listener of a media node: WebSocket signaling on /signaling, and a tiny /health.
+// Messages over 1 MiB are refused by ws itself (close 1009) before any parsing.
+
+export class SignalingServer {
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  readonly sessions = new Set<SignalingSession>();
+
+  constructor(
+    private readonly config: NodeConfig,
+    private readonly sfu: Sfu,
+    private readonly log: Logger,
+  ) {
+    this.http = createServer((req, res) => this.onHttp(req, res));
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_SIGNALING_MESSAGE_BYTES });
+    this.http.on("upgrade", (req, socket, head) => {
+      const path = (req.url ?? "").split("?")[0];
+      if (path !== "/signaling") {
+        socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws));
+    });
+  }
+
+  private onHttp(req: IncomingMessage, res: ServerResponse): void {
+    if (req.url === "/health") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ node_name: this.config.nodeName, connections: this.sfu.connectionCount(), mode: this.sfu.mode }));
+      return;
+    }
+    res.writeHead(404, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error_type: "NOT-FOUND" }));
+  }
+
+  private onWebSocket(ws: WebSocket): void {
+    const session = new SignalingSession(ws, this.sfu, this.config, this.log);
+    this.sessions.add(session);
+    ws.on("close", () => {
+      // Sessions that continue on DataChannels stay registered until their connection ends.
+      if (!session.connection || session.connection.closed) this.sessions.delete(session);
+    });
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.http.once("error", reject);
+      this.http.listen(this.config.port, this.config.host, () => {
+        const addr = this.http.address();
+        resolve(typeof addr === "object" && addr ? addr.port : this.config.port);
+      });
+    });
+  }
+
+  /** Graceful stop: every client is told (close 1000 "SHUTDOWN"), then the listener closes. */
+  async close(): Promise<void> {
+    await Promise.all([...this.sessions].map((s) => s.end(CLOSE.normal, "SHUTDOWN", "node shutdown")));
+    for (const ws of this.wss.clients) ws.terminate();
+    this.wss.close();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+}
