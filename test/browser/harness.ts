@@ -1,0 +1,147 @@
+import { readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium, type Browser, type Page } from "playwright-core";
+
+// Headless Chromium driving the real sora-js-sdk from npm. The page is served from 127.0.0.1.
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+export const CHROMIUM_FLAGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
+  // ICE must stay on loopback: the node only advertises 127.0.0.1.
+  "--allow-loopback-in-peer-connection",
+  // Keep timers and media running in background tabs.
+  "--disable-background-timer-throttling",
+  "--disable-renderer-backgrounding",
+  "--autoplay-policy=no-user-gesture-required",
+];
+
+export interface ClientHandle {
+  id: number;
+  connectionId: string | null;
+  error: { message: string; code?: number; reason?: string } | null;
+}
+
+export interface ClientState {
+  connectionId: string | null;
+  notifies: { event_type: string; connection_id?: string; channel_connections?: number; metadata?: unknown; data?: unknown[]; role?: string }[];
+  pushes: unknown[];
+  tracks: Record<string, { kind: string; streamId: string }>;
+  removed: { kind: string; streamId: string }[];
+  switched: boolean;
+  disconnected: { type: string; title: string; code?: number; reason?: string } | null;
+  error: ClientHandle["error"];
+  wsOpen: boolean;
+}
+
+export interface StreamStats {
+  framesDecoded: number;
+  frameWidth: number;
+  videoPackets: number;
+  audioPackets: number;
+  nackCount: number;
+  packetsLost: number;
+}
+
+export class BrowserHarness {
+  private constructor(
+    private readonly server: Server,
+    readonly browser: Browser,
+    readonly pageUrl: string,
+  ) {}
+
+  static async start(): Promise<BrowserHarness> {
+    const sdkDir = join(here, "../../node_modules/sora-js-sdk/dist");
+    const files: Record<string, { path: string; type: string }> = {
+      "/": { path: join(here, "page/index.html"), type: "text/html" },
+      "/client.js": { path: join(here, "page/client.js"), type: "text/javascript" },
+      "/sora.js": { path: join(sdkDir, "sora.js"), type: "text/javascript" },
+    };
+    const server = createServer(async (req, res) => {
+      const file = files[(req.url ?? "/").split("?")[0]!];
+      if (!file) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, { "content-type": file.type }).end(await readFile(file.path));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const addr = server.address();
+    const port = typeof addr === "object" && addr ? addr.port : 0;
+    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_FLAGS, headless: true });
+    return new BrowserHarness(server, browser, `http://127.0.0.1:${port}/`);
+  }
+
+  async newPage(): Promise<SoraPage> {
+    const page = await this.browser.newPage();
+    page.on("pageerror", (err) => console.error("[page error]", err.message));
+    await page.goto(this.pageUrl);
+    await page.waitForFunction(() => (window as unknown as { soraReady?: boolean }).soraReady === true);
+    return new SoraPage(page);
+  }
+
+  async close(): Promise<void> {
+    await this.browser.close().catch(() => undefined);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+type PageWindow = {
+  startClient(args: unknown): Promise<ClientHandle>;
+  clientState(id: number): ClientState;
+  inboundByStream(id: number): Promise<Record<string, StreamStats>>;
+  disconnectClient(id: number): Promise<void>;
+};
+
+/** One browser tab holding any number of sora-js-sdk connections. */
+export class SoraPage {
+  constructor(readonly page: Page) {}
+
+  start(args: {
+    url: string;
+    channelId: string;
+    role: "sendrecv" | "sendonly" | "recvonly";
+    options?: Record<string, unknown>;
+    metadata?: unknown;
+    video?: unknown;
+    audio?: unknown;
+  }): Promise<ClientHandle> {
+    return this.page.evaluate((a) => (window as unknown as PageWindow).startClient(a), args);
+  }
+
+  state(id: number): Promise<ClientState> {
+    return this.page.evaluate((i) => (window as unknown as PageWindow).clientState(i), id);
+  }
+
+  inbound(id: number): Promise<Record<string, StreamStats>> {
+    return this.page.evaluate((i) => (window as unknown as PageWindow).inboundByStream(i), id);
+  }
+
+  disconnect(id: number): Promise<void> {
+    return this.page.evaluate((i) => (window as unknown as PageWindow).disconnectClient(i), id);
+  }
+}
+
+/** Polls `probe` until it returns a truthy value or the deadline passes (then throws with the last value). */
+export async function waitFor<T>(what: string, probe: () => Promise<T>, timeoutMs = 20_000, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await probe();
+    if (last) return last;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MediaNode } from "../../media-node/src/media-node.js";
+import { BrowserHarness, waitFor, type SoraPage } from "./harness.js";
+
+// Acceptance of the media node with the real sora-js-sdk in Chromium: multistream media both
+// ways, late joiners, leavers' notifies and removetrack, and DataChannel signaling.
+
+let node: MediaNode;
+let browser: BrowserHarness;
+let url: string;
+
+beforeAll(async () => {
+  node = new MediaNode({ port: 0 });
+  await node.start();
+  url = `ws://127.0.0.1:${node.port}/signaling`;
+  browser = await BrowserHarness.start();
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await node?.stop();
+});
+
+async function decodes(page: SoraPage, id: number, from: string[], minFrames = 10): Promise<boolean> {
+  const stats = await page.inbound(id);
+  return from.every((cid) => (stats[cid]?.framesDecoded ?? 0) >= minFrames && (stats[cid]?.audioPackets ?? 0) > 0);
+}
+
+describe.each([
+  { name: "WebSocket signaling", options: {} },
+  { name: "DataChannel signaling, WebSocket closed after switched", options: { dataChannelSignaling: true, ignoreDisconnectWebSocket: true } },
+])("multistream with $name", ({ options }) => {
+  it("exchanges audio and video, serves late joiners and announces leavers", async () => {
+    const channelId = `ms-${Math.random().toString(36).slice(2)}`;
+    const page = await browser.newPage();
+    const a = await page.start({ url, channelId, role: "sendrecv", options });
+    const b = await page.start({ url, channelId, role: "sendrecv", options });
+    const c = await page.start({ url, channelId, role: "recvonly", options });
+    for (const h of [a, b, c]) expect(h.error).toBeNull();
+    const A = a.connectionId!;
+    const B = b.connectionId!;
+    await waitFor("A decodes B", () => decodes(page, a.id, [B]));
+    await waitFor("B decodes A", () => decodes(page, b.id, [A]));
+    await waitFor("C decodes A and B", () => decodes(page, c.id, [A, B]));
+
+    if (options.dataChannelSignaling) {
+      for (const h of [a, b, c]) {
+        const s = await page.state(h.id);
+        expect(s.switched).toBe(true);
+        expect(s.wsOpen).toBe(false);
+      }
+    }
+
+    const d = await page.start({ url, channelId, role: "recvonly", options });
+    expect(d.error).toBeNull();
+    await waitFor("late joiner D decodes A and B", () => decodes(page, d.id, [A, B]));
+    const dState = await page.state(d.id);
+    const selfCreated = dState.notifies.find((n) => n.event_type === "connection.created" && n.connection_id === d.connectionId);
+    expect(selfCreated?.channel_connections).toBe(4);
+    expect((selfCreated?.data ?? []).length).toBe(3);
+
+    await page.disconnect(b.id);
+    for (const h of [a, c, d]) {
+      await waitFor(`connection.destroyed and removetrack for B at client ${h.id}`, async () => {
+        const s = await page.state(h.id);
+        const destroyed = s.notifies.some((n) => n.event_type === "connection.destroyed" && n.connection_id === B);
+        const removed = s.removed.filter((r) => r.streamId === B).length;
+        return destroyed && removed >= 2;
+      });
+    }
+    // Media from A keeps flowing to the others after B left.
+    const before = (await page.inbound(d.id))[A]!.framesDecoded;
+    await waitFor("D keeps decoding A", async () => ((await page.inbound(d.id))[A]?.framesDecoded ?? 0) > before + 20);
+    await page.page.close();
+  });
+});

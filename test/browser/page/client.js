@@ -1,0 +1,93 @@
+// Runs inside headless Chromium: drives the real sora-js-sdk (served as /sora.js) and
+// exposes small helpers the Node-side tests call through page.evaluate().
+import Sora from "/sora.js";
+
+const clients = new Map();
+let nextId = 1;
+
+function summarizeNotify(m) {
+  return { event_type: m.event_type, connection_id: m.connection_id, channel_connections: m.channel_connections, metadata: m.metadata, data: m.data, role: m.role };
+}
+
+window.startClient = async ({ url, channelId, role, options = {}, metadata, video = { width: 640, height: 360 }, audio = true }) => {
+  const id = nextId++;
+  const state = { id, notifies: [], pushes: [], tracks: {}, removed: [], switched: false, disconnected: null, error: null, connectionId: null, wsClosedAfterSwitch: false };
+  clients.set(id, state);
+  const sora = Sora.connection(url, false);
+  const client = role === "recvonly" ? sora.recvonly(channelId, metadata, options) : role === "sendonly" ? sora.sendonly(channelId, metadata, options) : sora.sendrecv(channelId, metadata, options);
+  state.client = client;
+  client.on("notify", (m) => state.notifies.push(summarizeNotify(m)));
+  client.on("push", (m) => state.pushes.push(m));
+  client.on("track", (e) => {
+    const stream = e.streams[0];
+    state.tracks[e.track.id] = { kind: e.track.kind, streamId: stream.id };
+  });
+  client.on("removetrack", (e) => state.removed.push({ kind: e.track.kind, streamId: e.target.id }));
+  client.on("switched", () => {
+    state.switched = true;
+  });
+  client.on("disconnect", (e) => {
+    state.disconnected = { type: e.type, title: e.title, code: e.code, reason: e.reason };
+  });
+  try {
+    if (role === "recvonly") {
+      await client.connect();
+    } else {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio, video });
+      state.stream = stream;
+      await client.connect(stream);
+    }
+    state.connectionId = client.connectionId;
+  } catch (err) {
+    state.error = { message: String(err && err.message), code: err && err.code, reason: err && err.reason };
+  }
+  return { id, connectionId: state.connectionId, error: state.error };
+};
+
+window.clientState = (id) => {
+  const s = clients.get(id);
+  return {
+    connectionId: s.connectionId,
+    notifies: s.notifies,
+    pushes: s.pushes,
+    tracks: s.tracks,
+    removed: s.removed,
+    switched: s.switched,
+    disconnected: s.disconnected,
+    error: s.error,
+    wsOpen: !!(s.client && s.client.ws),
+  };
+};
+
+// Per remote sender (msid stream id = the sender's connection_id): decoded frames, size, audio packets.
+window.inboundByStream = async (id) => {
+  const s = clients.get(id);
+  const pc = s.client && s.client.pc;
+  if (!pc) return {};
+  const stats = await pc.getStats();
+  const out = {};
+  for (const r of stats.values()) {
+    if (r.type !== "inbound-rtp") continue;
+    const track = s.tracks[r.trackIdentifier];
+    const key = track ? track.streamId : "unknown:" + r.mid;
+    const entry = (out[key] ??= { framesDecoded: 0, frameWidth: 0, videoPackets: 0, audioPackets: 0, nackCount: 0, packetsLost: 0 });
+    if (r.kind === "video") {
+      entry.framesDecoded += r.framesDecoded ?? 0;
+      entry.frameWidth = r.frameWidth ?? entry.frameWidth;
+      entry.videoPackets += r.packetsReceived ?? 0;
+      entry.nackCount += r.nackCount ?? 0;
+      entry.packetsLost += r.packetsLost ?? 0;
+    } else {
+      entry.audioPackets += r.packetsReceived ?? 0;
+    }
+  }
+  return out;
+};
+
+window.disconnectClient = async (id) => {
+  const s = clients.get(id);
+  await s.client.disconnect();
+  if (s.stream) for (const t of s.stream.getTracks()) t.stop();
+};
+
+window.soraReady = true;
