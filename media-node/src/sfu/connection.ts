@@ -201,7 +201,13 @@ export class Connection {
       return;
     }
     this.negotiating = true;
-    const sdp = await this.peer.createOffer();
+    let sdp: string;
+    try {
+      sdp = await this.peer.createOffer();
+    } catch (err) {
+      if (this.closed) return; // torn down while the offer was being built
+      throw err;
+    }
     if (this.closed) return;
     this.port?.sendSignaling({ type: "re-offer", sdp });
   }
