@@ -76,7 +76,9 @@ export class Peer {
     this.pc = new RTCPeerConnection({
       iceServers: [],
       bundlePolicy: "max-bundle",
+      // werift leaves loopback out of its host addresses; bind and advertise exactly what is configured.
       iceInterfaceAddresses: options.iceAddresses.length > 0 ? { udp4: options.iceAddresses[0] } : undefined,
+      iceAdditionalHostAddresses: options.iceAddresses.length > 0 ? [...options.iceAddresses] : undefined,
       iceUseIpv6: false,
       codecs: {
         audio: [OPUS()],
@@ -134,7 +136,21 @@ export class Peer {
     await this.waitGatheringComplete();
     const sdp = this.pc.localDescription?.sdp;
     if (!sdp) throw new Error("no local description");
-    return sdp;
+    return this.keepConfiguredCandidates(sdp);
+  }
+
+  /** werift also advertises the machine's other interfaces (on sockets bound to the configured address): drop those. */
+  private keepConfiguredCandidates(sdp: string): string {
+    const allowed = this.options.iceAddresses;
+    if (allowed.length === 0) return sdp;
+    return sdp
+      .split("\r\n")
+      .filter((line) => {
+        if (!line.startsWith("a=candidate:")) return true;
+        const address = line.split(" ")[4];
+        return address !== undefined && allowed.includes(address);
+      })
+      .join("\r\n");
   }
 
   async setAnswer(sdp: string): Promise<void> {
