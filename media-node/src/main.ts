@@ -10,6 +10,7 @@ const program = new Command()
   .option("--node-name <name>", "cluster node name (default node-PORT@HOST)")
   .option("--external-signaling-url <url>", "URL clients are redirected to")
   .option("--default-video-codec <codec>", "VP9, VP8, H264 or AV1", "VP9")
+  .option("--edge-url <url>", "control-plane WebSocket of the edge (e.g. ws://127.0.0.1:3000/node)", process.env.EDGE_URL)
   .option("--debug-subscriber-loss <fraction>", "test hook: drop this fraction of first transmissions to subscribers", "0")
   .parse();
 
@@ -22,6 +23,8 @@ const node = new MediaNode({
   ...(opts.externalSignalingUrl ? { externalSignalingUrl: opts.externalSignalingUrl } : {}),
   defaultVideoCodec: opts.defaultVideoCodec as "VP9",
   debugSubscriberLoss: Number(opts.debugSubscriberLoss),
+  ...(opts.edgeUrl ? { edgeUrl: opts.edgeUrl } : {}),
+  ...(process.env.NODE_SECRET ? { nodeSecret: process.env.NODE_SECRET } : {}),
 });
 
 await node.start();
