@@ -27,6 +27,11 @@ const node = new MediaNode({
   ...(process.env.NODE_SECRET ? { nodeSecret: process.env.NODE_SECRET } : {}),
 });
 
+// A fault in one connection's media stack (werift raises from timers and socket callbacks)
+// must not take every other connection of the node down with it.
+process.on("unhandledRejection", (err) => rootLogger.error({ err }, "unhandled rejection"));
+process.on("uncaughtException", (err) => rootLogger.error({ err }, "uncaught exception"));
+
 await node.start();
 console.log(`media node ${node.config.nodeName}: signaling on ws://${node.config.host}:${node.port}/signaling`);
 
