@@ -91,3 +91,12 @@ window.disconnectClient = async (id) => {
 };
 
 window.soraReady = true;
+
+window.inboundCodec = async (id) => {
+  const s = clients.get(id);
+  const stats = await s.client.pc.getStats();
+  for (const r of stats.values()) {
+    if (r.type === "inbound-rtp" && r.kind === "video" && r.codecId) return stats.get(r.codecId).mimeType;
+  }
+  return null;
+};
