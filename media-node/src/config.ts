@@ -17,6 +17,8 @@ export interface NodeConfig {
   pongTimeoutMs: number;
   /** How long a client may take from WebSocket open to `connect`, and to `answer`. */
   signalingTimeoutMs: number;
+  /** Period of `connection.updated` notifies (Sora: one minute). */
+  connectionUpdatedIntervalMs: number;
   /** Test hook: drop this fraction (0..1) of first transmissions towards subscribers; NACK answers still go out. */
   debugSubscriberLoss: number;
   /** Where GenerateCrashLog writes. */
@@ -41,6 +43,7 @@ export function defaultConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
     pingIntervalMs: 5_000,
     pongTimeoutMs: 30_000,
     signalingTimeoutMs: 15_000,
+    connectionUpdatedIntervalMs: 60_000,
     debugSubscriberLoss: 0,
     crashLogDir: "crash-logs",
     ...overrides,

@@ -38,6 +38,7 @@ export class WeriftSoraClient {
   readonly messages: Record<string, unknown>[] = [];
   readonly received = new Map<string, ReceivedStream>(); // key: `${streamId}:${kind}`
   readonly dataChannels = new Map<string, RTCDataChannel>();
+  readonly dataChannelMessages: { label: string; data: Buffer }[] = [];
   audioTrack?: MediaStreamTrack;
   videoTrack?: MediaStreamTrack;
   closeInfo?: { code: number; reason: string };
@@ -104,7 +105,8 @@ export class WeriftSoraClient {
     this.pc.onDataChannel.subscribe((dc) => {
       this.dataChannels.set(dc.label, dc);
       dc.onMessage.subscribe((data) => {
-        const text = typeof data === "string" ? data : data.toString();
+ const text = typeof data === "string" ? data : data.toString();
+        if (dc.label.startsWith("#")) this.dataChannelMessages.push({ label: dc.label, data: Buffer.from(data) });
         if (dc.label === "signaling" || dc.label === "notify" || dc.label === "push") {
           const msg = JSON.parse(text) as Record<string, unknown>;
           this.messages.push(msg);

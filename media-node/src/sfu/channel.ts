@@ -75,6 +75,17 @@ export class Channel {
     }
   }
 
+  /** Sora's periodic `connection.updated` (once a minute per connection, counters only). */
+  announceUpdated(conn: Connection): void {
+    const counters = this.counters();
+    const minutes = Math.floor((Date.now() - conn.connectedAt) / 60_000);
+    const { metadata: _omitted, ...fields } = conn.notifyFields();
+    for (const other of this.connections.values()) {
+      if (!other.connected) continue;
+      other.sendNotify({ event_type: "connection.updated", ...fields, ...counters, minutes });
+    }
+  }
+
   broadcastPush(data: unknown): void {
     for (const c of this.connections.values()) if (c.connected) c.sendPush(data);
   }

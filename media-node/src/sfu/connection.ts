@@ -55,6 +55,7 @@ export class Connection {
   private port?: SignalingPort;
   latestStats?: { timestamp: string; stats: unknown };
   setupStartedAt = Date.now();
+  updatedTimer?: NodeJS.Timeout;
   connectedAt = 0;
 
   constructor(
@@ -252,6 +253,7 @@ export class Connection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.updatedTimer) clearInterval(this.updatedTimer);
     for (const sub of this.subscriptions.values()) sub.close();
     this.subscriptions.clear();
     for (const pub of this.publications) pub.subscriptions.length = 0;

@@ -90,6 +90,11 @@ export class Sfu {
     this.counters.total_setup_time_msec += conn.connectedAt - conn.setupStartedAt;
     const channel = conn.channel;
     channel.announceCreated(conn);
+    conn.updatedTimer = setInterval(() => {
+      this.counters.total_connection_updated++;
+      channel.announceUpdated(conn);
+    }, this.config.connectionUpdatedIntervalMs);
+    conn.updatedTimer.unref();
     // Tracks of connections that became connected after this one's offer was built.
     let changed = false;
     for (const other of channel.peersOf(conn)) {

@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { MediaNode } from "../../media-node/src/media-node.js";
+import { WeriftSoraClient } from "../support/werift-sora-client.js";
+
+// DataChannel signaling with werift clients: `switched`, life after the WebSocket closes,
+// notifies over the `notify` channel, periodic connection.updated, and `#` messaging relay
+// with the sender_connection_id header.
+
+let node: MediaNode;
+let url: string;
+
+beforeAll(async () => {
+  node = new MediaNode({ port: 0, connectionUpdatedIntervalMs: 400 });
+  await node.start();
+  url = `ws://127.0.0.1:${node.port}/signaling`;
+});
+
+afterAll(async () => {
+  await node?.stop();
+});
+
+async function until(what: string, cond: () => boolean, timeoutMs = 8000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+it("switches to DataChannels, survives the WebSocket closing and relays messaging", async () => {
+  const channelId = "dc-signaling";
+  const common = { dataChannelSignaling: true, ignoreDisconnectWebSocket: true };
+  const a = new WeriftSoraClient({
+    url,
+    channelId,
+    role: "sendrecv",
+    ...common,
+    extra: { data_channels: [{ label: "#chat", direction: "sendrecv" }] },
+  });
+  await a.connect();
+  expect(a.offer.data_channels).toEqual([
+    { label: "signaling", direction: "sendrecv", compress: false },
+    { label: "notify", direction: "sendrecv", compress: false },
+    { label: "push", direction: "sendrecv", compress: false },
+    { label: "stats", direction: "sendrecv", compress: false },
+    { label: "#chat", direction: "sendrecv", compress: false },
+  ]);
+  await until("switched", () => a.messages.some((m) => m.type === "switched"));
+  expect(a.messages.find((m) => m.type === "switched")).toEqual({ type: "switched", ignore_disconnect_websocket: true });
+  a.ws.close(); // the SDK closes the WebSocket itself after `switched`
+  a.startMedia(50, 400);
+
+  const b = new WeriftSoraClient({
+    url,
+    channelId,
+    role: "recvonly",
+    ...common,
+    extra: { data_channels: [{ label: "#chat", direction: "recvonly", header: [{ type: "sender_connection_id" }] }] },
+  });
+  await b.connect();
+  await until("switched b", () => b.messages.some((m) => m.type === "switched"));
+  b.ws.close();
+
+  // a hears about b on the notify DataChannel, after its WebSocket is gone.
+  await until("a gets connection.created for b", () => a.notifies("connection.created").some((n) => n.connection_id === b.connectionId));
+  await until("b receives a's video", () => b.packetsFrom(a.connectionId, "video") > 20);
+  await until("connection.updated", () => a.notifies("connection.updated").length > 0);
+  expect(a.notifies("connection.updated")[0]).toMatchObject({ channel_connections: 2, channel_recvonly_connections: 1 });
+
+  await until("#chat open", () => a.dataChannels.get("#chat")?.readyState === "open" && b.dataChannels.get("#chat")?.readyState === "open");
+  a.dataChannels.get("#chat")!.send(Buffer.from("hello"));
+  await until("b gets the message", () => b.dataChannelMessages.length > 0);
+  const got = b.dataChannelMessages[0]!;
+  expect(got.label).toBe("#chat");
+  expect(got.data.subarray(0, 26).toString()).toBe(a.connectionId);
+  expect(got.data.subarray(26).toString()).toBe("hello");
+
+  // Hang-up over DataChannel signaling: the node ends the connection and tells the other one.
+  a.dataChannels.get("signaling")!.send(JSON.stringify({ type: "disconnect", reason: "NO-ERROR" }));
+  await until("b gets connection.destroyed", () => b.notifies("connection.destroyed").some((n) => n.connection_id === a.connectionId));
+  await a.close();
+  await b.close();
+});
