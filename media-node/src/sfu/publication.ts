@@ -46,10 +46,11 @@ export class Publication {
     return packet !== undefined && packet.header.sequenceNumber === sequenceNumber ? packet : undefined;
   }
 
-  requestKeyframe(): void {
+  /** PLI towards the sender, throttled so many subscribers' requests coalesce; `urgent` skips the throttle. */
+  requestKeyframe(urgent = false): void {
     if (this.kind !== "video" || !this.receiver || this.ssrc === 0) return;
     const now = Date.now();
-    if (now - this.lastKeyframeRequestMs < KEYFRAME_REQUEST_INTERVAL_MS) return;
+    if (!urgent && now - this.lastKeyframeRequestMs < KEYFRAME_REQUEST_INTERVAL_MS) return;
     this.lastKeyframeRequestMs = now;
     this.receiver.sendRtcpPLI(this.ssrc).catch(() => undefined);
   }

@@ -33,6 +33,7 @@ export class Subscription {
   private tsOffset = 0;
   private lastOutSeq = -1;
   private lastOutTs = 0;
+  private lastOutWallMs = 0;
   private started = false;
   private readonly sentSource = new Int32Array(SENT_RING).fill(NO_SOURCE);
   private readonly headerScratch = new RtpHeader();
@@ -83,9 +84,12 @@ export class Subscription {
     if (!dtls || dtls.state !== "connected") return;
     const src = packet.header;
     if (!this.started) {
-      // First packet: keep the outgoing space continuous from wherever it was (0 at start).
+      // First packet after start or a rebase: continue the outgoing space where it stopped,
+      // advancing the timestamp by the wall-clock time that passed so playout timing holds.
+      const elapsedMs = this.lastOutWallMs === 0 ? 0 : Date.now() - this.lastOutWallMs;
+      const tsAdvance = Math.max(1, Math.round((elapsedMs * this.publication.clockRate) / 1000));
       this.seqOffset = (this.lastOutSeq + 1 - src.sequenceNumber) & 0xffff;
-      this.tsOffset = (this.lastOutTs + 1 - src.timestamp) >>> 0;
+      this.tsOffset = (this.lastOutTs + tsAdvance - src.timestamp) >>> 0;
       this.started = true;
     }
     const outSeq = (src.sequenceNumber + this.seqOffset) & 0xffff;
@@ -95,6 +99,7 @@ export class Subscription {
       if (((outSeq - this.lastOutSeq) & 0xffff) < 0x8000) {
         this.lastOutSeq = outSeq;
         this.lastOutTs = outTs;
+        this.lastOutWallMs = Date.now();
       }
       if (this.lossRate > 0 && Math.random() < this.lossRate) return;
     }
@@ -117,6 +122,20 @@ export class Subscription {
     this.bytesSent += packet.payload.length;
     // SRTP encryption serializes the header synchronously, so the scratch header can be reused.
     void dtls.sendRtp(packet.payload, h);
+  }
+
+  /**
+   * Pausing stops relaying; resuming continues the subscriber's sequence space without a gap
+   * (a gap would make the receiver NACK packets that were never meant for it) and asks the
+   * sender for a keyframe so the picture comes back at once.
+   */
+  setPaused(paused: boolean): void {
+    if (this.paused === paused) return;
+    this.paused = paused;
+    if (!paused) {
+      this.started = false;
+      this.publication.requestKeyframe(true);
+    }
   }
 
   private onNack(nack: GenericNack): void {
