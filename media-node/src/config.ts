@@ -23,8 +23,10 @@ export interface NodeConfig {
   debugSubscriberLoss: number;
   /** Where GenerateCrashLog writes. */
   crashLogDir: string;
-  /** Optional control-plane link. */
+  /** Optional control-plane link: the edge's `/node` WebSocket. */
   edgeUrl?: string;
+  /** Join the cluster when the link comes up (Sora's contact_node_name_list); false = known node only. */
+  autoJoin: boolean;
   nodeSecret?: string;
 }
 
@@ -46,6 +48,7 @@ export function defaultConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
     connectionUpdatedIntervalMs: 60_000,
     debugSubscriberLoss: 0,
     crashLogDir: "crash-logs",
+    autoJoin: true,
     ...overrides,
   };
 }

@@ -11,10 +11,12 @@ const program = new Command()
   .option("--external-signaling-url <url>", "URL clients are redirected to")
   .option("--default-video-codec <codec>", "VP9, VP8, H264 or AV1", "VP9")
   .option("--edge-url <url>", "control-plane WebSocket of the edge (e.g. ws://127.0.0.1:3000/node)", process.env.EDGE_URL)
+  .option("--no-auto-join", "connect to the edge as a known node without joining the cluster (join later with JoinCluster)")
+  .option("--crash-log-dir <dir>", "where GenerateCrashLog writes", "crash-logs")
   .option("--debug-subscriber-loss <fraction>", "test hook: drop this fraction of first transmissions to subscribers", "0")
   .parse();
 
-const opts = program.opts<Record<string, string | undefined>>();
+const opts = program.opts<Record<string, string | undefined> & { autoJoin: boolean }>();
 const port = Number(opts.port);
 const node = new MediaNode({
   host: opts.host,
@@ -24,6 +26,8 @@ const node = new MediaNode({
   defaultVideoCodec: opts.defaultVideoCodec as "VP9",
   debugSubscriberLoss: Number(opts.debugSubscriberLoss),
   ...(opts.edgeUrl ? { edgeUrl: opts.edgeUrl } : {}),
+  autoJoin: opts.autoJoin,
+  crashLogDir: opts.crashLogDir!,
   ...(process.env.NODE_SECRET ? { nodeSecret: process.env.NODE_SECRET } : {}),
 });
 
@@ -33,7 +37,10 @@ process.on("unhandledRejection", (err) => rootLogger.error({ err }, "unhandled r
 process.on("uncaughtException", (err) => rootLogger.error({ err }, "uncaught exception"));
 
 await node.start();
-console.log(`media node ${node.config.nodeName}: signaling on ws://${node.config.host}:${node.port}/signaling`);
+console.log(
+  `media node ${node.config.nodeName}: signaling on ws://${node.config.host}:${node.port}/signaling` +
+    (node.config.edgeUrl ? `, control link to ${node.config.edgeUrl}` : " (standalone, no edge)"),
+);
 
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

@@ -189,6 +189,9 @@ export class WeriftSoraClient {
       const answer = await this.pc.createAnswer();
       await this.pc.setLocalDescription(answer);
       reply({ type: "re-answer", sdp: this.pc.localDescription!.sdp });
+    }).catch((err: unknown) => {
+      // A re-offer racing our own close is expected; anything else is a real failure.
+      if (this.pc.connectionState !== "closed") throw err;
     });
   }
 

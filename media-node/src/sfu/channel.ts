@@ -1,3 +1,4 @@
+import type { ChannelSnapshot, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
 import { newSoraId } from "../../../shared/ids.js";
 import type { Connection } from "./connection.js";
 
@@ -15,8 +16,51 @@ export class Channel {
   readonly sessionId = newSoraId();
   readonly createdAt = Date.now();
   readonly connections = new Map<string, Connection>();
+  /** Session-wide settings, fixed by the connect that created the session (as Sora does). */
+  readonly spotlight: boolean;
+  readonly simulcast: boolean;
+  /** `recv:send` pairs whose video is not relayed (PauseRtpStream). */
+  private readonly paused = new Set<string>();
+  /** RequestRtpStream overrides; applied by the simulcast layer selection. */
+  ridRequests: RidRequest[] = [];
 
-  constructor(readonly channelId: string) {}
+  constructor(
+    readonly channelId: string,
+    settings: { spotlight: boolean; simulcast: boolean },
+  ) {
+    this.spotlight = settings.spotlight;
+    this.simulcast = settings.simulcast;
+  }
+
+  isPaused(recvConnectionId: string, sendConnectionId: string): boolean {
+    return this.paused.size > 0 && this.paused.has(`${recvConnectionId}:${sendConnectionId}`);
+  }
+
+  /** Replaces the pause set (the edge sends the whole set) and applies it to live subscriptions. */
+  setPausedStreams(paused: PausedStream[]): void {
+    this.paused.clear();
+    for (const p of paused) this.paused.add(`${p.recv_connection_id}:${p.send_connection_id}`);
+    for (const conn of this.connections.values()) conn.applyPauses();
+  }
+
+  pausedStreams(): PausedStream[] {
+    return [...this.paused].map((key) => {
+      const [recv_connection_id, send_connection_id] = key.split(":") as [string, string];
+      return { recv_connection_id, send_connection_id };
+    });
+  }
+
+  snapshot(): ChannelSnapshot {
+    return {
+      channel_id: this.channelId,
+      session_id: this.sessionId,
+      multistream: true,
+      spotlight: this.spotlight,
+      simulcast: this.simulcast,
+      created_at: this.createdAt,
+      connections: [...this.connections.values()].filter((c) => c.connected).map((c) => c.info()),
+    };
+  }
 
   get size(): number {
     return this.connections.size;

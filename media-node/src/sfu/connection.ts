@@ -1,4 +1,5 @@
 import type { MediaStreamTrack, RTCDataChannel, RTCRtpTransceiver } from "werift";
+import type { ConnectionInfo } from "../../../shared/control-protocol.js";
 import { newSoraId } from "../../../shared/ids.js";
 import type { NodeConfig, VideoCodecName } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -53,7 +54,7 @@ export class Connection {
   private negotiating = false;
   private renegotiationPending = false;
   private port?: SignalingPort;
-  latestStats?: { timestamp: string; stats: unknown };
+  latestStats?: { timestamp: string; stats: unknown[] };
   setupStartedAt = Date.now();
   updatedTimer?: NodeJS.Timeout;
   connectedAt = 0;
@@ -168,8 +169,30 @@ export class Connection {
     if (this.subscriptions.has(pub) || this.closed) return;
     const transceiver = this.peer.addDownstream(pub.kind, pub.connectionId, pub.codec);
     const sub = new Subscription(pub, transceiver, this.id, this.config.debugSubscriberLoss);
+    if (pub.kind === "video" && this.channel.isPaused(this.id, pub.connectionId)) sub.setPaused(true);
     this.subscriptions.set(pub, sub);
     pub.addSubscription(sub);
+  }
+
+  /** Pause applies to video only (Sora: "video only for now"); audio keeps flowing. */
+  applyPauses(): void {
+    for (const [pub, sub] of this.subscriptions) {
+      if (pub.kind === "video") sub.setPaused(this.channel.isPaused(this.id, pub.connectionId));
+    }
+  }
+
+  info(): ConnectionInfo {
+    const info: ConnectionInfo = {
+      connection_id: this.id,
+      client_id: this.clientId,
+      bundle_id: this.bundleId,
+      role: this.role,
+      simulcast: this.connect.simulcast !== undefined && this.connect.simulcast !== false,
+      spotlight: this.connect.spotlight === true,
+      created_at: this.createdAt,
+    };
+    if (this.signalingNotifyMetadata !== undefined) info.signaling_notify_metadata = this.signalingNotifyMetadata;
+    return info;
   }
 
   removeSubscriptionsFrom(publisherId: string): boolean {

@@ -30,9 +30,13 @@ export interface NodeCounters {
   total_setup_time_msec: number;
 }
 
+/** What the control link reports to the edge; every hook is optional (a node runs without an edge). */
 export interface SfuEvents {
+  sessionCreated?(channel: Channel): void;
+  sessionDestroyed?(channel: Channel): void;
   connectionCreated?(conn: Connection): void;
   connectionDestroyed?(conn: Connection): void;
+  userAgentStats?(conn: Connection): void;
 }
 
 export class Sfu {
@@ -50,6 +54,8 @@ export class Sfu {
     total_setup_time_msec: 0,
   };
   events: SfuEvents = {};
+  /** Set when the node is part of a cluster: where a new session for a channel belongs. */
+  placement?: (channelId: string) => Promise<{ owner: string; redirectUrl?: string } | undefined>;
 
   constructor(
     readonly config: NodeConfig,
@@ -65,10 +71,14 @@ export class Sfu {
     }
     if (connect.multistream === false) throw new Refusal("LEGACY-STREAM-NOT-SUPPORTED", 4400);
     if (!channel) {
-      channel = new Channel(connect.channel_id);
+      channel = new Channel(connect.channel_id, {
+        spotlight: connect.spotlight === true,
+        simulcast: connect.simulcast !== undefined && connect.simulcast !== false,
+      });
       this.channels.set(channel.channelId, channel);
       this.counters.total_session_created++;
       this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session created");
+      this.events.sessionCreated?.(channel);
     }
     const conn = new Connection(channel, connect, this.config, this.log.child({ channel_id: channel.channelId }));
     channel.connections.set(conn.id, conn);
@@ -147,6 +157,7 @@ export class Sfu {
       this.channels.delete(channel.channelId);
       this.counters.total_session_destroyed++;
       this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session destroyed");
+      this.events.sessionDestroyed?.(channel);
     }
   }
 
@@ -162,6 +173,19 @@ export class Sfu {
       const withHeader = target.header?.some((h) => h.type === "sender_connection_id");
       dc.send(withHeader ? Buffer.concat([Buffer.from(from.id), data]) : data);
     }
+  }
+
+  /** A client's `getStats()` report (pong over WebSocket, `stats` over DataChannel). */
+  recordUserAgentStats(conn: Connection, stats: unknown): void {
+    const list = Array.isArray(stats) ? stats : Object.values(stats as Record<string, unknown>);
+    conn.latestStats = { timestamp: new Date().toISOString(), stats: list };
+    this.events.userAgentStats?.(conn);
+  }
+
+  connectedCount(): number {
+    let n = 0;
+    for (const ch of this.channels.values()) for (const c of ch.connections.values()) if (c.connected) n++;
+    return n;
   }
 
   connectionCount(): number {

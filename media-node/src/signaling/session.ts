@@ -11,7 +11,7 @@ import { connectMessage, sessionMessage, type SessionMessage } from "./messages.
 // `signaling`/`notify`/`push`/`stats` DataChannels. Anything malformed or out of order
 // closes this session with a reason; it never throws into the server.
 
-type State = "awaiting-connect" | "offering" | "awaiting-answer" | "active" | "closed";
+type State = "awaiting-connect" | "placing" | "offering" | "awaiting-answer" | "active" | "closed";
 
 /** WebSocket close codes: 1000 for normal ends (the SDK treats others as abnormal). */
 export const CLOSE = {
@@ -92,6 +92,20 @@ export class SignalingSession implements SignalingPort {
   }
 
   private async onConnect(connect: import("./messages.js").ConnectMessage): Promise<void> {
+    if (!this.sfu.channels.has(connect.channel_id) && this.sfu.placement) {
+      // A new session here: ask the cluster whether another node owns the channel (Sora redirects before auth).
+      this.state = "placing";
+      const placed = await this.sfu.placement(connect.channel_id);
+      if (this.state !== "placing") return; // closed while asking
+      if (placed?.redirectUrl) {
+        this.log.info({ channel_id: connect.channel_id, owner: placed.owner }, "redirecting to the channel's node");
+        this.sendWebSocket({ type: "redirect", location: placed.redirectUrl });
+        this.state = "closed";
+        this.clearStageTimer();
+        this.ws?.close(CLOSE.normal, "REDIRECT");
+        return;
+      }
+    }
     let conn: Connection;
     try {
       conn = this.sfu.admit(connect);
@@ -176,11 +190,11 @@ export class SignalingSession implements SignalingPort {
       case "pong": {
         this.awaitingPong = false;
         this.lastPongAt = Date.now();
-        if (message.stats !== undefined) conn.latestStats = { timestamp: new Date().toISOString(), stats: message.stats };
+        if (message.stats !== undefined) this.sfu.recordUserAgentStats(conn, message.stats);
         return;
       }
       case "stats": {
-        conn.latestStats = { timestamp: new Date().toISOString(), stats: message.reports };
+        this.sfu.recordUserAgentStats(conn, message.reports);
         return;
       }
       case "disconnect": {

@@ -1,0 +1,222 @@
+import WebSocket from "ws";
+import {
+  CONTROL_PING_INTERVAL_MS,
+  CONTROL_PROTOCOL_VERSION,
+  MAX_CONTROL_MESSAGE_BYTES,
+  edgeMessageSchema,
+  type EdgeMessage,
+  type Hello,
+  type NodeCommand,
+  type NodeReport,
+} from "../../../shared/control-protocol.js";
+import type { Logger } from "../logger.js";
+
+// The node's half of the control channel (shared/control-protocol.ts): one WebSocket to the
+// edge, re-dialled with backoff for as long as the node runs. Every (re)connect starts with a
+// full `hello` so the edge converges after either side restarts. Reports sent while the link
+// is down are dropped on purpose: the next hello carries the state that matters.
+
+export interface CommandOutcome {
+  ok: boolean;
+  result?: unknown;
+  error_type?: string;
+  error_reason?: unknown;
+}
+
+export interface EdgeLinkHandlers {
+  /** Builds the hello (identity, mode, live channels, counters) at connect time. */
+  hello(): Omit<Hello, "type" | "protocol_version">;
+  command(command: NodeCommand): Promise<CommandOutcome>;
+  welcome(message: Extract<EdgeMessage, { type: "welcome" }>): void;
+}
+
+export interface Placement {
+  owner: string;
+  redirectUrl?: string;
+}
+
+const BACKOFF_MIN_MS = 250;
+const BACKOFF_MAX_MS = 5_000;
+const PLACE_TIMEOUT_MS = 3_000;
+
+type PendingPlace = { resolve: (p: Placement | undefined) => void; timer: NodeJS.Timeout };
+
+export class EdgeLink {
+  private ws?: WebSocket;
+  private stopped = false;
+  private backoffMs = BACKOFF_MIN_MS;
+  private reconnectTimer?: NodeJS.Timeout;
+  private pingTimer?: NodeJS.Timeout;
+  private nextId = 1;
+  private readonly pendingPlaces = new Map<number, PendingPlace>();
+  /** True between `welcome` and the link closing. */
+  ready = false;
+  private readyWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly url: string,
+    private readonly secret: string | undefined,
+    private readonly handlers: EdgeLinkHandlers,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.dial();
+  }
+
+  /** Resolves once the edge has welcomed this node, or after `timeoutMs` (false). */
+  waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.ready) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.readyWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.teardown();
+    const ws = this.ws;
+    if (!ws) return;
+    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
+      await new Promise<void>((resolve) => {
+        ws.once("close", () => resolve());
+        ws.close(1000, "NODE-SHUTDOWN");
+        setTimeout(resolve, 1000).unref();
+      });
+    }
+  }
+
+  report(message: Exclude<NodeReport, { type: "hello" | "ack" | "place" }>): void {
+    this.send(message);
+  }
+
+  /**
+   * Asks the edge which node owns `channelId` (claiming it for this node if nobody live does).
+   * Undefined when the edge cannot answer in time: the caller serves the channel locally, so a
+   * control-plane outage degrades placement instead of refusing clients.
+   */
+  place(channelId: string): Promise<Placement | undefined> {
+    if (!this.ready) return Promise.resolve(undefined);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pendingPlaces.delete(id);
+        this.log.warn({ channel_id: channelId }, "edge did not answer placement in time; serving locally");
+        resolve(undefined);
+      }, PLACE_TIMEOUT_MS);
+      this.pendingPlaces.set(id, { resolve, timer });
+      this.send({ type: "place", id, channel_id: channelId });
+    });
+  }
+
+  private dial(): void {
+    if (this.stopped) return;
+    const headers: Record<string, string> = {};
+    if (this.secret) headers.authorization = `Bearer ${this.secret}`;
+    const ws = new WebSocket(this.url, { headers, maxPayload: MAX_CONTROL_MESSAGE_BYTES, handshakeTimeout: 10_000 });
+    this.ws = ws;
+    ws.on("open", () => {
+      this.backoffMs = BACKOFF_MIN_MS;
+      this.log.info({ edge_url: this.url }, "edge link open");
+      this.send({ type: "hello", protocol_version: CONTROL_PROTOCOL_VERSION, ...this.handlers.hello() });
+      this.pingTimer = setInterval(() => {
+        if (ws.readyState === WebSocket.OPEN) ws.send("ping");
+      }, CONTROL_PING_INTERVAL_MS);
+      this.pingTimer.unref();
+    });
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) return;
+      const text = (data as Buffer).toString("utf8");
+      if (text === "pong") return;
+      void this.onMessage(text);
+    });
+    ws.on("unexpected-response", (_req, res) => {
+      this.log.warn({ status: res.statusCode }, "edge refused the control link");
+      ws.terminate();
+    });
+    ws.on("error", (err) => this.log.debug({ err: err.message }, "edge link error"));
+    ws.on("close", (code, reason) => {
+      if (this.ws !== ws) return;
+      const wasReady = this.ready;
+      this.teardown();
+      if (this.stopped) return;
+      if (wasReady) this.log.warn({ code, reason: reason.toString() }, "edge link closed; reconnecting");
+      this.reconnectTimer = setTimeout(() => this.dial(), this.backoffMs);
+      this.reconnectTimer.unref();
+      this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    });
+  }
+
+  private teardown(): void {
+    this.ready = false;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+    for (const [id, pending] of this.pendingPlaces) {
+      clearTimeout(pending.timer);
+      pending.resolve(undefined);
+      this.pendingPlaces.delete(id);
+    }
+  }
+
+  private async onMessage(text: string): Promise<void> {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      this.log.warn("edge sent invalid JSON");
+      return;
+    }
+    const parsed = edgeMessageSchema.safeParse(raw);
+    if (!parsed.success) {
+      // A command this node does not know (newer edge) still gets an answer, so the API call ends.
+      const id = (raw as { id?: unknown })?.id;
+      if ((raw as { type?: unknown })?.type === "command" && typeof id === "number") {
+        this.send({ type: "ack", id, ok: false, error_type: "INVALID-COMMAND" });
+      }
+      this.log.warn({ issues: parsed.error.issues.slice(0, 3) }, "edge sent an unknown message");
+      return;
+    }
+    const message = parsed.data;
+    switch (message.type) {
+      case "welcome":
+        this.ready = true;
+        this.handlers.welcome(message);
+        for (const w of this.readyWaiters.splice(0)) w();
+        return;
+      case "refused":
+        this.log.error({ reason: message.reason }, "edge refused this node");
+        this.ws?.close(1000);
+        return;
+      case "response": {
+        const pending = this.pendingPlaces.get(message.id);
+        if (!pending) return;
+        this.pendingPlaces.delete(message.id);
+        clearTimeout(pending.timer);
+        pending.resolve({ owner: message.owner, ...(message.redirect_url ? { redirectUrl: message.redirect_url } : {}) });
+        return;
+      }
+      case "command": {
+        let outcome: CommandOutcome;
+        try {
+          outcome = await this.handlers.command(message.command);
+        } catch (err) {
+          this.log.error({ err, command: message.command.name }, "command failed");
+          outcome = { ok: false, error_type: "COMMAND-FAILED" };
+        }
+        this.send({ type: "ack", id: message.id, ...outcome });
+        return;
+      }
+    }
+  }
+
+  private send(message: NodeReport): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    ws.send(JSON.stringify(message));
+  }
+}

@@ -1,0 +1,205 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { NodeCommand, NodeCounters } from "../../../shared/control-protocol.js";
+import { SORA_COMPAT_VERSION } from "../../../shared/version.js";
+import type { NodeConfig } from "../config.js";
+import type { Logger } from "../logger.js";
+import type { Sfu } from "../sfu/sfu.js";
+import { EdgeLink, type CommandOutcome, type Placement } from "./edge-link.js";
+
+// What the edge sees of this node and what it may ask of it: the hello snapshot, the reports
+// fed by SFU events, and one handler per command. Every command names the full new state
+// (idempotent), so a command retried after a lost ack changes nothing twice.
+
+const COUNTERS_REPORT_INTERVAL_MS = 5_000;
+
+const fail = (error_type: string, error_reason?: unknown): CommandOutcome =>
+  error_reason === undefined ? { ok: false, error_type } : { ok: false, error_type, error_reason };
+const ok = (result: unknown = {}): CommandOutcome => ({ ok: true, result });
+
+export class NodeControl {
+  readonly link: EdgeLink;
+  private countersTimer?: NodeJS.Timeout;
+  epoch = 0;
+  member = false;
+
+  constructor(
+    private readonly sfu: Sfu,
+    private readonly config: NodeConfig,
+    private readonly log: Logger,
+  ) {
+    this.link = new EdgeLink(
+      config.edgeUrl!,
+      config.nodeSecret,
+      {
+        hello: () => ({
+          node_name: config.nodeName,
+          external_signaling_url: config.externalSignalingUrl,
+          external_api_url: null,
+          version: SORA_COMPAT_VERSION,
+          license: { license_max_nodes: null, license_max_connections: null, license_serial_code: null, license_type: null },
+          auto_join: config.autoJoin,
+          mode: sfu.mode,
+          channels: [...sfu.channels.values()].map((c) => c.snapshot()),
+          counters: this.counters(),
+        }),
+        welcome: (w) => {
+          this.epoch = w.epoch;
+          this.member = w.member;
+          // The cluster's stored mode wins: ChangeMode outlives node restarts.
+          if (sfu.mode !== w.mode) this.log.info({ mode: w.mode }, "mode set by the cluster");
+          sfu.mode = w.mode;
+          this.log.info({ epoch: w.epoch, member: w.member }, "joined the edge");
+        },
+        command: (command) => this.execute(command),
+      },
+      log,
+    );
+    sfu.events = {
+      sessionCreated: (channel) => this.link.report({ type: "session.created", channel: channel.snapshot() }),
+      sessionDestroyed: (channel) =>
+        this.link.report({ type: "session.destroyed", channel_id: channel.channelId, session_id: channel.sessionId }),
+      connectionCreated: (conn) =>
+        this.link.report({
+          type: "connection.created",
+          channel_id: conn.channel.channelId,
+          session_id: conn.sessionId,
+          connection: conn.info(),
+        }),
+      connectionDestroyed: (conn) =>
+        this.link.report({
+          type: "connection.destroyed",
+          channel_id: conn.channel.channelId,
+          session_id: conn.sessionId,
+          connection_id: conn.id,
+        }),
+      userAgentStats: (conn) => {
+        if (!conn.latestStats) return;
+        this.link.report({
+          type: "user_agent_stats",
+          channel_id: conn.channel.channelId,
+          connection_id: conn.id,
+          timestamp: conn.latestStats.timestamp,
+          stats: conn.latestStats.stats,
+        });
+      },
+    };
+  }
+
+  start(): void {
+    this.link.start();
+    this.countersTimer = setInterval(() => this.link.report({ type: "counters", counters: this.counters() }), COUNTERS_REPORT_INTERVAL_MS);
+    this.countersTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.countersTimer) clearInterval(this.countersTimer);
+    await this.link.stop();
+  }
+
+  /** Where a new session for `channelId` belongs; undefined = here (or the edge is unreachable). */
+  async place(channelId: string): Promise<Placement | undefined> {
+    return this.link.place(channelId);
+  }
+
+  counters(): NodeCounters {
+    const c = this.sfu.counters;
+    return {
+      total_connection_created: c.total_connection_created,
+      total_connection_updated: c.total_connection_updated,
+      total_connection_destroyed: c.total_connection_destroyed,
+      total_session_created: c.total_session_created,
+      total_session_destroyed: c.total_session_destroyed,
+      total_successful_connections: c.total_successful_connections,
+      total_ongoing_connections: this.sfu.connectedCount(),
+      total_failed_connections: c.total_failed_connections,
+      total_duration_msec: c.total_duration_msec,
+      total_setup_time_msec: c.total_setup_time_msec,
+      total_turn_udp_connections: 0,
+      total_turn_tcp_connections: 0,
+      total_received_invalid_turn_tcp_packet: 0,
+      total_auth_webhook_allowed: 0,
+      total_auth_webhook_denied: 0,
+      total_successful_auth_webhook: 0,
+      total_failed_auth_webhook: 0,
+      total_successful_session_webhook: 0,
+      total_failed_session_webhook: 0,
+      total_successful_event_webhook: 0,
+      total_failed_event_webhook: 0,
+    };
+  }
+
+  async execute(command: NodeCommand): Promise<CommandOutcome> {
+    switch (command.name) {
+      case "change_mode":
+        this.sfu.mode = command.mode;
+        this.log.info({ mode: command.mode }, "mode changed");
+        return ok({ mode: command.mode });
+      case "get_counters":
+        return ok(this.counters());
+      case "generate_crash_log":
+        return ok({ path: await this.writeCrashLog(command.info) });
+      case "set_notify_metadata": {
+        const conn = this.sfu.findConnection(command.channel_id, command.connection_id);
+        if (!conn) return this.notFound(command.channel_id, command.connection_id);
+        conn.signalingNotifyMetadata = command.metadata;
+        if (command.push !== undefined) conn.channel.broadcastPush(command.push);
+        return ok();
+      }
+      case "push": {
+        const channel = this.sfu.channels.get(command.channel_id);
+        if (!channel) return fail("CHANNEL-NOT-FOUND", { channel_id: command.channel_id });
+        const targets = command.connection_ids ? new Set(command.connection_ids) : undefined;
+        for (const conn of channel.connections.values()) {
+          if (conn.connected && (!targets || targets.has(conn.id))) conn.sendPush(command.data);
+        }
+        return ok();
+      }
+      case "set_paused_streams": {
+        const channel = this.sfu.channels.get(command.channel_id);
+        if (!channel) return fail("CHANNEL-NOT-FOUND", { channel_id: command.channel_id });
+        channel.setPausedStreams(command.paused);
+        return ok();
+      }
+      case "set_rid_requests": {
+        const channel = this.sfu.channels.get(command.channel_id);
+        if (!channel) return fail("CHANNEL-NOT-FOUND", { channel_id: command.channel_id });
+        channel.ridRequests = command.requests;
+        return ok();
+      }
+      case "change_upstream_video_bit_rate":
+      case "start_forwarding_rtp":
+      case "stop_forwarding_rtp":
+      case "start_audio_streaming":
+      case "stop_audio_streaming":
+      case "set_audio_streaming_subscribers":
+        return fail("FEATURE-NOT-AVAILABLE", { feature: command.name });
+    }
+  }
+
+  private notFound(channelId: string, connectionId: string): CommandOutcome {
+    if (!this.sfu.channels.has(channelId)) return fail("CHANNEL-NOT-FOUND", { channel_id: channelId });
+    return fail("CONNECTION-NOT-FOUND", { channel_id: channelId, connection_id: connectionId });
+  }
+
+  /** GenerateCrashLog: a file an operator can attach to a report (Sora: "for verification only"). */
+  private async writeCrashLog(info: Record<string, unknown> | undefined): Promise<string> {
+    const dir = path.resolve(this.config.crashLogDir);
+    await mkdir(dir, { recursive: true });
+    const file = path.join(dir, `crash-${this.config.nodeName.replace(/[^A-Za-z0-9._-]/g, "_")}-${Date.now()}.json`);
+    const body = {
+      generated_at: new Date().toISOString(),
+      node_name: this.config.nodeName,
+      version: SORA_COMPAT_VERSION,
+      info: info ?? {},
+      mode: this.sfu.mode,
+      memory: process.memoryUsage(),
+      uptime_sec: process.uptime(),
+      counters: this.counters(),
+      channels: [...this.sfu.channels.values()].map((c) => c.snapshot()),
+    };
+    await writeFile(file, JSON.stringify(body, null, 2));
+    this.log.warn({ path: file }, "crash log written");
+    return file;
+  }
+}
