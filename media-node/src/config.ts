@@ -19,6 +19,8 @@ export interface NodeConfig {
   signalingTimeoutMs: number;
   /** Period of `connection.updated` notifies (Sora: one minute). */
   connectionUpdatedIntervalMs: number;
+  /** REMB sent to publishers for their video when no ChangeUpstreamVideoBitRate pins it. */
+  maxUpstreamVideoBitrateBps: number;
   /** Test hook: drop this fraction (0..1) of first transmissions towards subscribers; NACK answers still go out. */
   debugSubscriberLoss: number;
   /** Where GenerateCrashLog writes. */
@@ -47,6 +49,7 @@ export function defaultConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
     signalingTimeoutMs: 15_000,
     connectionUpdatedIntervalMs: 60_000,
     debugSubscriberLoss: 0,
+    maxUpstreamVideoBitrateBps: 5_000_000,
     crashLogDir: "crash-logs",
     autoJoin: true,
     ...overrides,

@@ -103,7 +103,29 @@ type PageWindow = {
   clientState(id: number): ClientState;
   inboundByStream(id: number): Promise<Record<string, StreamStats>>;
   disconnectClient(id: number): Promise<void>;
+  outboundVideo(id: number): Promise<OutboundVideo[]>;
+  inboundVideo(id: number): Promise<InboundVideo | null>;
 };
+
+export interface OutboundVideo {
+  rid: string | null;
+  frameWidth: number;
+  bytesSent: number;
+  timestamp: number;
+  framesEncoded: number;
+  qualityLimitationReason?: string;
+  active?: boolean;
+}
+
+export interface InboundVideo {
+  framesDecoded: number;
+  frameWidth: number;
+  keyFramesDecoded: number;
+  freezeCount: number;
+  pliCount: number;
+  packetsReceived: number;
+  framesDropped: number;
+}
 
 /** One browser tab holding any number of sora-js-sdk connections. */
 export class SoraPage {
@@ -131,6 +153,14 @@ export class SoraPage {
 
   disconnect(id: number): Promise<void> {
     return this.page.evaluate((i) => (window as unknown as PageWindow).disconnectClient(i), id);
+  }
+
+  outboundVideo(id: number): Promise<OutboundVideo[]> {
+    return this.page.evaluate((i) => (window as unknown as PageWindow).outboundVideo(i), id);
+  }
+
+  inboundVideo(id: number): Promise<InboundVideo | null> {
+    return this.page.evaluate((i) => (window as unknown as PageWindow).inboundVideo(i), id);
   }
 }
 

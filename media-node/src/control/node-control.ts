@@ -155,18 +155,12 @@ export class NodeControl {
         }
         return ok();
       }
-      case "set_paused_streams": {
-        const channel = this.sfu.channels.get(command.channel_id);
-        if (!channel) return fail("CHANNEL-NOT-FOUND", { channel_id: command.channel_id });
-        channel.setPausedStreams(command.paused);
+      case "set_paused_streams":
+        if (!this.sfu.setPausedStreams(command.channel_id, command.paused)) return fail("CHANNEL-NOT-FOUND", { channel_id: command.channel_id });
         return ok();
-      }
-      case "set_rid_requests": {
-        const channel = this.sfu.channels.get(command.channel_id);
-        if (!channel) return fail("CHANNEL-NOT-FOUND", { channel_id: command.channel_id });
-        channel.ridRequests = command.requests;
+      case "set_rid_requests":
+        if (!this.sfu.setRidRequests(command.channel_id, command.requests)) return fail("CHANNEL-NOT-FOUND", { channel_id: command.channel_id });
         return ok();
-      }
       case "change_upstream_video_bit_rate":
       case "start_forwarding_rtp":
       case "stop_forwarding_rtp":

@@ -6,8 +6,8 @@ import type { Logger } from "../logger.js";
 import type { ConnectMessage } from "../signaling/messages.js";
 import type { Channel } from "./channel.js";
 import { Peer, type DataChannelSpec, type MediaKind } from "./peer.js";
-import { Publication } from "./publication.js";
-import { Subscription } from "./subscription.js";
+import { Publication, SIMULCAST_RIDS } from "./publication.js";
+import { NO_LAYER, Subscription } from "./subscription.js";
 
 // One client in a channel: its PeerConnection, what it publishes, what it receives, and the
 // renegotiation queue. Signaling I/O goes through a SignalingPort (WebSocket or DataChannel).
@@ -31,6 +31,9 @@ export interface MessagingChannel {
   header?: { type: string }[];
 }
 
+/** Chrome expects REMB about once a second; faster lets a bitrate pin take hold sooner. */
+const PUBLISHER_FEEDBACK_INTERVAL_MS = 500;
+
 export class Connection {
   readonly id = newSoraId();
   readonly createdAt = Date.now();
@@ -42,6 +45,8 @@ export class Connection {
   readonly video: boolean;
   readonly videoCodec: VideoCodecName;
   readonly dataChannelSignaling: boolean;
+  /** Publishes its video as three rid layers (connect `simulcast: true`). */
+  readonly simulcast: boolean;
   readonly ignoreDisconnectWebSocket: boolean;
   readonly messaging: MessagingChannel[];
   signalingNotifyMetadata: unknown;
@@ -57,6 +62,9 @@ export class Connection {
   latestStats?: { timestamp: string; stats: unknown[] };
   setupStartedAt = Date.now();
   updatedTimer?: NodeJS.Timeout;
+  private feedbackTimer?: NodeJS.Timeout;
+  /** ChangeUpstreamVideoBitRate pin (bps); otherwise the node's configured ceiling. */
+  upstreamVideoBitrateBps?: number;
   connectedAt = 0;
 
   constructor(
@@ -82,8 +90,9 @@ export class Connection {
       .map((d) => ({ label: d.label, direction: d.direction, compress: d.compress === true, header: d.header }));
     this.signalingNotifyMetadata = connect.signaling_notify_metadata;
     this.metadata = connect.metadata;
+    this.simulcast = connect.simulcast !== undefined && connect.simulcast !== false;
     if (sends && this.audio) this.publications.push(new Publication(this.id, "audio", "OPUS", 48000));
-    if (sends && this.video) this.publications.push(new Publication(this.id, "video", this.videoCodec, 90000));
+    if (sends && this.video) this.publications.push(new Publication(this.id, "video", this.videoCodec, 90000, this.simulcast));
   }
 
   get sessionId(): string {
@@ -137,6 +146,7 @@ export class Connection {
       upstreamAudio: hasUpstreamAudio,
       upstreamVideo: hasUpstreamVideo,
       videoCodec: this.videoCodec,
+      ...(this.simulcast ? { simulcastRids: [...SIMULCAST_RIDS] } : {}),
       dataChannels: this.dataChannelSpecs(),
     });
     this.bindUpstream("audio", this.peer.upstreamAudio);
@@ -151,8 +161,10 @@ export class Connection {
     const pub = this.publications.find((p) => p.kind === kind);
     if (!pub) return;
     transceiver.onTrack.subscribe((track: MediaStreamTrack) => {
+      // Simulcast: one track per rid, each feeding its layer.
+      const layer = pub.layerOf(track.rid);
       pub.attach(transceiver.receiver);
-      track.onReceiveRtp.subscribe((rtp) => pub.onRtp(rtp));
+      track.onReceiveRtp.subscribe((rtp) => pub.onRtp(rtp, layer));
     });
   }
 
@@ -170,6 +182,7 @@ export class Connection {
     const transceiver = this.peer.addDownstream(pub.kind, pub.connectionId, pub.codec);
     const sub = new Subscription(pub, transceiver, this.id, this.config.debugSubscriberLoss);
     if (pub.kind === "video" && this.channel.isPaused(this.id, pub.connectionId)) sub.setPaused(true);
+    if (pub.simulcast) sub.setWantedLayer(this.wantedLayerOf(pub));
     this.subscriptions.set(pub, sub);
     pub.addSubscription(sub);
   }
@@ -181,13 +194,52 @@ export class Connection {
     }
   }
 
+  /**
+   * Which simulcast layer this subscriber wants of `pub`: a RequestRtpStream for that sender,
+   * else one for every sender, else what connect asked (`simulcast_request_rid`, then
+   * `simulcast_rid`), else r0 (Sora's default when the receiver names none).
+   */
+  wantedLayerOf(pub: Publication): number {
+    const requests = this.channel.ridRequests;
+    const request =
+      requests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === pub.connectionId) ??
+      requests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === undefined);
+    const simulcastObjectRid = typeof this.connect.simulcast === "object" ? (this.connect.simulcast as { rid?: string }).rid : undefined;
+    const rid = request?.rid ?? this.connect.simulcast_request_rid ?? this.connect.simulcast_rid ?? simulcastObjectRid ?? "r0";
+    if (rid === "none") return NO_LAYER;
+    return pub.layerOf(rid);
+  }
+
+  /** Re-applies the channel's rid requests to every simulcast subscription (RequestRtpStream/ResetRtpStream). */
+  applyRidRequests(): void {
+    for (const [pub, sub] of this.subscriptions) if (pub.simulcast) sub.setWantedLayer(this.wantedLayerOf(pub));
+  }
+
+  /**
+   * `offer.encodings` for a simulcast sender: r0 (lowest) → r2 (full size), like Sora. The
+   * budget follows Chrome's own per-resolution caps at 720p; a connect `video.bit_rate`
+   * (kbps) scales it down.
+   */
+  offerEncodings(): Record<string, unknown>[] | undefined {
+    if (!this.simulcast || !this.publications.some((p) => p.kind === "video")) return undefined;
+    const layers = [
+      { rid: "r0", scaleResolutionDownBy: 4, maxBitrate: 200_000 },
+      { rid: "r1", scaleResolutionDownBy: 2, maxBitrate: 700_000 },
+      { rid: "r2", scaleResolutionDownBy: 1, maxBitrate: 2_500_000 },
+    ];
+    const videoBitRate = typeof this.connect.video === "object" ? this.connect.video.bit_rate : undefined;
+    const total = layers.reduce((n, l) => n + l.maxBitrate, 0);
+    const scale = videoBitRate !== undefined && videoBitRate * 1000 < total ? (videoBitRate * 1000) / total : 1;
+    return layers.map((l) => ({ ...l, active: true, maxBitrate: Math.round(l.maxBitrate * scale) }));
+  }
+
   info(): ConnectionInfo {
     const info: ConnectionInfo = {
       connection_id: this.id,
       client_id: this.clientId,
       bundle_id: this.bundleId,
       role: this.role,
-      simulcast: this.connect.simulcast !== undefined && this.connect.simulcast !== false,
+      simulcast: this.simulcast,
       spotlight: this.connect.spotlight === true,
       created_at: this.createdAt,
     };
@@ -273,10 +325,21 @@ export class Connection {
     return this.peer?.dataChannels.get(label);
   }
 
+  /** Periodic receiver feedback to this publisher (REMB), from the moment media can flow. */
+  startPublisherFeedback(): void {
+    if (this.feedbackTimer || !this.publications.some((p) => p.kind === "video")) return;
+    this.feedbackTimer = setInterval(() => {
+      const bps = this.upstreamVideoBitrateBps ?? this.config.maxUpstreamVideoBitrateBps;
+      for (const pub of this.publications) pub.sendBitrateEstimate(bps);
+    }, PUBLISHER_FEEDBACK_INTERVAL_MS);
+    this.feedbackTimer.unref();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.updatedTimer) clearInterval(this.updatedTimer);
+    if (this.feedbackTimer) clearInterval(this.feedbackTimer);
     for (const sub of this.subscriptions.values()) sub.close();
     this.subscriptions.clear();
     for (const pub of this.publications) pub.subscriptions.length = 0;

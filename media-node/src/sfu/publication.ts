@@ -2,43 +2,38 @@ import type { RtpPacket, RTCRtpReceiver } from "werift";
 import type { MediaKind } from "./peer.js";
 import type { Subscription } from "./subscription.js";
 import type { VideoCodecName } from "../config.js";
+import { keyframeDetector } from "../rtp/keyframe.js";
+import { rembSize, writeRemb } from "../rtp/remb.js";
 
-// One incoming track of a sender (mediasoup's Producer). Keeps a packet cache so subscribers'
-// NACKs are answered here, and a throttled keyframe request path towards the sender.
+// One incoming track of a sender (mediasoup's Producer). A simulcast video track has one
+// layer per rid (r0 lowest → r2 highest), each with its own SSRC, packet cache (subscribers'
+// NACKs are answered here) and activity clock; other tracks have a single layer. Keyframe
+// requests towards the sender are throttled per layer.
 
 const CACHE_SIZE = 1024; // power of two; ~1-3 s of HD video
 const CACHE_MASK = CACHE_SIZE - 1;
 const KEYFRAME_REQUEST_INTERVAL_MS = 300;
+/** A layer that sent nothing for this long is considered stopped (Chrome drops layers under low bandwidth). */
+export const LAYER_INACTIVE_MS = 1_000;
 
-export class Publication {
+export const SIMULCAST_RIDS = ["r0", "r1", "r2"] as const;
+export type SimulcastRid = (typeof SIMULCAST_RIDS)[number];
+
+export class Layer {
   readonly cache: (RtpPacket | undefined)[] = new Array(CACHE_SIZE);
-  readonly subscriptions: Subscription[] = [];
   ssrc = 0;
-  private receiver?: RTCRtpReceiver;
-  private lastKeyframeRequestMs = 0;
+  lastPacketMs = 0;
   packetsReceived = 0;
   bytesReceived = 0;
+  private lastKeyframeRequestMs = 0;
 
   constructor(
-    readonly connectionId: string,
-    readonly kind: MediaKind,
-    readonly codec: VideoCodecName | "OPUS",
-    readonly clockRate: number,
+    readonly index: number,
+    readonly rid: SimulcastRid | undefined,
   ) {}
 
-  attach(receiver: RTCRtpReceiver): void {
-    this.receiver = receiver;
-  }
-
-  /** Hot path: one call per received packet. */
-  onRtp(packet: RtpPacket): void {
-    const header = packet.header;
-    if (this.ssrc !== header.ssrc) this.ssrc = header.ssrc;
-    this.packetsReceived++;
-    this.bytesReceived += packet.payload.length;
-    this.cache[header.sequenceNumber & CACHE_MASK] = packet;
-    const subs = this.subscriptions;
-    for (let i = 0; i < subs.length; i++) subs[i]!.forward(packet, false);
+  isActive(nowMs: number): boolean {
+    return this.lastPacketMs !== 0 && nowMs - this.lastPacketMs < LAYER_INACTIVE_MS;
   }
 
   cached(sequenceNumber: number): RtpPacket | undefined {
@@ -46,18 +41,94 @@ export class Publication {
     return packet !== undefined && packet.header.sequenceNumber === sequenceNumber ? packet : undefined;
   }
 
-  /** PLI towards the sender, throttled so many subscribers' requests coalesce; `urgent` skips the throttle. */
-  requestKeyframe(urgent = false): void {
-    if (this.kind !== "video" || !this.receiver || this.ssrc === 0) return;
-    const now = Date.now();
-    if (!urgent && now - this.lastKeyframeRequestMs < KEYFRAME_REQUEST_INTERVAL_MS) return;
-    this.lastKeyframeRequestMs = now;
-    this.receiver.sendRtcpPLI(this.ssrc).catch(() => undefined);
+  /** True when a PLI may go out now. */
+  takeKeyframeRequestSlot(nowMs: number, urgent: boolean): boolean {
+    if (this.ssrc === 0) return false;
+    if (!urgent && nowMs - this.lastKeyframeRequestMs < KEYFRAME_REQUEST_INTERVAL_MS) return false;
+    this.lastKeyframeRequestMs = nowMs;
+    return true;
+  }
+}
+
+export class Publication {
+  readonly layers: Layer[];
+  readonly subscriptions: Subscription[] = [];
+  readonly isKeyframe: (payload: Uint8Array) => boolean;
+  private receiver?: RTCRtpReceiver;
+  private readonly rembBuffer = Buffer.alloc(rembSize(3));
+  private readonly rembSsrcs: number[] = [];
+
+  constructor(
+    readonly connectionId: string,
+    readonly kind: MediaKind,
+    readonly codec: VideoCodecName | "OPUS",
+    readonly clockRate: number,
+    readonly simulcast = false,
+  ) {
+    this.layers = simulcast ? SIMULCAST_RIDS.map((rid, i) => new Layer(i, rid)) : [new Layer(0, undefined)];
+    this.isKeyframe = codec === "OPUS" ? () => true : keyframeDetector(codec);
+  }
+
+  attach(receiver: RTCRtpReceiver): void {
+    this.receiver = receiver;
+  }
+
+  /** Layer index of a rid (simulcast), 0 otherwise. */
+  layerOf(rid: string | undefined): number {
+    if (!this.simulcast || rid === undefined) return 0;
+    const i = SIMULCAST_RIDS.indexOf(rid as SimulcastRid);
+    return i < 0 ? 0 : i;
+  }
+
+  get packetsReceived(): number {
+    let n = 0;
+    for (const l of this.layers) n += l.packetsReceived;
+    return n;
+  }
+
+  /** Hot path: one call per received packet. */
+  onRtp(packet: RtpPacket, layerIndex = 0): void {
+    const layer = this.layers[layerIndex]!;
+    const header = packet.header;
+    if (layer.ssrc !== header.ssrc) layer.ssrc = header.ssrc;
+    layer.packetsReceived++;
+    layer.bytesReceived += packet.payload.length;
+    const nowMs = Date.now();
+    layer.lastPacketMs = nowMs;
+    layer.cache[header.sequenceNumber & CACHE_MASK] = packet;
+    const subs = this.subscriptions;
+    for (let i = 0; i < subs.length; i++) subs[i]!.onPacket(packet, layerIndex, nowMs);
+  }
+
+  /** The highest layer at or below `wanted` that is sending now (-1 if none is). */
+  bestActiveLayer(wanted: number, nowMs: number): number {
+    for (let i = Math.min(wanted, this.layers.length - 1); i >= 0; i--) if (this.layers[i]!.isActive(nowMs)) return i;
+    return -1;
+  }
+
+  /** PLI towards the sender for one layer, throttled so many subscribers' requests coalesce; `urgent` skips the throttle. */
+  requestKeyframe(layerIndex = 0, urgent = false): void {
+    if (this.kind !== "video" || !this.receiver) return;
+    const layer = this.layers[layerIndex];
+    if (!layer || !layer.takeKeyframeRequestSlot(Date.now(), urgent)) return;
+    this.receiver.sendRtcpPLI(layer.ssrc).catch(() => undefined);
+  }
+
+  /** Tells the sender how much it may send for this track (REMB over all its layers' SSRCs). */
+  sendBitrateEstimate(bitrateBps: number): void {
+    const receiver = this.receiver;
+    if (this.kind !== "video" || !receiver) return;
+    const ssrcs = this.rembSsrcs;
+    ssrcs.length = 0;
+    for (const l of this.layers) if (l.ssrc !== 0) ssrcs.push(l.ssrc);
+    if (ssrcs.length === 0) return;
+    const length = writeRemb(this.rembBuffer, receiver.rtcpSsrc, bitrateBps, ssrcs);
+    const packet = this.rembBuffer.subarray(0, length);
+    receiver.dtlsTransport.sendRtcp([{ serialize: () => packet } as never]).catch(() => undefined);
   }
 
   addSubscription(sub: Subscription): void {
     this.subscriptions.push(sub);
-    this.requestKeyframe();
   }
 
   removeSubscription(sub: Subscription): void {

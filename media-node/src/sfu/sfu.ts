@@ -1,3 +1,4 @@
+import type { PausedStream, RidRequest } from "../../../shared/control-protocol.js";
 import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { ConnectMessage } from "../signaling/messages.js";
@@ -95,6 +96,7 @@ export class Sfu {
     if (conn.connected || conn.closed) return;
     conn.connected = true;
     conn.connectedAt = Date.now();
+    conn.startPublisherFeedback();
     this.counters.total_connection_created++;
     this.counters.total_successful_connections++;
     this.counters.total_setup_time_msec += conn.connectedAt - conn.setupStartedAt;
@@ -173,6 +175,23 @@ export class Sfu {
       const withHeader = target.header?.some((h) => h.type === "sender_connection_id");
       dc.send(withHeader ? Buffer.concat([Buffer.from(from.id), data]) : data);
     }
+  }
+
+  /** RequestRtpStream/ResetRtpStream: the channel's whole request set; false if no such channel here. */
+  setRidRequests(channelId: string, requests: RidRequest[]): boolean {
+    const channel = this.channels.get(channelId);
+    if (!channel) return false;
+    channel.ridRequests = requests;
+    for (const conn of channel.connections.values()) conn.applyRidRequests();
+    return true;
+  }
+
+  /** PauseRtpStream/ResumeRtpStream: the channel's whole pause set; false if no such channel here. */
+  setPausedStreams(channelId: string, paused: PausedStream[]): boolean {
+    const channel = this.channels.get(channelId);
+    if (!channel) return false;
+    channel.setPausedStreams(paused);
+    return true;
   }
 
   /** A client's `getStats()` report (pong over WebSocket, `stats` over DataChannel). */

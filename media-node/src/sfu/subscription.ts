@@ -9,16 +9,23 @@ import {
   type RtpPacket,
   type RTCRtpTransceiver,
 } from "werift";
+import { Vp8Munger } from "../rtp/vp8-munger.js";
 import type { Publication } from "./publication.js";
 
 // One outgoing copy of a publication for one subscriber (mediasoup's Consumer). Owns the
 // subscriber leg's RTP identity: its SSRC, payload type, sequence and timestamp space, and
 // header extensions (the publisher leg's are dropped: Chrome demuxes by MID first, so a
-// forwarded publisher MID would misroute the packet; werift bug B1).
+// forwarded publisher MID would misroute the packet; werift bug B1). For simulcast it picks
+// which layer to relay and switches only on a keyframe of the new layer, continuing sequence
+// numbers, timestamps and (VP8) picture ids so the decoder never sees a jump.
 
-const SENT_RING = 2048; // outgoing seq -> source seq, for NACK answers
+const SENT_RING = 2048; // outgoing seq -> (layer, source seq), for NACK answers
 const SENT_MASK = SENT_RING - 1;
 const NO_SOURCE = -1;
+/** While waiting for a keyframe of the target layer, re-ask this often (the first PLI may be lost). */
+const KEYFRAME_RETRY_MS = 500;
+/** No layer wanted (spotlight unfocus "none"). */
+export const NO_LAYER = -1;
 
 export class Subscription {
   paused = false;
@@ -28,15 +35,24 @@ export class Subscription {
   private midExtId = 0;
   private absSendTimeExtId = 0;
   private midBytes: Buffer = Buffer.alloc(0);
-  /** Outgoing = source + offset (mod 2^16 / 2^32); recomputed when the source restarts. */
+  /** Outgoing = source + offset (mod 2^16 / 2^32); recomputed whenever the source changes. */
   private seqOffset = 0;
   private tsOffset = 0;
   private lastOutSeq = -1;
   private lastOutTs = 0;
   private lastOutWallMs = 0;
   private started = false;
+  /** Per outgoing seq: source seq | layer << 16, and the timestamp offset it was sent with. */
   private readonly sentSource = new Int32Array(SENT_RING).fill(NO_SOURCE);
+  private readonly sentTsOffset = new Uint32Array(SENT_RING);
   private readonly headerScratch = new RtpHeader();
+  private readonly vp8?: Vp8Munger;
+  /** Layer the subscriber asked for (RequestRtpStream / simulcast_rid), the one being chased, the one relayed. */
+  wantedLayer = 0;
+  private targetLayer = 0;
+  private currentLayer: number;
+  private lastKeyframeAskMs = 0;
+  layerSwitches = 0;
   packetsSent = 0;
   bytesSent = 0;
   retransmitted = 0;
@@ -48,12 +64,20 @@ export class Subscription {
     readonly subscriberConnectionId: string,
     private readonly lossRate: number,
   ) {
+    // A single-layer track is relayed from its first packet; simulcast waits for a keyframe.
+    this.currentLayer = publication.simulcast ? NO_LAYER : 0;
+    if (publication.codec === "VP8") this.vp8 = new Vp8Munger();
     const sender = transceiver.sender;
     this.unsubscribers.push(
       sender.onGenericNack.subscribe((nack) => this.onNack(nack)).unSubscribe,
-      sender.onPictureLossIndication.subscribe(() => this.publication.requestKeyframe()).unSubscribe,
+      sender.onPictureLossIndication.subscribe(() => this.requestKeyframe()).unSubscribe,
       sender.onRtcp.subscribe((rtcp) => this.onRtcp(rtcp)).unSubscribe,
     );
+  }
+
+  /** The simulcast layer being relayed now (-1 before the first switch). */
+  get relayedLayer(): number {
+    return this.currentLayer;
   }
 
   /** Called after each negotiation: the negotiated PT, extension ids and MID become known. */
@@ -73,55 +97,15 @@ export class Subscription {
     }
     if (!this.ready) {
       this.ready = true;
-      this.publication.requestKeyframe();
+      this.requestKeyframe();
     }
   }
 
-  /** Hot path: rewrite and send one packet to this subscriber. */
-  forward(packet: RtpPacket, retransmission: boolean): void {
-    if (!this.ready || this.paused) return;
-    const dtls = this.transceiver.sender.dtlsTransport;
-    if (!dtls || dtls.state !== "connected") return;
-    const src = packet.header;
-    if (!this.started) {
-      // First packet after start or a rebase: continue the outgoing space where it stopped,
-      // advancing the timestamp by the wall-clock time that passed so playout timing holds.
-      const elapsedMs = this.lastOutWallMs === 0 ? 0 : Date.now() - this.lastOutWallMs;
-      const tsAdvance = Math.max(1, Math.round((elapsedMs * this.publication.clockRate) / 1000));
-      this.seqOffset = (this.lastOutSeq + 1 - src.sequenceNumber) & 0xffff;
-      this.tsOffset = (this.lastOutTs + tsAdvance - src.timestamp) >>> 0;
-      this.started = true;
-    }
-    const outSeq = (src.sequenceNumber + this.seqOffset) & 0xffff;
-    const outTs = (src.timestamp + this.tsOffset) >>> 0;
-    if (!retransmission) {
-      this.sentSource[outSeq & SENT_MASK] = src.sequenceNumber;
-      if (((outSeq - this.lastOutSeq) & 0xffff) < 0x8000) {
-        this.lastOutSeq = outSeq;
-        this.lastOutTs = outTs;
-        this.lastOutWallMs = Date.now();
-      }
-      if (this.lossRate > 0 && Math.random() < this.lossRate) return;
-    }
-    const h = this.headerScratch;
-    h.payloadType = this.payloadType;
-    h.ssrc = this.ssrc;
-    h.sequenceNumber = outSeq;
-    h.timestamp = outTs;
-    h.marker = src.marker;
-    h.padding = false;
-    h.paddingSize = 0;
-    h.csrc = [];
-    const extensions: { id: number; payload: Buffer }[] = [];
-    if (this.midExtId) extensions.push({ id: this.midExtId, payload: this.midBytes });
-    if (this.absSendTimeExtId) extensions.push({ id: this.absSendTimeExtId, payload: serializeAbsSendTime(ntpTime()) });
-    h.extensions = extensions;
-    h.extension = extensions.length > 0;
-    h.extensionProfile = 0xbede;
-    this.packetsSent++;
-    this.bytesSent += packet.payload.length;
-    // SRTP encryption serializes the header synchronously, so the scratch header can be reused.
-    void dtls.sendRtp(packet.payload, h);
+  /** Changes the wanted simulcast layer (NO_LAYER = none); the switch happens on the next keyframe. */
+  setWantedLayer(layer: number): void {
+    if (!this.publication.simulcast || this.wantedLayer === layer) return;
+    this.wantedLayer = layer;
+    this.retarget(Date.now(), true);
   }
 
   /**
@@ -134,25 +118,140 @@ export class Subscription {
     this.paused = paused;
     if (!paused) {
       this.started = false;
-      this.publication.requestKeyframe(true);
+      this.vp8?.rebase();
+      this.requestKeyframe(true);
     }
+  }
+
+  /** Hot path: one call per packet of any layer of the publication. */
+  onPacket(packet: RtpPacket, layer: number, nowMs: number): void {
+    if (!this.ready || this.paused) return;
+    if (!this.publication.simulcast) return this.forward(packet, layer);
+    this.retarget(nowMs, false);
+    if (layer === this.currentLayer && this.currentLayer === this.targetLayer) return this.forward(packet, layer);
+    if (layer === this.targetLayer && this.targetLayer !== NO_LAYER) {
+      if (this.publication.isKeyframe(packet.payload)) {
+        this.currentLayer = layer;
+        this.layerSwitches++;
+        this.started = false;
+        this.vp8?.rebase();
+        return this.forward(packet, layer);
+      }
+      if (nowMs - this.lastKeyframeAskMs > KEYFRAME_RETRY_MS) this.askKeyframe(this.targetLayer, nowMs, false);
+    }
+    // Keep relaying the current layer until the target's keyframe arrives (no picture gap).
+    if (layer === this.currentLayer && this.targetLayer !== NO_LAYER) this.forward(packet, layer);
+  }
+
+  /** Picks the layer to chase: the wanted one if it is being sent, else the highest lower one, else the lowest higher one. */
+  private retarget(nowMs: number, urgent: boolean): void {
+    const pub = this.publication;
+    let target = NO_LAYER;
+    if (this.wantedLayer !== NO_LAYER) {
+      target = pub.bestActiveLayer(this.wantedLayer, nowMs);
+      if (target === NO_LAYER) {
+        for (let i = this.wantedLayer + 1; i < pub.layers.length; i++) {
+          if (pub.layers[i]!.isActive(nowMs)) {
+            target = i;
+            break;
+          }
+        }
+      }
+      // Nothing is active yet (start of the stream): aim at the wanted layer.
+      if (target === NO_LAYER) target = this.wantedLayer;
+    }
+    if (target === this.targetLayer) return;
+    this.targetLayer = target;
+    if (target === NO_LAYER) {
+      this.currentLayer = NO_LAYER;
+      return;
+    }
+    if (target !== this.currentLayer) this.askKeyframe(target, nowMs, urgent);
+  }
+
+  private askKeyframe(layer: number, nowMs: number, urgent: boolean): void {
+    this.lastKeyframeAskMs = nowMs;
+    this.publication.requestKeyframe(layer, urgent);
+  }
+
+  /** The subscriber lost the picture (PLI/FIR, or resume): ask the layer it is about to see. */
+  requestKeyframe(urgent = false): void {
+    const layer = this.publication.simulcast ? (this.targetLayer === NO_LAYER ? NO_LAYER : this.targetLayer) : 0;
+    if (layer !== NO_LAYER) this.askKeyframe(layer, Date.now(), urgent);
+  }
+
+  /** Rewrites and sends one packet of `layer` in the subscriber's sequence space. */
+  private forward(packet: RtpPacket, layer: number): void {
+    const dtls = this.transceiver.sender.dtlsTransport;
+    if (!dtls || dtls.state !== "connected") return;
+    const src = packet.header;
+    if (!this.started) {
+      // First packet after start, a layer switch or a resume: continue the outgoing space where
+      // it stopped, advancing the timestamp by the wall-clock time that passed so playout timing holds.
+      const elapsedMs = this.lastOutWallMs === 0 ? 0 : Date.now() - this.lastOutWallMs;
+      const tsAdvance = Math.max(1, Math.round((elapsedMs * this.publication.clockRate) / 1000));
+      this.seqOffset = (this.lastOutSeq + 1 - src.sequenceNumber) & 0xffff;
+      this.tsOffset = (this.lastOutTs + tsAdvance - src.timestamp) >>> 0;
+      this.started = true;
+    }
+    const outSeq = (src.sequenceNumber + this.seqOffset) & 0xffff;
+    const outTs = (src.timestamp + this.tsOffset) >>> 0;
+    this.sentSource[outSeq & SENT_MASK] = src.sequenceNumber | (layer << 16);
+    this.sentTsOffset[outSeq & SENT_MASK] = this.tsOffset;
+    if (((outSeq - this.lastOutSeq) & 0xffff) < 0x8000 || this.lastOutSeq < 0) {
+      this.lastOutSeq = outSeq;
+      this.lastOutTs = outTs;
+      this.lastOutWallMs = Date.now();
+    }
+    if (this.lossRate > 0 && Math.random() < this.lossRate) return;
+    this.send(packet, outSeq, outTs);
+  }
+
+  private send(packet: RtpPacket, outSeq: number, outTs: number): void {
+    const dtls = this.transceiver.sender.dtlsTransport;
+    const h = this.headerScratch;
+    h.payloadType = this.payloadType;
+    h.ssrc = this.ssrc;
+    h.sequenceNumber = outSeq;
+    h.timestamp = outTs;
+    h.marker = packet.header.marker;
+    h.padding = false;
+    h.paddingSize = 0;
+    h.csrc = [];
+    const extensions: { id: number; payload: Buffer }[] = [];
+    if (this.midExtId) extensions.push({ id: this.midExtId, payload: this.midBytes });
+    if (this.absSendTimeExtId) extensions.push({ id: this.absSendTimeExtId, payload: serializeAbsSendTime(ntpTime()) });
+    h.extensions = extensions;
+    h.extension = extensions.length > 0;
+    h.extensionProfile = 0xbede;
+    this.packetsSent++;
+    this.bytesSent += packet.payload.length;
+    // SRTP encryption serializes header and payload synchronously (before sendRtp's first
+    // await), so the scratch header can be reused and the VP8 rewrite undone right after.
+    const vp8 = this.vp8;
+    if (vp8) vp8.apply(packet.payload);
+    void dtls.sendRtp(packet.payload, h);
+    if (vp8) vp8.restore(packet.payload);
   }
 
   private onNack(nack: GenericNack): void {
     for (const outSeq of nack.lost) {
-      const srcSeq = this.sentSource[outSeq & SENT_MASK]!;
-      if (srcSeq === NO_SOURCE || ((srcSeq + this.seqOffset) & 0xffff) !== outSeq) continue;
-      const packet = this.publication.cached(srcSeq);
+      const slot = outSeq & SENT_MASK;
+      const source = this.sentSource[slot]!;
+      if (source === NO_SOURCE) continue;
+      const layer = this.publication.layers[source >>> 16];
+      const packet = layer?.cached(source & 0xffff);
       if (!packet) continue;
+      const tsOffset = this.sentTsOffset[slot]!;
       this.retransmitted++;
-      this.forward(packet, true);
+      this.send(packet, outSeq, (packet.header.timestamp + tsOffset) >>> 0);
     }
   }
 
   private onRtcp(rtcp: RtcpPacket): void {
     // FIR (PSFB fmt 4) is not surfaced by werift as an event; treat it like PLI.
     if (rtcp.type === 206 && (rtcp as { feedback?: { count?: number } }).feedback?.count === 4) {
-      this.publication.requestKeyframe();
+      this.requestKeyframe();
     }
   }
 

@@ -136,7 +136,7 @@ export class SignalingSession implements SignalingPort {
       session_id: conn.sessionId,
       channel_id: conn.channel.channelId,
       multistream: true,
-      simulcast: false,
+      simulcast: conn.simulcast,
       spotlight: false,
       audio: conn.audio,
       video: conn.video,
@@ -147,6 +147,8 @@ export class SignalingSession implements SignalingPort {
     };
     if (conn.audio) offer.audio_codec_type = "OPUS";
     if (conn.video) offer.video_codec_type = conn.videoCodec;
+    const encodings = conn.offerEncodings();
+    if (encodings) offer.encodings = encodings;
     const dcs = conn.offerDataChannels();
     if (dcs) offer.data_channels = dcs;
     this.state = "awaiting-answer";

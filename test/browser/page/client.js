@@ -100,3 +100,28 @@ window.inboundCodec = async (id) => {
   }
   return null;
 };
+
+// The sender's own view: per-rid outbound video (width, bitrate inputs) from getStats().
+window.outboundVideo = async (id) => {
+  const s = clients.get(id);
+  const stats = await s.client.pc.getStats();
+  const out = [];
+  for (const r of stats.values()) {
+    if (r.type === "outbound-rtp" && r.kind === "video") {
+      out.push({ rid: r.rid ?? null, frameWidth: r.frameWidth ?? 0, bytesSent: r.bytesSent, timestamp: r.timestamp, framesEncoded: r.framesEncoded ?? 0, qualityLimitationReason: r.qualityLimitationReason, active: r.active });
+    }
+  }
+  return out;
+};
+
+// Decoder health of the first inbound video: frames decoded, width, and errors/freezes seen.
+window.inboundVideo = async (id) => {
+  const s = clients.get(id);
+  const stats = await s.client.pc.getStats();
+  for (const r of stats.values()) {
+    if (r.type === "inbound-rtp" && r.kind === "video") {
+      return { framesDecoded: r.framesDecoded ?? 0, frameWidth: r.frameWidth ?? 0, keyFramesDecoded: r.keyFramesDecoded ?? 0, freezeCount: r.freezeCount ?? 0, pliCount: r.pliCount ?? 0, packetsReceived: r.packetsReceived ?? 0, framesDropped: r.framesDropped ?? 0 };
+    }
+  }
+  return null;
+};
