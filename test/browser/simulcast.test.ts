@@ -73,4 +73,5 @@ it("delivers the asked layer per subscriber and switches on RequestRtpStream/Res
   expect(final.framesDropped).toBeLessThan(final.framesDecoded / 10);
   // The other subscriber kept its layer all along.
   expect((await page.inboundVideo(high.id))!.frameWidth).toBe(1280);
+  await page.page.close();
 }, 120_000);

@@ -161,7 +161,11 @@ export class NodeControl {
       case "set_rid_requests":
         if (!this.sfu.setRidRequests(command.channel_id, command.requests)) return fail("CHANNEL-NOT-FOUND", { channel_id: command.channel_id });
         return ok();
-      case "change_upstream_video_bit_rate":
+      case "change_upstream_video_bit_rate": {
+        const outcome = this.sfu.changeUpstreamVideoBitRate(command.channel_id, command.connection_id, command.bit_rate);
+        if (outcome !== "ok") return fail(outcome, { channel_id: command.channel_id, connection_id: command.connection_id });
+        return ok();
+      }
       case "start_forwarding_rtp":
       case "stop_forwarding_rtp":
       case "start_audio_streaming":

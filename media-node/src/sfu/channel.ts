@@ -43,6 +43,15 @@ export class Channel {
     for (const conn of this.connections.values()) conn.applyPauses();
   }
 
+  /** A leaver's pauses and rid requests go with it (either side of the pair). */
+  forgetConnection(connectionId: string): void {
+    for (const key of this.paused) {
+      const [recv, send] = key.split(":");
+      if (recv === connectionId || send === connectionId) this.paused.delete(key);
+    }
+    this.ridRequests = this.ridRequests.filter((r) => r.recv_connection_id !== connectionId && r.send_connection_id !== connectionId);
+  }
+
   pausedStreams(): PausedStream[] {
     return [...this.paused].map((key) => {
       const [recv_connection_id, send_connection_id] = key.split(":") as [string, string];

@@ -137,6 +137,7 @@ export class Sfu {
     const channel = conn.channel;
     const wasConnected = conn.connected;
     channel.connections.delete(conn.id);
+    channel.forgetConnection(conn.id);
     conn.connected = false;
     if (wasConnected) {
       this.counters.total_connection_destroyed++;
@@ -192,6 +193,18 @@ export class Sfu {
     if (!channel) return false;
     channel.setPausedStreams(paused);
     return true;
+  }
+
+  /** ChangeUpstreamVideoBitRate: pins what the sender may send (kbps), enforced by the REMB we send it. */
+  changeUpstreamVideoBitRate(channelId: string, connectionId: string, kbps: number): "ok" | "CHANNEL-NOT-FOUND" | "CONNECTION-NOT-FOUND" | "NOT-A-SENDER" {
+    const channel = this.channels.get(channelId);
+    if (!channel) return "CHANNEL-NOT-FOUND";
+    const conn = channel.connections.get(connectionId);
+    if (!conn) return "CONNECTION-NOT-FOUND";
+    if (!conn.publications.some((p) => p.kind === "video")) return "NOT-A-SENDER";
+    conn.upstreamVideoBitrateBps = kbps * 1000;
+    for (const pub of conn.publications) pub.sendBitrateEstimate(conn.upstreamVideoBitrateBps);
+    return "ok";
   }
 
   /** A client's `getStats()` report (pong over WebSocket, `stats` over DataChannel). */

@@ -1,0 +1,280 @@
+import { createCipheriv, hash, type Cipher } from "node:crypto";
+
+// SRTP/SRTCP with AES_CM_128_HMAC_SHA1_80 (RFC 3711), in place over caller-owned Buffers.
+//
+// node:crypto's per-object cost (createCipheriv/createHmac ≈ 9 µs a packet) dwarfs the cipher
+// work itself, so this context builds every crypto object once:
+// - the AES-CM keystream comes from ONE reusable `aes-128-ecb` cipher (no padding) run over a
+//   preallocated buffer of counter blocks, then XORed into the payload;
+// - HMAC-SHA1 is two one-shot `crypto.hash("sha1")` calls over (K^ipad | message) and
+//   (K^opad | inner digest), the pads written once into scratch buffers.
+// One context = one direction (a master key/salt pair). No per-packet closures or objects
+// besides the keystream and digest Buffers node:crypto returns.
+
+export const SRTP_AUTH_TAG_LENGTH = 10;
+export const SRTCP_INDEX_LENGTH = 4;
+const SHA1_BLOCK = 64;
+const MAX_MESSAGE = 65_536;
+
+/** Per-SSRC rollover state (RFC 3711 §3.3.1). */
+interface SsrcState {
+  roc: number;
+  /** Highest sequence number seen (s_l). */
+  s_l: number;
+  /** Next SRTCP index (sending side). */
+  srtcpIndex: number;
+}
+
+/** RFC 3711 §4.3.1 key derivation (kdr = 0): AES-CM(master key, (label << 48) ^ salt). */
+function derive(masterKey: Buffer, masterSalt: Buffer, label: number, length: number): Buffer {
+  const iv = Buffer.alloc(16);
+  masterSalt.copy(iv, 0, 0, 14);
+  iv[7]! ^= label;
+  const ecb = createCipheriv("aes-128-ecb", masterKey, null);
+  ecb.setAutoPadding(false);
+  const blocks = Math.ceil(length / 16);
+  const input = Buffer.alloc(blocks * 16);
+  for (let i = 0; i < blocks; i++) {
+    iv.copy(input, i * 16);
+    input.writeUInt16BE(i, i * 16 + 14);
+  }
+  return ecb.update(input).subarray(0, length);
+}
+
+/** AES-128 counter-mode keystream from a reusable ECB cipher. */
+class AesCm {
+  private readonly ecb: Cipher;
+  private counters: Buffer;
+  private words: Int32Array;
+
+  constructor(
+    key: Buffer,
+    private readonly salt: Buffer,
+  ) {
+    this.ecb = createCipheriv("aes-128-ecb", key, null);
+    this.ecb.setAutoPadding(false);
+    this.counters = Buffer.alloc(0);
+    this.words = new Int32Array(0);
+    this.grow(2048);
+  }
+
+  private grow(bytes: number): void {
+    const ab = new ArrayBuffer(Math.ceil(bytes / 16) * 16);
+    this.counters = Buffer.from(ab);
+    this.words = new Int32Array(ab);
+  }
+
+  /**
+   * XORs the keystream for (ssrc, 48-bit index hi:lo) into buf[start, end).
+   * IV = salt ^ (ssrc << 64) ^ (index << 16); block i counts in the low 16 bits.
+   */
+  xor(buf: Buffer, start: number, end: number, ssrc: number, indexHi: number, indexLo: number): void {
+    const length = end - start;
+    if (length <= 0) return;
+    const blocks = (length + 15) >>> 4;
+    if (blocks * 16 > this.counters.length) this.grow(blocks * 16);
+    const s = this.salt;
+    // IV bytes, big-endian order, with the block counter bytes 14..15 zero.
+    const b4 = s[4]! ^ (ssrc >>> 24);
+    const b5 = s[5]! ^ ((ssrc >>> 16) & 0xff);
+    const b6 = s[6]! ^ ((ssrc >>> 8) & 0xff);
+    const b7 = s[7]! ^ (ssrc & 0xff);
+    const b8 = s[8]! ^ ((indexHi >>> 8) & 0xff);
+    const b9 = s[9]! ^ (indexHi & 0xff);
+    const b10 = s[10]! ^ (indexLo >>> 24);
+    const b11 = s[11]! ^ ((indexLo >>> 16) & 0xff);
+    const b12 = s[12]! ^ ((indexLo >>> 8) & 0xff);
+    const b13 = s[13]! ^ (indexLo & 0xff);
+    // Little-endian words over the counter buffer (x86/ARM Node is little-endian).
+    const w0 = s[0]! | (s[1]! << 8) | (s[2]! << 16) | (s[3]! << 24);
+    const w1 = b4 | (b5 << 8) | (b6 << 16) | (b7 << 24);
+    const w2 = b8 | (b9 << 8) | (b10 << 16) | (b11 << 24);
+    const w3 = b12 | (b13 << 8);
+    const w = this.words;
+    for (let i = 0, j = 0; i < blocks; i++, j += 4) {
+      w[j] = w0;
+      w[j + 1] = w1;
+      w[j + 2] = w2;
+      w[j + 3] = w3 | ((i >>> 8) << 16) | ((i & 0xff) << 24);
+    }
+    const ks = this.ecb.update(this.counters.subarray(0, blocks * 16));
+    let i = 0;
+    // Word-wise XOR when both sides are 4-byte aligned (the send path lays packets out so).
+    if (((buf.byteOffset + start) & 3) === 0 && (ks.byteOffset & 3) === 0) {
+      const n = length >>> 2;
+      const dst = new Int32Array(buf.buffer, buf.byteOffset + start, n);
+      const src = new Int32Array(ks.buffer, ks.byteOffset, n);
+      for (let k = 0; k < n; k++) dst[k] ^= src[k]!;
+      i = n << 2;
+    }
+    for (; i < length; i++) buf[start + i] ^= ks[i]!;
+  }
+}
+
+/** HMAC-SHA1 with the pads precomputed; message must fit MAX_MESSAGE. */
+class HmacSha1 {
+  private readonly inner = Buffer.alloc(SHA1_BLOCK + MAX_MESSAGE + 4);
+  private readonly outer = Buffer.alloc(SHA1_BLOCK + 20);
+
+  constructor(key: Buffer) {
+    for (let i = 0; i < SHA1_BLOCK; i++) {
+      const k = i < key.length ? key[i]! : 0;
+      this.inner[i] = k ^ 0x36;
+      this.outer[i] = k ^ 0x5c;
+    }
+  }
+
+  /** Tag of buf[0, length) followed by the 4-byte `trailer` (the ROC for SRTP; none for SRTCP when trailer < 0). */
+  digest(buf: Buffer, length: number, trailer: number): Buffer {
+    const inner = this.inner;
+    buf.copy(inner, SHA1_BLOCK, 0, length);
+    let n = SHA1_BLOCK + length;
+    if (trailer >= 0) {
+      inner.writeUInt32BE(trailer >>> 0, n);
+      n += 4;
+    }
+    const d1 = hash("sha1", inner.subarray(0, n), "buffer") as unknown as Buffer;
+    d1.copy(this.outer, SHA1_BLOCK);
+    return hash("sha1", this.outer, "buffer") as unknown as Buffer;
+  }
+}
+
+function tagEquals(buf: Buffer, at: number, tag: Buffer): boolean {
+  let diff = 0;
+  for (let i = 0; i < SRTP_AUTH_TAG_LENGTH; i++) diff |= buf[at + i]! ^ tag[i]!;
+  return diff === 0;
+}
+
+/** Length of the RTP header (fixed part, CSRCs, extension) or -1 if malformed. */
+export function rtpHeaderLength(buf: Buffer, length: number): number {
+  if (length < 12 || buf[0]! >> 6 !== 2) return -1;
+  let n = 12 + (buf[0]! & 0x0f) * 4;
+  if (buf[0]! & 0x10) {
+    if (n + 4 > length) return -1;
+    n += 4 + buf.readUInt16BE(n + 2) * 4;
+  }
+  return n > length ? -1 : n;
+}
+
+export class SrtpContext {
+  private readonly rtpCipher: AesCm;
+  private readonly rtpAuth: HmacSha1;
+  private readonly rtcpCipher: AesCm;
+  private readonly rtcpAuth: HmacSha1;
+  private readonly ssrcs = new Map<number, SsrcState>();
+  private readonly rtcpSsrcs = new Map<number, SsrcState>();
+
+  constructor(masterKey: Buffer, masterSalt: Buffer) {
+    if (masterKey.length !== 16 || masterSalt.length < 14) throw new Error("AES_CM_128_HMAC_SHA1_80 needs a 16-byte key and 14-byte salt");
+    this.rtpCipher = new AesCm(derive(masterKey, masterSalt, 0, 16), derive(masterKey, masterSalt, 2, 14));
+    this.rtpAuth = new HmacSha1(derive(masterKey, masterSalt, 1, 20));
+    this.rtcpCipher = new AesCm(derive(masterKey, masterSalt, 3, 16), derive(masterKey, masterSalt, 5, 14));
+    this.rtcpAuth = new HmacSha1(derive(masterKey, masterSalt, 4, 20));
+  }
+
+  private state(map: Map<number, SsrcState>, ssrc: number): SsrcState {
+    let s = map.get(ssrc);
+    if (s === undefined) {
+      s = { roc: -1, s_l: 0, srtcpIndex: 0 };
+      map.set(ssrc, s);
+    }
+    return s;
+  }
+
+  /** Seeds the rollover counter of an SSRC (handover from another SRTP implementation). */
+  setRolloverCounter(ssrc: number, roc: number, highestSeq: number): void {
+    const s = this.state(this.ssrcs, ssrc >>> 0);
+    s.roc = roc;
+    s.s_l = highestSeq;
+  }
+
+  /** RFC 3711 §3.3.1 estimate of the ROC a sequence number belongs to (v). */
+  private static guess(s: SsrcState, seq: number): number {
+    if (s.roc < 0) return 0;
+    if (s.s_l < 32768) return seq - s.s_l > 32768 ? s.roc - 1 : s.roc;
+    return s.s_l - 32768 > seq ? s.roc + 1 : s.roc;
+  }
+
+  private static commit(s: SsrcState, seq: number, v: number): void {
+    if (s.roc < 0) {
+      s.roc = v;
+      s.s_l = seq;
+    } else if (v === s.roc) {
+      if (seq > s.s_l) s.s_l = seq;
+    } else if (v === s.roc + 1) {
+      s.roc = v;
+      s.s_l = seq;
+    }
+  }
+
+  /**
+   * Encrypts buf[headerLength, length) in place and writes the 10-byte tag at buf[length].
+   * `buf` needs SRTP_AUTH_TAG_LENGTH spare bytes. Returns the SRTP length.
+   */
+  protectRtp(buf: Buffer, headerLength: number, length: number): number {
+    const ssrc = buf.readUInt32BE(8);
+    const seq = (buf[2]! << 8) | buf[3]!;
+    const s = this.state(this.ssrcs, ssrc);
+    let v = SrtpContext.guess(s, seq);
+    if (v < 0) v = 0;
+    SrtpContext.commit(s, seq, v);
+    this.rtpCipher.xor(buf, headerLength, length, ssrc, v >>> 16, ((v & 0xffff) << 16) | seq);
+    const tag = this.rtpAuth.digest(buf, length, v);
+    tag.copy(buf, length, 0, SRTP_AUTH_TAG_LENGTH);
+    return length + SRTP_AUTH_TAG_LENGTH;
+  }
+
+  /** Authenticates and decrypts an SRTP packet in place. Returns the RTP length, or -1 (bad tag / malformed). */
+  unprotectRtp(buf: Buffer, length = buf.length): number {
+    const rtpLength = length - SRTP_AUTH_TAG_LENGTH;
+    const headerLength = rtpHeaderLength(buf, rtpLength);
+    if (headerLength < 0) return -1;
+    const ssrc = buf.readUInt32BE(8);
+    const seq = (buf[2]! << 8) | buf[3]!;
+    const s = this.state(this.ssrcs, ssrc);
+    let v = SrtpContext.guess(s, seq);
+    if (v < 0) v = 0;
+    if (!tagEquals(buf, rtpLength, this.rtpAuth.digest(buf, rtpLength, v))) return -1;
+    SrtpContext.commit(s, seq, v);
+    this.rtpCipher.xor(buf, headerLength, rtpLength, ssrc, v >>> 16, ((v & 0xffff) << 16) | seq);
+    return rtpLength;
+  }
+
+  /** Decrypts only buf[headerLength, headerLength + bytes) without authenticating or updating state (load-test receivers). */
+  peekPayload(buf: Buffer, headerLength: number, bytes: number): void {
+    const ssrc = buf.readUInt32BE(8);
+    const seq = (buf[2]! << 8) | buf[3]!;
+    const s = this.state(this.ssrcs, ssrc);
+    let v = SrtpContext.guess(s, seq);
+    if (v < 0) v = 0;
+    SrtpContext.commit(s, seq, v);
+    this.rtpCipher.xor(buf, headerLength, headerLength + bytes, ssrc, v >>> 16, ((v & 0xffff) << 16) | seq);
+  }
+
+  /**
+   * Encrypts a compound RTCP packet buf[0, length) in place, appends E|index and the tag.
+   * `buf` needs 14 spare bytes. Returns the SRTCP length.
+   */
+  protectRtcp(buf: Buffer, length: number): number {
+    const ssrc = buf.readUInt32BE(4);
+    const s = this.state(this.rtcpSsrcs, ssrc);
+    const index = s.srtcpIndex;
+    s.srtcpIndex = (index + 1) & 0x7fffffff;
+    this.rtcpCipher.xor(buf, 8, length, ssrc, 0, index);
+    buf.writeUInt32BE((index | 0x80000000) >>> 0, length);
+    const tag = this.rtcpAuth.digest(buf, length + SRTCP_INDEX_LENGTH, -1);
+    tag.copy(buf, length + SRTCP_INDEX_LENGTH, 0, SRTP_AUTH_TAG_LENGTH);
+    return length + SRTCP_INDEX_LENGTH + SRTP_AUTH_TAG_LENGTH;
+  }
+
+  /** Authenticates and decrypts SRTCP in place. Returns the RTCP length, or -1. */
+  unprotectRtcp(buf: Buffer, length = buf.length): number {
+    const tagAt = length - SRTP_AUTH_TAG_LENGTH;
+    const indexAt = tagAt - SRTCP_INDEX_LENGTH;
+    if (indexAt < 8) return -1;
+    if (!tagEquals(buf, tagAt, this.rtcpAuth.digest(buf, tagAt, -1))) return -1;
+    const e = buf.readUInt32BE(indexAt);
+    if (e & 0x80000000) this.rtcpCipher.xor(buf, 8, indexAt, buf.readUInt32BE(4), 0, e & 0x7fffffff);
+    return indexAt;
+  }
+}
