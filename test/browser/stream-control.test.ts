@@ -79,14 +79,14 @@ it("pins the sender's upstream video bitrate with ChangeUpstreamVideoBitRate", a
     const bps = await bitrate(1000);
     return bps > 600_000 ? bps : false;
   }, 20_000, 0);
-  console.log(`outbound video ${Math.round(before / 1000)} kbps before the pin`);
+  console.log(`outbound video ${Math.round(Number(before) / 1000)} kbps before the pin`);
   expect(node.sfu.changeUpstreamVideoBitRate(channelId, sender.connectionId!, 300)).toBe("ok");
   const started = Date.now();
   const settled = await waitFor("sender under 350 kbps", async () => {
     const bps = await bitrate(1000);
     return bps < 350_000 ? bps : false;
   }, 15_000, 0);
-  console.log(`outbound video ${Math.round(settled / 1000)} kbps, ${Date.now() - started} ms after pinning 300 kbps`);
+  console.log(`outbound video ${Math.round(Number(settled) / 1000)} kbps, ${Date.now() - started} ms after pinning 300 kbps`);
   // It stays there (REMB is repeated, not a one-off).
   expect(await bitrate(2000)).toBeLessThan(350_000);
   await page.page.close();
