@@ -105,6 +105,7 @@ type PageWindow = {
   disconnectClient(id: number): Promise<void>;
   outboundVideo(id: number): Promise<OutboundVideo[]>;
   inboundVideo(id: number): Promise<InboundVideo | null>;
+  setAudioEnabled(id: number, enabled: boolean): void;
 };
 
 export interface OutboundVideo {
@@ -157,6 +158,10 @@ export class SoraPage {
 
   outboundVideo(id: number): Promise<OutboundVideo[]> {
     return this.page.evaluate((i) => (window as unknown as PageWindow).outboundVideo(i), id);
+  }
+
+  setAudioEnabled(id: number, enabled: boolean): Promise<void> {
+    return this.page.evaluate(([i, e]) => (window as unknown as PageWindow).setAudioEnabled(i as number, e as boolean), [id, enabled] as const);
   }
 
   inboundVideo(id: number): Promise<InboundVideo | null> {

@@ -1,6 +1,7 @@
 import type { ChannelSnapshot, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
 import { newSoraId } from "../../../shared/ids.js";
 import type { Connection } from "./connection.js";
+import { SPOTLIGHT_EVALUATE_INTERVAL_MS, Spotlight, type SpotlightChange } from "./spotlight.js";
 
 // A channel with a live session (mediasoup's Router, Sora's "session"): the connections in it,
 // and the notify fan-out. A session starts when the channel goes 0 → 1 connections.
@@ -11,6 +12,9 @@ export interface ChannelCounters {
   channel_sendonly_connections: number;
   channel_recvonly_connections: number;
 }
+
+/** Sora does not document its default; one focused speaker is the classic "spotlight". */
+const DEFAULT_SPOTLIGHT_NUMBER = 1;
 
 export class Channel {
   readonly sessionId = newSoraId();
@@ -23,13 +27,59 @@ export class Channel {
   private readonly paused = new Set<string>();
   /** RequestRtpStream overrides; applied by the simulcast layer selection. */
   ridRequests: RidRequest[] = [];
+  /** Who is focused, in a spotlight channel. */
+  readonly spotlightState?: Spotlight;
+  private spotlightTimer?: NodeJS.Timeout;
 
   constructor(
     readonly channelId: string,
-    settings: { spotlight: boolean; simulcast: boolean },
+    settings: { spotlight: boolean; simulcast: boolean; spotlightNumber?: number },
   ) {
     this.spotlight = settings.spotlight;
-    this.simulcast = settings.simulcast;
+    this.simulcast = settings.simulcast || settings.spotlight;
+    if (settings.spotlight) {
+      const spotlight = new Spotlight(settings.spotlightNumber ?? DEFAULT_SPOTLIGHT_NUMBER);
+      this.spotlightState = spotlight;
+      this.spotlightTimer = setInterval(() => this.evaluateSpotlight(spotlight), SPOTLIGHT_EVALUATE_INTERVAL_MS);
+      this.spotlightTimer.unref();
+    }
+  }
+
+  /** The session ended: stop the channel's timers. */
+  close(): void {
+    if (this.spotlightTimer) clearInterval(this.spotlightTimer);
+  }
+
+  private evaluateSpotlight(spotlight: Spotlight): void {
+    const senders: { id: string; activity?: import("./spotlight.js").AudioActivity }[] = [];
+    for (const c of this.connections.values()) {
+      if (!c.connected || !c.publications.some((p) => p.kind === "video")) continue;
+      senders.push({ id: c.id, activity: c.publications.find((p) => p.kind === "audio")?.activity });
+    }
+    const changes = spotlight.evaluate(senders);
+    if (changes.length === 0) return;
+    for (const change of changes) this.announceSpotlight(change);
+    for (const c of this.connections.values()) c.applyRidRequests();
+  }
+
+  /** Sora's spotlight notifies: `spotlight.unfocused` / `spotlight.focused` per sender and `spotlight.changed` per slot. */
+  private announceSpotlight(change: SpotlightChange): void {
+    const describe = (id: string) => {
+      const c = this.connections.get(id);
+      return { client_id: c?.clientId ?? null, connection_id: id, audio: c?.audio ?? false, video: c?.video ?? false, fixed: false };
+    };
+    const messages: Record<string, unknown>[] = [];
+    if (change.unfocused) messages.push({ event_type: "spotlight.unfocused", ...describe(change.unfocused) });
+    if (change.focused) messages.push({ event_type: "spotlight.focused", ...describe(change.focused) });
+    messages.push({
+      event_type: "spotlight.changed",
+      ...(change.focused ? describe(change.focused) : { client_id: null, connection_id: null, audio: false, video: false, fixed: false }),
+      spotlight_id: change.spotlightId,
+    });
+    for (const c of this.connections.values()) {
+      if (!c.connected) continue;
+      for (const m of messages) c.sendNotify(m);
+    }
   }
 
   isPaused(recvConnectionId: string, sendConnectionId: string): boolean {

@@ -1,4 +1,4 @@
-import type { MediaStreamTrack, RTCDataChannel, RTCRtpTransceiver } from "werift";
+import { RTP_EXTENSION_URI, type MediaStreamTrack, type RTCDataChannel, type RTCRtpTransceiver } from "werift";
 import type { ConnectionInfo } from "../../../shared/control-protocol.js";
 import { newSoraId } from "../../../shared/ids.js";
 import type { NodeConfig, VideoCodecName } from "../config.js";
@@ -90,7 +90,8 @@ export class Connection {
       .map((d) => ({ label: d.label, direction: d.direction, compress: d.compress === true, header: d.header }));
     this.signalingNotifyMetadata = connect.signaling_notify_metadata;
     this.metadata = connect.metadata;
-    this.simulcast = connect.simulcast !== undefined && connect.simulcast !== false;
+    // Spotlight delivers senders at per-subscriber rids, so its senders always publish simulcast.
+    this.simulcast = (connect.simulcast !== undefined && connect.simulcast !== false) || channel.spotlight;
     if (sends && this.audio) this.publications.push(new Publication(this.id, "audio", "OPUS", 48000));
     if (sends && this.video) this.publications.push(new Publication(this.id, "video", this.videoCodec, 90000, this.simulcast));
   }
@@ -204,6 +205,11 @@ export class Connection {
     const request =
       requests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === pub.connectionId) ??
       requests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === undefined);
+    const spotlight = this.channel.spotlightState;
+    if (!request && spotlight) {
+      const rid = spotlight.isFocused(pub.connectionId) ? (this.connect.spotlight_focus_rid ?? "r1") : (this.connect.spotlight_unfocus_rid ?? "r0");
+      return rid === "none" ? NO_LAYER : pub.layerOf(rid);
+    }
     const simulcastObjectRid = typeof this.connect.simulcast === "object" ? (this.connect.simulcast as { rid?: string }).rid : undefined;
     const rid = request?.rid ?? this.connect.simulcast_request_rid ?? this.connect.simulcast_rid ?? simulcastObjectRid ?? "r0";
     if (rid === "none") return NO_LAYER;
@@ -240,7 +246,7 @@ export class Connection {
       bundle_id: this.bundleId,
       role: this.role,
       simulcast: this.simulcast,
-      spotlight: this.connect.spotlight === true,
+      spotlight: this.channel.spotlight,
       created_at: this.createdAt,
     };
     if (this.signalingNotifyMetadata !== undefined) info.signaling_notify_metadata = this.signalingNotifyMetadata;
@@ -261,6 +267,11 @@ export class Connection {
 
   async applyAnswer(sdp: string): Promise<void> {
     await this.peer.setAnswer(sdp);
+    const audio = this.publications.find((p) => p.kind === "audio");
+    const upstreamAudio = this.peer.upstreamAudio;
+    if (audio && upstreamAudio) {
+      audio.audioLevelExtId = upstreamAudio.headerExtensions.find((e) => e.uri === RTP_EXTENSION_URI.audioLevelIndication)?.id ?? 0;
+    }
     for (const sub of this.subscriptions.values()) sub.refreshNegotiated();
     this.negotiating = false;
     if (this.renegotiationPending) {

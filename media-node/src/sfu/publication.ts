@@ -4,6 +4,7 @@ import type { Subscription } from "./subscription.js";
 import type { VideoCodecName } from "../config.js";
 import { keyframeDetector } from "../rtp/keyframe.js";
 import { rembSize, writeRemb } from "../rtp/remb.js";
+import { AudioActivity } from "./spotlight.js";
 
 // One incoming track of a sender (mediasoup's Producer). A simulcast video track has one
 // layer per rid (r0 lowest → r2 highest), each with its own SSRC, packet cache (subscribers'
@@ -54,6 +55,10 @@ export class Publication {
   readonly layers: Layer[];
   readonly subscriptions: Subscription[] = [];
   readonly isKeyframe: (payload: Uint8Array) => boolean;
+  /** Audio: loudness from the sender's audio-level header extension (spotlight speaker detection). */
+  readonly activity = new AudioActivity();
+  /** Negotiated id of the audio-level extension on the upstream leg (0 = not negotiated). */
+  audioLevelExtId = 0;
   private receiver?: RTCRtpReceiver;
   private readonly rembBuffer = Buffer.alloc(rembSize(3));
   private readonly rembSsrcs: number[] = [];
@@ -96,6 +101,15 @@ export class Publication {
     const nowMs = Date.now();
     layer.lastPacketMs = nowMs;
     layer.cache[header.sequenceNumber & CACHE_MASK] = packet;
+    if (this.audioLevelExtId !== 0) {
+      const exts = header.extensions;
+      for (let i = 0; i < exts.length; i++) {
+        if (exts[i]!.id === this.audioLevelExtId) {
+          this.activity.onLevel(exts[i]!.payload[0]! & 0x7f);
+          break;
+        }
+      }
+    }
     const subs = this.subscriptions;
     for (let i = 0; i < subs.length; i++) subs[i]!.onPacket(packet, layerIndex, nowMs);
   }

@@ -75,6 +75,7 @@ export class Sfu {
       channel = new Channel(connect.channel_id, {
         spotlight: connect.spotlight === true,
         simulcast: connect.simulcast !== undefined && connect.simulcast !== false,
+        ...(connect.spotlight_number !== undefined ? { spotlightNumber: connect.spotlight_number } : {}),
       });
       this.channels.set(channel.channelId, channel);
       this.counters.total_session_created++;
@@ -158,6 +159,7 @@ export class Sfu {
     await conn.close();
     if (channel.size === 0 && this.channels.get(channel.channelId) === channel) {
       this.channels.delete(channel.channelId);
+      channel.close();
       this.counters.total_session_destroyed++;
       this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session destroyed");
       this.events.sessionDestroyed?.(channel);

@@ -137,7 +137,7 @@ export class SignalingSession implements SignalingPort {
       channel_id: conn.channel.channelId,
       multistream: true,
       simulcast: conn.simulcast,
-      spotlight: false,
+      spotlight: conn.channel.spotlight,
       audio: conn.audio,
       video: conn.video,
       config: { iceServers: [] },

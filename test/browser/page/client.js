@@ -125,3 +125,17 @@ window.inboundVideo = async (id) => {
   }
   return null;
 };
+
+// Mute/unmute the sender's microphone: a disabled track sends silence (audio level 127).
+window.setAudioEnabled = (id, enabled) => {
+  const s = clients.get(id);
+  for (const t of s.stream.getAudioTracks()) t.enabled = enabled;
+};
+
+// Decoded width per remote sender (msid stream id = sender connection_id).
+window.widthsByStream = async (id) => {
+  const per = await window.inboundByStream(id);
+  const out = {};
+  for (const [k, v] of Object.entries(per)) out[k] = { frameWidth: v.frameWidth, framesDecoded: v.framesDecoded };
+  return out;
+};

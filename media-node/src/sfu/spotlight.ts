@@ -1,0 +1,96 @@
+import { newSoraId } from "../../../shared/ids.js";
+
+// Spotlight (Sora): in a spotlight channel, `spotlight_number` senders are "focused" and
+// delivered at each subscriber's focus rid, the rest at the unfocus rid (or not at all). Who
+// is focused follows who speaks, measured from the RFC 6464 audio level every sender's
+// browser writes in its audio packets. Decisions are sticky: a focused sender keeps its slot
+// until it falls silent and someone else is speaking, so focus does not flap on every breath.
+
+/** Loudness EMA above which a sender counts as speaking (0 = silence, 127 = full scale). */
+const SPEAKING_THRESHOLD = 4;
+/** Per-packet smoothing (audio is ~50 packets/s: a time constant of about one second). */
+const EMA_ALPHA = 0.02;
+export const SPOTLIGHT_EVALUATE_INTERVAL_MS = 300;
+
+export interface SpotlightChange {
+  slot: number;
+  spotlightId: string;
+  focused?: string;
+  unfocused?: string;
+}
+
+/** Per-sender loudness, fed from the audio hot path (one multiply-add per packet). */
+export class AudioActivity {
+  loudness = 0;
+
+  /** `level` is the -dBov value of the audio-level extension (0 loudest … 127 silent). */
+  onLevel(level: number): void {
+    this.loudness += (127 - level - this.loudness) * EMA_ALPHA;
+  }
+
+  get speaking(): boolean {
+    return this.loudness > SPEAKING_THRESHOLD;
+  }
+}
+
+export class Spotlight {
+  /** Slot i holds a focused sender's connection id (or undefined), with a stable spotlight id per slot. */
+  private readonly slots: (string | undefined)[];
+  private readonly slotIds: string[];
+
+  constructor(readonly number: number) {
+    this.slots = new Array(number).fill(undefined);
+    this.slotIds = Array.from({ length: number }, () => newSoraId());
+  }
+
+  isFocused(connectionId: string): boolean {
+    return this.slots.includes(connectionId);
+  }
+
+  focused(): string[] {
+    return this.slots.filter((s): s is string => s !== undefined);
+  }
+
+  /**
+   * One decision round. `senders` are the channel's video senders in join order with their
+   * audio activity. Returns what changed (empty if nothing did).
+   */
+  evaluate(senders: readonly { id: string; activity?: AudioActivity }[]): SpotlightChange[] {
+    const changes: SpotlightChange[] = [];
+    const present = new Map(senders.map((s) => [s.id, s.activity]));
+    const set = (slot: number, id: string | undefined) => {
+      const previous = this.slots[slot];
+      if (previous === id) return;
+      this.slots[slot] = id;
+      changes.push({ slot, spotlightId: this.slotIds[slot]!, focused: id, unfocused: previous });
+    };
+    // Leavers free their slots.
+    for (let i = 0; i < this.slots.length; i++) if (this.slots[i] !== undefined && !present.has(this.slots[i]!)) set(i, undefined);
+    // Speakers without a slot take a free one, else the slot of the quietest silent focused sender.
+    const loudness = (id: string) => present.get(id)?.loudness ?? 0;
+    const speakers = senders
+      .filter((s) => s.activity?.speaking && !this.slots.includes(s.id))
+      .sort((a, b) => loudness(b.id) - loudness(a.id));
+    for (const speaker of speakers) {
+      let slot = this.slots.indexOf(undefined);
+      if (slot < 0) {
+        let quietest = -1;
+        for (let i = 0; i < this.slots.length; i++) {
+          const id = this.slots[i]!;
+          if (present.get(id)?.speaking) continue;
+          if (quietest < 0 || loudness(id) < loudness(this.slots[quietest]!)) quietest = i;
+        }
+        slot = quietest;
+      }
+      if (slot < 0) break; // every slot holds someone who is speaking
+      set(slot, speaker.id);
+    }
+    // Nobody speaking yet (or fewer speakers than slots): fill by join order so there is always a focus.
+    for (const s of senders) {
+      const free = this.slots.indexOf(undefined);
+      if (free < 0) break;
+      if (!this.slots.includes(s.id)) set(free, s.id);
+    }
+    return changes;
+  }
+}
