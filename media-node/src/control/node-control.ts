@@ -55,7 +55,7 @@ export class NodeControl {
       },
       log,
     );
-    sfu.events = {
+    sfu.listeners.push({
       sessionCreated: (channel) => this.link.report({ type: "session.created", channel: channel.snapshot() }),
       sessionDestroyed: (channel) =>
         this.link.report({ type: "session.destroyed", channel_id: channel.channelId, session_id: channel.sessionId }),
@@ -83,7 +83,7 @@ export class NodeControl {
           stats: conn.latestStats.stats,
         });
       },
-    };
+    });
   }
 
   start(): void {

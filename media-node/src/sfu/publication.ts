@@ -51,9 +51,15 @@ export class Layer {
   }
 }
 
+/** Egress (RTP forwarding, audio streaming) sees every packet of a track through a tap. */
+export interface PacketTap {
+  onPacket(packet: RtpPacket, layer: number): void;
+}
+
 export class Publication {
   readonly layers: Layer[];
   readonly subscriptions: Subscription[] = [];
+  readonly taps: PacketTap[] = [];
   readonly isKeyframe: (payload: Uint8Array) => boolean;
   /** Audio: loudness from the sender's audio-level header extension (spotlight speaker detection). */
   readonly activity = new AudioActivity();
@@ -112,6 +118,8 @@ export class Publication {
     }
     const subs = this.subscriptions;
     for (let i = 0; i < subs.length; i++) subs[i]!.onPacket(packet, layerIndex, nowMs);
+    const taps = this.taps;
+    for (let i = 0; i < taps.length; i++) taps[i]!.onPacket(packet, layerIndex);
   }
 
   /** The highest layer at or below `wanted` that is sending now (-1 if none is). */

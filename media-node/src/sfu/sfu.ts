@@ -31,7 +31,7 @@ export interface NodeCounters {
   total_setup_time_msec: number;
 }
 
-/** What the control link reports to the edge; every hook is optional (a node runs without an edge). */
+/** Lifecycle hooks (the edge link and webhooks listen); every hook is optional. */
 export interface SfuEvents {
   sessionCreated?(channel: Channel): void;
   sessionDestroyed?(channel: Channel): void;
@@ -54,7 +54,8 @@ export class Sfu {
     total_duration_msec: 0,
     total_setup_time_msec: 0,
   };
-  events: SfuEvents = {};
+  /** Observers of the SFU's lifecycle (edge reports, webhooks); each hook optional. */
+  readonly listeners: SfuEvents[] = [];
   /** Set when the node is part of a cluster: where a new session for a channel belongs. */
   placement?: (channelId: string) => Promise<{ owner: string; redirectUrl?: string } | undefined>;
 
@@ -80,7 +81,7 @@ export class Sfu {
       this.channels.set(channel.channelId, channel);
       this.counters.total_session_created++;
       this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session created");
-      this.events.sessionCreated?.(channel);
+      for (const l of this.listeners) l.sessionCreated?.(channel);
     }
     const conn = new Connection(channel, connect, this.config, this.log.child({ channel_id: channel.channelId }));
     channel.connections.set(conn.id, conn);
@@ -129,7 +130,7 @@ export class Sfu {
       }
       if (added) void other.renegotiate().catch((err) => other.log.warn({ err }, "re-offer failed"));
     }
-    this.events.connectionCreated?.(conn);
+    for (const l of this.listeners) l.connectionCreated?.(conn);
   }
 
   /** Removes a connection (any reason); idempotent. */
@@ -150,7 +151,7 @@ export class Sfu {
           void other.renegotiate().catch((err) => other.log.warn({ err }, "re-offer failed"));
         }
       }
-      this.events.connectionDestroyed?.(conn);
+      for (const l of this.listeners) l.connectionDestroyed?.(conn);
     } else {
       this.counters.total_failed_connections++;
       for (const other of channel.connections.values()) other.removeSubscriptionsFrom(conn.id);
@@ -162,7 +163,7 @@ export class Sfu {
       channel.close();
       this.counters.total_session_destroyed++;
       this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session destroyed");
-      this.events.sessionDestroyed?.(channel);
+      for (const l of this.listeners) l.sessionDestroyed?.(channel);
     }
   }
 
@@ -213,7 +214,7 @@ export class Sfu {
   recordUserAgentStats(conn: Connection, stats: unknown): void {
     const list = Array.isArray(stats) ? stats : Object.values(stats as Record<string, unknown>);
     conn.latestStats = { timestamp: new Date().toISOString(), stats: list };
-    this.events.userAgentStats?.(conn);
+    for (const l of this.listeners) l.userAgentStats?.(conn);
   }
 
   connectedCount(): number {
