@@ -21,6 +21,8 @@ export interface WeriftClientOptions {
   ignoreDisconnectWebSocket?: boolean;
   signalingNotifyMetadata?: unknown;
   extra?: Record<string, unknown>;
+  /** Called once the server's offer is applied, before the answer (e.g. to pick the DTLS-SRTP profile). */
+  onRemoteOffer?: (pc: RTCPeerConnection) => void;
 }
 
 export interface ReceivedStream {
@@ -51,8 +53,15 @@ export class WeriftSoraClient {
 
   /** Resolves once the PeerConnection is connected (like sora-js-sdk's connect()). */
   async connect(timeoutMs = 15_000): Promise<void> {
+    return this.connectTo(this.options.url, false, timeoutMs);
+  }
+
+  /** Every signaling URL this client was sent to by `redirect` (sora-js-sdk follows them the same way). */
+  readonly redirects: string[] = [];
+
+  private async connectTo(url: string, redirected: boolean, timeoutMs: number): Promise<void> {
     const o = this.options;
-    this.ws = new WebSocket(o.url);
+    this.ws = new WebSocket(url);
     this.ws.on("close", (code, reason) => (this.closeInfo = { code, reason: reason.toString() }));
     await new Promise<void>((resolve, reject) => {
       this.ws.once("open", () => resolve());
@@ -63,6 +72,7 @@ export class WeriftSoraClient {
         const msg = JSON.parse(raw.toString()) as Record<string, unknown>;
         this.messages.push(msg);
         if (msg.type === "offer") resolve(msg);
+        else if (msg.type === "redirect") resolve(msg);
         else if (msg.type === "re-offer") this.queueReOffer(String(msg.sdp), (m) => this.send(m));
         else if (msg.type === "ping") this.send({ type: "pong" });
       });
@@ -80,8 +90,17 @@ export class WeriftSoraClient {
       ...(o.dataChannelSignaling ? { data_channel_signaling: true, ignore_disconnect_websocket: o.ignoreDisconnectWebSocket ?? false } : {}),
       ...(o.signalingNotifyMetadata !== undefined ? { signaling_notify_metadata: o.signalingNotifyMetadata } : {}),
       ...o.extra,
+      ...(redirected ? { redirect: true } : {}),
     });
     const offer = await offerPromise;
+    if (offer.type === "redirect") {
+      const location = String(offer.location);
+      this.redirects.push(location);
+      if (this.redirects.length > 3) throw new Error("redirect loop");
+      this.ws.removeAllListeners("close");
+      this.ws.close();
+      return this.connectTo(location, true, timeoutMs);
+    }
     this.offer = offer;
     this.connectionId = String(offer.connection_id);
     this.pc = new RTCPeerConnection({
@@ -126,6 +145,7 @@ export class WeriftSoraClient {
       });
     });
     await this.pc.setRemoteDescription({ type: "offer", sdp: String(offer.sdp) });
+    o.onRemoteOffer?.(this.pc);
     const mids = (offer.mid ?? {}) as { audio?: string; video?: string };
     for (const t of this.pc.getTransceivers()) {
       if (t.mid === mids.audio && o.role !== "recvonly") {
