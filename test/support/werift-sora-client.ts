@@ -74,7 +74,11 @@ export class WeriftSoraClient {
         if (msg.type === "offer") resolve(msg);
         else if (msg.type === "redirect") resolve(msg);
         else if (msg.type === "re-offer") this.queueReOffer(String(msg.sdp), (m) => this.send(m));
-        else if (msg.type === "ping") this.send({ type: "pong" });
+        else if (msg.type === "ping") {
+          // Like the SDKs: answer stats when asked (a minimal RTCStatsReport-shaped list).
+          const stats = [{ id: "PC", type: "peer-connection", timestamp: Date.now(), dataChannelsOpened: this.dataChannels.size }];
+          this.send(msg.stats === true ? { type: "pong", stats } : { type: "pong" });
+        }
       });
       this.ws.once("close", (code, reason) => reject(new Error(`closed ${code} ${reason.toString()}`)));
     });
