@@ -172,7 +172,18 @@ export async function startNode(edge: EdgeProcess, opts: { port?: number; args?:
   const nodeName = `node-${port}@127.0.0.1`;
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "media-node/src/main.ts", "--port", String(port), "--edge-url", edge.nodeLinkUrl, ...(opts.args ?? [])],
+    [
+      "--import",
+      "tsx",
+      "media-node/src/main.ts",
+      "--port",
+      String(port),
+      "--edge-url",
+      edge.nodeLinkUrl,
+      "--crash-log-dir",
+      mkdtempSync(path.join(tmpdir(), "crash-logs-")),
+      ...(opts.args ?? []),
+    ],
     { cwd: ROOT, env: { ...process.env }, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   const node = new NodeProcess(child, port, nodeName);
