@@ -108,6 +108,8 @@ it("pushes signaling notify metadata to the channel's clients through the node",
 it("shows a SIGKILLed node as disconnected within 10 s, then purges it", async () => {
   const doomed = await startNode(edge);
   expect((await clusterNodes()).some((n) => n.node_name === doomed.nodeName && n.connected)).toBe(true);
+  const orphan = new WeriftSoraClient({ url: doomed.signalingUrl, channelId: "orphaned", role: "sendrecv" });
+  await orphan.connect();
   const killedAt = Date.now();
   doomed.signal("SIGKILL");
   await until(
@@ -117,6 +119,15 @@ it("shows a SIGKILLed node as disconnected within 10 s, then purges it", async (
     200,
   );
   console.log(`killed node shown disconnected after ${Date.now() - killedAt} ms`);
+  await orphan.close();
+
+  // Its channel can move: a client of that channel is served by a live node, not sent to the dead one.
+  const mover = new WeriftSoraClient({ url: a.signalingUrl, channelId: "orphaned", role: "sendrecv" });
+  clients.push(mover);
+  await mover.connect();
+  expect(mover.redirects).toEqual([]);
+  const moved = (await edge.ok("Sora_20211215.ListClusterChannels")).find((c: { channel_id: string }) => c.channel_id === "orphaned");
+  expect(moved.owners.map((o: { node_name: string }) => o.node_name)).toEqual([a.nodeName]);
 
   const alive = await edge.api("Sora_20220629.PurgeClusterNode", { target_node_name: a.nodeName });
   expect(alive).toEqual({ status: 400, body: { error_type: "NODE-IS-ALIVE", error_reason: { target_node: a.nodeName } } });
