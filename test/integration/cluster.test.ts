@@ -68,6 +68,12 @@ it("redirects a connect that reaches the wrong node to the channel's owner", asy
   first.startMedia(50, 300);
   await until("media across the redirected client", () => second.packetsFrom(first.connectionId, "video") > 10);
 
+  // The edge's own /signaling sends clients to the owner too.
+  const viaEdge = new WeriftSoraClient({ url: `ws://127.0.0.1:${edge.port}/signaling`, channelId, role: "recvonly" });
+  clients.push(viaEdge);
+  await viaEdge.connect();
+  expect(viaEdge.redirects).toEqual([a.signalingUrl]);
+
   const channels = await edge.ok("Sora_20211215.ListClusterChannels");
   const placed = channels.find((c: { channel_id: string }) => c.channel_id === channelId);
   expect(placed.owners.map((o: { node_name: string }) => o.node_name)).toEqual([a.nodeName]);
