@@ -25,16 +25,94 @@ export interface NodeConfig {
   debugSubscriberLoss: number;
   /** Where GenerateCrashLog writes. */
   crashLogDir: string;
+  /**
+   * Audio streaming gateway (Sora's audio_streaming_url): http:// = HTTP/2 cleartext (h2c, prior
+   * knowledge), https:// = h2. Unset: StartAudioStreaming answers FEATURE-NOT-AVAILABLE.
+   */
+  audioStreamingUrl?: string;
+  /** Prefix each streamed Opus packet with Sora's 20-byte header (audio_streaming_header). */
+  audioStreamingHeader: boolean;
   /** Optional control-plane link: the edge's `/node` WebSocket. */
   edgeUrl?: string;
   /** Join the cluster when the link comes up (Sora's contact_node_name_list); false = known node only. */
   autoJoin: boolean;
   nodeSecret?: string;
+  /** Webhooks (Sora's auth/session/event webhooks); all off unless a URL is set. */
+  webhooks: WebhookConfig;
+  /** coturn beside the node, handing clients time-limited TURN credentials; off by default. */
+  turn?: TurnConfig;
+}
+
+export interface WebhookConfig {
+  /** POSTed on every connect before the offer; its answer allows (and may rewrite) or refuses it. */
+  authUrl?: string;
+  /** session.created / session.destroyed. */
+  sessionUrl?: string;
+  /** connection.created / connection.updated / connection.destroyed. */
+  eventUrl?: string;
+  /** Per request; an auth webhook that has not answered by then refuses the connect. */
+  timeoutMs: number;
+  /** Extra attempts for session/event webhooks (never for auth: the client is waiting). */
+  retries: number;
+  /** Period of the connection.updated event webhook (Sora: connection_updated_webhook_interval, 1 min). */
+  connectionUpdatedIntervalMs: number;
+}
+
+export interface TurnConfig {
+  /** Spawn coturn as a child process; false when it runs under its own service manager (infra/node). */
+  spawn: boolean;
+  /** coturn binary (Debian: /usr/bin/turnserver). */
+  binary: string;
+  /** Address coturn listens on for clients. */
+  listenIp: string;
+  listenPort: number;
+  /** Host clients are told to use in the turn: URLs (a public IP or name); defaults to listenIp. */
+  externalHost: string;
+  realm: string;
+  /** coturn static-auth-secret (TURN REST API credentials). */
+  sharedSecret: string;
+  /** Lifetime of the credentials handed out in an offer. */
+  ttlSec: number;
+  udp: boolean;
+  tcp: boolean;
+  /** Address coturn relays from (reaches the node's ICE address); defaults to listenIp. */
+  relayIp: string;
+  minPort: number;
+  maxPort: number;
+  /** Tests only: the node's ICE address is loopback. Production must leave it off (see infra/node). */
+  allowLoopbackPeers: boolean;
+  /** "relay" tells clients to use TURN only (Sora forces relay); "all" lets them pick. */
+  iceTransportPolicy: "all" | "relay";
+}
+
+/** TURN settings with the defaults filled in (what a config file or test leaves out). */
+export function turnConfig(overrides: Partial<TurnConfig> & { sharedSecret: string }): TurnConfig {
+  const listenIp = overrides.listenIp ?? "127.0.0.1";
+  return {
+    spawn: true,
+    binary: "/usr/bin/turnserver",
+    listenIp,
+    listenPort: 3478,
+    externalHost: listenIp,
+    realm: "sora-compatible-sfu",
+    ttlSec: 86_400,
+    udp: true,
+    tcp: true,
+    relayIp: listenIp,
+    minPort: 49_160,
+    maxPort: 49_200,
+    allowLoopbackPeers: false,
+    iceTransportPolicy: "all",
+    ...overrides,
+  };
 }
 
 export type VideoCodecName = "VP8" | "VP9" | "H264" | "AV1";
 
-export function defaultConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
+/** What callers give: any subset, webhook settings field by field. */
+export type NodeConfigInput = Partial<Omit<NodeConfig, "webhooks">> & { webhooks?: Partial<WebhookConfig> };
+
+export function defaultConfig(overrides: NodeConfigInput = {}): NodeConfig {
   const host = overrides.host ?? "127.0.0.1";
   const port = overrides.port ?? 5000;
   return {
@@ -49,9 +127,11 @@ export function defaultConfig(overrides: Partial<NodeConfig> = {}): NodeConfig {
     signalingTimeoutMs: 15_000,
     connectionUpdatedIntervalMs: 60_000,
     debugSubscriberLoss: 0,
+    audioStreamingHeader: false,
     maxUpstreamVideoBitrateBps: 5_000_000,
     crashLogDir: "crash-logs",
     autoJoin: true,
     ...overrides,
+    webhooks: { timeoutMs: 5_000, retries: 0, connectionUpdatedIntervalMs: 60_000, ...overrides.webhooks },
   };
 }
