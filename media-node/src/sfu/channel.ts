@@ -182,7 +182,7 @@ export class Channel {
   announceUpdated(conn: Connection): void {
     const counters = this.counters();
     const minutes = Math.floor((Date.now() - conn.connectedAt) / 60_000);
-    const { metadata: _omitted, ...fields } = conn.notifyFields();
+    const { metadata: _omitted, authn_metadata: _authn, ...fields } = conn.notifyFields();
     for (const other of this.connections.values()) {
       if (!other.connected) continue;
       other.sendNotify({ event_type: "connection.updated", ...fields, ...counters, minutes });

@@ -35,7 +35,7 @@ export interface MessagingChannel {
 const PUBLISHER_FEEDBACK_INTERVAL_MS = 500;
 
 export class Connection {
-  readonly id = newSoraId();
+  readonly id: string;
   readonly createdAt = Date.now();
   readonly clientId: string;
   readonly bundleId: string;
@@ -51,6 +51,10 @@ export class Connection {
   readonly messaging: MessagingChannel[];
   signalingNotifyMetadata: unknown;
   readonly metadata: unknown;
+  /** Auth webhook `metadata` (offer `metadata`, notify `authn_metadata`); undefined without auth webhook. */
+  readonly authnMetadata: unknown;
+  /** Auth webhook `event_metadata`, carried into event webhooks. */
+  readonly eventMetadata: unknown;
   peer!: Peer;
   connected = false;
   closed = false;
@@ -72,7 +76,12 @@ export class Connection {
     readonly connect: ConnectMessage,
     private readonly config: NodeConfig,
     readonly log: Logger,
+    auth?: { connectionId: string; authnMetadata?: unknown; eventMetadata?: unknown },
   ) {
+    // The auth webhook is asked before the Connection exists, under the id it will have.
+    this.id = auth?.connectionId ?? newSoraId();
+    this.authnMetadata = auth?.authnMetadata;
+    this.eventMetadata = auth?.eventMetadata;
     this.role = connect.role;
     this.clientId = connect.client_id ?? this.id;
     this.bundleIdExplicit = connect.bundle_id !== undefined;
@@ -314,12 +323,14 @@ export class Connection {
       video: this.video,
       turn_transport_type: "udp",
     };
+    if (this.authnMetadata !== undefined) fields.authn_metadata = this.authnMetadata;
     if (this.signalingNotifyMetadata !== undefined) fields.metadata = this.signalingNotifyMetadata;
     return fields;
   }
 
   notifyDataEntry(): Record<string, unknown> {
     const entry: Record<string, unknown> = { connection_id: this.id, client_id: this.clientId, bundle_id: this.bundleId };
+    if (this.authnMetadata !== undefined) entry.authn_metadata = this.authnMetadata;
     if (this.signalingNotifyMetadata !== undefined) entry.metadata = this.signalingNotifyMetadata;
     return entry;
   }

@@ -1,5 +1,7 @@
 import type { PausedStream, RidRequest } from "../../../shared/control-protocol.js";
 import type { NodeConfig } from "../config.js";
+import { AudioStreaming } from "../egress/audio-streamer.js";
+import { RtpForwarding } from "../egress/rtp-forwarder.js";
 import type { Logger } from "../logger.js";
 import type { ConnectMessage } from "../signaling/messages.js";
 import { Channel } from "./channel.js";
@@ -31,6 +33,17 @@ export interface NodeCounters {
   total_setup_time_msec: number;
 }
 
+/** What auth decided for a connect: the connect as rewritten by the auth webhook, and what rides along. */
+export interface Authorization {
+  connect: ConnectMessage;
+  /** Auth webhook `metadata`: offer `metadata`, notify `authn_metadata`. */
+  authnMetadata?: unknown;
+  /** Auth webhook `event_metadata`: carried into this connection's event webhooks. */
+  eventMetadata?: unknown;
+  /** Auth webhook `connection_lifetime` (seconds): the session is closed with LIFETIME-EXPIRED after it. */
+  lifetimeSec?: number;
+}
+
 /** Lifecycle hooks (the edge link and webhooks listen); every hook is optional. */
 export interface SfuEvents {
   sessionCreated?(channel: Channel): void;
@@ -58,20 +71,50 @@ export class Sfu {
   readonly listeners: SfuEvents[] = [];
   /** Set when the node is part of a cluster: where a new session for a channel belongs. */
   placement?: (channelId: string) => Promise<{ owner: string; redirectUrl?: string } | undefined>;
+  /**
+   * Set when an auth webhook is configured: decides on a connect that passed admission, before
+   * its Connection is built (so its overrides shape the Connection). Throws Refusal to refuse.
+   */
+  authorizer?: (connect: ConnectMessage, connectionId: string, channel: Channel | undefined) => Promise<Authorization>;
+  /** The offer's `config` (RTCConfiguration) for a connection: TURN servers when TURN is on. */
+  rtcConfigFor: (conn: Connection) => Record<string, unknown> = () => ({ iceServers: [] });
+
+  /** Egress (StartForwardingRtp, StartAudioStreaming); both follow the lifecycle through `listeners`. */
+  readonly rtpForwarding: RtpForwarding;
+  readonly audioStreaming: AudioStreaming;
 
   constructor(
     readonly config: NodeConfig,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.rtpForwarding = new RtpForwarding(this, log);
+    this.audioStreaming = new AudioStreaming(this, config, log);
+  }
 
-  /** Admission and placement of a new connection; throws Refusal with Sora-style reasons. */
-  admit(connect: ConnectMessage): Connection {
+  /** Admission checks alone (modes, legacy stream); throws Refusal with Sora-style reasons. */
+  checkAdmission(connect: ConnectMessage): void {
     if (this.mode === "block_new_connection") throw new Refusal("BLOCK-NEW-CONNECTION");
-    let channel = this.channels.get(connect.channel_id);
+    const channel = this.channels.get(connect.channel_id);
     if (!channel || channel.size === 0) {
       if (this.mode === "block_new_session") throw new Refusal("BLOCK-NEW-SESSION");
     }
     if (connect.multistream === false) throw new Refusal("LEGACY-STREAM-NOT-SUPPORTED", 4400);
+  }
+
+  /** Auth step between admission and admit: the auth webhook when configured, else the connect as is. */
+  async authorize(connect: ConnectMessage, connectionId: string): Promise<Authorization> {
+    if (!this.authorizer) return { connect };
+    return this.authorizer(connect, connectionId, this.channels.get(connect.channel_id));
+  }
+
+  /**
+   * Admission and placement of a new connection; throws Refusal with Sora-style reasons. `auth`
+   * (from authorize) gives the id the auth webhook was asked about and what it returned.
+   */
+  admit(connect: ConnectMessage, auth?: { connectionId: string; authnMetadata?: unknown; eventMetadata?: unknown }): Connection {
+    // Checked again: the mode may have changed while the auth webhook was being asked.
+    this.checkAdmission(connect);
+    let channel = this.channels.get(connect.channel_id);
     if (!channel) {
       channel = new Channel(connect.channel_id, {
         spotlight: connect.spotlight === true,
@@ -83,7 +126,7 @@ export class Sfu {
       this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session created");
       for (const l of this.listeners) l.sessionCreated?.(channel);
     }
-    const conn = new Connection(channel, connect, this.config, this.log.child({ channel_id: channel.channelId }));
+    const conn = new Connection(channel, connect, this.config, this.log.child({ channel_id: channel.channelId }), auth);
     channel.connections.set(conn.id, conn);
     return conn;
   }
