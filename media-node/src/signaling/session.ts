@@ -1,17 +1,18 @@
 import type { RTCDataChannel } from "werift";
 import type { WebSocket } from "ws";
+import { newSoraId } from "../../../shared/ids.js";
 import { SORA_COMPAT_VERSION } from "../../../shared/version.js";
 import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import { Connection, SYSTEM_DATA_CHANNELS, type SignalingPort } from "../sfu/connection.js";
-import { Refusal, type Sfu } from "../sfu/sfu.js";
+import { Refusal, type Authorization, type Sfu } from "../sfu/sfu.js";
 import { connectMessage, sessionMessage, type SessionMessage } from "./messages.js";
 
 // One client's signaling state machine, over the WebSocket and, after `switched`, the
 // `signaling`/`notify`/`push`/`stats` DataChannels. Anything malformed or out of order
 // closes this session with a reason; it never throws into the server.
 
-type State = "awaiting-connect" | "placing" | "offering" | "awaiting-answer" | "active" | "closed";
+type State = "awaiting-connect" | "placing" | "authenticating" | "offering" | "awaiting-answer" | "active" | "closed";
 
 /** WebSocket close codes: 1000 for normal ends (the SDK treats others as abnormal). */
 export const CLOSE = {
@@ -32,6 +33,7 @@ export class SignalingSession implements SignalingPort {
   private candidates = 0;
   private pingTimer?: NodeJS.Timeout;
   private stageTimer?: NodeJS.Timeout;
+  private lifetimeTimer?: NodeJS.Timeout;
   private lastPongAt = Date.now();
   private awaitingPong = false;
   private ws: WebSocket | null;
@@ -106,14 +108,24 @@ export class SignalingSession implements SignalingPort {
         return;
       }
     }
+    // Admission, then auth (the auth webhook sees the connection id, its overrides shape the
+    // Connection), then the Connection is built.
     let conn: Connection;
+    let auth: Authorization;
+    const connectionId = newSoraId();
     try {
-      conn = this.sfu.admit(connect);
+      this.sfu.checkAdmission(connect);
+      this.state = "authenticating";
+      auth = await this.sfu.authorize(connect, connectionId);
+      if (this.state !== "authenticating") return; // closed while asking
+      conn = this.sfu.admit(auth.connect, { connectionId, authnMetadata: auth.authnMetadata, eventMetadata: auth.eventMetadata });
     } catch (err) {
       if (err instanceof Refusal) return this.fail(err.code, err.reason);
-      throw err;
+      this.log.error({ err }, "admission failed");
+      return this.fail(CLOSE.internal, "INTERNAL-ERROR");
     }
     this.conn = conn;
+    if (auth.lifetimeSec !== undefined) this.armLifetime(auth.lifetimeSec);
     conn.setPort(this);
     this.log = conn.log.child({ connection_id: conn.id });
     this.state = "offering";
@@ -140,11 +152,12 @@ export class SignalingSession implements SignalingPort {
       spotlight: conn.channel.spotlight,
       audio: conn.audio,
       video: conn.video,
-      config: { iceServers: [] },
+      config: this.sfu.rtcConfigFor(conn),
       mid: conn.peer.mids,
       data_channel_signaling: conn.dataChannelSignaling,
       ignore_disconnect_websocket: conn.ignoreDisconnectWebSocket,
     };
+    if (conn.authnMetadata !== undefined) offer.metadata = conn.authnMetadata;
     if (conn.audio) offer.audio_codec_type = "OPUS";
     if (conn.video) offer.video_codec_type = conn.videoCodec;
     const encodings = conn.offerEncodings();
@@ -328,6 +341,12 @@ export class SignalingSession implements SignalingPort {
     this.stageTimer.unref();
   }
 
+  /** Auth webhook `connection_lifetime`: Sora ends the connection normally with LIFETIME-EXPIRED. */
+  private armLifetime(seconds: number): void {
+    this.lifetimeTimer = setTimeout(() => void this.end(CLOSE.normal, "LIFETIME-EXPIRED", "connection lifetime expired"), seconds * 1000);
+    this.lifetimeTimer.unref();
+  }
+
   private clearStageTimer(): void {
     if (this.stageTimer) clearTimeout(this.stageTimer);
     this.stageTimer = undefined;
@@ -346,6 +365,7 @@ export class SignalingSession implements SignalingPort {
     this.state = "closed";
     this.clearStageTimer();
     if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.lifetimeTimer) clearTimeout(this.lifetimeTimer);
     const conn = this.conn;
     if (conn && this.switched && !this.ws) this.sendOnDataChannel(conn, "signaling", { type: "close", code, reason });
     if (this.ws) {
