@@ -14,6 +14,8 @@ const program = new Command()
   .option("--no-auto-join", "connect to the edge as a known node without joining the cluster (join later with JoinCluster)")
   .option("--crash-log-dir <dir>", "where GenerateCrashLog writes", "crash-logs")
   .option("--debug-subscriber-loss <fraction>", "test hook: drop this fraction of first transmissions to subscribers", "0")
+  .option("--audio-streaming-url <url>", "audio streaming gateway, HTTP/2 (http:// = h2c, https:// = h2)", process.env.AUDIO_STREAMING_URL)
+  .option("--audio-streaming-header", "prefix each streamed Opus packet with the 20-byte timestamp/sequence/length header")
   .parse();
 
 const opts = program.opts<Record<string, string | undefined> & { autoJoin: boolean }>();
@@ -28,6 +30,8 @@ const node = new MediaNode({
   ...(opts.edgeUrl ? { edgeUrl: opts.edgeUrl } : {}),
   autoJoin: opts.autoJoin,
   crashLogDir: opts.crashLogDir!,
+  ...(opts.audioStreamingUrl ? { audioStreamingUrl: opts.audioStreamingUrl } : {}),
+  audioStreamingHeader: Boolean(opts.audioStreamingHeader),
   ...(process.env.NODE_SECRET ? { nodeSecret: process.env.NODE_SECRET } : {}),
 });
 

@@ -166,12 +166,18 @@ export class NodeControl {
         if (outcome !== "ok") return fail(outcome, { channel_id: command.channel_id, connection_id: command.connection_id });
         return ok();
       }
-      case "start_forwarding_rtp":
+      case "start_forwarding_rtp": {
+        const { name: _name, ...request } = command;
+        return this.sfu.rtpForwarding.start(request);
+      }
       case "stop_forwarding_rtp":
+        return this.sfu.rtpForwarding.stop(command.channel_id, command.connection_id);
       case "start_audio_streaming":
+        return this.sfu.audioStreaming.start(command.channel_id);
       case "stop_audio_streaming":
+        return this.sfu.audioStreaming.stop(command.channel_id);
       case "set_audio_streaming_subscribers":
-        return fail("FEATURE-NOT-AVAILABLE", { feature: command.name });
+        return this.sfu.audioStreaming.setSubscribers(command.channel_id, command.connection_ids);
     }
   }
 
