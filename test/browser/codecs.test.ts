@@ -1,27 +1,14 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { MediaNode } from "../../media-node/src/media-node.js";
-import { BrowserHarness, waitFor } from "./harness.js";
+import { expect, it } from "vitest";
+import { nodeAndBrowser, waitFor } from "./harness.js";
 
 // Every video codec a connect may ask for reaches a Chromium subscriber decodable.
 
-let node: MediaNode;
-let browser: BrowserHarness;
-
-beforeAll(async () => {
-  node = new MediaNode({ port: 0 });
-  await node.start();
-  browser = await BrowserHarness.start();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await node?.stop();
-});
+const ctx = nodeAndBrowser();
 
 it.each(["VP9", "VP8", "H264", "AV1", undefined])("forwards %s video (undefined = the default)", async (codec) => {
-  const url = `ws://127.0.0.1:${node.port}/signaling`;
+  const url = ctx.url;
   const channelId = `codec-${codec ?? "default"}-${Date.now()}`;
-  const page = await browser.newPage();
+  const page = await ctx.browser.newPage();
   const options = codec ? { videoCodecType: codec } : {};
   const sender = await page.start({ url, channelId, role: "sendonly", options, video: { width: 320, height: 240 } });
   const receiver = await page.start({ url, channelId, role: "recvonly", options });

@@ -3,6 +3,9 @@ import { createServer, type Server } from "node:http";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll } from "vitest";
+import type { NodeConfig } from "../../media-node/src/config.js";
+import { MediaNode } from "../../media-node/src/media-node.js";
 
 // Headless Chromium driving the real sora-js-sdk from npm. The page is served from 127.0.0.1.
 
@@ -179,4 +182,23 @@ export async function waitFor<T>(what: string, probe: () => Promise<T>, timeoutM
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/**
+ * Registers beforeAll/afterAll that start an in-process media node (with `config`) and a
+ * headless Chromium, and stop both. Read the fields inside tests (they are set in beforeAll).
+ */
+export function nodeAndBrowser(config: Partial<NodeConfig> = {}): { node: MediaNode; browser: BrowserHarness; url: string } {
+  const ctx = {} as { node: MediaNode; browser: BrowserHarness; url: string };
+  beforeAll(async () => {
+    ctx.node = new MediaNode({ port: 0, ...config });
+    await ctx.node.start();
+    ctx.url = `ws://127.0.0.1:${ctx.node.port}/signaling`;
+    ctx.browser = await BrowserHarness.start();
+  }, 60_000);
+  afterAll(async () => {
+    await ctx.browser?.close();
+    await ctx.node?.stop();
+  });
+  return ctx;
 }

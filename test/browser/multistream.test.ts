@@ -1,25 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MediaNode } from "../../media-node/src/media-node.js";
-import { BrowserHarness, waitFor, type SoraPage } from "./harness.js";
+import { describe, expect, it } from "vitest";
+import { nodeAndBrowser, waitFor, type SoraPage } from "./harness.js";
 
 // Acceptance of the media node with the real sora-js-sdk in Chromium: multistream media both
 // ways, late joiners, leavers' notifies and removetrack, and DataChannel signaling.
 
-let node: MediaNode;
-let browser: BrowserHarness;
-let url: string;
-
-beforeAll(async () => {
-  node = new MediaNode({ port: 0 });
-  await node.start();
-  url = `ws://127.0.0.1:${node.port}/signaling`;
-  browser = await BrowserHarness.start();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await node?.stop();
-});
+const ctx = nodeAndBrowser();
 
 async function decodes(page: SoraPage, id: number, from: string[], minFrames = 10): Promise<boolean> {
   const stats = await page.inbound(id);
@@ -32,10 +17,10 @@ describe.each([
 ])("multistream with $name", ({ options }) => {
   it("exchanges audio and video, serves late joiners and announces leavers", async () => {
     const channelId = `ms-${Math.random().toString(36).slice(2)}`;
-    const page = await browser.newPage();
-    const a = await page.start({ url, channelId, role: "sendrecv", options });
-    const b = await page.start({ url, channelId, role: "sendrecv", options });
-    const c = await page.start({ url, channelId, role: "recvonly", options });
+    const page = await ctx.browser.newPage();
+    const a = await page.start({ url: ctx.url, channelId, role: "sendrecv", options });
+    const b = await page.start({ url: ctx.url, channelId, role: "sendrecv", options });
+    const c = await page.start({ url: ctx.url, channelId, role: "recvonly", options });
     for (const h of [a, b, c]) expect(h.error).toBeNull();
     const A = a.connectionId!;
     const B = b.connectionId!;
@@ -51,7 +36,7 @@ describe.each([
       }
     }
 
-    const d = await page.start({ url, channelId, role: "recvonly", options });
+    const d = await page.start({ url: ctx.url, channelId, role: "recvonly", options });
     expect(d.error).toBeNull();
     await waitFor("late joiner D decodes A and B", () => decodes(page, d.id, [A, B]));
     const dState = await page.state(d.id);

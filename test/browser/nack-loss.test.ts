@@ -1,28 +1,15 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { MediaNode } from "../../media-node/src/media-node.js";
-import { BrowserHarness, waitFor } from "./harness.js";
+import { expect, it } from "vitest";
+import { nodeAndBrowser, waitFor } from "./harness.js";
 
 // 5 % of first transmissions towards subscribers are dropped by the node's test hook; the
 // subscriber must keep decoding because its NACKs are answered from the publication's cache.
 
-let node: MediaNode;
-let browser: BrowserHarness;
-
-beforeAll(async () => {
-  node = new MediaNode({ port: 0, debugSubscriberLoss: 0.05 });
-  await node.start();
-  browser = await BrowserHarness.start();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await node?.stop();
-});
+const ctx = nodeAndBrowser({ debugSubscriberLoss: 0.05 });
 
 it("keeps decoding with 5% loss on the subscriber leg, NACKs answered from the cache", async () => {
-  const url = `ws://127.0.0.1:${node.port}/signaling`;
+  const url = ctx.url;
   const channelId = `loss-${Date.now()}`;
-  const page = await browser.newPage();
+  const page = await ctx.browser.newPage();
   const sender = await page.start({ url, channelId, role: "sendonly" });
   const receiver = await page.start({ url, channelId, role: "recvonly" });
   expect(sender.error).toBeNull();
@@ -34,7 +21,7 @@ it("keeps decoding with 5% loss on the subscriber leg, NACKs answered from the c
   const end = (await page.inbound(receiver.id))[S]!;
   const decoded = end.framesDecoded - start.framesDecoded;
   const nacks = end.nackCount - start.nackCount;
-  const conn = node.sfu.findConnection(channelId, receiver.connectionId!)!;
+  const conn = ctx.node.sfu.findConnection(channelId, receiver.connectionId!)!;
   const videoSub = [...conn.subscriptions.values()].find((s) => s.publication.kind === "video")!;
   console.log(`6 s under 5% loss: ${decoded} frames decoded, ${nacks} NACKs sent by Chromium, ${videoSub.retransmitted} packets retransmitted by the node`);
   // Chromium's fake camera gives ~20 fps here (120 frames in 6 s without loss); a stream

@@ -1,26 +1,11 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { MediaNode } from "../../media-node/src/media-node.js";
-import { BrowserHarness, waitFor, type SoraPage } from "./harness.js";
+import { expect, it } from "vitest";
+import { nodeAndBrowser, waitFor, type SoraPage } from "./harness.js";
 
 // Simulcast with the real sora-js-sdk: a 1280×720 three-layer sender, subscribers choosing
 // r0 / r2 at connect, then RequestRtpStream / ResetRtpStream moving one subscriber between
 // layers with frames decoded throughout (switches land on keyframes, counters stay continuous).
 
-let node: MediaNode;
-let browser: BrowserHarness;
-let url: string;
-
-beforeAll(async () => {
-  node = new MediaNode({ port: 0 });
-  await node.start();
-  url = `ws://127.0.0.1:${node.port}/signaling`;
-  browser = await BrowserHarness.start();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await node?.stop();
-});
+const ctx = nodeAndBrowser();
 
 async function widthAt(page: SoraPage, id: number, width: number, minFrames = 5): Promise<boolean> {
   const v = await page.inboundVideo(id);
@@ -29,17 +14,17 @@ async function widthAt(page: SoraPage, id: number, width: number, minFrames = 5)
 
 it("delivers the asked layer per subscriber and switches on RequestRtpStream/ResetRtpStream", async () => {
   const channelId = `sim-${Math.random().toString(36).slice(2)}`;
-  const page = await browser.newPage();
+  const page = await ctx.browser.newPage();
   const sender = await page.start({
-    url,
+    url: ctx.url,
     channelId,
     role: "sendonly",
     options: { simulcast: true, videoCodecType: "VP8" },
     video: { width: 1280, height: 720 },
   });
   expect(sender.error).toBeNull();
-  const low = await page.start({ url, channelId, role: "recvonly", options: { simulcast: true, simulcastRid: "r0" } });
-  const high = await page.start({ url, channelId, role: "recvonly", options: { simulcast: true, simulcastRid: "r2" } });
+  const low = await page.start({ url: ctx.url, channelId, role: "recvonly", options: { simulcast: true, simulcastRid: "r0" } });
+  const high = await page.start({ url: ctx.url, channelId, role: "recvonly", options: { simulcast: true, simulcastRid: "r2" } });
   expect(low.error).toBeNull();
   expect(high.error).toBeNull();
 
@@ -55,7 +40,7 @@ it("delivers the asked layer per subscriber and switches on RequestRtpStream/Res
     const before = (await page.inboundVideo(low.id))!;
     const started = Date.now();
     const requests = rid ? [{ recv_connection_id: low.connectionId!, send_connection_id: sender.connectionId!, rid }] : [];
-    expect(node.sfu.setRidRequests(channelId, requests)).toBe(true);
+    expect(ctx.node.sfu.setRidRequests(channelId, requests)).toBe(true);
     await waitFor(`subscriber moves to ${width}`, async () => (await page.inboundVideo(low.id))?.frameWidth === width, 10_000, 20);
     const elapsed = Date.now() - started;
     await new Promise((r) => setTimeout(r, 500));

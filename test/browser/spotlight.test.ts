@@ -1,27 +1,12 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { MediaNode } from "../../media-node/src/media-node.js";
-import { BrowserHarness, waitFor, type SoraPage } from "./harness.js";
+import { expect, it } from "vitest";
+import { nodeAndBrowser, waitFor, type SoraPage } from "./harness.js";
 
 // Spotlight with the real sora-js-sdk: four simulcast senders, spotlight_number 2. The
 // subscriber gets the focus rid (r2, full width) for the two focused senders and the unfocus
 // rid (r0) for the others; when a muted sender starts talking and a talker goes quiet, focus
 // moves and the spotlight notifies arrive.
 
-let node: MediaNode;
-let browser: BrowserHarness;
-let url: string;
-
-beforeAll(async () => {
-  node = new MediaNode({ port: 0 });
-  await node.start();
-  url = `ws://127.0.0.1:${node.port}/signaling`;
-  browser = await BrowserHarness.start();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await node?.stop();
-});
+const ctx = nodeAndBrowser();
 
 async function widths(page: SoraPage, id: number): Promise<Record<string, number>> {
   const per = await page.inbound(id);
@@ -30,12 +15,12 @@ async function widths(page: SoraPage, id: number): Promise<Record<string, number
 
 it("focuses the speakers at the focus rid and moves focus when someone else talks", async () => {
   const channelId = `spot-${Math.random().toString(36).slice(2)}`;
-  const page = await browser.newPage();
+  const page = await ctx.browser.newPage();
   const spotlight = { spotlight: true, spotlightNumber: 2, videoCodecType: "VP8" };
   const video = { width: 1280, height: 720, frameRate: 15 };
   const senders = [];
   for (let i = 0; i < 4; i++) {
-    const h = await page.start({ url, channelId, role: "sendonly", options: spotlight, video });
+    const h = await page.start({ url: ctx.url, channelId, role: "sendonly", options: spotlight, video });
     expect(h.error).toBeNull();
     senders.push(h);
   }
@@ -43,7 +28,7 @@ it("focuses the speakers at the focus rid and moves focus when someone else talk
   await page.setAudioEnabled(senders[2]!.id, false);
   await page.setAudioEnabled(senders[3]!.id, false);
   const sub = await page.start({
-    url,
+    url: ctx.url,
     channelId,
     role: "recvonly",
     options: { spotlight: true, spotlightNumber: 2, spotlightFocusRid: "r2", spotlightUnfocusRid: "r0" },

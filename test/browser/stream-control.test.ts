@@ -1,25 +1,10 @@
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { MediaNode } from "../../media-node/src/media-node.js";
-import { BrowserHarness, waitFor, type SoraPage } from "./harness.js";
+import { expect, it } from "vitest";
+import { nodeAndBrowser, waitFor, type SoraPage } from "./harness.js";
 
 // Per-subscriber pause/resume and the sender's bitrate pin, with real sora-js-sdk clients.
 // The node's API is called directly here; test/integration drives the same through the edge.
 
-let node: MediaNode;
-let browser: BrowserHarness;
-let url: string;
-
-beforeAll(async () => {
-  node = new MediaNode({ port: 0 });
-  await node.start();
-  url = `ws://127.0.0.1:${node.port}/signaling`;
-  browser = await BrowserHarness.start();
-}, 60_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await node?.stop();
-});
+const ctx = nodeAndBrowser();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -29,15 +14,15 @@ async function videoPackets(page: SoraPage, id: number): Promise<number> {
 
 it("pauses one subscriber's video while the other keeps receiving, and resumes within a second", async () => {
   const channelId = `pause-${Math.random().toString(36).slice(2)}`;
-  const page = await browser.newPage();
-  const sender = await page.start({ url, channelId, role: "sendonly", options: { videoCodecType: "VP8" } });
-  const paused = await page.start({ url, channelId, role: "recvonly" });
-  const other = await page.start({ url, channelId, role: "recvonly" });
+  const page = await ctx.browser.newPage();
+  const sender = await page.start({ url: ctx.url, channelId, role: "sendonly", options: { videoCodecType: "VP8" } });
+  const paused = await page.start({ url: ctx.url, channelId, role: "recvonly" });
+  const other = await page.start({ url: ctx.url, channelId, role: "recvonly" });
   for (const h of [sender, paused, other]) expect(h.error).toBeNull();
   for (const h of [paused, other]) await waitFor("video decodes", async () => ((await page.inboundVideo(h.id))?.framesDecoded ?? 0) > 10);
 
   const pair = [{ recv_connection_id: paused.connectionId!, send_connection_id: sender.connectionId! }];
-  expect(node.sfu.setPausedStreams(channelId, pair)).toBe(true);
+  expect(ctx.node.sfu.setPausedStreams(channelId, pair)).toBe(true);
   await sleep(300); // packets already in flight
   const pausedAt = await videoPackets(page, paused.id);
   const otherAt = await videoPackets(page, other.id);
@@ -47,7 +32,7 @@ it("pauses one subscriber's video while the other keeps receiving, and resumes w
 
   const framesBefore = (await page.inboundVideo(paused.id))!.framesDecoded;
   const resumedAt = Date.now();
-  expect(node.sfu.setPausedStreams(channelId, [])).toBe(true);
+  expect(ctx.node.sfu.setPausedStreams(channelId, [])).toBe(true);
   await waitFor("frames again", async () => (await page.inboundVideo(paused.id))!.framesDecoded > framesBefore + 2, 1000, 20);
   console.log(`video back ${Date.now() - resumedAt} ms after resume`);
   await page.page.close(); // free the encoders: the next test measures the sender's bitrate
@@ -55,10 +40,10 @@ it("pauses one subscriber's video while the other keeps receiving, and resumes w
 
 it("pins the sender's upstream video bitrate with ChangeUpstreamVideoBitRate", async () => {
   const channelId = `bitrate-${Math.random().toString(36).slice(2)}`;
-  const page = await browser.newPage();
+  const page = await ctx.browser.newPage();
   // A simulcast sender: three layers make Chrome's encoder use far more than the pin.
   const sender = await page.start({
-    url,
+    url: ctx.url,
     channelId,
     role: "sendonly",
     options: { videoCodecType: "VP8", simulcast: true },
@@ -80,7 +65,7 @@ it("pins the sender's upstream video bitrate with ChangeUpstreamVideoBitRate", a
     return bps > 600_000 ? bps : false;
   }, 20_000, 0);
   console.log(`outbound video ${Math.round(Number(before) / 1000)} kbps before the pin`);
-  expect(node.sfu.changeUpstreamVideoBitRate(channelId, sender.connectionId!, 300)).toBe("ok");
+  expect(ctx.node.sfu.changeUpstreamVideoBitRate(channelId, sender.connectionId!, 300)).toBe("ok");
   const started = Date.now();
   const settled = await waitFor("sender under 350 kbps", async () => {
     const bps = await bitrate(1000);
