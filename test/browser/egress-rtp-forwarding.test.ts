@@ -1,0 +1,141 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { MediaNode } from "../../media-node/src/media-node.js";
+import { BrowserHarness, waitFor } from "./harness.js";
+
+// StartForwardingRtp with a real sora-js-sdk sender (VP8 + Opus from Chromium's fake devices):
+// the forwarded plain RTP must decode in ffmpeg from the SDP the node answers — video frames
+// and audio samples — and the forward must end by itself when the sender leaves.
+
+const FFMPEG = process.env.FFMPEG_PATH ?? "/usr/bin/ffmpeg";
+
+let node: MediaNode;
+let browser: BrowserHarness;
+let url: string;
+let dir: string;
+let ffmpeg: ChildProcess | undefined;
+
+beforeAll(async () => {
+  node = new MediaNode({ port: 0 });
+  await node.start();
+  url = `ws://127.0.0.1:${node.port}/signaling`;
+  browser = await BrowserHarness.start();
+  dir = await mkdtemp(join(tmpdir(), "rtp-forwarding-"));
+}, 60_000);
+
+afterAll(async () => {
+  if (ffmpeg && ffmpeg.exitCode === null) ffmpeg.kill("SIGKILL");
+  await browser?.close();
+  await node?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createSocket("udp4");
+    s.once("error", () => resolve(false));
+    s.bind(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+}
+
+/** An even port whose RTCP neighbour (port + 1, which ffmpeg also binds) is free too. */
+async function freeRtpPort(avoid: number[] = []): Promise<number> {
+  for (;;) {
+    const port = 20_000 + 2 * Math.floor(Math.random() * 15_000);
+    if (avoid.some((p) => Math.abs(p - port) < 2)) continue;
+    if ((await canBind(port)) && (await canBind(port + 1))) return port;
+  }
+}
+
+/** Whether some process listens on this UDP port (read from /proc so the probe never takes the port itself). */
+async function udpListening(port: number): Promise<boolean> {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const table = await readFile("/proc/net/udp", "utf8");
+  return table.split("\n").some((line) => line.trim().split(/\s+/)[1]?.endsWith(hex));
+}
+
+it("forwards a sender's VP8 and Opus as plain RTP that ffmpeg decodes from the answered SDP", async () => {
+  const channelId = `fwd-${Math.random().toString(36).slice(2)}`;
+  const page = await browser.newPage();
+  const sender = await page.start({ url, channelId, role: "sendonly", options: { videoCodecType: "VP8" } });
+  expect(sender.error).toBeNull();
+  const viewer = await page.start({ url, channelId, role: "recvonly" });
+  expect(viewer.error).toBeNull();
+  const conn = node.sfu.findConnection(channelId, sender.connectionId!)!;
+  await waitFor("sender media at the node", async () => conn.publications.every((p) => p.packetsReceived > 50));
+
+  const audioPort = await freeRtpPort();
+  const videoPort = await freeRtpPort([audioPort]);
+  const forwarding = node.sfu.rtpForwarding;
+
+  // Errors first.
+  expect(forwarding.start({ channel_id: "nope", ip_address: "127.0.0.1", audio_port: audioPort, video_port: videoPort })).toMatchObject({
+    ok: false,
+    error_type: "CHANNEL-NOT-FOUND",
+  });
+  expect(
+    forwarding.start({ channel_id: channelId, connection_id: "NOSUCHCONNECTION", ip_address: "127.0.0.1", audio_port: audioPort, video_port: videoPort }),
+  ).toMatchObject({ ok: false, error_type: "CONNECTION-NOT-FOUND" });
+  expect(forwarding.stop(channelId)).toMatchObject({ ok: false, error_type: "NOT-STARTED" });
+
+  // The SDP is only known from a start; take it, stop, and start again once ffmpeg listens so the
+  // receiver really begins from the keyframe the forward asks for.
+  const request = { channel_id: channelId, ip_address: "127.0.0.1", audio_port: audioPort, video_port: videoPort };
+  const first = forwarding.start(request);
+  if (!first.ok) throw new Error(`start failed: ${JSON.stringify(first)}`);
+  const sdp = first.result.sdp;
+  expect(sdp).toContain(`m=audio ${audioPort} RTP/AVP 109`);
+  expect(sdp).toContain("a=rtpmap:109 opus/48000/2");
+  expect(sdp).toContain(`m=video ${videoPort} RTP/AVP 120`);
+  expect(sdp).toContain("a=rtpmap:120 VP8/90000");
+  expect(sdp).toContain("c=IN IP4 127.0.0.1");
+  expect(forwarding.start(request)).toMatchObject({ ok: false, error_type: "ALREADY-STARTED" });
+  expect(forwarding.list(channelId)).toMatchObject([{ source_connection_id: sender.connectionId }]);
+  expect(forwarding.stop(channelId)).toEqual({ ok: true, result: { channel_id: channelId } });
+  expect(forwarding.list(channelId)).toEqual([]);
+
+  const sdpPath = join(dir, "forward.sdp");
+  const wavPath = join(dir, "audio.wav");
+  await writeFile(sdpPath, sdp);
+  let stderr = "";
+  ffmpeg = spawn(
+    FFMPEG,
+    ["-hide_banner", "-nostdin", "-protocol_whitelist", "file,udp,rtp", "-i", sdpPath,
+      "-map", "0:v", "-t", "3", "-f", "null", "-",
+      "-map", "0:a", "-t", "3", "-y", wavPath],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  ffmpeg.stderr!.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-20_000);
+  });
+  const exited = new Promise<number | null>((resolve) => ffmpeg!.once("exit", (code) => resolve(code)));
+  await waitFor("ffmpeg listening", async () => (await udpListening(audioPort)) && (await udpListening(videoPort)), 10_000, 50);
+
+  const started = forwarding.start(request);
+  expect(started.ok).toBe(true);
+  const code = await Promise.race([exited, sleep(40_000).then(() => "timeout" as const)]);
+  if (code === "timeout") ffmpeg.kill("SIGKILL");
+  const frames = [...stderr.matchAll(/frame=\s*(\d+)/g)].map((m) => Number(m[1]));
+  const videoFrames = frames.at(-1) ?? 0;
+  const wavBytes = (await stat(wavPath).catch(() => ({ size: 0 }))).size;
+  console.log(`ffmpeg exit ${code}: ${videoFrames} video frames, ${wavBytes} bytes of decoded audio; forward ${JSON.stringify(forwarding.list(channelId))}`);
+  if (code !== 0) console.log(stderr);
+  expect(code).toBe(0);
+  expect(stderr).toMatch(/Stream #0:1: Video: vp8/);
+  expect(stderr).toMatch(/Stream #0:0: Audio: opus, 48000 Hz/);
+  expect(videoFrames).toBeGreaterThan(10);
+  // 3 s of 48 kHz stereo s16 is ~576 kB; a third of it proves audio decoded continuously.
+  expect(wavBytes).toBeGreaterThan(190_000);
+
+  // The forward ends with the sender.
+  await page.disconnect(sender.id);
+  await waitFor("forward stopped with its connection", async () => forwarding.list(channelId).length === 0, 10_000);
+  expect(forwarding.stop(channelId)).toMatchObject({ ok: false, error_type: "NOT-STARTED" });
+  await page.page.close();
+}, 90_000);
