@@ -1,8 +1,10 @@
-import { defaultConfig, type NodeConfig } from "./config.js";
+import { defaultConfig, type NodeConfig, type NodeConfigInput } from "./config.js";
 import { rootLogger, type Logger } from "./logger.js";
 import { NodeControl } from "./control/node-control.js";
 import { SignalingServer } from "./signaling/signaling-server.js";
 import { Sfu } from "./sfu/sfu.js";
+import { TurnService } from "./turn/turn-service.js";
+import { Webhooks } from "./webhooks/webhooks.js";
 
 // One media node = one process = one cluster member. Wires the SFU to its signaling listener.
 
@@ -12,25 +14,33 @@ export class MediaNode {
   readonly signaling: SignalingServer;
   readonly log: Logger;
   readonly control?: NodeControl;
+  /** Auth/session/event webhooks, when a URL is configured. */
+  readonly webhooks?: Webhooks;
+  /** coturn beside the node and TURN credentials in offers, when turn is configured. */
+  readonly turn?: TurnService;
   port = 0;
 
   private readonly derivedIdentity: boolean;
 
-  constructor(config: Partial<NodeConfig> = {}, log: Logger = rootLogger) {
+  constructor(config: NodeConfigInput = {}, log: Logger = rootLogger) {
     this.config = defaultConfig(config);
     // With port 0 (tests) the name and URL can only be known once the listener is bound.
     this.derivedIdentity = config.port === 0 && !config.nodeName && !config.externalSignalingUrl;
     this.log = log.child({ node: this.config.nodeName });
     this.sfu = new Sfu(this.config, this.log);
     this.signaling = new SignalingServer(this.config, this.sfu, this.log);
+    if (Webhooks.enabled(this.config)) this.webhooks = new Webhooks(this.sfu, this.config, this.log);
+    if (this.config.turn) this.turn = new TurnService(this.sfu, this.config.turn, this.log);
     if (this.config.edgeUrl) {
-      const control = new NodeControl(this.sfu, this.config, this.log);
+      const control = new NodeControl(this.sfu, this.config, this.log, { webhooks: this.webhooks?.counters, turn: this.turn?.counters });
       this.control = control;
       this.sfu.placement = (channelId) => control.place(channelId);
     }
   }
 
   async start(): Promise<void> {
+    // TURN first: offers name it, so it must answer before the first client arrives.
+    await this.turn?.start();
     this.port = await this.signaling.listen();
     if (this.derivedIdentity) {
       this.config.nodeName = `node-${this.port}@${this.config.host}`;
@@ -42,6 +52,8 @@ export class MediaNode {
 
   async stop(): Promise<void> {
     await this.signaling.close();
+    await this.webhooks?.stop();
+    await this.turn?.stop();
     await this.control?.stop();
   }
 }
