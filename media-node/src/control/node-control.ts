@@ -5,6 +5,8 @@ import { SORA_COMPAT_VERSION } from "../../../shared/version.js";
 import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Sfu } from "../sfu/sfu.js";
+import type { TurnCounters } from "../turn/turn-service.js";
+import { newWebhookCounters, type WebhookCounters } from "../webhooks/counters.js";
 import { EdgeLink, type CommandOutcome, type Placement } from "./edge-link.js";
 
 // What the edge sees of this node and what it may ask of it: the hello snapshot, the reports
@@ -27,6 +29,8 @@ export class NodeControl {
     private readonly sfu: Sfu,
     private readonly config: NodeConfig,
     private readonly log: Logger,
+    /** Counters kept outside the SFU (zeros when the feature is off). */
+    private readonly counterSources: { webhooks?: WebhookCounters; turn?: TurnCounters } = {},
   ) {
     this.link = new EdgeLink(
       config.edgeUrl!,
@@ -115,17 +119,11 @@ export class NodeControl {
       total_failed_connections: c.total_failed_connections,
       total_duration_msec: c.total_duration_msec,
       total_setup_time_msec: c.total_setup_time_msec,
-      total_turn_udp_connections: 0,
-      total_turn_tcp_connections: 0,
+      total_turn_udp_connections: this.counterSources.turn?.total_turn_udp_connections ?? 0,
+      total_turn_tcp_connections: this.counterSources.turn?.total_turn_tcp_connections ?? 0,
+      // coturn's own packet checks; not visible to the node.
       total_received_invalid_turn_tcp_packet: 0,
-      total_auth_webhook_allowed: 0,
-      total_auth_webhook_denied: 0,
-      total_successful_auth_webhook: 0,
-      total_failed_auth_webhook: 0,
-      total_successful_session_webhook: 0,
-      total_failed_session_webhook: 0,
-      total_successful_event_webhook: 0,
-      total_failed_event_webhook: 0,
+      ...(this.counterSources.webhooks ?? newWebhookCounters()),
     };
   }
 
