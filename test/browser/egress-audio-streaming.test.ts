@@ -102,7 +102,9 @@ it("streams language-tagged senders' Opus over HTTP/2 and pushes results to subs
   expect(streaming.start(channelId)).toMatchObject({ ok: false, error_type: "ALREADY-STARTED" });
 
   // One POST, for the tagged sender only, with Sora's headers.
-  const req = await waitFor("the gateway receives audio", async () => requests.find((r) => r.headers["sora-connection-id"] === speaker.connectionId && r.bytes > 0));
+  const req = (await waitFor("the gateway receives audio", async () =>
+    requests.find((r) => r.headers["sora-connection-id"] === speaker.connectionId && r.bytes > 0),
+  ))!;
   expect(req.headers).toMatchObject({
     ":method": "POST",
     ":path": "/speech?x=1",
@@ -146,11 +148,11 @@ it("streams language-tagged senders' Opus over HTTP/2 and pushes results to subs
   expect(compared).toBeGreaterThan(100);
 
   // Results: pushed (both lines, attributed to the speaker) to the subscriber, not the bystander.
-  const pushes = await waitFor("results pushed", async () => {
+  const pushes = (await waitFor("results pushed", async () => {
     const s = await page.state(subscriber.id);
     const mine = s.pushes.filter((m) => (m as { data?: { connection_id?: string } }).data?.connection_id === speaker.connectionId);
     return mine.length >= 2 ? mine : false;
-  });
+  })) as unknown[];
   expect(pushes.slice(0, 2)).toEqual([
     { type: "push", data: { type: "test", message: "first", is_final: false, channel_id: channelId, connection_id: speaker.connectionId } },
     { type: "push", data: { type: "test", message: "second", is_final: true, channel_id: channelId, connection_id: speaker.connectionId } },
