@@ -9,6 +9,7 @@ import {
   type RTCDataChannel,
 } from "werift";
 import WebSocket from "ws";
+import "../../media-node/src/transport/werift-patches.js";
 
 // A headless Sora client built on werift, speaking the same signaling as sora-js-sdk: used by
 // protocol tests and the load tool. Sends synthetic RTP and counts what arrives per sender.
@@ -21,8 +22,6 @@ export interface WeriftClientOptions {
   ignoreDisconnectWebSocket?: boolean;
   signalingNotifyMetadata?: unknown;
   extra?: Record<string, unknown>;
-  /** Called once the server's offer is applied, before the answer (e.g. to pick the DTLS-SRTP profile). */
-  onRemoteOffer?: (pc: RTCPeerConnection) => void;
 }
 
 export interface ReceivedStream {
@@ -149,7 +148,6 @@ export class WeriftSoraClient {
       });
     });
     await this.pc.setRemoteDescription({ type: "offer", sdp: String(offer.sdp) });
-    o.onRemoteOffer?.(this.pc);
     const mids = (offer.mid ?? {}) as { audio?: string; video?: string };
     for (const t of this.pc.getTransceivers()) {
       if (t.mid === mids.audio && o.role !== "recvonly") {
@@ -173,6 +171,11 @@ export class WeriftSoraClient {
             resolve();
           }
         });
+        // werift occasionally never reports "complete" under load; host candidates are there within ms.
+        setTimeout(() => {
+          unSubscribe();
+          resolve();
+        }, 1000).unref();
       });
     }
     this.send({ type: "answer", sdp: this.pc.localDescription!.sdp });

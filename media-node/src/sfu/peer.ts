@@ -11,6 +11,7 @@ import {
   useSdesRTPStreamId,
 } from "werift";
 import type { VideoCodecName } from "../config.js";
+import "../transport/werift-patches.js";
 
 // The server side of one client's RTCPeerConnection. werift does ICE/DTLS/SRTP/SCTP/SDP;
 // forwarding bypasses werift's sender path (see subscription.ts). The server is always the

@@ -2,11 +2,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { WebSocketServer, type WebSocket } from "ws";
 import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
+import { processMetrics } from "../metrics.js";
 import type { Sfu } from "../sfu/sfu.js";
 import { MAX_SIGNALING_MESSAGE_BYTES } from "./messages.js";
 import { CLOSE, SignalingSession } from "./session.js";
 
-// HTTP listener of a media node: WebSocket signaling on /signaling, and a tiny /health.
+// HTTP listener of a media node: WebSocket signaling on /signaling, a tiny /health and /metrics
+// (process CPU, memory, event-loop delay; see metrics.ts).
 // Messages over 1 MiB are refused by ws itself (close 1009) before any parsing.
 
 export class SignalingServer {
@@ -35,6 +37,11 @@ export class SignalingServer {
     if (req.url === "/health") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ node_name: this.config.nodeName, connections: this.sfu.connectionCount(), mode: this.sfu.mode }));
+      return;
+    }
+    if (req.url === "/metrics") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ ...processMetrics(), connections: this.sfu.connectionCount() }));
       return;
     }
     res.writeHead(404, { "content-type": "application/json" });

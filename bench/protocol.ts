@@ -1,0 +1,35 @@
+// Messages between bench/run.ts and its client processes (bench/client-worker.ts).
+
+export interface ClientSpec {
+  id: string;
+  channelId: string;
+  role: "sendrecv" | "sendonly" | "recvonly";
+  /** Start this long after the join request (join storms). */
+  delayMs?: number;
+  publish?: { videoPps: number; videoSize: number; audioPps: number; audioSize: number };
+}
+
+export type WorkerRequest =
+  | { type: "join"; mode: "sora" | "raw"; url?: string; relayPort?: number; clients: ClientSpec[] }
+  | { type: "start-media" }
+  | { type: "snapshot" }
+  | { type: "stop" };
+
+export interface WorkerSnapshot {
+  /** Cumulative packets received over all streams. */
+  received: number;
+  /** Cumulative packets expected from sequence numbers (highest - first + 1, per stream). */
+  expected: number;
+  streams: number;
+  reordered: number;
+  /** Cumulative packets sent by this process's publishers. */
+  sent: number;
+  /** One-way delay histogram since the previous snapshot. */
+  latency: number[];
+  bucketMs: number;
+}
+
+export type WorkerReply =
+  | { type: "ready" }
+  | { type: "joined"; id: string; connectMs: number; error?: string }
+  | ({ type: "snapshot" } & WorkerSnapshot);

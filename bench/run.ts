@@ -1,0 +1,389 @@
+import { fork, spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command } from "commander";
+import type { ClientSpec, WorkerReply, WorkerRequest, WorkerSnapshot } from "./protocol.js";
+
+// `npm run bench [-- --quick] [-- --only fanout-100] [-- --node-arg=--fast-path=off]`
+//
+// Load tool: the media node runs as its own process (media-node/src/main.ts) and reports its CPU,
+// event-loop delay and RSS on /metrics; headless Sora clients (werift ICE/DTLS/SRTP) run in
+// separate client processes, publish synthetic VP8 + Opus RTP at a set rate and size, and count
+// arrivals (loss from sequence numbers, reordering, one-way delay from a send time in the
+// payload). Each scenario is also run through a minimal Node UDP relay (no crypto) with the
+// same packets: the floor a Node process can reach, printed as a ratio.
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+const program = new Command()
+  .option("--quick", "short run (< 3 min)")
+  .option("--only <names>", "comma-separated scenario names (fanout-10, room-4, storm-50, ...)")
+  .option("--duration <s>", "measurement window per scenario (s)")
+  .option("--no-raw", "skip the raw UDP relay baseline")
+  .option("--node-arg <arg...>", "extra arguments for the media node process")
+  .option("--cpu-prof <dir>", "run the node with --cpu-prof into this directory")
+  .option("--out <file>", "JSON output (default bench/results/bench-<time>.json)")
+  .parse();
+const opts = program.opts<{ quick?: boolean; only?: string; duration?: string; raw: boolean; nodeArg?: string[]; cpuProf?: string; out?: string }>();
+
+interface Scenario {
+  name: string;
+  kind: "fanout" | "room" | "storm";
+  clients: ClientSpec[];
+  /** Packets each subscriber-side stream is expected to carry per second (for the label). */
+  description: string;
+}
+
+const VIDEO_SIZE = 1000;
+const AUDIO_SIZE = 100;
+const AUDIO_PPS = 50;
+
+function fanout(n: number): Scenario {
+  // Keep the offered load within what one core can plausibly forward (≈25-30 k pps total).
+  const videoPps = n <= 100 ? 200 : Math.max(50, Math.floor(30_000 / n) - AUDIO_PPS);
+  const ch = `fanout-${n}`;
+  const clients: ClientSpec[] = [
+    { id: "pub", channelId: ch, role: "sendonly", publish: { videoPps, videoSize: VIDEO_SIZE, audioPps: AUDIO_PPS, audioSize: AUDIO_SIZE } },
+  ];
+  for (let i = 0; i < n; i++) clients.push({ id: `sub${i}`, channelId: ch, role: "recvonly", delayMs: 300 + i * 25 });
+  return { name: ch, kind: "fanout", clients, description: `1 → ${n}, video ${videoPps} pps × ${VIDEO_SIZE} B + audio ${AUDIO_PPS} pps` };
+}
+
+function room(k: number): Scenario {
+  const videoPps = 150;
+  const ch = `room-${k}`;
+  const clients: ClientSpec[] = [];
+  for (let i = 0; i < k; i++) {
+    clients.push({ id: `p${i}`, channelId: ch, role: "sendrecv", delayMs: i * 150, publish: { videoPps, videoSize: VIDEO_SIZE, audioPps: AUDIO_PPS, audioSize: AUDIO_SIZE } });
+  }
+  return { name: ch, kind: "room", clients, description: `${k} × sendrecv, video ${videoPps} pps + audio ${AUDIO_PPS} pps each` };
+}
+
+function storm(n: number, overMs: number): Scenario {
+  const ch = `storm-${n}`;
+  const clients: ClientSpec[] = [
+    { id: "pub", channelId: ch, role: "sendonly", publish: { videoPps: 100, videoSize: VIDEO_SIZE, audioPps: AUDIO_PPS, audioSize: AUDIO_SIZE } },
+  ];
+  for (let i = 0; i < n; i++) clients.push({ id: `sub${i}`, channelId: ch, role: "recvonly", delayMs: 500 + Math.round((i * overMs) / n) });
+  return { name: ch, kind: "storm", clients, description: `1 publisher, ${n} subscribers joining within ${overMs / 1000} s` };
+}
+
+const scenarios: Scenario[] = opts.quick
+  ? [fanout(1), fanout(10), fanout(100), room(4), storm(20, 2000)]
+  : [fanout(1), fanout(10), fanout(50), fanout(100), fanout(200), room(4), room(10), storm(50, 5000)];
+const only = opts.only?.split(",");
+function byName(name: string): Scenario | undefined {
+  const m = /^(fanout|room|storm)-(\d+)$/.exec(name);
+  if (!m) return undefined;
+  const n = Number(m[2]);
+  return m[1] === "fanout" ? fanout(n) : m[1] === "room" ? room(n) : storm(n, n * 100);
+}
+const selected = only ? only.map((n) => byName(n) ?? (console.error(`unknown scenario ${n}`), process.exit(2))) : scenarios;
+const durationS = Number(opts.duration ?? (opts.quick ? 4 : 8));
+const WARMUP_MS = 1500;
+
+// ---------------------------------------------------------------------------------------------
+
+const tsxImport = ["--import", "tsx"];
+let progressLabel = "";
+function progress(text: string): void {
+  if (!process.stdout.isTTY) return;
+  process.stdout.write(`\r\x1b[2K${progressLabel} ${text}`);
+}
+function log(text: string): void {
+  if (process.stdout.isTTY) process.stdout.write("\r\x1b[2K");
+  console.log(text);
+}
+
+interface Server {
+  proc: ChildProcess;
+  metricsUrl: string;
+  url?: string;
+  relayPort?: number;
+}
+
+function startServer(mode: "sora" | "raw", logName: string): Promise<Server> {
+  const args =
+    mode === "sora"
+      ? [...tsxImport, ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`] : []), join(root, "media-node/src/main.ts"), "--port", "0", "--default-video-codec", "VP8", ...(opts.nodeArg ?? [])]
+      : [...tsxImport, join(root, "bench/udp-relay.ts")];
+  const proc = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "warn" } });
+  mkdirSync(join(root, "bench/results"), { recursive: true });
+  const logFile = createWriteStream(join(root, "bench/results", `${logName}.log`));
+  proc.stdout!.pipe(logFile);
+  proc.stderr!.pipe(logFile);
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${out}`)), 20_000);
+    proc.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const sora = /signaling on (ws:\/\/[^/\s]+)\/signaling/.exec(out);
+      const relay = /relay (\d+) (\d+)/.exec(out);
+      if (sora) {
+        clearTimeout(timer);
+        resolve({ proc, url: `${sora[1]}/signaling`, metricsUrl: `${sora[1]!.replace("ws:", "http:")}/metrics` });
+      } else if (relay) {
+        clearTimeout(timer);
+        resolve({ proc, relayPort: Number(relay[1]), metricsUrl: `http://127.0.0.1:${relay[2]}/metrics` });
+      }
+    });
+    proc.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    proc.once("exit", (code) => reject(new Error(`server exited ${code}: ${out.slice(-2000)}`)));
+  });
+}
+
+async function stopServer(s: Server): Promise<void> {
+  if (s.proc.exitCode !== null) return;
+  const exited = new Promise((r) => s.proc.once("exit", r));
+  s.proc.kill("SIGTERM");
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+  if (s.proc.exitCode === null) s.proc.kill("SIGKILL");
+}
+
+interface Metrics {
+  time_ms: number;
+  cpu_user_us: number;
+  cpu_system_us: number;
+  rss_bytes: number;
+  event_loop_delay_p99_ms: number;
+  event_loop_delay_max_ms: number;
+  connections: number;
+}
+
+async function metrics(s: Server): Promise<Metrics> {
+  const res = await fetch(s.metricsUrl);
+  return (await res.json()) as Metrics;
+}
+
+class Worker {
+  readonly proc: ChildProcess;
+  private readonly waiters: ((m: WorkerReply) => boolean)[] = [];
+  readonly joined: { id: string; connectMs: number; error?: string }[] = [];
+
+  constructor() {
+    this.proc = fork(join(root, "bench/client-worker.ts"), [], { execArgv: tsxImport, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    this.proc.on("message", (m: WorkerReply) => {
+      if (m.type === "joined") this.joined.push(m);
+      for (let i = 0; i < this.waiters.length; i++) {
+        if (this.waiters[i]!(m)) {
+          this.waiters.splice(i, 1);
+          break;
+        }
+      }
+    });
+  }
+
+  send(m: WorkerRequest): void {
+    this.proc.send(m);
+  }
+
+  next<T extends WorkerReply["type"]>(type: T, timeoutMs = 30_000): Promise<Extract<WorkerReply, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`worker: no ${type}`)), timeoutMs);
+      this.waiters.push((m) => {
+        if (m.type !== type) return false;
+        clearTimeout(t);
+        resolve(m as Extract<WorkerReply, { type: T }>);
+        return true;
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null) return;
+    const exited = new Promise((r) => this.proc.once("exit", r));
+    this.send({ type: "stop" });
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    if (this.proc.exitCode === null) this.proc.kill("SIGKILL");
+  }
+}
+
+export interface Row {
+  scenario: string;
+  server: "sora" | "raw";
+  description: string;
+  connections: number;
+  connected: number;
+  durationS: number;
+  forwardedPps: number;
+  cpuPercent: number;
+  ppsPerCore: number;
+  cpuUsPerPacket: number;
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  rssMb: number;
+  rssPerConnectionMb: number;
+  lossPercent: number;
+  reordered: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  connectMedianMs: number;
+  connectP95Ms: number;
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+function histPercentile(hist: number[], bucketMs: number, p: number): number {
+  const total = hist.reduce((a, b) => a + b, 0);
+  if (total === 0) return NaN;
+  let acc = 0;
+  for (let i = 0; i < hist.length; i++) {
+    acc += hist[i]!;
+    if (acc >= (p / 100) * total) return (i + 0.5) * bucketMs;
+  }
+  return hist.length * bucketMs;
+}
+
+function sumSnapshots(snaps: WorkerSnapshot[]): WorkerSnapshot {
+  const latency = new Array<number>(snaps[0]!.latency.length).fill(0);
+  for (const s of snaps) s.latency.forEach((v, i) => (latency[i] += v));
+  return {
+    received: snaps.reduce((a, s) => a + s.received, 0),
+    expected: snaps.reduce((a, s) => a + s.expected, 0),
+    streams: snaps.reduce((a, s) => a + s.streams, 0),
+    reordered: snaps.reduce((a, s) => a + s.reordered, 0),
+    sent: snaps.reduce((a, s) => a + s.sent, 0),
+    latency,
+    bucketMs: snaps[0]!.bucketMs,
+  };
+}
+
+async function runScenario(sc: Scenario, mode: "sora" | "raw"): Promise<Row> {
+  progressLabel = `[${sc.name} ${mode}]`;
+  progress("starting server");
+  const server = await startServer(mode, `${sc.name}-${mode}`);
+  const workerCount = Number(process.env.BENCH_WORKERS ?? (sc.clients.length > 30 ? 2 : 1));
+  const workers = Array.from({ length: workerCount }, () => new Worker());
+  try {
+    await Promise.all(workers.map((w) => w.next("ready")));
+    await new Promise((r) => setTimeout(r, 300));
+    const idle = await metrics(server);
+    const parts: ClientSpec[][] = workers.map(() => []);
+    sc.clients.forEach((c, i) => parts[i % workerCount]!.push(c));
+    workers.forEach((w, i) => w.send({ type: "join", mode, url: server.url, relayPort: server.relayPort, clients: parts[i]! }));
+    const total = sc.clients.length;
+    const joinStarted = Date.now();
+    let stormMetrics: Metrics | undefined;
+    if (sc.kind === "storm") {
+      // Media flows while the others join: measure the node's loop during the storm.
+      await new Promise((r) => setTimeout(r, 400));
+      workers.forEach((w) => w.send({ type: "start-media" }));
+      await metrics(server); // reset the loop-delay window
+    }
+    const joinDeadline = joinStarted + 60_000 + Math.max(...sc.clients.map((c) => c.delayMs ?? 0));
+    for (;;) {
+      const done = workers.reduce((a, w) => a + w.joined.length, 0);
+      progress(`joined ${done}/${total}`);
+      if (done >= total || Date.now() > joinDeadline) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    if (sc.kind === "storm") stormMetrics = await metrics(server);
+    const joined = workers.flatMap((w) => w.joined);
+    const failed = joined.filter((j) => j.connectMs < 0);
+    if (failed.length > 0) log(`  ${failed.length} clients failed to connect: ${failed[0]!.id} ${failed[0]!.error}`);
+    if (sc.kind !== "storm") workers.forEach((w) => w.send({ type: "start-media" }));
+    progress("warming up");
+    await new Promise((r) => setTimeout(r, WARMUP_MS));
+    const snap = async () => sumSnapshots(await Promise.all(workers.map(async (w) => (w.send({ type: "snapshot" }), (await w.next("snapshot")) as WorkerSnapshot))));
+    const [m0, s0] = await Promise.all([metrics(server), snap()]);
+    for (let t = 0; t < durationS; t++) {
+      progress(`measuring ${t}/${durationS} s`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const [m1, s1] = await Promise.all([metrics(server), snap()]);
+    const seconds = (m1.time_ms - m0.time_ms) / 1000;
+    const cpuUs = m1.cpu_user_us + m1.cpu_system_us - (m0.cpu_user_us + m0.cpu_system_us);
+    const received = s1.received - s0.received;
+    const expected = s1.expected - s0.expected;
+    const connectTimes = joined.filter((j) => j.connectMs >= 0).map((j) => j.connectMs);
+    const connections = mode === "sora" ? m1.connections : total;
+    const row: Row = {
+      scenario: sc.name,
+      server: mode,
+      description: sc.description,
+      connections: total,
+      connected: connectTimes.length,
+      durationS: seconds,
+      forwardedPps: received / seconds,
+      cpuPercent: (cpuUs / 1e6 / seconds) * 100,
+      ppsPerCore: received > 0 ? received / (cpuUs / 1e6) : 0,
+      cpuUsPerPacket: received > 0 ? cpuUs / received : NaN,
+      loopDelayP99Ms: (stormMetrics ?? m1).event_loop_delay_p99_ms,
+      loopDelayMaxMs: (stormMetrics ?? m1).event_loop_delay_max_ms,
+      rssMb: m1.rss_bytes / 2 ** 20,
+      rssPerConnectionMb: connections > 0 ? (m1.rss_bytes - idle.rss_bytes) / 2 ** 20 / connections : NaN,
+      lossPercent: expected > 0 ? Math.max(0, (1 - received / expected) * 100) : NaN,
+      reordered: s1.reordered - s0.reordered,
+      latencyP50Ms: histPercentile(s1.latency, s1.bucketMs, 50),
+      latencyP99Ms: histPercentile(s1.latency, s1.bucketMs, 99),
+      connectMedianMs: percentile(connectTimes, 50),
+      connectP95Ms: percentile(connectTimes, 95),
+    };
+    return row;
+  } finally {
+    progress("stopping");
+    await Promise.all(workers.map((w) => w.stop()));
+    await stopServer(server);
+  }
+}
+
+const f = (v: number, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : "-");
+
+function table(rows: Row[]): string {
+  const head = ["scenario", "server", "conns", "fwd pps", "CPU %", "pps/core", "µs/pkt", "×raw", "loop p99 ms", "RSS MB", "MB/conn", "loss %", "reord", "lat p50/p99 ms", "connect med/p95 ms"];
+  const lines = rows.map((r) => {
+    const raw = rows.find((x) => x.scenario === r.scenario && x.server === "raw");
+    const ratio = r.server === "sora" && raw ? r.cpuUsPerPacket / raw.cpuUsPerPacket : NaN;
+    return [
+      r.scenario,
+      r.server,
+      `${r.connected}/${r.connections}`,
+      f(r.forwardedPps),
+      f(r.cpuPercent),
+      f(r.ppsPerCore),
+      f(r.cpuUsPerPacket, 1),
+      f(ratio, 1),
+      f(r.loopDelayP99Ms, 1),
+      f(r.rssMb),
+      f(r.rssPerConnectionMb, 2),
+      f(r.lossPercent, 2),
+      String(r.reordered),
+      `${f(r.latencyP50Ms, 1)}/${f(r.latencyP99Ms, 1)}`,
+      r.server === "sora" ? `${f(r.connectMedianMs)}/${f(r.connectP95Ms)}` : "-",
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => "| " + cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ") + " |";
+  return [fmt(head), "|" + widths.map((w, i) => (i < 2 ? "-".repeat(w + 1) + "-" : "-".repeat(w + 1) + ":")).join("|") + "|", ...lines.map(fmt)].join("\n");
+}
+
+const rows: Row[] = [];
+const started = Date.now();
+for (const [i, sc] of selected.entries()) {
+  for (const mode of ["sora", "raw"] as const) {
+    if (mode === "raw" && (!opts.raw || sc.kind === "storm")) continue;
+    progressLabel = `[${i + 1}/${selected.length} ${sc.name} ${mode}]`;
+    try {
+      const row = await runScenario(sc, mode);
+      rows.push(row);
+      log(
+        `${sc.name.padEnd(11)} ${mode.padEnd(4)} ${f(row.forwardedPps).padStart(6)} pps  CPU ${f(row.cpuPercent).padStart(3)} %  ${f(row.cpuUsPerPacket, 1).padStart(6)} µs/pkt  loss ${f(row.lossPercent, 2)} %  connect ${f(row.connectMedianMs)} ms`,
+      );
+    } catch (err) {
+      log(`${sc.name} ${mode}: FAILED ${String(err)}`);
+    }
+  }
+}
+log("");
+log(table(rows));
+log(`\n${selected.length} scenarios in ${((Date.now() - started) / 1000).toFixed(0)} s; node args: ${(opts.nodeArg ?? []).join(" ") || "(default)"}`);
+const out = opts.out ?? join(root, "bench/results", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, quick: !!opts.quick, durationS, nodeArgs: opts.nodeArg ?? [], rows }, null, 2));
+log(`results: ${out}`);
+process.exit(0);

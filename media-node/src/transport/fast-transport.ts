@@ -1,0 +1,199 @@
+import type { Socket } from "node:dgram";
+import type { RTCDtlsTransport } from "werift";
+import { SRTP_AUTH_TAG_LENGTH, SrtpContext } from "../rtp/srtp.js";
+
+// Fast media I/O under a werift PeerConnection. werift keeps ICE (connectivity checks, consent),
+// DTLS (handshake, keys), SCTP and RTCP; RTP itself bypasses werift's per-packet chain (double
+// header parse, clones, async sends with a DNS-lookup tick, an async iterator per Event):
+// - outgoing: header written straight into a slab buffer, SRTP-protected in place by our
+//   context, handed to the ICE pair's UDP socket;
+// - incoming: the nominated pair's UdpTransport.onData is wrapped; SRTP packets of SSRCs a
+//   handler has claimed are authenticated/decrypted in place and given to it as a Buffer view;
+//   everything else (STUN, DTLS, RTCP, unclaimed SSRCs) goes to werift unchanged.
+// Only AES_CM_128_HMAC_SHA1_80 is handled; the media node restricts DTLS-SRTP to it when the
+// fast path is on (see preferFastSrtpProfile). With any other profile `of()` returns undefined
+// and callers keep werift's path.
+
+export const SRTP_PROFILE_AES128_CM_HMAC_SHA1_80 = 1;
+
+/** Handler for claimed incoming RTP: buf[0, length) is the decrypted packet, header `headerLength` bytes. */
+export type RtpSink = (buf: Buffer, length: number, headerLength: number) => void;
+
+interface SrtpKeys {
+  localMasterKey: Buffer;
+  localMasterSalt: Buffer;
+  remoteMasterKey: Buffer;
+  remoteMasterSalt: Buffer;
+}
+
+interface NominatedPair {
+  protocol: { transport: { socket: Socket; closed: boolean; onData: (data: Buffer, addr: [string, number]) => void } };
+  remoteAddr: [string, number];
+}
+
+interface IceConnectionLike {
+  nominated?: NominatedPair;
+  state: string;
+}
+
+const SLAB_BYTES = 256 * 1024;
+
+/** Carves send buffers out of large slabs; a region is never reused, so a queued send stays intact. */
+class SendSlab {
+  private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  private offset = 0;
+
+  take(bytes: number): Buffer {
+    if (this.offset + bytes > SLAB_BYTES) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.offset = 0;
+    }
+    const b = this.slab.subarray(this.offset, this.offset + bytes);
+    this.offset = (this.offset + bytes + 7) & ~7; // 8-byte aligned starts keep the word-wise XOR path
+    return b;
+  }
+}
+
+const slab = new SendSlab();
+const transports = new WeakMap<RTCDtlsTransport, FastTransport | null>();
+
+/** Node-wide counters, read by /metrics. */
+export const fastCounters = { rtpSent: 0, rtpReceived: 0, srtpAuthFailures: 0 };
+
+export class FastTransport {
+  private readonly outbound: SrtpContext;
+  private readonly inbound: SrtpContext;
+  private readonly sinks = new Map<number, RtpSink>();
+  private defaultSink?: RtpSink;
+  private peekBytes = 0;
+  private tappedTransport?: NominatedPair["protocol"]["transport"];
+  private weriftOnData?: (data: Buffer, addr: [string, number]) => void;
+
+  private constructor(
+    private readonly dtls: RTCDtlsTransport,
+    keys: SrtpKeys,
+  ) {
+    this.outbound = new SrtpContext(keys.localMasterKey, keys.localMasterSalt);
+    this.inbound = new SrtpContext(keys.remoteMasterKey, keys.remoteMasterSalt);
+  }
+
+  /**
+   * The fast transport of a connected DTLS transport, or undefined when it cannot be used
+   * (not connected yet, another SRTP profile, no UDP pair). Cached per transport.
+   */
+  static of(dtls: RTCDtlsTransport): FastTransport | undefined {
+    const cached = transports.get(dtls);
+    if (cached !== undefined) return cached ?? undefined;
+    if (dtls.state !== "connected" || !dtls.srtpStarted) return undefined;
+    const config = (dtls.srtp as unknown as { config?: { profile: number; keys: SrtpKeys } } | undefined)?.config;
+    const pair = (dtls.iceTransport.connection as unknown as IceConnectionLike).nominated;
+    const usable = config !== undefined && config.profile === SRTP_PROFILE_AES128_CM_HMAC_SHA1_80 && pair?.protocol?.transport?.socket !== undefined;
+    const fast = usable ? new FastTransport(dtls, config.keys) : null;
+    transports.set(dtls, fast);
+    return fast ?? undefined;
+  }
+
+  private pair(): NominatedPair | undefined {
+    const connection = this.dtls.iceTransport.connection as unknown as IceConnectionLike;
+    if (connection.state === "closed" || connection.state === "failed" || this.dtls.state !== "connected") return undefined;
+    return connection.nominated;
+  }
+
+  /** A buffer for one outgoing packet of up to `maxRtpBytes` (room for the SRTP tag included). */
+  allocate(maxRtpBytes: number): Buffer {
+    return slab.take(maxRtpBytes + SRTP_AUTH_TAG_LENGTH);
+  }
+
+  /** Protects buf[0, length) (header `headerLength` bytes, buffer from allocate()) and sends it. */
+  sendRtp(buf: Buffer, headerLength: number, length: number): boolean {
+    const pair = this.pair();
+    if (pair === undefined) return false;
+    const transport = pair.protocol.transport;
+    if (transport.closed) return false;
+    const n = this.outbound.protectRtp(buf, headerLength, length);
+    transport.socket.send(n === buf.length ? buf : buf.subarray(0, n), pair.remoteAddr[1], pair.remoteAddr[0]);
+    fastCounters.rtpSent++;
+    return true;
+  }
+
+  /**
+   * Takes over incoming RTP of `ssrc`: from now on its packets are decrypted here and given to
+   * `sink` instead of werift. `rolloverCounter` continues werift's SRTP state for the SSRC.
+   */
+  claim(ssrc: number, sink: RtpSink): boolean {
+    if (!this.tap()) return false;
+    ssrc >>>= 0;
+    const state = (this.dtls.srtp as unknown as { remoteContext?: { srtpSSRCStates?: Record<number, { rolloverCounter: number; lastSequenceNumber: number }> } })
+      .remoteContext?.srtpSSRCStates?.[ssrc];
+    if (state) this.inbound.setRolloverCounter(ssrc, state.rolloverCounter, state.lastSequenceNumber);
+    this.sinks.set(ssrc, sink);
+    return true;
+  }
+
+  /**
+   * Load-test receivers: every RTP packet of unclaimed SSRCs goes to `sink` WITHOUT
+   * authentication, only its first `peekBytes` payload bytes decrypted (enough for a timestamp).
+   */
+  claimAll(sink: RtpSink, peekBytes: number): boolean {
+    if (!this.tap()) return false;
+    this.defaultSink = sink;
+    this.peekBytes = peekBytes;
+    return true;
+  }
+
+  release(ssrc: number): void {
+    this.sinks.delete(ssrc >>> 0);
+  }
+
+  private tap(): boolean {
+    if (this.tappedTransport) return true;
+    const pair = this.pair();
+    const transport = pair?.protocol.transport;
+    if (!transport) return false;
+    const werift = transport.onData;
+    this.tappedTransport = transport;
+    this.weriftOnData = werift;
+    const sinks = this.sinks;
+    const inbound = this.inbound;
+    transport.onData = (data: Buffer, addr: [string, number]) => {
+      const b0 = data[0]!;
+      const pt = data[1]! & 0x7f;
+      // RTP (RFC 7983: 128..191), not RTCP (RFC 5761: PT 64..95 with the marker bit).
+      if (b0 >= 128 && b0 <= 191 && data.length >= 12 && !(pt >= 64 && pt <= 95)) {
+        const sink = sinks.get(data.readUInt32BE(8));
+        if (sink !== undefined) {
+          const length = inbound.unprotectRtp(data, data.length);
+          if (length < 0) {
+            fastCounters.srtpAuthFailures++;
+            return;
+          }
+          fastCounters.rtpReceived++;
+          let headerLength = 12 + (b0 & 0x0f) * 4;
+          if (b0 & 0x10) headerLength += 4 + data.readUInt16BE(headerLength + 2) * 4;
+          sink(data, length, headerLength);
+          return;
+        }
+        const all = this.defaultSink;
+        if (all !== undefined) {
+          const length = data.length - SRTP_AUTH_TAG_LENGTH;
+          let headerLength = 12 + (b0 & 0x0f) * 4;
+          if (b0 & 0x10) headerLength += 4 + data.readUInt16BE(headerLength + 2) * 4;
+          if (headerLength > length) return;
+          inbound.peekPayload(data, headerLength, Math.min(this.peekBytes, length - headerLength));
+          all(data, length, headerLength);
+          return;
+        }
+      }
+      werift(data, addr);
+    };
+    return true;
+  }
+
+  /** Gives incoming traffic back to werift (connection teardown). */
+  close(): void {
+    this.sinks.clear();
+    this.defaultSink = undefined;
+    if (this.tappedTransport && this.weriftOnData) this.tappedTransport.onData = this.weriftOnData;
+    this.tappedTransport = undefined;
+  }
+}
