@@ -76,12 +76,9 @@ export class AudioStreaming {
         if (streaming?.channel === conn.channel) this.addConnection(streaming, conn);
       },
       connectionDestroyed: (conn) => {
-        const streaming = this.active.get(conn.channel.channelId);
-        const stream = streaming?.streams.get(conn.id);
-        if (stream) {
-          stream.close();
-          streaming!.streams.delete(conn.id);
-        }
+        const streams = this.active.get(conn.channel.channelId)?.streams;
+        streams?.get(conn.id)?.close();
+        streams?.delete(conn.id);
         this.subscribers.get(conn.channel.channelId)?.delete(conn.id);
       },
       sessionDestroyed: (channel) => {
