@@ -152,7 +152,10 @@ it("reports sessions, connections and stats, and obeys metadata, push and pause 
     audio_port: 5004,
     video_port: 5006,
   });
-  expect(forwarding).toMatchObject({ ok: false, error_type: "FEATURE-NOT-AVAILABLE" });
+  expect(forwarding).toMatchObject({ ok: true, result: { sdp: expect.stringContaining("m=audio 5004 RTP/AVP") } });
+  expect(await edge.command({ name: "stop_forwarding_rtp", channel_id: "ctl" })).toMatchObject({ ok: true, result: { channel_id: "ctl" } });
+  // No audio_streaming_url configured on this node.
+  expect(await edge.command({ name: "start_audio_streaming", channel_id: "ctl" })).toMatchObject({ ok: false, error_type: "FEATURE-NOT-AVAILABLE" });
 
   await a.close();
   await b.close();
