@@ -1,0 +1,75 @@
+import type { z } from "zod";
+import { catalog, lookupTarget, type ApiName } from "../../shared/api/catalog.js";
+import type { ApiResult } from "../../shared/api/errors.js";
+import { channelStub, clusterStub, type Env } from "./env.js";
+import { apiError, errorResponse, json } from "./http.js";
+
+// `POST /`: Sora's HTTP API. x-sora-target → catalog entry → body (size-limited JSON) → the
+// entry's zod schema → the Durable Object method of the same name → JSON answer.
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export async function handleApiCall(request: Request, env: Env): Promise<Response> {
+  const target = request.headers.get("x-sora-target");
+  if (target === null || target.trim() === "") return apiError(env, "MISSING-TARGET-HEADER");
+  const name = lookupTarget(target);
+  if (!name) return apiError(env, "UNKNOWN-TARGET", { target: target.slice(0, 255) });
+
+  const body = await readBody(request);
+  if (body === "too-large") return apiError(env, "PAYLOAD-TOO-LARGE", { max_bytes: MAX_BODY_BYTES });
+  let raw: unknown = {};
+  if (body.trim() !== "") {
+    try {
+      raw = JSON.parse(body);
+    } catch {
+      return apiError(env, "INVALID-JSON", { detail: "the body is not valid JSON" });
+    }
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return apiError(env, "INVALID-JSON", { detail: "the body must be a JSON object" });
+  }
+  const parsed = (catalog[name].request as z.ZodType).safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.slice(0, 20).map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
+    return apiError(env, "INVALID-REQUEST", { target: target.trim(), issues });
+  }
+
+  const result = await route(env, name, parsed.data);
+  return result.ok ? json(env, 200, result.answer) : errorResponse(env, result.status, result.body);
+}
+
+type RpcApi = Record<ApiName, (request: unknown) => Promise<ApiResult<unknown>>>;
+
+/** The catalog says which object serves a call; its method has the call's name. */
+function route(env: Env, name: ApiName, request: unknown): Promise<ApiResult<unknown>> {
+  const stub =
+    catalog[name].object === "cluster" ? clusterStub(env) : channelStub(env, (request as { channel_id: string }).channel_id);
+  return (stub as unknown as RpcApi)[name](request);
+}
+
+/** The body as text, or "too-large" past MAX_BODY_BYTES (checked while reading, not after). */
+async function readBody(request: Request): Promise<string | "too-large"> {
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > MAX_BODY_BYTES) return "too-large";
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      return "too-large";
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}

@@ -1,0 +1,38 @@
+import { ApiError, type ApiErrorBody, type ApiErrorType } from "../../shared/api/errors.js";
+import type { Env } from "./env.js";
+
+// Answers of the HTTP API: JSON with Sora's CORS headers on every one (errors included).
+
+const CORS_ALLOW_HEADERS = "Origin, X-Requested-With, Content-Type, Accept, x-sora-target";
+const CORS_ALLOW_METHODS = "POST, OPTIONS";
+const CORS_MAX_AGE = "1000";
+
+export function corsHeaders(env: Env): Headers {
+  return new Headers({
+    "access-control-allow-headers": CORS_ALLOW_HEADERS,
+    "access-control-allow-methods": CORS_ALLOW_METHODS,
+    // Sora echoes the configured origin (not the request's), `*` included.
+    "access-control-allow-origin": env.ALLOWED_ORIGIN || "*",
+    "access-control-max-age": CORS_MAX_AGE,
+  });
+}
+
+export function json(env: Env, status: number, body: unknown, extra?: Record<string, string>): Response {
+  const headers = corsHeaders(env);
+  headers.set("content-type", "application/json");
+  for (const [k, v] of Object.entries(extra ?? {})) headers.set(k, v);
+  return new Response(JSON.stringify(body), { status, headers });
+}
+
+export function errorResponse(env: Env, status: number, body: ApiErrorBody, extra?: Record<string, string>): Response {
+  return json(env, status, body, extra);
+}
+
+export function apiError(env: Env, error_type: ApiErrorType, error_reason?: Record<string, unknown>, extra?: Record<string, string>): Response {
+  const err = new ApiError(error_type, error_reason);
+  return errorResponse(env, err.status, err.body, extra);
+}
+
+export function preflight(env: Env): Response {
+  return new Response(null, { status: 204, headers: corsHeaders(env) });
+}

@@ -1,0 +1,413 @@
+import { DurableObject } from "cloudflare:workers";
+import type { ApiAnswer, ApiNamesOf, ApiRequest } from "../../../shared/api/catalog.js";
+import { ApiError, toApiResult, type ApiResult } from "../../../shared/api/errors.js";
+import type { ChannelSnapshot, ConnectionInfo, NodeCommand, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
+import type { ApiHandlers } from "../api-handlers.js";
+import { clusterStub, type Env } from "../env.js";
+import { ChannelStore, withoutConnections, type ChannelControl, type ChannelSession, type StoredConnection } from "./channel-store.js";
+import type { CommandOutcome } from "./node-links.js";
+import { applyMetadataChange, type MetadataChange } from "./notify-metadata.js";
+
+// One channel (idFromName(channel_id)): its session, connections and what the API asked of it
+// (metadata, paused streams, rid requests, forwards, audio streaming), plus the latest
+// user-agent stats. Fed by the owner node's reports through ClusterObject; API calls are checked
+// here, then the owner node is commanded with the channel's full new state, and the state is
+// stored only once the node has acked (the node is where it takes effect).
+
+type Result<N extends ApiNamesOf<"channel">> = Promise<ApiResult<ApiAnswer<N>>>;
+
+export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"channel"> {
+  private readonly store: ChannelStore;
+  /** API calls that change state run one at a time (read, command the node, write). */
+  private mutations: Promise<unknown> = Promise.resolve();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.store = new ChannelStore(ctx.storage);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reports from the owner node (through ClusterObject)
+
+  /** session.created or a hello snapshot: the node's view replaces ours (same session keeps API state). */
+  async syncSession(nodeName: string, snapshot: ChannelSnapshot): Promise<void> {
+    const current = await this.store.session();
+    if (current && current.session_id !== snapshot.session_id) await this.store.clear();
+    const session: ChannelSession = {
+      channel_id: snapshot.channel_id,
+      session_id: snapshot.session_id,
+      node_name: nodeName,
+      multistream: snapshot.multistream,
+      spotlight: snapshot.spotlight,
+      simulcast: snapshot.simulcast,
+      created_at: snapshot.created_at,
+    };
+    await this.store.putSession(session);
+    const live = new Set(snapshot.connections.map((c) => c.connection_id));
+    const gone = (await this.store.connections()).map((c) => c.connection_id).filter((id) => !live.has(id));
+    await this.store.deleteConnections(gone);
+    await this.store.putConnections(snapshot.connections.map((c) => ({ ...c, node_name: nodeName })));
+    if (gone.length > 0) await this.store.putControl(withoutConnections(await this.store.control(), new Set(gone)));
+  }
+
+  async endSession(sessionId: string): Promise<void> {
+    const current = await this.store.session();
+    if (!current || current.session_id === sessionId) await this.store.clear();
+  }
+
+  async addConnection(sessionId: string, nodeName: string, connection: ConnectionInfo): Promise<void> {
+    const session = await this.store.session();
+    if (session?.session_id !== sessionId) return; // a report of a session we do not hold (stale)
+    await this.store.putConnection({ ...connection, node_name: nodeName });
+  }
+
+  async removeConnection(sessionId: string, connectionId: string): Promise<void> {
+    const session = await this.store.session();
+    if (session?.session_id !== sessionId) return;
+    await this.store.deleteConnections([connectionId]);
+    await this.store.putControl(withoutConnections(await this.store.control(), new Set([connectionId])));
+  }
+
+  async recordUserAgentStats(connectionId: string, timestamp: string, stats: unknown[]): Promise<void> {
+    if (!(await this.store.connection(connectionId))) return;
+    await this.store.putUserAgentStats(connectionId, { timestamp, stats });
+  }
+
+  /** ListUserAgentStats' share of this channel. */
+  async userAgentStats(): Promise<ApiAnswer<"ListChannelUserAgentStats">> {
+    const session = await this.store.session();
+    if (!session) return [];
+    return [...(await this.store.allUserAgentStats())].map(([connection_id, s]) => ({
+      channel_id: session.channel_id,
+      connection_id,
+      timestamp: s.timestamp,
+      user_agent_stats: s.stats,
+    }));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Signaling notify metadata
+
+  ListSignalingNotifyMetadata(request: ApiRequest<"ListSignalingNotifyMetadata">): Result<"ListSignalingNotifyMetadata"> {
+    return toApiResult(async () => {
+      await this.requireSession(request.channel_id);
+      return (await this.store.connections()).map((c) => ({
+        connection_id: c.connection_id,
+        bundle_id: c.bundle_id,
+        client_id: c.client_id,
+        metadata: c.signaling_notify_metadata ?? {},
+      }));
+    });
+  }
+
+  GetSignalingNotifyMetadata(request: ApiRequest<"GetSignalingNotifyMetadata">): Result<"GetSignalingNotifyMetadata"> {
+    return toApiResult(async () => {
+      const { connection } = await this.requireConnection(request.channel_id, request.connection_id);
+      return connection.signaling_notify_metadata ?? {};
+    });
+  }
+
+  PutSignalingNotifyMetadata(request: ApiRequest<"PutSignalingNotifyMetadata">): Result<"PutSignalingNotifyMetadata"> {
+    return this.changeMetadata(request, { action: "PutMetadata", metadata: request.metadata });
+  }
+
+  DeleteSignalingNotifyMetadata(request: ApiRequest<"DeleteSignalingNotifyMetadata">): Result<"DeleteSignalingNotifyMetadata"> {
+    return this.changeMetadata(request, { action: "DeleteMetadata" });
+  }
+
+  PutSignalingNotifyMetadataItem(request: ApiRequest<"PutSignalingNotifyMetadataItem">): Result<"PutSignalingNotifyMetadataItem"> {
+    return this.changeMetadata(request, { action: "PutMetadataItem", key: request.key, value: request.value });
+  }
+
+  DeleteSignalingNotifyMetadataItem(
+    request: ApiRequest<"DeleteSignalingNotifyMetadataItem">,
+  ): Result<"DeleteSignalingNotifyMetadataItem"> {
+    return this.changeMetadata(request, { action: "DeleteMetadataItem", key: request.key });
+  }
+
+  private changeMetadata(
+    request: { channel_id: string; connection_id: string; push?: boolean | undefined },
+    change: MetadataChange,
+  ): Promise<ApiResult<unknown>> {
+    return this.mutate(async () => {
+      const { session, connection } = await this.requireConnection(request.channel_id, request.connection_id);
+      const outcome = applyMetadataChange(connection.connection_id, connection.signaling_notify_metadata, change);
+      const command: NodeCommand = { name: "set_notify_metadata", channel_id: session.channel_id, connection_id: connection.connection_id };
+      if (outcome.after !== undefined) command.metadata = outcome.after;
+      if (request.push) command.push = outcome.push;
+      await this.commandOwner(session, command);
+      // Re-read: the connection may have left while the node was busy.
+      const latest = await this.store.connection(connection.connection_id);
+      if (latest) {
+        const { signaling_notify_metadata: _old, ...rest } = latest;
+        await this.store.putConnection(outcome.after === undefined ? rest : { ...rest, signaling_notify_metadata: outcome.after });
+      }
+      return outcome.answer;
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Pause / resume
+
+  PauseRtpStream(request: ApiRequest<"PauseRtpStream">): Result<"PauseRtpStream"> {
+    return this.mutate(async () => {
+      const session = await this.requireStreamPair(request);
+      const control = await this.store.control();
+      const pair: PausedStream = { recv_connection_id: request.recv_connection_id, send_connection_id: request.send_connection_id };
+      const paused = [...control.paused.filter((p) => !samePair(p, pair)), pair];
+      await this.commandOwner(session, { name: "set_paused_streams", channel_id: session.channel_id, paused });
+      await this.saveControl({ paused });
+      return { channel_id: request.channel_id, ...pair };
+    });
+  }
+
+  ResumeRtpStream(request: ApiRequest<"ResumeRtpStream">): Result<"ResumeRtpStream"> {
+    return this.mutate(async () => {
+      const session = await this.requireStreamPair(request);
+      const control = await this.store.control();
+      const pair: PausedStream = { recv_connection_id: request.recv_connection_id, send_connection_id: request.send_connection_id };
+      const paused = control.paused.filter((p) => !samePair(p, pair));
+      await this.commandOwner(session, { name: "set_paused_streams", channel_id: session.channel_id, paused });
+      await this.saveControl({ paused });
+      return { channel_id: request.channel_id, ...pair };
+    });
+  }
+
+  ListPauseRtpStreams(request: ApiRequest<"ListPauseRtpStreams">): Result<"ListPauseRtpStreams"> {
+    return toApiResult(async () => {
+      const session = await this.requireSession(request.channel_id);
+      const roles = new Map((await this.store.connections()).map((c) => [c.connection_id, c.role]));
+      return (await this.store.control()).paused.map((p) => ({
+        channel_id: session.channel_id,
+        recv_connection_id: p.recv_connection_id,
+        send_connection_id: p.send_connection_id,
+        role: roles.get(p.recv_connection_id) ?? "recvonly",
+      }));
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Simulcast
+
+  RequestRtpStream(request: ApiRequest<"RequestRtpStream">): Result<"RequestRtpStream"> {
+    return this.mutate(async () => {
+      const session = await this.requireSimulcast(request);
+      const wanted: RidRequest = { recv_connection_id: request.recv_connection_id, rid: request.rid };
+      if (request.send_connection_id !== undefined) wanted.send_connection_id = request.send_connection_id;
+      const control = await this.store.control();
+      const requests = [...control.rid_requests.filter((r) => !sameTarget(r, wanted)), wanted];
+      await this.commandOwner(session, { name: "set_rid_requests", channel_id: session.channel_id, requests });
+      await this.saveControl({ rid_requests: requests });
+      return { channel_id: request.channel_id, ...wanted };
+    });
+  }
+
+  ResetRtpStream(request: ApiRequest<"ResetRtpStream">): Result<"ResetRtpStream"> {
+    return this.mutate(async () => {
+      const session = await this.requireSimulcast(request);
+      const control = await this.store.control();
+      // Without a sender, every request of that subscriber goes.
+      const requests = control.rid_requests.filter(
+        (r) =>
+          r.recv_connection_id !== request.recv_connection_id ||
+          (request.send_connection_id !== undefined && r.send_connection_id !== request.send_connection_id),
+      );
+      await this.commandOwner(session, { name: "set_rid_requests", channel_id: session.channel_id, requests });
+      await this.saveControl({ rid_requests: requests });
+      const answer: ApiAnswer<"ResetRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id };
+      if (request.send_connection_id !== undefined) answer.send_connection_id = request.send_connection_id;
+      return answer;
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Statistics
+
+  ListChannelUserAgentStats(request: ApiRequest<"ListChannelUserAgentStats">): Result<"ListChannelUserAgentStats"> {
+    return toApiResult(async () => {
+      await this.requireSession(request.channel_id);
+      return this.userAgentStats();
+    });
+  }
+
+  GetUserAgentStats(request: ApiRequest<"GetUserAgentStats">): Result<"GetUserAgentStats"> {
+    return toApiResult(async () => {
+      const { session, connection } = await this.requireConnection(request.channel_id, request.connection_id);
+      const stats = await this.store.userAgentStats(connection.connection_id);
+      if (!stats) throw new ApiError("USER-AGENT-STATS-NOT-FOUND", { channel_id: session.channel_id, connection_id: connection.connection_id });
+      return { channel_id: session.channel_id, connection_id: connection.connection_id, stats: stats.stats, timestamp: stats.timestamp };
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Audio streaming
+
+  StartAudioStreaming(request: ApiRequest<"StartAudioStreaming">): Result<"StartAudioStreaming"> {
+    return this.mutate(async () => {
+      const session = await this.requireSession(request.channel_id);
+      const control = await this.store.control();
+      if (control.audio_streaming) throw new ApiError("ALREADY-STARTED", { channel_id: session.channel_id });
+      await this.commandOwner(session, { name: "start_audio_streaming", channel_id: session.channel_id });
+      if (control.audio_subscribers.length > 0) {
+        await this.commandOwner(session, {
+          name: "set_audio_streaming_subscribers",
+          channel_id: session.channel_id,
+          connection_ids: control.audio_subscribers,
+        });
+      }
+      await this.saveControl({ audio_streaming: true });
+      return { session_id: session.session_id };
+    });
+  }
+
+  StopAudioStreaming(request: ApiRequest<"StopAudioStreaming">): Result<"StopAudioStreaming"> {
+    return this.mutate(async () => {
+      const session = await this.requireSession(request.channel_id);
+      if (!(await this.store.control()).audio_streaming) throw new ApiError("NOT-STARTED", { channel_id: session.channel_id });
+      await this.commandOwner(session, { name: "stop_audio_streaming", channel_id: session.channel_id });
+      await this.saveControl({ audio_streaming: false });
+      return { session_id: session.session_id };
+    });
+  }
+
+  SubscribeAudioStreamingResultPush(request: ApiRequest<"SubscribeAudioStreamingResultPush">): Result<"SubscribeAudioStreamingResultPush"> {
+    return this.changeSubscribers(request, true);
+  }
+
+  UnsubscribeAudioStreamingResultPush(
+    request: ApiRequest<"UnsubscribeAudioStreamingResultPush">,
+  ): Result<"UnsubscribeAudioStreamingResultPush"> {
+    return this.changeSubscribers(request, false);
+  }
+
+  /** Subscriptions are kept here; the node needs the list only while it streams. */
+  private changeSubscribers(request: { channel_id: string; connection_id: string }, subscribe: boolean) {
+    return this.mutate(async () => {
+      const { session, connection } = await this.requireConnection(request.channel_id, request.connection_id);
+      const control = await this.store.control();
+      const others = control.audio_subscribers.filter((id) => id !== connection.connection_id);
+      const audio_subscribers = subscribe ? [...others, connection.connection_id] : others;
+      if (control.audio_streaming) {
+        await this.commandOwner(session, { name: "set_audio_streaming_subscribers", channel_id: session.channel_id, connection_ids: audio_subscribers });
+      }
+      await this.saveControl({ audio_subscribers });
+      return { channel_id: request.channel_id, connection_id: request.connection_id };
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // RTP forwarding, bitrate
+
+  StartForwardingRtp(request: ApiRequest<"StartForwardingRtp">): Result<"StartForwardingRtp"> {
+    return this.mutate(async () => {
+      const session = await this.requireSession(request.channel_id);
+      if (request.connection_id !== undefined) await this.requireConnection(request.channel_id, request.connection_id);
+      const control = await this.store.control();
+      if (control.forwards.some((f) => f.connection_id === request.connection_id)) {
+        throw new ApiError("ALREADY-STARTED", { channel_id: session.channel_id, connection_id: request.connection_id ?? null });
+      }
+      const command: NodeCommand = {
+        name: "start_forwarding_rtp",
+        channel_id: session.channel_id,
+        ip_address: request.ip_address,
+        audio_port: request.audio_port,
+        video_port: request.video_port,
+      };
+      if (request.connection_id !== undefined) command.connection_id = request.connection_id;
+      const result = await this.commandOwner(session, command);
+      const sdp = (result as { sdp?: unknown } | undefined)?.sdp;
+      if (typeof sdp !== "string") throw new ApiError("NODE-COMMAND-FAILED", { node_name: session.node_name, detail: "no sdp in the node's answer" });
+      const { channel_id: _c, ...forward } = request;
+      await this.saveControl({ forwards: [...control.forwards, forward] });
+      return { sdp };
+    });
+  }
+
+  StopForwardingRtp(request: ApiRequest<"StopForwardingRtp">): Result<"StopForwardingRtp"> {
+    return this.mutate(async () => {
+      const session = await this.requireSession(request.channel_id);
+      const control = await this.store.control();
+      if (!control.forwards.some((f) => f.connection_id === request.connection_id)) {
+        throw new ApiError("NOT-STARTED", { channel_id: session.channel_id, connection_id: request.connection_id ?? null });
+      }
+      const command: NodeCommand = { name: "stop_forwarding_rtp", channel_id: session.channel_id };
+      if (request.connection_id !== undefined) command.connection_id = request.connection_id;
+      await this.commandOwner(session, command);
+      await this.saveControl({ forwards: control.forwards.filter((f) => f.connection_id !== request.connection_id) });
+      const answer: ApiAnswer<"StopForwardingRtp"> = { channel_id: request.channel_id };
+      if (request.connection_id !== undefined) answer.connection_id = request.connection_id;
+      return answer;
+    });
+  }
+
+  ChangeUpstreamVideoBitRate(request: ApiRequest<"ChangeUpstreamVideoBitRate">): Result<"ChangeUpstreamVideoBitRate"> {
+    return this.mutate(async () => {
+      const { session } = await this.requireConnection(request.channel_id, request.connection_id);
+      await this.commandOwner(session, {
+        name: "change_upstream_video_bit_rate",
+        channel_id: session.channel_id,
+        connection_id: request.connection_id,
+        bit_rate: request.bit_rate,
+      });
+      return { channel_id: request.channel_id, connection_id: request.connection_id, bit_rate: request.bit_rate };
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private mutate<T>(handler: () => Promise<T>): Promise<ApiResult<T>> {
+    const run = this.mutations.then(() => toApiResult(handler));
+    this.mutations = run;
+    return run;
+  }
+
+  private async requireSession(channelId: string): Promise<ChannelSession> {
+    const session = await this.store.session();
+    if (!session || session.channel_id !== channelId) throw new ApiError("CHANNEL-NOT-FOUND", { channel_id: channelId });
+    return session;
+  }
+
+  private async requireConnection(channelId: string, connectionId: string): Promise<{ session: ChannelSession; connection: StoredConnection }> {
+    const session = await this.requireSession(channelId);
+    const connection = await this.store.connection(connectionId);
+    if (!connection) throw new ApiError("CONNECTION-NOT-FOUND", { channel_id: channelId, connection_id: connectionId });
+    return { session, connection };
+  }
+
+  private async requireStreamPair(request: { channel_id: string; recv_connection_id: string; send_connection_id: string }) {
+    const { session } = await this.requireConnection(request.channel_id, request.recv_connection_id);
+    await this.requireConnection(request.channel_id, request.send_connection_id);
+    return session;
+  }
+
+  /** RequestRtpStream/ResetRtpStream: both ends exist, and the sender (or else the channel) sends simulcast. */
+  private async requireSimulcast(request: { channel_id: string; recv_connection_id: string; send_connection_id?: string | undefined }) {
+    const { session } = await this.requireConnection(request.channel_id, request.recv_connection_id);
+    if (request.send_connection_id !== undefined) {
+      const { connection: sender } = await this.requireConnection(request.channel_id, request.send_connection_id);
+      if (!sender.simulcast && !session.simulcast) {
+        throw new ApiError("SIMULCAST-NOT-ENABLED", { channel_id: session.channel_id, connection_id: sender.connection_id });
+      }
+    } else if (!session.simulcast && !(await this.store.connections()).some((c) => c.simulcast)) {
+      throw new ApiError("SIMULCAST-NOT-ENABLED", { channel_id: session.channel_id });
+    }
+    return session;
+  }
+
+  /** Commands the session's owner node; a failed ack becomes that error (NODE-UNREACHABLE on timeout). */
+  private async commandOwner(session: ChannelSession, command: NodeCommand): Promise<unknown> {
+    // RPC typing turns `unknown` fields into `never`; the value is the plain CommandOutcome.
+    const outcome = (await clusterStub(this.env).command(session.node_name, command)) as unknown as CommandOutcome;
+    if (!outcome.ok) throw ApiError.fromNode(outcome.error_type, outcome.error_reason, session.node_name);
+    return outcome.result;
+  }
+
+  private async saveControl(change: Partial<ChannelControl>): Promise<void> {
+    await this.store.putControl({ ...(await this.store.control()), ...change });
+  }
+}
+
+const samePair = (a: PausedStream, b: PausedStream) =>
+  a.recv_connection_id === b.recv_connection_id && a.send_connection_id === b.send_connection_id;
+const sameTarget = (a: RidRequest, b: RidRequest) =>
+  a.recv_connection_id === b.recv_connection_id && a.send_connection_id === b.send_connection_id;

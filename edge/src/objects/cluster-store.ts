@@ -1,0 +1,96 @@
+import type { NodeCounters, NodeMode } from "../../../shared/control-protocol.js";
+
+// Everything the Cluster Durable Object persists, behind one class: node records (members and
+// known nodes), channel owners and each node's last reported counters. Keys are prefixed so a
+// kind lists with one `storage.list({prefix})`. The DO's storage caches in memory, so reads are cheap.
+
+export interface NodeRecord {
+  node_name: string;
+  /** A cluster member (else only "known": it linked once but never joined). */
+  member: boolean;
+  /** Times the node has (re)joined; 0 for a node that never joined. */
+  epoch: number;
+  external_signaling_url: string;
+  external_api_url: string | null;
+  version: string;
+  license_max_nodes: number | null;
+  license_max_connections: number | null;
+  license_serial_code: string | null;
+  license_type: string | null;
+  /** The mode the cluster wants this node in; wins over the node's own on every hello. */
+  mode: NodeMode;
+  /** ms since epoch: last hello or link close. */
+  last_seen: number;
+}
+
+export interface ChannelOwner {
+  channel_id: string;
+  node_name: string;
+  /** The owner's epoch when it took the channel (ListClusterChannels `epoch`). */
+  epoch: number;
+  /** Null between a `place` claim and the node's `session.created`. */
+  session_id: string | null;
+  multistream: boolean;
+  spotlight: boolean;
+  simulcast: boolean;
+  /** ms since epoch of the claim; an unconfirmed claim expires (CLAIM_TTL_MS). */
+  claimed_at: number;
+}
+
+const NODE = "node:";
+const OWNER = "owner:";
+const COUNTERS = "counters:";
+
+export class ClusterStore {
+  constructor(private readonly storage: DurableObjectStorage) {}
+
+  node(name: string): Promise<NodeRecord | undefined> {
+    return this.storage.get<NodeRecord>(NODE + name);
+  }
+
+  async nodes(): Promise<NodeRecord[]> {
+    return [...(await this.storage.list<NodeRecord>({ prefix: NODE })).values()];
+  }
+
+  async members(): Promise<NodeRecord[]> {
+    return (await this.nodes()).filter((n) => n.member);
+  }
+
+  putNode(record: NodeRecord): Promise<void> {
+    return this.storage.put(NODE + record.node_name, record);
+  }
+
+  async putNodes(records: NodeRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.storage.put(Object.fromEntries(records.map((r) => [NODE + r.node_name, r])));
+  }
+
+  /** Forgets a node entirely (PurgeClusterNode). */
+  async deleteNode(name: string): Promise<void> {
+    await this.storage.delete([NODE + name, COUNTERS + name]);
+  }
+
+  owner(channelId: string): Promise<ChannelOwner | undefined> {
+    return this.storage.get<ChannelOwner>(OWNER + channelId);
+  }
+
+  async owners(): Promise<ChannelOwner[]> {
+    return [...(await this.storage.list<ChannelOwner>({ prefix: OWNER })).values()];
+  }
+
+  putOwner(owner: ChannelOwner): Promise<void> {
+    return this.storage.put(OWNER + owner.channel_id, owner);
+  }
+
+  async deleteOwner(channelId: string): Promise<void> {
+    await this.storage.delete(OWNER + channelId);
+  }
+
+  counters(name: string): Promise<NodeCounters | undefined> {
+    return this.storage.get<NodeCounters>(COUNTERS + name);
+  }
+
+  putCounters(name: string, counters: NodeCounters): Promise<void> {
+    return this.storage.put(COUNTERS + name, counters);
+  }
+}

@@ -1,0 +1,146 @@
+import type { EdgeMessage, NodeCommand, NodeReport } from "../../../shared/control-protocol.js";
+
+// The media nodes' control WebSockets as the Cluster Durable Object holds them (hibernation API):
+// which socket belongs to which node, liveness, and commands awaiting their `ack`.
+//
+// A socket's node name is only known after its `hello`, so it lives in the socket's attachment
+// (which survives hibernation) rather than in an accept-time tag. Pending commands live in memory:
+// a DO awaiting an ack is not idle, so it does not hibernate while any is pending.
+
+export interface CommandOutcome {
+  ok: boolean;
+  result?: unknown;
+  error_type?: string;
+  error_reason?: unknown;
+}
+
+interface LinkAttachment {
+  node_name: string | null;
+  accepted_at: number;
+}
+
+type Ack = Extract<NodeReport, { type: "ack" }>;
+
+interface PendingCommand {
+  node_name: string;
+  resolve: (outcome: CommandOutcome) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+const OPEN = 1;
+
+export class NodeLinks {
+  private nextId = 1;
+  private readonly pending = new Map<number, PendingCommand>();
+  /** Sockets whose close we saw: during webSocketClose they may still be listed. */
+  private readonly closed = new WeakSet<WebSocket>();
+
+  constructor(private readonly ctx: DurableObjectState) {}
+
+  accept(ws: WebSocket, now: number): void {
+    this.ctx.acceptWebSocket(ws);
+    ws.serializeAttachment({ node_name: null, accepted_at: now } satisfies LinkAttachment);
+  }
+
+  bind(ws: WebSocket, nodeName: string): void {
+    const attachment = this.attachment(ws);
+    ws.serializeAttachment({ ...attachment, node_name: nodeName } satisfies LinkAttachment);
+  }
+
+  nameOf(ws: WebSocket): string | null {
+    return this.attachment(ws).node_name;
+  }
+
+  markClosed(ws: WebSocket): void {
+    this.closed.add(ws);
+  }
+
+  /** Every open socket (bound to a node or still waiting for its hello). */
+  openSockets(): WebSocket[] {
+    return this.ctx.getWebSockets().filter((ws) => ws.readyState === OPEN && !this.closed.has(ws));
+  }
+
+  socketOf(nodeName: string): WebSocket | undefined {
+    return this.openSockets().find((ws) => this.nameOf(ws) === nodeName);
+  }
+
+  connectedNames(): Set<string> {
+    const names = new Set<string>();
+    for (const ws of this.openSockets()) {
+      const name = this.nameOf(ws);
+      if (name) names.add(name);
+    }
+    return names;
+  }
+
+  /** Last sign of life: the last auto-answered "ping", or the accept time. */
+  lastHeard(ws: WebSocket): number {
+    const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+    return Math.max(pinged, this.attachment(ws).accepted_at);
+  }
+
+  send(ws: WebSocket, message: EdgeMessage): boolean {
+    try {
+      ws.send(JSON.stringify(message));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(ws: WebSocket, code: number, reason: string): void {
+    this.closed.add(ws);
+    try {
+      ws.close(code, reason);
+    } catch {
+      // Already closing.
+    }
+  }
+
+  /** Sends a command and waits for its ack; never rejects, never waits longer than `timeoutMs`. */
+  command(nodeName: string, command: NodeCommand, timeoutMs: number): Promise<CommandOutcome> {
+    const unreachable: CommandOutcome = { ok: false, error_type: "NODE-UNREACHABLE", error_reason: { node_name: nodeName } };
+    const ws = this.socketOf(nodeName);
+    if (!ws) return Promise.resolve(unreachable);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        resolve(unreachable);
+      }, timeoutMs);
+      this.pending.set(id, { node_name: nodeName, resolve, timer });
+      if (!this.send(ws, { type: "command", id, command })) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        resolve(unreachable);
+      }
+    });
+  }
+
+  settle(nodeName: string, ack: Ack): void {
+    const pending = this.pending.get(ack.id);
+    // An ack from another node with a colliding id (or a late one) is not ours.
+    if (!pending || pending.node_name !== nodeName) return;
+    this.pending.delete(ack.id);
+    clearTimeout(pending.timer);
+    const outcome: CommandOutcome = { ok: ack.ok };
+    if (ack.result !== undefined) outcome.result = ack.result;
+    if (ack.error_type !== undefined) outcome.error_type = ack.error_type;
+    if (ack.error_reason !== undefined) outcome.error_reason = ack.error_reason;
+    pending.resolve(outcome);
+  }
+
+  /** The node's link went away: its pending commands fail now instead of at their timeout. */
+  failPending(nodeName: string): void {
+    for (const [id, pending] of this.pending) {
+      if (pending.node_name !== nodeName) continue;
+      this.pending.delete(id);
+      clearTimeout(pending.timer);
+      pending.resolve({ ok: false, error_type: "NODE-UNREACHABLE", error_reason: { node_name: nodeName } });
+    }
+  }
+
+  private attachment(ws: WebSocket): LinkAttachment {
+    return (ws.deserializeAttachment() as LinkAttachment | null) ?? { node_name: null, accepted_at: 0 };
+  }
+}

@@ -1,0 +1,25 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+// Edge tests: run inside workerd (Miniflare) against the real Worker and Durable Objects of
+// wrangler.toml. Storage is isolated per test file. Short timeouts so "node unreachable" and
+// liveness cases take well under a second or two instead of production's 5 s / 6 s.
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          COMMAND_TIMEOUT_MS: "400",
+          NODE_LIVENESS_TIMEOUT_MS: "1500",
+          API_TOKEN: "test-api-token",
+          NODE_SECRET: "test-node-secret",
+        },
+      },
+    }),
+  ],
+  test: {
+    include: ["test/edge/**/*.test.ts"],
+    testTimeout: 20_000,
+  },
+});
