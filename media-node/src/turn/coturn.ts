@@ -105,7 +105,7 @@ export class Coturn {
       await this.cleanup();
       throw new Error(`coturn did not start: ${spawnError?.message ?? this.logTail.slice(-5).join(" | ")}`);
     }
-    this.log.info({ listen: `${this.turn.listenIp}:${this.turn.listenPort}`, pid: child.pid }, "coturn started");
+    this.log.info({ listen: `${this.turn.listenIp}:${this.turn.listenPort}`, coturn_pid: child.pid }, "coturn started");
   }
 
   /** SIGTERM, SIGKILL after a grace period; removes the generated config (it holds the secret). */
