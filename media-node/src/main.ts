@@ -1,37 +1,56 @@
 import { Command } from "commander";
+import type { NodeConfig, NodeConfigInput } from "./config.js";
+import { loadConfigFile } from "./config-file.js";
 import { MediaNode } from "./media-node.js";
 import { rootLogger } from "./logger.js";
 
-// CLI entry of a media node process.
+// CLI entry of a media node process. Settings: CLI flags > environment > --config file > defaults.
 const program = new Command()
   .name("media-node")
-  .option("--host <host>", "address to listen on and advertise in ICE", process.env.SFU_HOST ?? "127.0.0.1")
-  .option("--port <port>", "signaling port", process.env.SFU_PORT ?? "5000")
+  .option("--config <file>", "node config file (JSON, see examples/node-config.example.json)", process.env.SFU_CONFIG)
+  .option("--host <host>", "address to listen on and advertise in ICE (default 127.0.0.1; env SFU_HOST)")
+  .option("--port <port>", "signaling port (default 5000; env SFU_PORT)")
   .option("--node-name <name>", "cluster node name (default node-PORT@HOST)")
   .option("--external-signaling-url <url>", "URL clients are redirected to")
-  .option("--default-video-codec <codec>", "VP9, VP8, H264 or AV1", "VP9")
-  .option("--edge-url <url>", "control-plane WebSocket of the edge (e.g. ws://127.0.0.1:3000/node)", process.env.EDGE_URL)
+  .option("--default-video-codec <codec>", "VP9 (default), VP8, H264 or AV1")
+  .option("--edge-url <url>", "control-plane WebSocket of the edge (e.g. ws://127.0.0.1:3000/node; env EDGE_URL)")
   .option("--no-auto-join", "connect to the edge as a known node without joining the cluster (join later with JoinCluster)")
-  .option("--crash-log-dir <dir>", "where GenerateCrashLog writes", "crash-logs")
+  .option("--crash-log-dir <dir>", "where GenerateCrashLog writes (default crash-logs)")
   .option("--debug-subscriber-loss <fraction>", "test hook: drop this fraction of first transmissions to subscribers", "0")
-  .option("--audio-streaming-url <url>", "audio streaming gateway, HTTP/2 (http:// = h2c, https:// = h2)", process.env.AUDIO_STREAMING_URL)
+  .option("--audio-streaming-url <url>", "audio streaming gateway, HTTP/2 (http:// = h2c, https:// = h2; env AUDIO_STREAMING_URL)")
   .option("--audio-streaming-header", "prefix each streamed Opus packet with the 20-byte timestamp/sequence/length header")
+  .option("--auth-webhook-url <url>", "auth webhook (config: auth_webhook_url)")
+  .option("--session-webhook-url <url>", "session webhook (config: session_webhook_url)")
+  .option("--event-webhook-url <url>", "event webhook (config: event_webhook_url)")
   .parse();
 
-const opts = program.opts<Record<string, string | undefined> & { autoJoin: boolean }>();
-const port = Number(opts.port);
+const opts = program.opts<Record<string, string | undefined> & { autoJoin: boolean; audioStreamingHeader?: boolean }>();
+const file: NodeConfigInput = opts.config ? await loadConfigFile(opts.config) : {};
+/** First defined of CLI flag, environment variable, config file value. */
+const pick = <T>(...values: (T | undefined)[]): T | undefined => values.find((v) => v !== undefined);
+const host = pick(opts.host, process.env.SFU_HOST, file.host) ?? "127.0.0.1";
+const portValue = pick(opts.port, process.env.SFU_PORT);
+const port = portValue !== undefined ? Number(portValue) : (file.port ?? 5000);
+const edgeUrl = pick(opts.edgeUrl, process.env.EDGE_URL, file.edgeUrl);
+const audioStreamingUrl = pick(opts.audioStreamingUrl, process.env.AUDIO_STREAMING_URL, file.audioStreamingUrl);
+const webhooks = { ...file.webhooks };
+if (opts.authWebhookUrl) webhooks.authUrl = opts.authWebhookUrl;
+if (opts.sessionWebhookUrl) webhooks.sessionUrl = opts.sessionWebhookUrl;
+if (opts.eventWebhookUrl) webhooks.eventUrl = opts.eventWebhookUrl;
 const node = new MediaNode({
-  host: opts.host,
+  ...file,
+  host,
   port,
   ...(opts.nodeName ? { nodeName: opts.nodeName } : {}),
   ...(opts.externalSignalingUrl ? { externalSignalingUrl: opts.externalSignalingUrl } : {}),
-  defaultVideoCodec: opts.defaultVideoCodec as "VP9",
+  defaultVideoCodec: (opts.defaultVideoCodec as NodeConfig["defaultVideoCodec"] | undefined) ?? file.defaultVideoCodec ?? "VP9",
   debugSubscriberLoss: Number(opts.debugSubscriberLoss),
-  ...(opts.edgeUrl ? { edgeUrl: opts.edgeUrl } : {}),
-  autoJoin: opts.autoJoin,
-  crashLogDir: opts.crashLogDir!,
-  ...(opts.audioStreamingUrl ? { audioStreamingUrl: opts.audioStreamingUrl } : {}),
-  audioStreamingHeader: Boolean(opts.audioStreamingHeader),
+  ...(edgeUrl ? { edgeUrl } : {}),
+  autoJoin: program.getOptionValueSource("autoJoin") === "cli" ? opts.autoJoin : (file.autoJoin ?? true),
+  crashLogDir: opts.crashLogDir ?? file.crashLogDir ?? "crash-logs",
+  ...(audioStreamingUrl ? { audioStreamingUrl } : {}),
+  audioStreamingHeader: opts.audioStreamingHeader === true || file.audioStreamingHeader === true,
+  webhooks,
   ...(process.env.NODE_SECRET ? { nodeSecret: process.env.NODE_SECRET } : {}),
 });
 
@@ -43,7 +62,8 @@ process.on("uncaughtException", (err) => rootLogger.error({ err }, "uncaught exc
 await node.start();
 console.log(
   `media node ${node.config.nodeName}: signaling on ws://${node.config.host}:${node.port}/signaling` +
-    (node.config.edgeUrl ? `, control link to ${node.config.edgeUrl}` : " (standalone, no edge)"),
+    (node.config.edgeUrl ? `, control link to ${node.config.edgeUrl}` : " (standalone, no edge)") +
+    (node.config.turn ? `, TURN on ${node.config.turn.externalHost}:${node.config.turn.listenPort}` : ""),
 );
 
 let stopping = false;
