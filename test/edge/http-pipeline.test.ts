@@ -55,7 +55,8 @@ describe("auth", () => {
     new Request("http://edge.test/", { method: "POST", headers: { "x-sora-target": targetOf("ListChannels"), ...headers } });
 
   it("refuses a call without or with a wrong bearer token when auth is on", async () => {
-    for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: "Basic s3cret" }]) {
+    const attempts: Record<string, string>[] = [{}, { authorization: "Bearer wrong" }, { authorization: "Basic s3cret" }];
+    for (const headers of attempts) {
       const res = await fetchWith(authed, listChannels(headers));
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ error_type: "UNAUTHORIZED" });
