@@ -10,6 +10,7 @@ import {
   type RTCRtpTransceiver,
 } from "werift";
 import { Vp8Munger } from "../rtp/vp8-munger.js";
+import { RtpEgress } from "../transport/rtp-egress.js";
 import type { Publication } from "./publication.js";
 
 // One outgoing copy of a publication for one subscriber (mediasoup's Consumer). Owns the
@@ -46,6 +47,7 @@ export class Subscription {
   private readonly sentSource = new Int32Array(SENT_RING).fill(NO_SOURCE);
   private readonly sentTsOffset = new Uint32Array(SENT_RING);
   private readonly headerScratch = new RtpHeader();
+  private readonly egress = new RtpEgress();
   private readonly vp8?: Vp8Munger;
   /** Layer the subscriber asked for (RequestRtpStream / simulcast_rid), the one being chased, the one relayed. */
   wantedLayer = 0;
@@ -209,28 +211,33 @@ export class Subscription {
 
   private send(packet: RtpPacket, outSeq: number, outTs: number): void {
     const dtls = this.transceiver.sender.dtlsTransport;
-    const h = this.headerScratch;
-    h.payloadType = this.payloadType;
-    h.ssrc = this.ssrc;
-    h.sequenceNumber = outSeq;
-    h.timestamp = outTs;
-    h.marker = packet.header.marker;
-    h.padding = false;
-    h.paddingSize = 0;
-    h.csrc = [];
-    const extensions: { id: number; payload: Buffer }[] = [];
-    if (this.midExtId) extensions.push({ id: this.midExtId, payload: this.midBytes });
-    if (this.absSendTimeExtId) extensions.push({ id: this.absSendTimeExtId, payload: serializeAbsSendTime(ntpTime()) });
-    h.extensions = extensions;
-    h.extension = extensions.length > 0;
-    h.extensionProfile = 0xbede;
     this.packetsSent++;
     this.bytesSent += packet.payload.length;
-    // SRTP encryption serializes header and payload synchronously (before sendRtp's first
-    // await), so the scratch header can be reused and the VP8 rewrite undone right after.
+    // The VP8 rewrite is applied to the shared payload and undone right after: the fast path
+    // copies it into its send buffer, werift's SRTP serializes it synchronously (before
+    // sendRtp's first await), so the scratch header can be reused too.
     const vp8 = this.vp8;
     if (vp8) vp8.apply(packet.payload);
-    void dtls.sendRtp(packet.payload, h);
+    // Fast path (transport/rtp-egress.ts): header written into a send buffer, payload copied
+    // after it, SRTP in place, straight to the ICE socket; werift's sendRtp otherwise.
+    if (!this.egress.send(dtls, this.payloadType, packet.header.marker, outSeq, outTs, this.ssrc, this.midExtId, this.midBytes, this.absSendTimeExtId, packet.payload)) {
+      const h = this.headerScratch;
+      h.payloadType = this.payloadType;
+      h.ssrc = this.ssrc;
+      h.sequenceNumber = outSeq;
+      h.timestamp = outTs;
+      h.marker = packet.header.marker;
+      h.padding = false;
+      h.paddingSize = 0;
+      h.csrc = [];
+      const extensions: { id: number; payload: Buffer }[] = [];
+      if (this.midExtId) extensions.push({ id: this.midExtId, payload: this.midBytes });
+      if (this.absSendTimeExtId) extensions.push({ id: this.absSendTimeExtId, payload: serializeAbsSendTime(ntpTime()) });
+      h.extensions = extensions;
+      h.extension = extensions.length > 0;
+      h.extensionProfile = 0xbede;
+      void dtls.sendRtp(packet.payload, h);
+    }
     if (vp8) vp8.restore(packet.payload);
   }
 
