@@ -21,6 +21,12 @@ export interface NodeConfig {
   connectionUpdatedIntervalMs: number;
   /** REMB sent to publishers for their video when no ChangeUpstreamVideoBitRate pins it. */
   maxUpstreamVideoBitrateBps: number;
+  /**
+   * Fast media path (transport/): RTP sent to subscribers bypasses werift's sender chain (own
+   * header writer, in-place SRTP, direct socket send); DTLS-SRTP is then restricted to
+   * AES_CM_128_HMAC_SHA1_80. Process-wide. Off = werift's path end to end.
+   */
+  fastPath: boolean;
   /** Test hook: drop this fraction (0..1) of first transmissions towards subscribers; NACK answers still go out. */
   debugSubscriberLoss: number;
   /** Where GenerateCrashLog writes. */
@@ -127,6 +133,7 @@ export function defaultConfig(overrides: NodeConfigInput = {}): NodeConfig {
     signalingTimeoutMs: 15_000,
     connectionUpdatedIntervalMs: 60_000,
     debugSubscriberLoss: 0,
+    fastPath: true,
     audioStreamingHeader: false,
     maxUpstreamVideoBitrateBps: 5_000_000,
     crashLogDir: "crash-logs",

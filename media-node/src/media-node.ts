@@ -3,6 +3,7 @@ import { rootLogger, type Logger } from "./logger.js";
 import { NodeControl } from "./control/node-control.js";
 import { SignalingServer } from "./signaling/signaling-server.js";
 import { Sfu } from "./sfu/sfu.js";
+import { configureFastPath } from "./transport/rtp-egress.js";
 import { TurnService } from "./turn/turn-service.js";
 import { Webhooks } from "./webhooks/webhooks.js";
 
@@ -24,6 +25,7 @@ export class MediaNode {
 
   constructor(config: NodeConfigInput = {}, log: Logger = rootLogger) {
     this.config = defaultConfig(config);
+    configureFastPath(this.config.fastPath);
     // With port 0 (tests) the name and URL can only be known once the listener is bound.
     this.derivedIdentity = config.port === 0 && !config.nodeName && !config.externalSignalingUrl;
     this.log = log.child({ node: this.config.nodeName });

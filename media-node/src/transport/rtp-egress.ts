@@ -1,0 +1,59 @@
+import type { RTCDtlsTransport } from "werift";
+import { absSendTime, writeRtpHeader } from "../rtp/rtp-header.js";
+import { FastTransport, SRTP_PROFILE_AES128_CM_HMAC_SHA1_80 } from "./fast-transport.js";
+import { setSrtpProfiles } from "./werift-patches.js";
+
+// The send side of one subscriber leg on the fast path: header written straight into a slab
+// buffer (MID + abs-send-time rebuilt, publisher extensions dropped), payload copied after it,
+// SRTP-protected in place and handed to the ICE pair's socket. Falls back (returns false) when the
+// fast path is off or the transport cannot take it; the caller then uses werift's sendRtp.
+
+let enabled = false;
+
+/**
+ * Turns the fast media path on or off for this process. On: DTLS-SRTP is restricted to
+ * AES_CM_128_HMAC_SHA1_80 for every later handshake (the profile the fast path implements).
+ */
+export function configureFastPath(on: boolean): void {
+  enabled = on;
+  setSrtpProfiles(on ? [SRTP_PROFILE_AES128_CM_HMAC_SHA1_80] : undefined);
+}
+
+export function fastPathEnabled(): boolean {
+  return enabled;
+}
+
+/** Largest header writeRtpHeader produces besides the MID bytes: 12 + 4 (ext header) + 1 (MID id) + 4 (abs-send-time) + 3 (padding). */
+const HEADER_OVERHEAD = 24;
+
+export class RtpEgress {
+  private fast?: FastTransport;
+  private dtls?: RTCDtlsTransport;
+
+  /** Sends one rewritten packet; false if the fast path is unavailable (nothing was sent). */
+  send(
+    dtls: RTCDtlsTransport,
+    payloadType: number,
+    marker: boolean,
+    sequenceNumber: number,
+    timestamp: number,
+    ssrc: number,
+    midId: number,
+    mid: Buffer,
+    absSendTimeId: number,
+    payload: Uint8Array,
+  ): boolean {
+    if (!enabled) return false;
+    let fast = this.fast;
+    if (fast === undefined || this.dtls !== dtls) {
+      fast = FastTransport.of(dtls);
+      if (fast === undefined) return false;
+      this.fast = fast;
+      this.dtls = dtls;
+    }
+    const buf = fast.allocate(HEADER_OVERHEAD + mid.length + payload.length);
+    const h = writeRtpHeader(buf, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, absSendTime(Date.now()));
+    buf.set(payload, h);
+    return fast.sendRtp(buf, h, h + payload.length);
+  }
+}
