@@ -306,3 +306,30 @@ describe("placement and the signaling redirect", () => {
     }
   });
 });
+
+describe("control link hygiene", () => {
+  it("refuses a link whose first message is not a valid hello", async () => {
+    for (const first of ["garbage", JSON.stringify({ type: "counters", counters: {} }), JSON.stringify({ type: "hello", protocol_version: 99 })]) {
+      const res = await SELF.fetch("http://edge.test/node", { headers: { upgrade: "websocket" } });
+      const ws = res.webSocket!;
+      ws.accept();
+      const messages: string[] = [];
+      ws.addEventListener("message", (e) => {
+        messages.push(e.data as string);
+      });
+      const closed = new Promise<number>((resolve) => ws.addEventListener("close", (e) => resolve(e.code)));
+      ws.send(first);
+      expect(await closed, first).toBe(4400);
+      expect(JSON.parse(messages[0]!)).toMatchObject({ type: "refused" });
+    }
+  });
+
+  it("ignores a linked node's malformed frame and keeps the link", async () => {
+    const peer = await NodePeer.connect("hygiene@host");
+    peer.ws.send("{not json");
+    peer.ws.send(JSON.stringify({ type: "no-such-report" }));
+    expect(await peer.place("hygiene-room")).toMatchObject({ owner: "hygiene@host" });
+    expect(peer.closed).toBeNull();
+    await peer.close();
+  });
+});

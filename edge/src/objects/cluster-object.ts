@@ -79,7 +79,10 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
       }
       report = parsed.data;
     } catch {
-      return this.refuse(ws, "control messages must be JSON");
+      // A linked node's stray frame is logged, not fatal; a link that starts with garbage is refused.
+      if (!this.links.nameOf(ws)) return this.refuse(ws, "control messages must be JSON");
+      console.warn("ignoring a control message that is not JSON");
+      return;
     }
     const nodeName = this.links.nameOf(ws);
     if (report.type === "ack") {
