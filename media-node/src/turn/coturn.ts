@@ -69,6 +69,11 @@ export class Coturn {
     private readonly log: Logger,
   ) {}
 
+  /** The running coturn's process id (undefined when not running). */
+  get pid(): number | undefined {
+    return this.child?.exitCode === null ? this.child.pid : undefined;
+  }
+
   /** Spawns coturn and resolves once it answers a STUN request (or rejects with its last log lines). */
   async start(): Promise<void> {
     this.workDir = await mkdtemp(path.join(tmpdir(), "coturn-"));

@@ -4,7 +4,7 @@ import type { Connection } from "../sfu/connection.js";
 import type { Sfu } from "../sfu/sfu.js";
 import { Coturn } from "./coturn.js";
 import { rtcConfiguration } from "./credentials.js";
-import { relayTransportOf } from "./relay-detection.js";
+import { relayTransportOf, selectedRemote } from "./relay-detection.js";
 
 // TURN beside the node: coturn's lifetime (when the node runs it), per-connection credentials
 // in the offer's `config`, and the TURN counters Sora reports.
@@ -32,6 +32,11 @@ export class TurnService {
     sfu.listeners.push({ connectionCreated: (conn) => this.countIfRelayed(conn, true) });
   }
 
+  /** coturn's process id when the node runs it. */
+  get coturnPid(): number | undefined {
+    return this.coturn?.pid;
+  }
+
   async start(): Promise<void> {
     await this.coturn?.start();
   }
@@ -48,10 +53,13 @@ export class TurnService {
     if (transport) {
       if (transport === "udp") this.counters.total_turn_udp_connections++;
       else this.counters.total_turn_tcp_connections++;
-      conn.log.info({ connection_id: conn.id, turn_transport_type: transport }, "connection relayed through TURN");
+      conn.log.info({ connection_id: conn.id, turn_transport_type: transport, remote: selectedRemote(conn.peer.pc) }, "connection relayed through TURN");
       return;
     }
-    if (!mayRecheck) return;
+    if (!mayRecheck) {
+      conn.log.debug({ connection_id: conn.id, remote: selectedRemote(conn.peer.pc) }, "connection not relayed");
+      return;
+    }
     const timer = setTimeout(() => {
       this.rechecks.delete(timer);
       this.countIfRelayed(conn, false);
