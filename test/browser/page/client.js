@@ -5,11 +5,43 @@ import Sora from "/sora.js";
 const clients = new Map();
 let nextId = 1;
 
+// RTCConfiguration override for the PeerConnections the SDK creates while one client connects
+// (startClient's `rtcConfig`): the SDK passes the offer's `config` through untouched and has no
+// option for iceTransportPolicy. `{ iceTransportPolicy: "relay", turnTransport: "tcp" }` forces
+// TURN and keeps only the turn: URLs of that transport. Clients with it must be started one at a time.
+const NativeRTCPeerConnection = window.RTCPeerConnection;
+let rtcConfigOverride = null;
+window.rtcConfigsSeen = [];
+window.RTCPeerConnection = class extends NativeRTCPeerConnection {
+  constructor(config = {}, constraints) {
+    let effective = config;
+    if (rtcConfigOverride && (config.iceServers ?? []).length > 0) {
+      window.rtcConfigsSeen.push(JSON.parse(JSON.stringify(config)));
+      const { turnTransport, ...rest } = rtcConfigOverride;
+      const iceServers = (config.iceServers ?? []).map((server) => {
+        const urls = [].concat(server.urls).filter((u) => !turnTransport || u.endsWith(`transport=${turnTransport}`));
+        return { ...server, urls };
+      });
+      effective = { ...config, ...rest, iceServers };
+    }
+    super(effective, constraints);
+  }
+};
+
 function summarizeNotify(m) {
   return { event_type: m.event_type, connection_id: m.connection_id, channel_connections: m.channel_connections, metadata: m.metadata, data: m.data, role: m.role };
 }
 
-window.startClient = async ({ url, channelId, role, options = {}, metadata, video = { width: 640, height: 360 }, audio = true }) => {
+window.startClient = async ({ url, channelId, role, options = {}, metadata, video = { width: 640, height: 360 }, audio = true, rtcConfig = null }) => {
+  rtcConfigOverride = rtcConfig;
+  try {
+    return await startClientWith({ url, channelId, role, options, metadata, video, audio });
+  } finally {
+    rtcConfigOverride = null;
+  }
+};
+
+const startClientWith = async ({ url, channelId, role, options, metadata, video, audio }) => {
   const id = nextId++;
   const state = { id, notifies: [], pushes: [], tracks: {}, removed: [], switched: false, disconnected: null, error: null, connectionId: null, wsClosedAfterSwitch: false };
   clients.set(id, state);
@@ -138,4 +170,20 @@ window.widthsByStream = async (id) => {
   const out = {};
   for (const [k, v] of Object.entries(per)) out[k] = { frameWidth: v.frameWidth, framesDecoded: v.framesDecoded };
   return out;
+};
+
+// The ICE pair in use, from the client's side: local/remote candidate types and, for a relay
+// candidate, the transport to the TURN server (relayProtocol).
+window.selectedCandidatePair = async (id) => {
+  const s = clients.get(id);
+  const stats = await s.client.pc.getStats();
+  for (const r of stats.values()) {
+    if (r.type !== "transport" || !r.selectedCandidatePairId) continue;
+    const pair = stats.get(r.selectedCandidatePairId);
+    const local = pair && stats.get(pair.localCandidateId);
+    const remote = pair && stats.get(pair.remoteCandidateId);
+    if (!local || !remote) return null;
+    return { state: pair.state, localType: local.candidateType, relayProtocol: local.relayProtocol ?? null, remoteType: remote.candidateType, remoteAddress: remote.address };
+  }
+  return null;
 };
