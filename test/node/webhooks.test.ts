@@ -103,7 +103,8 @@ beforeAll(async () => {
     port: 0,
     connectionUpdatedIntervalMs: 60_000,
     webhooks: {
-      authUrl: receiver.url("/auth"),
+      // Credentials in the URL become basic auth (fetch refuses URLs that carry them).
+      authUrl: receiver.url("/auth").replace("http://", "http://sora:p%40ss@"),
       sessionUrl: receiver.url("/session"),
       eventUrl: receiver.url("/event"),
       timeoutMs: 400,
@@ -157,6 +158,7 @@ describe("auth webhook", () => {
     const [req] = receiver.of("/auth");
     expect(req).toBeDefined();
     expect(req!.headers["content-type"]).toBe("application/json");
+    expect(req!.headers.authorization).toBe("Basic " + Buffer.from("sora:p@ss").toString("base64"));
     expect(req!.headers["sora-connection-id"]).toBe(a.connectionId);
     const b = req!.body;
     expect(b.timestamp).toEqual(expect.stringMatching(/^\d{4}-\d\d-\d\dT/));
