@@ -30,7 +30,9 @@ export const API_ERRORS = {
   "USER-AGENT-STATS-NOT-FOUND": { status: 400, description: "The connection has not sent any `getStats()` yet." },
   "ALREADY-STARTED": { status: 400, description: "Audio streaming or RTP forwarding is already running." },
   "NOT-STARTED": { status: 400, description: "Audio streaming or RTP forwarding is not running." },
-  "FEATURE-NOT-AVAILABLE": { status: 400, description: "The media node does not implement this feature yet." },
+  "FEATURE-NOT-AVAILABLE": { status: 400, description: "The feature is not configured on the media node (e.g. no audio streaming URL)." },
+  "NOT-A-SENDER": { status: 400, description: "The connection (or, without one, the whole channel) publishes no media to forward or pin." },
+  "INVALID-COMMAND": { status: 400, description: "The media node rejected the command's values (e.g. an address it cannot send to)." },
   // --- cluster ------------------------------------------------------------------------------
   "NODE-NOT-FOUND": { status: 400, description: "No node of that name has ever linked to this edge (or it was purged)." },
   "NODE-NOT-CONNECTED": { status: 400, description: "The node named must have a live control link for this call." },

@@ -225,8 +225,20 @@ describe("audio streaming", () => {
 });
 
 describe("RTP forwarding and bitrate", () => {
-  it("starts forwarding with the node's SDP, refuses a second start, stops", async () => {
-    node.answer = (c) => (c.name === "start_forwarding_rtp" ? { ok: true, result: { sdp: "v=0\r\n" } } : { ok: true });
+  it("starts forwarding with the node's SDP, passes the node's refusals through, stops", async () => {
+    const forwarding = new Set<string>();
+    node.answer = (c) => {
+      if (c.name === "start_forwarding_rtp") {
+        const key = c.connection_id ?? "";
+        if (forwarding.has(key)) return { ok: false, error_type: "ALREADY-STARTED" };
+        forwarding.add(key);
+        return { ok: true, result: { sdp: "v=0\r\n" } };
+      }
+      if (c.name === "stop_forwarding_rtp") {
+        if (!forwarding.delete(c.connection_id ?? "")) return { ok: false, error_type: "NOT-STARTED" };
+      }
+      return { ok: true };
+    };
     const start = { channel_id: CH, connection_id: S, ip_address: "2001:db8::1", audio_port: 5004, video_port: 5006 };
     expect(await ok("StartForwardingRtp", start)).toEqual({ sdp: "v=0\r\n" });
     expect(lastCommand()).toEqual({ name: "start_forwarding_rtp", ...start });

@@ -302,10 +302,8 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     return this.mutate(async () => {
       const session = await this.requireSession(request.channel_id);
       if (request.connection_id !== undefined) await this.requireConnection(request.channel_id, request.connection_id);
-      const control = await this.store.control();
-      if (control.forwards.some((f) => f.connection_id === request.connection_id)) {
-        throw new ApiError("ALREADY-STARTED", { channel_id: session.channel_id, connection_id: request.connection_id ?? null });
-      }
+      // The node is the authority on what it forwards (a forward ends by itself when its
+      // sender leaves), so ALREADY-STARTED / NOT-STARTED come from its answer, not from here.
       const command: NodeCommand = {
         name: "start_forwarding_rtp",
         channel_id: session.channel_id,
@@ -318,7 +316,9 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
       const sdp = (result as { sdp?: unknown } | undefined)?.sdp;
       if (typeof sdp !== "string") throw new ApiError("NODE-COMMAND-FAILED", { node_name: session.node_name, detail: "no sdp in the node's answer" });
       const { channel_id: _c, ...forward } = request;
-      await this.saveControl({ forwards: [...control.forwards, forward] });
+      const control = await this.store.control();
+      const others = control.forwards.filter((f) => f.connection_id !== request.connection_id);
+      await this.saveControl({ forwards: [...others, forward] });
       return { sdp };
     });
   }
@@ -326,14 +326,19 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   StopForwardingRtp(request: ApiRequest<"StopForwardingRtp">): Result<"StopForwardingRtp"> {
     return this.mutate(async () => {
       const session = await this.requireSession(request.channel_id);
-      const control = await this.store.control();
-      if (!control.forwards.some((f) => f.connection_id === request.connection_id)) {
-        throw new ApiError("NOT-STARTED", { channel_id: session.channel_id, connection_id: request.connection_id ?? null });
-      }
       const command: NodeCommand = { name: "stop_forwarding_rtp", channel_id: session.channel_id };
       if (request.connection_id !== undefined) command.connection_id = request.connection_id;
-      await this.commandOwner(session, command);
-      await this.saveControl({ forwards: control.forwards.filter((f) => f.connection_id !== request.connection_id) });
+      const forget = async () => {
+        const control = await this.store.control();
+        await this.saveControl({ forwards: control.forwards.filter((f) => f.connection_id !== request.connection_id) });
+      };
+      try {
+        await this.commandOwner(session, command);
+      } catch (err) {
+        if (err instanceof ApiError && err.body.error_type === "NOT-STARTED") await forget(); // it had ended on the node
+        throw err;
+      }
+      await forget();
       const answer: ApiAnswer<"StopForwardingRtp"> = { channel_id: request.channel_id };
       if (request.connection_id !== undefined) answer.connection_id = request.connection_id;
       return answer;
