@@ -3,6 +3,7 @@ import type { MediaKind } from "./peer.js";
 import type { Subscription } from "./subscription.js";
 import type { VideoCodecName } from "../config.js";
 import { keyframeDetector } from "../rtp/keyframe.js";
+import { RtpIngress } from "../transport/rtp-ingress.js";
 import { rembSize, writeRemb } from "../rtp/remb.js";
 import { AudioActivity } from "./spotlight.js";
 
@@ -66,6 +67,8 @@ export class Publication {
   /** Negotiated id of the audio-level extension on the upstream leg (0 = not negotiated). */
   audioLevelExtId = 0;
   private receiver?: RTCRtpReceiver;
+  /** Fast receive path: after werift delivers an SSRC's first packet, its packets come straight from the socket. */
+  private readonly ingress = new RtpIngress((packet, layer) => this.onRtp(packet, layer));
   private readonly rembBuffer = Buffer.alloc(rembSize(3));
   private readonly rembSsrcs: number[] = [];
 
@@ -99,6 +102,7 @@ export class Publication {
 
   /** Hot path: one call per received packet. */
   onRtp(packet: RtpPacket, layerIndex = 0): void {
+    this.ingress.seen(this.receiver, packet.header.ssrc, layerIndex);
     const layer = this.layers[layerIndex]!;
     const header = packet.header;
     if (layer.ssrc !== header.ssrc) layer.ssrc = header.ssrc;
