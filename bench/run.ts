@@ -149,6 +149,8 @@ interface Metrics {
   event_loop_delay_p99_ms: number;
   event_loop_delay_max_ms: number;
   connections: number;
+  fast_rtp_sent?: number;
+  fast_rtp_received?: number;
 }
 
 async function metrics(s: Server): Promise<Metrics> {
@@ -220,6 +222,9 @@ export interface Row {
   latencyP99Ms: number;
   connectMedianMs: number;
   connectP95Ms: number;
+  /** Share of forwarded packets the node sent / received on its fast path (metrics counters). */
+  fastSentShare: number;
+  fastReceivedPps: number;
 }
 
 function percentile(values: number[], p: number): number {
@@ -323,6 +328,8 @@ async function runScenario(sc: Scenario, mode: "sora" | "raw"): Promise<Row> {
       latencyP99Ms: histPercentile(s1.latency, s1.bucketMs, 99),
       connectMedianMs: percentile(connectTimes, 50),
       connectP95Ms: percentile(connectTimes, 95),
+      fastSentShare: received > 0 ? ((m1.fast_rtp_sent ?? 0) - (m0.fast_rtp_sent ?? 0)) / received : 0,
+      fastReceivedPps: ((m1.fast_rtp_received ?? 0) - (m0.fast_rtp_received ?? 0)) / seconds,
     };
     return row;
   } finally {
@@ -372,7 +379,8 @@ for (const [i, sc] of selected.entries()) {
       const row = await runScenario(sc, mode);
       rows.push(row);
       log(
-        `${sc.name.padEnd(11)} ${mode.padEnd(4)} ${f(row.forwardedPps).padStart(6)} pps  CPU ${f(row.cpuPercent).padStart(3)} %  ${f(row.cpuUsPerPacket, 1).padStart(6)} µs/pkt  loss ${f(row.lossPercent, 2)} %  connect ${f(row.connectMedianMs)} ms`,
+        `${sc.name.padEnd(11)} ${mode.padEnd(4)} ${f(row.forwardedPps).padStart(6)} pps  CPU ${f(row.cpuPercent).padStart(3)} %  ${f(row.cpuUsPerPacket, 1).padStart(6)} µs/pkt  loss ${f(row.lossPercent, 2)} %  connect ${f(row.connectMedianMs)} ms` +
+          (mode === "sora" ? `  fast out ${f(row.fastSentShare * 100)} %, fast in ${f(row.fastReceivedPps)} pps` : ""),
       );
     } catch (err) {
       log(`${sc.name} ${mode}: FAILED ${String(err)}`);
