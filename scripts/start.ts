@@ -2,7 +2,7 @@
 // on http://127.0.0.1:3000/ and N media nodes (signaling on ws://127.0.0.1:5000/signaling, 5001, ...),
 // each joined to the edge. Ctrl-C stops everything.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { Command } from "commander";
 
 const opts = new Command()
@@ -77,6 +77,25 @@ async function stop(code: number): Promise<void> {
 }
 process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
+
+// `npm start` runs us under sh and tsx; when npm is killed (not Ctrl-C, which reaches the whole
+// process group) only sh dies and we would be orphaned with the edge and nodes running. Linux:
+// watch our launcher's parent and stop everything when it is gone.
+function launcherParent(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${process.ppid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
+const initialLauncherParent = launcherParent();
+if (initialLauncherParent !== undefined && initialLauncherParent !== 1) {
+  setInterval(() => {
+    const parent = launcherParent();
+    if (parent === 1 || parent === undefined) void stop(0);
+  }, 1000).unref();
+}
 
 const apiUrl = `http://${host}:${apiPort}/`;
 if (edgeAvailable) {
