@@ -119,6 +119,8 @@ export interface OutboundVideo {
   framesEncoded: number;
   qualityLimitationReason?: string;
   active?: boolean;
+  /** Chrome's send-side bandwidth estimate (selected candidate pair). */
+  availableOutgoingBitrate?: number;
 }
 
 export interface InboundVideo {

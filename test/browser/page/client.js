@@ -138,9 +138,14 @@ window.outboundVideo = async (id) => {
   const s = clients.get(id);
   const stats = await s.client.pc.getStats();
   const out = [];
+  // Chrome's send-side bandwidth estimate lives on the selected candidate pair.
+  let availableOutgoingBitrate;
+  for (const r of stats.values()) {
+    if (r.type === "transport" && r.selectedCandidatePairId) availableOutgoingBitrate = stats.get(r.selectedCandidatePairId)?.availableOutgoingBitrate;
+  }
   for (const r of stats.values()) {
     if (r.type === "outbound-rtp" && r.kind === "video") {
-      out.push({ rid: r.rid ?? null, frameWidth: r.frameWidth ?? 0, bytesSent: r.bytesSent, timestamp: r.timestamp, framesEncoded: r.framesEncoded ?? 0, qualityLimitationReason: r.qualityLimitationReason, active: r.active });
+      out.push({ rid: r.rid ?? null, frameWidth: r.frameWidth ?? 0, bytesSent: r.bytesSent, timestamp: r.timestamp, framesEncoded: r.framesEncoded ?? 0, qualityLimitationReason: r.qualityLimitationReason, active: r.active, availableOutgoingBitrate });
     }
   }
   return out;
