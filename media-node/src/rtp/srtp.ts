@@ -6,8 +6,8 @@ import { createCipheriv, hash, type Cipher } from "node:crypto";
 // work itself, so this context builds every crypto object once:
 // - the AES-CM keystream comes from ONE reusable `aes-128-ecb` cipher (no padding) run over a
 //   preallocated buffer of counter blocks, then XORed into the payload;
-// - HMAC-SHA1 is two one-shot `crypto.hash("sha1")` calls over (K^ipad | message) and
-//   (K^opad | inner digest), the pads written once into scratch buffers.
+// - HMAC-SHA1 is one native one-shot `crypto.hash("sha1")` over (K^ipad | message) plus one
+//   SHA-1 block in JS for the outer hash, from the state after (K^opad) computed once.
 // One context = one direction (a master key/salt pair). No per-packet closures or objects
 // besides the keystream and digest Buffers node:crypto returns.
 
@@ -111,17 +111,71 @@ class AesCm {
   }
 }
 
-/** HMAC-SHA1 with the pads precomputed; message must fit MAX_MESSAGE. */
+/** SHA-1 compression of one 64-byte block (16 big-endian words in `w[0..16)`) into `h`. */
+function sha1Block(h: Int32Array, w: Int32Array): void {
+  let a = h[0]!;
+  let b = h[1]!;
+  let c = h[2]!;
+  let d = h[3]!;
+  let e = h[4]!;
+  for (let i = 16; i < 80; i++) {
+    const x = w[i - 3]! ^ w[i - 8]! ^ w[i - 14]! ^ w[i - 16]!;
+    w[i] = (x << 1) | (x >>> 31);
+  }
+  for (let i = 0; i < 80; i++) {
+    let f: number;
+    let k: number;
+    if (i < 20) {
+      f = (b & c) | (~b & d);
+      k = 0x5a827999;
+    } else if (i < 40) {
+      f = b ^ c ^ d;
+      k = 0x6ed9eba1;
+    } else if (i < 60) {
+      f = (b & c) | (b & d) | (c & d);
+      k = 0x8f1bbcdc | 0;
+    } else {
+      f = b ^ c ^ d;
+      k = 0xca62c1d6 | 0;
+    }
+    const t = (((a << 5) | (a >>> 27)) + f + e + k + w[i]!) | 0;
+    e = d;
+    d = c;
+    c = (b << 30) | (b >>> 2);
+    b = a;
+    a = t;
+  }
+  h[0] = (h[0]! + a) | 0;
+  h[1] = (h[1]! + b) | 0;
+  h[2] = (h[2]! + c) | 0;
+  h[3] = (h[3]! + d) | 0;
+  h[4] = (h[4]! + e) | 0;
+}
+
+/**
+ * HMAC-SHA1 with the pads precomputed; message must fit MAX_MESSAGE. The inner hash is one
+ * native one-shot `crypto.hash` over (K^ipad | message); the outer one needs a single SHA-1
+ * block after the (K^opad) block, whose state is computed once, so it runs in JS and saves a
+ * second native call.
+ */
 class HmacSha1 {
   private readonly inner = Buffer.alloc(SHA1_BLOCK + MAX_MESSAGE + 4);
-  private readonly outer = Buffer.alloc(SHA1_BLOCK + 20);
+  private readonly outerState = new Int32Array(5);
+  private readonly state = new Int32Array(5);
+  private readonly words = new Int32Array(80);
+  /** Last tag, 20 bytes (only the first 10 are used). */
+  readonly tag = Buffer.alloc(20);
 
   constructor(key: Buffer) {
+    const opad = Buffer.alloc(SHA1_BLOCK);
     for (let i = 0; i < SHA1_BLOCK; i++) {
       const k = i < key.length ? key[i]! : 0;
       this.inner[i] = k ^ 0x36;
-      this.outer[i] = k ^ 0x5c;
+      opad[i] = k ^ 0x5c;
     }
+    this.outerState.set([0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476, 0xc3d2e1f0 | 0]);
+    for (let i = 0; i < 16; i++) this.words[i] = opad.readInt32BE(i * 4);
+    sha1Block(this.outerState, this.words);
   }
 
   /** Tag of buf[0, length) followed by the 4-byte `trailer` (the ROC for SRTP; none for SRTCP when trailer < 0). */
@@ -133,9 +187,25 @@ class HmacSha1 {
       inner.writeUInt32BE(trailer >>> 0, n);
       n += 4;
     }
-    const d1 = hash("sha1", inner.subarray(0, n), "buffer") as unknown as Buffer;
-    d1.copy(this.outer, SHA1_BLOCK);
-    return hash("sha1", this.outer, "buffer") as unknown as Buffer;
+    const d = hash("sha1", inner.subarray(0, n), "buffer") as unknown as Buffer;
+    // Outer: state after the opad block, then one block = inner digest | 0x80 | zeros | length (84 bytes = 672 bits).
+    const w = this.words;
+    w[0] = d.readInt32BE(0);
+    w[1] = d.readInt32BE(4);
+    w[2] = d.readInt32BE(8);
+    w[3] = d.readInt32BE(12);
+    w[4] = d.readInt32BE(16);
+    w[5] = 0x80000000 | 0;
+    for (let i = 6; i < 15; i++) w[i] = 0;
+    w[15] = (SHA1_BLOCK + 20) * 8;
+    const h = this.state;
+    h.set(this.outerState);
+    sha1Block(h, w);
+    const tag = this.tag;
+    tag.writeInt32BE(h[0]!, 0);
+    tag.writeInt32BE(h[1]!, 4);
+    tag.writeInt32BE(h[2]!, 8);
+    return tag;
   }
 }
 
