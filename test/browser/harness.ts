@@ -109,6 +109,7 @@ type PageWindow = {
   outboundVideo(id: number): Promise<OutboundVideo[]>;
   inboundVideo(id: number): Promise<InboundVideo | null>;
   setAudioEnabled(id: number, enabled: boolean): void;
+  setLayerActive(id: number, rid: string, active: boolean): Promise<void>;
 };
 
 export interface OutboundVideo {
@@ -167,6 +168,10 @@ export class SoraPage {
 
   setAudioEnabled(id: number, enabled: boolean): Promise<void> {
     return this.page.evaluate(([i, e]) => (window as unknown as PageWindow).setAudioEnabled(i as number, e as boolean), [id, enabled] as const);
+  }
+
+  setLayerActive(id: number, rid: string, active: boolean): Promise<void> {
+    return this.page.evaluate(([i, r, a]) => (window as unknown as PageWindow).setLayerActive(i as number, r as string, a as boolean), [id, rid, active] as const);
   }
 
   inboundVideo(id: number): Promise<InboundVideo | null> {

@@ -36,10 +36,13 @@ it("delivers the asked layer per subscriber and switches on RequestRtpStream/Res
   await waitFor("r0 subscriber decodes 320 wide", () => widthAt(page, low.id, 320));
   await waitFor("r2 subscriber decodes 1280 wide", () => widthAt(page, high.id, 1280), 30_000);
 
-  const switchTo = async (rid: "r0" | "r1" | "r2" | null, width: number): Promise<number> => {
+  const switchTo = async (rid: "r0" | "r1" | "r2" | null, width: number, everySender = false): Promise<number> => {
     const before = (await page.inboundVideo(low.id))!;
     const started = Date.now();
-    const requests = rid ? [{ recv_connection_id: low.connectionId!, send_connection_id: sender.connectionId!, rid }] : [];
+    const request = everySender
+      ? { recv_connection_id: low.connectionId!, rid: rid! }
+      : { recv_connection_id: low.connectionId!, send_connection_id: sender.connectionId!, rid: rid! };
+    const requests = rid ? [request] : [];
     expect(ctx.node.sfu.setRidRequests(channelId, requests)).toBe(true);
     await waitFor(`subscriber moves to ${width}`, async () => (await page.inboundVideo(low.id))?.frameWidth === width, 10_000, 20);
     const elapsed = Date.now() - started;
@@ -52,11 +55,24 @@ it("delivers the asked layer per subscriber and switches on RequestRtpStream/Res
     "r0→r2": await switchTo("r2", 1280),
     "r2→r1": await switchTo("r1", 640),
     "reset→r0": await switchTo(null, 320),
+    "r0→r1 (every sender)": await switchTo("r1", 640, true),
+    "reset→r0 again": await switchTo(null, 320),
   };
   console.log("simulcast switch time (ms, request → decoded width seen, polled every 20 ms):", timings);
   const final = (await page.inboundVideo(low.id))!;
   expect(final.framesDropped).toBeLessThan(final.framesDecoded / 10);
   // The other subscriber kept its layer all along.
   expect((await page.inboundVideo(high.id))!.frameWidth).toBe(1280);
+
+  // The sender stops its r2 layer: the r2 subscriber falls to the highest lower one (r1), and
+  // moves back up when r2 returns, decoding throughout.
+  await page.setLayerActive(sender.id, "r2", false);
+  const fellAt = Date.now();
+  await waitFor("r2 subscriber falls to r1", async () => (await page.inboundVideo(high.id))?.frameWidth === 640, 10_000, 50);
+  console.log(`fell back to r1 ${Date.now() - fellAt} ms after the sender stopped r2`);
+  await page.setLayerActive(sender.id, "r2", true);
+  await waitFor("r2 subscriber back at 1280", async () => (await page.inboundVideo(high.id))?.frameWidth === 1280, 15_000, 50);
+  const highFinal = (await page.inboundVideo(high.id))!;
+  expect(highFinal.framesDropped).toBeLessThan(highFinal.framesDecoded / 10);
   await page.page.close();
 }, 120_000);

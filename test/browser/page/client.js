@@ -192,3 +192,12 @@ window.selectedCandidatePair = async (id) => {
   }
   return null;
 };
+
+// Turn one simulcast layer of the sender on or off (as Chrome does under congestion).
+window.setLayerActive = async (id, rid, active) => {
+  const s = clients.get(id);
+  const sender = s.client.pc.getSenders().find((x) => x.track && x.track.kind === "video");
+  const params = sender.getParameters();
+  for (const e of params.encodings) if (e.rid === rid) e.active = active;
+  await sender.setParameters(params);
+};
