@@ -56,13 +56,10 @@ export class Spotlight {
    * audio activity. Returns what changed (empty if nothing did).
    */
   evaluate(senders: readonly { id: string; activity?: AudioActivity }[]): SpotlightChange[] {
-    const changes: SpotlightChange[] = [];
+    const before = [...this.slots];
     const present = new Map(senders.map((s) => [s.id, s.activity]));
     const set = (slot: number, id: string | undefined) => {
-      const previous = this.slots[slot];
-      if (previous === id) return;
       this.slots[slot] = id;
-      changes.push({ slot, spotlightId: this.slotIds[slot]!, focused: id, unfocused: previous });
     };
     // Leavers free their slots.
     for (let i = 0; i < this.slots.length; i++) if (this.slots[i] !== undefined && !present.has(this.slots[i]!)) set(i, undefined);
@@ -90,6 +87,14 @@ export class Spotlight {
       const free = this.slots.indexOf(undefined);
       if (free < 0) break;
       if (!this.slots.includes(s.id)) set(free, s.id);
+    }
+    // One change per slot whose occupant differs at the end of the round (a leaver replaced in
+    // the same round is one change, not an empty slot and then a refill).
+    const changes: SpotlightChange[] = [];
+    for (let i = 0; i < this.slots.length; i++) {
+      if (before[i] !== this.slots[i]) {
+        changes.push({ slot: i, spotlightId: this.slotIds[i]!, focused: this.slots[i], unfocused: before[i] });
+      }
     }
     return changes;
   }
