@@ -59,3 +59,17 @@ describe.each([
     await page.page.close();
   });
 });
+
+it("connects a receiver that is alone in its channel and gives it the sender that comes later", async () => {
+  const channelId = `first-${Math.random().toString(36).slice(2)}`;
+  const page = await ctx.browser.newPage();
+  const viewer = await page.start({ url: ctx.url, channelId, role: "recvonly", options: { connectionTimeout: 10_000 } });
+  expect(viewer.error).toBeNull();
+  const sender = await page.start({ url: ctx.url, channelId, role: "sendonly" });
+  expect(sender.error).toBeNull();
+  await waitFor("the early viewer decodes the late sender", () => decodes(page, viewer.id, [sender.connectionId!]));
+  // The anchor m-line that let it connect alone never shows up as a track.
+  const tracks = Object.values((await page.state(viewer.id)).tracks);
+  expect(tracks.every((t) => t.streamId === sender.connectionId)).toBe(true);
+  await page.page.close();
+});

@@ -101,6 +101,12 @@ export class Peer {
       });
       this.upstreamVideo.setCodecPreferences([VIDEO_CODECS[options.videoCodec]()]);
     }
+    if (!options.upstreamAudio && !options.upstreamVideo && options.dataChannels.length === 0) {
+      // A receiver alone in its channel would get an offer without any m-line, and Chrome never
+      // starts ICE for it (sora-js-sdk's connect() times out). An inactive audio m-line anchors
+      // the transport until re-offers bring real tracks; it fires no `track` event.
+      this.pc.addTransceiver("audio", { direction: "inactive" });
+    }
     for (const spec of options.dataChannels) {
       const dc = this.pc.createDataChannel(spec.label, {
         ordered: spec.ordered ?? true,
