@@ -45,6 +45,8 @@ export const configFileSchema = z.strictObject({
   // ---- cluster (the node secret stays in the environment: NODE_SECRET)
   edge_url: z.string().optional(),
   auto_join: z.boolean().optional(),
+  // ---- media path (transport/): false = werift's own RTP path end to end
+  fast_path: z.boolean().optional(),
   // ---- webhooks (webhooks/)
   auth_webhook_url: z.url().optional(),
   session_webhook_url: z.url().optional(),
@@ -91,6 +93,7 @@ export function fromConfigFile(f: ConfigFile): NodeConfigInput {
   set("crashLogDir", f.crash_log_dir);
   set("edgeUrl", f.edge_url);
   set("autoJoin", f.auto_join);
+  set("fastPath", f.fast_path);
   set("audioStreamingUrl", f.audio_streaming_url);
   set("audioStreamingHeader", f.audio_streaming_header);
   const webhooks: NonNullable<NodeConfigInput["webhooks"]> = {};

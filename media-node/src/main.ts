@@ -16,6 +16,7 @@ const program = new Command()
   .option("--edge-url <url>", "control-plane WebSocket of the edge (e.g. ws://127.0.0.1:3000/node; env EDGE_URL)")
   .option("--no-auto-join", "connect to the edge as a known node without joining the cluster (join later with JoinCluster)")
   .option("--crash-log-dir <dir>", "where GenerateCrashLog writes (default crash-logs)")
+  .option("--no-fast-path", "forward RTP through werift's own sender/receiver path instead of the fast path (config: fastPath)")
   .option("--debug-subscriber-loss <fraction>", "test hook: drop this fraction of first transmissions to subscribers", "0")
   .option("--audio-streaming-url <url>", "audio streaming gateway, HTTP/2 (http:// = h2c, https:// = h2; env AUDIO_STREAMING_URL)")
   .option("--audio-streaming-header", "prefix each streamed Opus packet with the 20-byte timestamp/sequence/length header")
@@ -24,7 +25,7 @@ const program = new Command()
   .option("--event-webhook-url <url>", "event webhook (config: event_webhook_url)")
   .parse();
 
-const opts = program.opts<Record<string, string | undefined> & { autoJoin: boolean; audioStreamingHeader?: boolean }>();
+const opts = program.opts<Record<string, string | undefined> & { autoJoin: boolean; fastPath: boolean; audioStreamingHeader?: boolean }>();
 const file: NodeConfigInput = opts.config ? await loadConfigFile(opts.config) : {};
 /** First defined of CLI flag, environment variable, config file value. */
 const pick = <T>(...values: (T | undefined)[]): T | undefined => values.find((v) => v !== undefined);
@@ -47,6 +48,7 @@ const node = new MediaNode({
   debugSubscriberLoss: Number(opts.debugSubscriberLoss),
   ...(edgeUrl ? { edgeUrl } : {}),
   autoJoin: program.getOptionValueSource("autoJoin") === "cli" ? opts.autoJoin : (file.autoJoin ?? true),
+  fastPath: program.getOptionValueSource("fastPath") === "cli" ? opts.fastPath : (file.fastPath ?? true),
   crashLogDir: opts.crashLogDir ?? file.crashLogDir ?? "crash-logs",
   ...(audioStreamingUrl ? { audioStreamingUrl } : {}),
   audioStreamingHeader: opts.audioStreamingHeader === true || file.audioStreamingHeader === true,
