@@ -185,7 +185,8 @@ function snapshot(): WorkerSnapshot {
   }
   const hist = latency;
   latency = new Uint32Array(HIST_BUCKETS + 1);
-  return { received, expected, streams: streams.size, reordered, sent: sentPackets, latency: Array.from(hist), bucketMs: HIST_BUCKET_MS };
+  const cpu = process.cpuUsage();
+  return { timeMs: now(), cpuUs: cpu.user + cpu.system, received, expected, streams: streams.size, reordered, sent: sentPackets, latency: Array.from(hist), bucketMs: HIST_BUCKET_MS };
 }
 
 function reply(m: WorkerReply): void {

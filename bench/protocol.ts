@@ -24,6 +24,9 @@ export interface WorkerSnapshot {
   reordered: number;
   /** Cumulative packets sent by this process's publishers. */
   sent: number;
+  /** Worker clock (ms) and cumulative process CPU (µs) at the snapshot. */
+  timeMs: number;
+  cpuUs: number;
   /** One-way delay histogram since the previous snapshot. */
   latency: number[];
   bucketMs: number;

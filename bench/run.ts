@@ -225,6 +225,12 @@ export interface Row {
   /** Share of forwarded packets the node sent / received on its fast path (metrics counters). */
   fastSentShare: number;
   fastReceivedPps: number;
+  /** CPU of all client processes together (% of one core): the box is shared with them. */
+  clientCpuPercent: number;
+  /** Node CPU with all connections up, before media (% of one core); NaN for storms. */
+  idleCpuPercent: number;
+  /** CPU per forwarded packet net of that idle cost. */
+  netCpuUsPerPacket: number;
 }
 
 function percentile(values: number[], p: number): number {
@@ -248,6 +254,8 @@ function sumSnapshots(snaps: WorkerSnapshot[]): WorkerSnapshot {
   const latency = new Array<number>(snaps[0]!.latency.length).fill(0);
   for (const s of snaps) s.latency.forEach((v, i) => (latency[i] += v));
   return {
+    timeMs: Math.max(...snaps.map((s) => s.timeMs)),
+    cpuUs: snaps.reduce((a, s) => a + s.cpuUs, 0),
     received: snaps.reduce((a, s) => a + s.received, 0),
     expected: snaps.reduce((a, s) => a + s.expected, 0),
     streams: snaps.reduce((a, s) => a + s.streams, 0),
@@ -291,20 +299,42 @@ async function runScenario(sc: Scenario, mode: "sora" | "raw"): Promise<Row> {
     const joined = workers.flatMap((w) => w.joined);
     const failed = joined.filter((j) => j.connectMs < 0);
     if (failed.length > 0) log(`  ${failed.length} clients failed to connect: ${failed[0]!.id} ${failed[0]!.error}`);
-    if (sc.kind !== "storm") workers.forEach((w) => w.send({ type: "start-media" }));
+    let idleCpuPercent = NaN;
+    if (sc.kind !== "storm") {
+      progress("idle");
+      await new Promise((r) => setTimeout(r, 500));
+      const i0 = await metrics(server);
+      await new Promise((r) => setTimeout(r, 1500));
+      const i1 = await metrics(server);
+      idleCpuPercent = ((i1.cpu_user_us + i1.cpu_system_us - i0.cpu_user_us - i0.cpu_system_us) / ((i1.time_ms - i0.time_ms) * 1000)) * 100;
+      workers.forEach((w) => w.send({ type: "start-media" }));
+    }
     progress("warming up");
     await new Promise((r) => setTimeout(r, WARMUP_MS));
-    const snap = async () => sumSnapshots(await Promise.all(workers.map(async (w) => (w.send({ type: "snapshot" }), (await w.next("snapshot")) as WorkerSnapshot))));
-    const [m0, s0] = await Promise.all([metrics(server), snap()]);
+    const snapAll = () => Promise.all(workers.map(async (w) => (w.send({ type: "snapshot" }), (await w.next("snapshot")) as WorkerSnapshot)));
+    // Node idle cost with every connection up and media flowing only after: measured before start-media
+    // (storms excepted, their media runs during the joins).
+    const [m0, w0] = await Promise.all([metrics(server), snapAll()]);
+    const s0 = sumSnapshots(w0);
     for (let t = 0; t < durationS; t++) {
       progress(`measuring ${t}/${durationS} s`);
       await new Promise((r) => setTimeout(r, 1000));
     }
-    const [m1, s1] = await Promise.all([metrics(server), snap()]);
+    const [m1, w1] = await Promise.all([metrics(server), snapAll()]);
+    const s1 = sumSnapshots(w1);
     const seconds = (m1.time_ms - m0.time_ms) / 1000;
     const cpuUs = m1.cpu_user_us + m1.cpu_system_us - (m0.cpu_user_us + m0.cpu_system_us);
-    const received = s1.received - s0.received;
+    // Rates per worker over the worker's own window (its snapshot replies may lag the node's /metrics).
+    let receivedPps = 0;
+    let clientCpu = 0;
+    for (let i = 0; i < workers.length; i++) {
+      const dt = (w1[i]!.timeMs - w0[i]!.timeMs) / 1000;
+      receivedPps += (w1[i]!.received - w0[i]!.received) / dt;
+      clientCpu += (w1[i]!.cpuUs - w0[i]!.cpuUs) / 1e6 / dt;
+    }
+    const received = receivedPps * seconds; // packets forwarded during the node's window
     const expected = s1.expected - s0.expected;
+    const receivedRaw = s1.received - s0.received;
     const connectTimes = joined.filter((j) => j.connectMs >= 0).map((j) => j.connectMs);
     const connections = mode === "sora" ? m1.connections : total;
     const row: Row = {
@@ -321,13 +351,16 @@ async function runScenario(sc: Scenario, mode: "sora" | "raw"): Promise<Row> {
       loopDelayP99Ms: (stormMetrics ?? m1).event_loop_delay_p99_ms,
       loopDelayMaxMs: (stormMetrics ?? m1).event_loop_delay_max_ms,
       rssMb: m1.rss_bytes / 2 ** 20,
-      rssPerConnectionMb: connections > 0 ? (m1.rss_bytes - idle.rss_bytes) / 2 ** 20 / connections : NaN,
-      lossPercent: expected > 0 ? Math.max(0, (1 - received / expected) * 100) : NaN,
+      rssPerConnectionMb: mode === "sora" && connections > 0 ? (m1.rss_bytes - idle.rss_bytes) / 2 ** 20 / connections : NaN,
+      lossPercent: expected > 0 ? Math.max(0, (1 - receivedRaw / expected) * 100) : NaN,
       reordered: s1.reordered - s0.reordered,
       latencyP50Ms: histPercentile(s1.latency, s1.bucketMs, 50),
       latencyP99Ms: histPercentile(s1.latency, s1.bucketMs, 99),
       connectMedianMs: percentile(connectTimes, 50),
       connectP95Ms: percentile(connectTimes, 95),
+      clientCpuPercent: clientCpu * 100,
+      idleCpuPercent,
+      netCpuUsPerPacket: received > 0 ? Math.max(0, cpuUs - (idleCpuPercent / 100) * seconds * 1e6) / received : NaN,
       fastSentShare: received > 0 ? ((m1.fast_rtp_sent ?? 0) - (m0.fast_rtp_sent ?? 0)) / received : 0,
       fastReceivedPps: ((m1.fast_rtp_received ?? 0) - (m0.fast_rtp_received ?? 0)) / seconds,
     };
@@ -342,7 +375,7 @@ async function runScenario(sc: Scenario, mode: "sora" | "raw"): Promise<Row> {
 const f = (v: number, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : "-");
 
 function table(rows: Row[]): string {
-  const head = ["scenario", "server", "conns", "fwd pps", "CPU %", "pps/core", "µs/pkt", "×raw", "loop p99 ms", "RSS MB", "MB/conn", "loss %", "reord", "lat p50/p99 ms", "connect med/p95 ms"];
+  const head = ["scenario", "server", "conns", "fwd pps", "CPU %", "idle %", "pps/core", "µs/pkt", "net µs/pkt", "×raw", "loop p99 ms", "RSS MB", "MB/conn", "loss %", "reord", "lat p50/p99 ms", "connect med/p95 ms", "clients CPU %"];
   const lines = rows.map((r) => {
     const raw = rows.find((x) => x.scenario === r.scenario && x.server === "raw");
     const ratio = r.server === "sora" && raw ? r.cpuUsPerPacket / raw.cpuUsPerPacket : NaN;
@@ -352,8 +385,10 @@ function table(rows: Row[]): string {
       `${r.connected}/${r.connections}`,
       f(r.forwardedPps),
       f(r.cpuPercent),
+      f(r.idleCpuPercent, 1),
       f(r.ppsPerCore),
       f(r.cpuUsPerPacket, 1),
+      f(r.netCpuUsPerPacket, 1),
       f(ratio, 1),
       f(r.loopDelayP99Ms, 1),
       f(r.rssMb),
@@ -362,6 +397,7 @@ function table(rows: Row[]): string {
       String(r.reordered),
       `${f(r.latencyP50Ms, 1)}/${f(r.latencyP99Ms, 1)}`,
       r.server === "sora" ? `${f(r.connectMedianMs)}/${f(r.connectP95Ms)}` : "-",
+      f(r.clientCpuPercent),
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
