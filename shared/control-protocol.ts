@@ -89,6 +89,13 @@ export const nodeCountersSchema = z.object({
 });
 export type NodeCounters = z.infer<typeof nodeCountersSchema>;
 
+/** Every counter at zero (the sum's start; a node that has reported nothing yet). */
+export function zeroNodeCounters(): NodeCounters {
+  const zero: Record<string, number> = {};
+  for (const key of Object.keys(nodeCountersSchema.shape)) zero[key] = 0;
+  return zero as NodeCounters;
+}
+
 export const licenseSchema = z.object({
   license_max_nodes: z.number().int().nullable(),
   license_max_connections: z.number().int().nullable(),

@@ -1,38 +1,14 @@
 import type { StatsReportAnswer } from "../../../shared/api/answers.js";
-import type { NodeCounters } from "../../../shared/control-protocol.js";
+import { type NodeCounters, zeroNodeCounters } from "../../../shared/control-protocol.js";
 import { SORA_COMPAT_VERSION } from "../../../shared/version.js";
 
 // GetStatsReport: Sora reports one node's counters; our API answers for the whole cluster, so the
 // nodes' counters are summed and the averages derived from the sums.
 
-const ZERO: NodeCounters = {
-  total_connection_created: 0,
-  total_connection_updated: 0,
-  total_connection_destroyed: 0,
-  total_session_created: 0,
-  total_session_destroyed: 0,
-  total_successful_connections: 0,
-  total_ongoing_connections: 0,
-  total_failed_connections: 0,
-  total_duration_msec: 0,
-  total_setup_time_msec: 0,
-  total_turn_udp_connections: 0,
-  total_turn_tcp_connections: 0,
-  total_received_invalid_turn_tcp_packet: 0,
-  total_auth_webhook_allowed: 0,
-  total_auth_webhook_denied: 0,
-  total_successful_auth_webhook: 0,
-  total_failed_auth_webhook: 0,
-  total_successful_session_webhook: 0,
-  total_failed_session_webhook: 0,
-  total_successful_event_webhook: 0,
-  total_failed_event_webhook: 0,
-};
-
 export function sumCounters(all: readonly NodeCounters[]): NodeCounters {
-  const sum: NodeCounters = { ...ZERO };
+  const sum = zeroNodeCounters();
   for (const counters of all) {
-    for (const key of Object.keys(ZERO) as (keyof NodeCounters)[]) sum[key] += counters[key];
+    for (const key of Object.keys(sum) as (keyof NodeCounters)[]) sum[key] += counters[key];
   }
   return sum;
 }

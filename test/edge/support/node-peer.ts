@@ -7,6 +7,7 @@ import {
   type EdgeMessage,
   type NodeCommand,
   type NodeCounters,
+  zeroNodeCounters,
   type NodeMode,
   type NodeReport,
 } from "../../../shared/control-protocol.js";
@@ -31,30 +32,7 @@ export interface PeerOptions {
 }
 
 export function counters(partial: Partial<NodeCounters> = {}): NodeCounters {
-  return {
-    total_connection_created: 0,
-    total_connection_updated: 0,
-    total_connection_destroyed: 0,
-    total_session_created: 0,
-    total_session_destroyed: 0,
-    total_successful_connections: 0,
-    total_ongoing_connections: 0,
-    total_failed_connections: 0,
-    total_duration_msec: 0,
-    total_setup_time_msec: 0,
-    total_turn_udp_connections: 0,
-    total_turn_tcp_connections: 0,
-    total_received_invalid_turn_tcp_packet: 0,
-    total_auth_webhook_allowed: 0,
-    total_auth_webhook_denied: 0,
-    total_successful_auth_webhook: 0,
-    total_failed_auth_webhook: 0,
-    total_successful_session_webhook: 0,
-    total_failed_session_webhook: 0,
-    total_successful_event_webhook: 0,
-    total_failed_event_webhook: 0,
-    ...partial,
-  };
+  return { ...zeroNodeCounters(), ...partial };
 }
 
 export function connection(id: string, extra: Partial<ConnectionInfo> = {}): ConnectionInfo {
