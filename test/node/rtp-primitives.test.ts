@@ -1,6 +1,7 @@
 import { expect, it } from "vitest";
 import { isAv1Keyframe, isH264Keyframe, isVp8Keyframe, isVp9Keyframe } from "../../media-node/src/rtp/keyframe.js";
 import { readRembBitrate, rembSize, writeRemb } from "../../media-node/src/rtp/remb.js";
+import { SequenceRebaser } from "../../media-node/src/rtp/sequence-rebaser.js";
 import { Vp8Munger } from "../../media-node/src/rtp/vp8-munger.js";
 import { Spotlight, AudioActivity } from "../../media-node/src/sfu/spotlight.js";
 
@@ -92,4 +93,36 @@ it("spotlight: fills slots by join order, gives a silent slot to a new speaker, 
   senders[0]!.activity = activity(50); // a speaks loudly, but both focused are speaking: no flap
   expect(spotlight.evaluate(senders)).toEqual([]);
   expect(spotlight.evaluate([senders[0]!, senders[2]!]).map((c) => c.focused)).toEqual(["a"]); // b left
+});
+
+it("continues one outgoing sequence/timestamp space across source changes, timestamps advanced by wall-clock time", () => {
+  const r = new SequenceRebaser(65534, 0xfffffff0);
+  const sent: [number, number][] = [];
+  const map = (seq: number, ts: number, nowMs: number) => {
+    r.map(seq, ts, 90_000, nowMs);
+    sent.push([r.outSeq, r.outTs]);
+  };
+  map(1000, 5000, 1_000); // first packet continues right after the initial values (across the 16/32-bit wrap)
+  map(1001, 8000, 1_033);
+  expect(sent).toEqual([
+    [65535, 0xfffffff1],
+    [0, (0xfffffff1 + 3000) >>> 0],
+  ]);
+  map(999, 2000, 1_040); // reordered: mapped with the same offsets, does not move the continuation point
+  expect(sent[2]).toEqual([65534, (0xfffffff1 - 3000) >>> 0]);
+  r.restart(); // another layer, unrelated numbering: next seq, ts + 100 ms of 90 kHz
+  map(40_000, 123_456, 1_133);
+  expect(sent[3]).toEqual([1, (0xfffffff1 + 3000 + 9000) >>> 0]);
+  map(40_001, 126_456, 1_166);
+  expect(sent[4]).toEqual([2, (0xfffffff1 + 3000 + 9000 + 3000) >>> 0]);
+  // Restarted twice in the same millisecond: the timestamp still moves forward (by 1).
+  r.restart();
+  map(7, 7, 1_166);
+  expect(sent[5]).toEqual([3, (0xfffffff1 + 3000 + 9000 + 3000 + 1) >>> 0]);
+});
+
+it("starts a fresh space at sequence 0", () => {
+  const r = new SequenceRebaser();
+  r.map(31_337, 42, 48_000, 500);
+  expect([r.outSeq, r.outTs]).toEqual([0, 1]);
 });

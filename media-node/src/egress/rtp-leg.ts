@@ -1,6 +1,7 @@
 import { randomInt } from "node:crypto";
 import type { Socket } from "node:dgram";
 import type { RtpPacket } from "werift";
+import { SequenceRebaser } from "../rtp/sequence-rebaser.js";
 import { Vp8Munger } from "../rtp/vp8-munger.js";
 import type { PacketTap, Publication } from "../sfu/publication.js";
 
@@ -18,13 +19,7 @@ const KEYFRAME_RETRY_MS = 500;
 export class RtpLeg implements PacketTap {
   /** RFC 3550: random SSRC and initial sequence number/timestamp. */
   private readonly ssrc = randomInt(1, 0xffffffff);
-  private lastOutSeq = randomInt(0, 0x10000);
-  private lastOutTs = randomInt(0, 0xffffffff);
-  private lastOutWallMs = 0;
-  private seqOffset = 0;
-  private tsOffset = 0;
-  /** False until the first packet of a new source layer re-bases the offsets. */
-  private started = false;
+  private readonly rebaser = new SequenceRebaser(randomInt(0, 0x10000), randomInt(0, 0xffffffff));
   /** Layer being forwarded (NO_LAYER until the first keyframe for video) and the one chased. */
   private currentLayer: number;
   private targetLayer = NO_LAYER;
@@ -71,7 +66,7 @@ export class RtpLeg implements PacketTap {
       }
       // A keyframe of the target layer: switch here so the receiver's decoder never lacks a reference.
       this.currentLayer = layer;
-      this.started = false;
+      this.rebaser.restart();
       this.vp8?.rebase();
     }
     this.forward(packet);
@@ -93,30 +88,16 @@ export class RtpLeg implements PacketTap {
 
   private forward(packet: RtpPacket): void {
     const src = packet.header;
-    if (!this.started) {
-      // Continue the outgoing space where it stopped; the timestamp advances by the wall-clock
-      // time that passed so the receiver's playout timing holds across a layer switch.
-      const elapsedMs = this.lastOutWallMs === 0 ? 0 : Date.now() - this.lastOutWallMs;
-      const tsAdvance = Math.max(1, Math.round((elapsedMs * this.publication.clockRate) / 1000));
-      this.seqOffset = (this.lastOutSeq + 1 - src.sequenceNumber) & 0xffff;
-      this.tsOffset = (this.lastOutTs + tsAdvance - src.timestamp) >>> 0;
-      this.started = true;
-    }
-    const outSeq = (src.sequenceNumber + this.seqOffset) & 0xffff;
-    const outTs = (src.timestamp + this.tsOffset) >>> 0;
-    if (((outSeq - this.lastOutSeq) & 0xffff) < 0x8000) {
-      this.lastOutSeq = outSeq;
-      this.lastOutTs = outTs;
-      this.lastOutWallMs = Date.now();
-    }
+    const rebased = this.rebaser;
+    rebased.map(src.sequenceNumber, src.timestamp, this.publication.clockRate, Date.now());
     // A fresh buffer per packet: dgram may still hold it after send() returns, and the source
     // payload is shared with subscribers and the NACK cache, so it is never rewritten in place.
     const payload = packet.payload;
     const out = Buffer.allocUnsafe(RTP_HEADER_SIZE + payload.length);
     out[0] = 0x80; // V=2, no padding, no extension, no CSRC
     out[1] = (src.marker ? 0x80 : 0) | this.payloadType;
-    out.writeUInt16BE(outSeq, 2);
-    out.writeUInt32BE(outTs, 4);
+    out.writeUInt16BE(rebased.outSeq, 2);
+    out.writeUInt32BE(rebased.outTs, 4);
     out.writeUInt32BE(this.ssrc, 8);
     payload.copy(out, RTP_HEADER_SIZE);
     this.vp8?.apply(out.subarray(RTP_HEADER_SIZE));

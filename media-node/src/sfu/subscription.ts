@@ -9,6 +9,7 @@ import {
   type RtpPacket,
   type RTCRtpTransceiver,
 } from "werift";
+import { SequenceRebaser } from "../rtp/sequence-rebaser.js";
 import { Vp8Munger } from "../rtp/vp8-munger.js";
 import { RtpEgress } from "../transport/rtp-egress.js";
 import type { Publication } from "./publication.js";
@@ -36,13 +37,8 @@ export class Subscription {
   private midExtId = 0;
   private absSendTimeExtId = 0;
   private midBytes: Buffer = Buffer.alloc(0);
-  /** Outgoing = source + offset (mod 2^16 / 2^32); recomputed whenever the source changes. */
-  private seqOffset = 0;
-  private tsOffset = 0;
-  private lastOutSeq = -1;
-  private lastOutTs = 0;
-  private lastOutWallMs = 0;
-  private started = false;
+  /** The subscriber's sequence/timestamp space; restarted whenever the source changes. */
+  private readonly rebaser = new SequenceRebaser();
   /** Per outgoing seq: source seq | layer << 16, and the timestamp offset it was sent with. */
   private readonly sentSource = new Int32Array(SENT_RING).fill(NO_SOURCE);
   private readonly sentTsOffset = new Uint32Array(SENT_RING);
@@ -119,7 +115,7 @@ export class Subscription {
     if (this.paused === paused) return;
     this.paused = paused;
     if (!paused) {
-      this.started = false;
+      this.rebaser.restart();
       this.vp8?.rebase();
       this.requestKeyframe(true);
     }
@@ -128,21 +124,21 @@ export class Subscription {
   /** Hot path: one call per packet of any layer of the publication. */
   onPacket(packet: RtpPacket, layer: number, nowMs: number): void {
     if (!this.ready || this.paused) return;
-    if (!this.publication.simulcast) return this.forward(packet, layer);
+    if (!this.publication.simulcast) return this.forward(packet, layer, nowMs);
     this.retarget(nowMs, false);
-    if (layer === this.currentLayer && this.currentLayer === this.targetLayer) return this.forward(packet, layer);
+    if (layer === this.currentLayer && this.currentLayer === this.targetLayer) return this.forward(packet, layer, nowMs);
     if (layer === this.targetLayer && this.targetLayer !== NO_LAYER) {
       if (this.publication.isKeyframe(packet.payload)) {
         this.currentLayer = layer;
         this.layerSwitches++;
-        this.started = false;
+        this.rebaser.restart();
         this.vp8?.rebase();
-        return this.forward(packet, layer);
+        return this.forward(packet, layer, nowMs);
       }
       if (nowMs - this.lastKeyframeAskMs > KEYFRAME_RETRY_MS) this.askKeyframe(this.targetLayer, nowMs, false);
     }
     // Keep relaying the current layer until the target's keyframe arrives (no picture gap).
-    if (layer === this.currentLayer && this.targetLayer !== NO_LAYER) this.forward(packet, layer);
+    if (layer === this.currentLayer && this.targetLayer !== NO_LAYER) this.forward(packet, layer, nowMs);
   }
 
   /** Picks the layer to chase: the wanted one if it is being sent, else the highest lower one, else the lowest higher one. */
@@ -183,30 +179,17 @@ export class Subscription {
   }
 
   /** Rewrites and sends one packet of `layer` in the subscriber's sequence space. */
-  private forward(packet: RtpPacket, layer: number): void {
+  private forward(packet: RtpPacket, layer: number, nowMs: number): void {
     const dtls = this.transceiver.sender.dtlsTransport;
     if (!dtls || dtls.state !== "connected") return;
     const src = packet.header;
-    if (!this.started) {
-      // First packet after start, a layer switch or a resume: continue the outgoing space where
-      // it stopped, advancing the timestamp by the wall-clock time that passed so playout timing holds.
-      const elapsedMs = this.lastOutWallMs === 0 ? 0 : Date.now() - this.lastOutWallMs;
-      const tsAdvance = Math.max(1, Math.round((elapsedMs * this.publication.clockRate) / 1000));
-      this.seqOffset = (this.lastOutSeq + 1 - src.sequenceNumber) & 0xffff;
-      this.tsOffset = (this.lastOutTs + tsAdvance - src.timestamp) >>> 0;
-      this.started = true;
-    }
-    const outSeq = (src.sequenceNumber + this.seqOffset) & 0xffff;
-    const outTs = (src.timestamp + this.tsOffset) >>> 0;
+    const out = this.rebaser;
+    out.map(src.sequenceNumber, src.timestamp, this.publication.clockRate, nowMs);
+    const outSeq = out.outSeq;
     this.sentSource[outSeq & SENT_MASK] = src.sequenceNumber | (layer << 16);
-    this.sentTsOffset[outSeq & SENT_MASK] = this.tsOffset;
-    if (((outSeq - this.lastOutSeq) & 0xffff) < 0x8000 || this.lastOutSeq < 0) {
-      this.lastOutSeq = outSeq;
-      this.lastOutTs = outTs;
-      this.lastOutWallMs = Date.now();
-    }
+    this.sentTsOffset[outSeq & SENT_MASK] = out.tsOffset;
     if (this.lossRate > 0 && Math.random() < this.lossRate) return;
-    this.send(packet, outSeq, outTs);
+    this.send(packet, outSeq, out.outTs);
   }
 
   private send(packet: RtpPacket, outSeq: number, outTs: number): void {
