@@ -60,6 +60,8 @@ export const channelSnapshotSchema = z.object({
   simulcast: z.boolean(),
   created_at: z.number().int(),
   connections: z.array(connectionInfoSchema),
+  /** Whether the node streams the session's audio (also when the session webhook started it). */
+  audio_streaming: z.boolean().optional(),
 });
 export type ChannelSnapshot = z.infer<typeof channelSnapshotSchema>;
 
@@ -125,6 +127,8 @@ export type Hello = z.infer<typeof helloSchema>;
 export const nodeReportSchema = z.discriminatedUnion("type", [
   helloSchema,
   z.object({ type: z.literal("session.created"), channel: channelSnapshotSchema }),
+  /** Session-level state the node changed on its own (the session webhook's answer). */
+  z.object({ type: z.literal("session.updated"), channel: channelSnapshotSchema }),
   z.object({ type: z.literal("session.destroyed"), channel_id: z.string(), session_id: z.string() }),
   z.object({
     type: z.literal("connection.created"),

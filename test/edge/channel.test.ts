@@ -197,22 +197,45 @@ describe("user-agent stats", () => {
 });
 
 describe("audio streaming", () => {
-  it("keeps subscriptions while not streaming and hands them to the node when streaming starts", async () => {
+  it("keeps the subscriber list on the node at every change, streaming or not; start and stop once each", async () => {
     const sub = { channel_id: CH, connection_id: R };
-    const before = node.commands.length;
     expect(await ok("SubscribeAudioStreamingResultPush", sub)).toEqual(sub);
-    expect(node.commands.length).toBe(before);
+    expect(lastCommand()).toEqual({ name: "set_audio_streaming_subscribers", channel_id: CH, connection_ids: [R] });
+    await fails("SubscribeAudioStreamingResultPush", { channel_id: CH, connection_id: "NOBODY" }, "CONNECTION-NOT-FOUND");
     await fails("StopAudioStreaming", { channel_id: CH }, "NOT-STARTED");
     expect(await ok("StartAudioStreaming", { channel_id: CH })).toEqual({ session_id: `session-${CH}` });
-    expect(node.commands.slice(-2)).toEqual([
-      { name: "start_audio_streaming", channel_id: CH },
-      { name: "set_audio_streaming_subscribers", channel_id: CH, connection_ids: [R] },
-    ]);
+    expect(lastCommand()).toEqual({ name: "start_audio_streaming", channel_id: CH });
     await fails("StartAudioStreaming", { channel_id: CH }, "ALREADY-STARTED");
     expect(await ok("UnsubscribeAudioStreamingResultPush", sub)).toEqual(sub);
     expect(lastCommand()).toEqual({ name: "set_audio_streaming_subscribers", channel_id: CH, connection_ids: [] });
     expect(await ok("StopAudioStreaming", { channel_id: CH })).toEqual({ session_id: `session-${CH}` });
     expect(lastCommand()).toEqual({ name: "stop_audio_streaming", channel_id: CH });
+  });
+
+  it("adopts what the node reports of its streaming (started on its own after the session webhook, or ended)", async () => {
+    const members = [connection(S, { signaling_notify_metadata: { n: 1 } }), connection(R, { role: "recvonly" })];
+    // Reports are applied in order: a later stats report marks when the snapshot has been applied.
+    let mark = 0;
+    const applied = async (label: string) => {
+      const timestamp = new Date(Date.UTC(2026, 0, 2, 0, 0, ++mark)).toISOString();
+      node.send({ type: "user_agent_stats", channel_id: CH, connection_id: R, timestamp, stats: [] });
+      await until(label, async () => (await api("GetUserAgentStats", { channel_id: CH, connection_id: R })).body?.timestamp === timestamp);
+    };
+    node.send({ type: "session.updated", channel: channel(CH, members, { audio_streaming: true }) });
+    await applied("streaming snapshot applied");
+    await fails("StartAudioStreaming", { channel_id: CH }, "ALREADY-STARTED");
+    expect(await ok("StopAudioStreaming", { channel_id: CH })).toEqual({ session_id: `session-${CH}` });
+    expect(lastCommand()).toEqual({ name: "stop_audio_streaming", channel_id: CH });
+
+    expect(await ok("StartAudioStreaming", { channel_id: CH })).toEqual({ session_id: `session-${CH}` });
+    node.send({ type: "session.updated", channel: channel(CH, members, { audio_streaming: false }) });
+    await applied("not-streaming snapshot applied");
+    await fails("StopAudioStreaming", { channel_id: CH }, "NOT-STARTED");
+    // A snapshot without the field (an older node) leaves the stored state alone.
+    expect(await ok("StartAudioStreaming", { channel_id: CH })).toEqual({ session_id: `session-${CH}` });
+    node.send({ type: "session.updated", channel: channel(CH, members) });
+    await applied("snapshot without the field applied");
+    expect(await ok("StopAudioStreaming", { channel_id: CH })).toEqual({ session_id: `session-${CH}` });
   });
 
   it("answers the node's FEATURE-NOT-AVAILABLE as a 400", async () => {

@@ -1,20 +1,57 @@
+import { createServer, type Server } from "node:http";
+import { createServer as createHttp2Server, type ServerHttp2Stream } from "node:http2";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
 import { startEdge, startNode, until, type EdgeProcess, type NodeProcess } from "./processes.js";
 
 // Every call of ../shared/reference/seed-api.md with the body of the seed's httpie example (its
 // placeholder ids replaced by live ones), against the edge in workerd and a real media node;
-// each answer must have the seed's shape.
+// each answer must have the seed's shape. The node also has a session webhook and an audio
+// streaming gateway (both local) for the session webhook's `audio_streaming: true` path.
 
 let edge: EdgeProcess;
 let node: NodeProcess;
 let sender: WeriftSoraClient;
 let receiver: WeriftSoraClient;
 const channel_id = "sora";
+/** Sessions of this channel are streamed by the session webhook's answer. */
+const streamedChannel = "streamed-by-webhook";
+let sessionWebhook: Server;
+const gateway = createHttp2Server();
+const gatewayPosts: { connectionId: string; bytes: number }[] = [];
+const gatewayStreams: ServerHttp2Stream[] = [];
+
+async function listen(server: Server | typeof gateway): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return (server.address() as AddressInfo).port;
+}
 
 beforeAll(async () => {
+  sessionWebhook = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { type?: string; channel_id?: string };
+      const streamIt = body.type === "session.created" && body.channel_id === streamedChannel;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(streamIt ? { audio_streaming: true } : {}));
+    });
+  });
+  gateway.on("stream", (stream, headers) => {
+    gatewayStreams.push(stream);
+    const post = { connectionId: String(headers["sora-connection-id"]), bytes: 0 };
+    gatewayPosts.push(post);
+    stream.on("error", () => undefined);
+    stream.on("data", (c: Buffer) => (post.bytes += c.length));
+    stream.respond({ ":status": 200 });
+  });
+  const webhookPort = await listen(sessionWebhook);
+  const gatewayPort = await listen(gateway);
   edge = await startEdge();
-  node = await startNode(edge);
+  node = await startNode(edge, {
+    args: ["--session-webhook-url", `http://127.0.0.1:${webhookPort}/session`, "--audio-streaming-url", `http://127.0.0.1:${gatewayPort}/stream`],
+  });
   // A simulcast channel (RequestRtpStream needs one); the werift sender publishes plain video.
   sender = new WeriftSoraClient({ url: node.signalingUrl, channelId: channel_id, role: "sendrecv", extra: { simulcast: true } });
   receiver = new WeriftSoraClient({ url: node.signalingUrl, channelId: channel_id, role: "sendrecv", extra: { simulcast: true } });
@@ -32,6 +69,9 @@ afterAll(async () => {
   await receiver?.close();
   await node?.stop();
   await edge?.stop();
+  for (const stream of gatewayStreams) stream.close();
+  await new Promise<void>((resolve) => gateway.close(() => resolve()));
+  await new Promise<void>((resolve) => sessionWebhook?.close(() => resolve()) ?? resolve());
 }, 60_000);
 
 const keys = (o: object) => Object.keys(o).sort();
@@ -149,4 +189,29 @@ it("ChangeUpstreamVideoBitRate echoes its keys", async () => {
 it("GenerateCrashLog", async () => {
   expect(await edge.ok("Sora_20221221.GenerateCrashLog", { info: { reason: "integration test" } })).toEqual({});
   await until("crash log path logged", () => /crash log written/.test(node.output));
+});
+
+it("a session the session webhook streams (audio_streaming: true) is streaming for the API too", async () => {
+  const streamed = new WeriftSoraClient({
+    url: node.signalingUrl,
+    channelId: streamedChannel,
+    role: "sendrecv",
+    extra: { audio_streaming_language_code: "ja-JP" },
+  });
+  try {
+    await streamed.connect();
+    streamed.startMedia(20, 200);
+    await until("the gateway receives the sender's audio", () => gatewayPosts.some((p) => p.connectionId === streamed.connectionId && p.bytes > 0));
+    // The edge adopts the node's session.updated report: Start is refused, Stop stops it. (Stop is
+    // polled: it answers NOT-STARTED until the report has been applied, and 200 only after.)
+    await until("StopAudioStreaming accepted", async () => (await edge.api("Sora_20221221.StopAudioStreaming", { channel_id: streamedChannel })).status === 200);
+    await until("node stopped streaming", () => /audio streaming stopped/.test(node.output));
+    const restart = await edge.ok("Sora_20221221.StartAudioStreaming", { channel_id: streamedChannel });
+    expect(restart).toHaveProperty("session_id");
+    const again = await edge.api("Sora_20221221.StartAudioStreaming", { channel_id: streamedChannel });
+    expect(again.status).toBe(400);
+    expect(again.body.error_type).toBe("ALREADY-STARTED");
+  } finally {
+    await streamed.close();
+  }
 });

@@ -1,7 +1,10 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttp2Server, type IncomingHttpHeaders as Http2Headers, type ServerHttp2Stream } from "node:http2";
+import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { NodeControl } from "../../media-node/src/control/node-control.js";
 import { MediaNode } from "../../media-node/src/media-node.js";
+import type { Channel } from "../../media-node/src/sfu/channel.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
 
 // Webhooks against a real local HTTP receiver (node:http) with werift clients: the auth
@@ -405,5 +408,91 @@ describe("session and event webhooks", () => {
     expect(reported.total_successful_session_webhook).toBe(c.total_successful_session_webhook);
     expect(reported.total_failed_event_webhook).toBe(c.total_failed_event_webhook);
     expect(reported.total_turn_udp_connections).toBe(0);
+  });
+});
+
+describe("session webhook answer", () => {
+  const posts: { headers: Http2Headers; bytes: number }[] = [];
+  const open: ServerHttp2Stream[] = [];
+  const gateway = createHttp2Server();
+  let streamingNode: MediaNode;
+  const updated: Channel[] = [];
+
+  beforeAll(async () => {
+    gateway.on("stream", (stream, headers) => {
+      open.push(stream);
+      const post = { headers, bytes: 0 };
+      posts.push(post);
+      stream.on("error", () => undefined);
+      stream.on("data", (c: Buffer) => (post.bytes += c.length));
+      stream.respond({ ":status": 200 });
+    });
+    await new Promise<void>((resolve) => gateway.listen(0, "127.0.0.1", resolve));
+    streamingNode = new MediaNode({
+      port: 0,
+      audioStreamingUrl: `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/stream`,
+      webhooks: { sessionUrl: receiver.url("/session"), timeoutMs: 1_000, retries: 0, connectionUpdatedIntervalMs: 60_000 },
+    });
+    await streamingNode.start();
+    streamingNode.sfu.listeners.push({ sessionUpdated: (channel) => updated.push(channel) });
+  });
+
+  afterAll(async () => {
+    for (const s of open) s.close();
+    await streamingNode?.stop();
+    await new Promise<void>((resolve) => gateway.close(() => resolve()));
+  });
+
+  function streamingSender(channelId: string): WeriftSoraClient {
+    const c = new WeriftSoraClient({
+      url: `ws://127.0.0.1:${streamingNode.port}/signaling`,
+      channelId,
+      role: "sendrecv",
+      extra: { audio_streaming_language_code: "ja-JP" },
+    });
+    clients.push(c);
+    return c;
+  }
+
+  it("starts audio streaming when session.created's answer asks for it, and tells the edge (session.updated)", async () => {
+    receiver.event = (body) => (body.type === "session.created" ? { body: { audio_streaming: true } } : { status: 200 });
+    const sender = streamingSender("streamed");
+    await sender.connect();
+    sender.startMedia(20, 200);
+    await until("the sender's audio reaches the gateway", () => posts.some((p) => p.bytes > 0), 5_000);
+    expect(posts).toHaveLength(1);
+    expect(posts[0]!.headers).toMatchObject({
+      ":method": "POST",
+      ":path": "/stream",
+      "sora-channel-id": "streamed",
+      "sora-connection-id": sender.connectionId,
+      "sora-audio-streaming-language-code": "ja-JP",
+    });
+    const channel = streamingNode.sfu.channels.get("streamed")!;
+    expect(updated).toEqual([channel]);
+    expect(streamingNode.sfu.snapshot(channel).audio_streaming).toBe(true);
+    // Already on: an API start now is refused like a second StartAudioStreaming.
+    expect(streamingNode.sfu.audioStreaming.start("streamed")).toMatchObject({ ok: false, error_type: "ALREADY-STARTED" });
+    await sender.close();
+    await until("session gone", () => streamingNode.sfu.channels.size === 0);
+  });
+
+  it("leaves the session alone when the answer does not ask (or is not an object)", async () => {
+    for (const answer of [{ audio_streaming: false }, "yes", { audio_streaming: "true" }, { spotlight_number: 2 }]) {
+      receiver.reset();
+      posts.length = 0;
+      updated.length = 0;
+      receiver.event = (body) => (body.type === "session.created" ? { body: answer } : { status: 200 });
+      const c = streamingSender("not-streamed");
+      await c.connect();
+      c.startMedia(20, 200);
+      await until("session.created answered", () => receiver.of("/session", "session.created").length === 1);
+      await sleep(300);
+      expect(updated).toEqual([]);
+      expect(posts).toEqual([]);
+      expect(streamingNode.sfu.audioStreaming.isStreaming("not-streamed")).toBe(false);
+      await c.close();
+      await until("session gone", () => streamingNode.sfu.channels.size === 0);
+    }
   });
 });

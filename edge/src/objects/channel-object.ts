@@ -47,7 +47,11 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     const gone = (await this.store.connections()).map((c) => c.connection_id).filter((id) => !live.has(id));
     await this.store.deleteConnections(gone);
     await this.store.putConnections(snapshot.connections.map((c) => ({ ...c, node_name: nodeName })));
-    if (gone.length > 0) await this.store.putControl(withoutConnections(await this.store.control(), new Set(gone)));
+    let control = await this.store.control();
+    if (gone.length > 0) control = withoutConnections(control, new Set(gone));
+    // The node streams or not (StartAudioStreaming, or on its own after the session webhook's answer).
+    if (snapshot.audio_streaming !== undefined) control = { ...control, audio_streaming: snapshot.audio_streaming };
+    await this.store.putControl(control);
   }
 
   async endSession(sessionId: string): Promise<void> {
@@ -247,14 +251,8 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
       const session = await this.requireSession(request.channel_id);
       const control = await this.store.control();
       if (control.audio_streaming) throw new ApiError("ALREADY-STARTED", { channel_id: session.channel_id });
+      // The node already holds the subscriber list (sent at every Subscribe/Unsubscribe).
       await this.commandOwner(session, { name: "start_audio_streaming", channel_id: session.channel_id });
-      if (control.audio_subscribers.length > 0) {
-        await this.commandOwner(session, {
-          name: "set_audio_streaming_subscribers",
-          channel_id: session.channel_id,
-          connection_ids: control.audio_subscribers,
-        });
-      }
       await this.saveControl({ audio_streaming: true });
       return { session_id: session.session_id };
     });
@@ -280,16 +278,17 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     return this.changeSubscribers(request, false);
   }
 
-  /** Subscriptions are kept here; the node needs the list only while it streams. */
+  /**
+   * Kept here and given whole to the node at every change, streaming or not: the node may start
+   * streaming on its own (session webhook answer) and then needs the list at once.
+   */
   private changeSubscribers(request: { channel_id: string; connection_id: string }, subscribe: boolean) {
     return this.mutate(async () => {
       const { session, connection } = await this.requireConnection(request.channel_id, request.connection_id);
       const control = await this.store.control();
       const others = control.audio_subscribers.filter((id) => id !== connection.connection_id);
       const audio_subscribers = subscribe ? [...others, connection.connection_id] : others;
-      if (control.audio_streaming) {
-        await this.commandOwner(session, { name: "set_audio_streaming_subscribers", channel_id: session.channel_id, connection_ids: audio_subscribers });
-      }
+      await this.commandOwner(session, { name: "set_audio_streaming_subscribers", channel_id: session.channel_id, connection_ids: audio_subscribers });
       await this.saveControl({ audio_subscribers });
       return { channel_id: request.channel_id, connection_id: request.connection_id };
     });

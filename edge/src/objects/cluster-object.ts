@@ -189,7 +189,8 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
 
   private async onReport(ws: WebSocket, nodeName: string, report: Report): Promise<void> {
     switch (report.type) {
-      case "session.created": {
+      case "session.created":
+      case "session.updated": {
         const record = await this.store.node(nodeName);
         if (!record) return;
         await this.store.putOwner(ownerOf(report.channel, record));

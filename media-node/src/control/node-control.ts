@@ -44,7 +44,7 @@ export class NodeControl {
           license: { license_max_nodes: null, license_max_connections: null, license_serial_code: null, license_type: null },
           auto_join: config.autoJoin,
           mode: sfu.mode,
-          channels: [...sfu.channels.values()].map((c) => c.snapshot()),
+          channels: [...sfu.channels.values()].map((c) => sfu.snapshot(c)),
           counters: this.counters(),
         }),
         welcome: (w) => {
@@ -60,7 +60,8 @@ export class NodeControl {
       log,
     );
     sfu.listeners.push({
-      sessionCreated: (channel) => this.link.report({ type: "session.created", channel: channel.snapshot() }),
+      sessionCreated: (channel) => this.link.report({ type: "session.created", channel: sfu.snapshot(channel) }),
+      sessionUpdated: (channel) => this.link.report({ type: "session.updated", channel: sfu.snapshot(channel) }),
       sessionDestroyed: (channel) =>
         this.link.report({ type: "session.destroyed", channel_id: channel.channelId, session_id: channel.sessionId }),
       connectionCreated: (conn) =>
@@ -198,7 +199,7 @@ export class NodeControl {
       memory: process.memoryUsage(),
       uptime_sec: process.uptime(),
       counters: this.counters(),
-      channels: [...this.sfu.channels.values()].map((c) => c.snapshot()),
+      channels: [...this.sfu.channels.values()].map((c) => this.sfu.snapshot(c)),
     };
     await writeFile(file, JSON.stringify(body, null, 2));
     this.log.warn({ path: file }, "crash log written");

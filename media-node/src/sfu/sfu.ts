@@ -1,4 +1,4 @@
-import type { PausedStream, RidRequest } from "../../../shared/control-protocol.js";
+import type { ChannelSnapshot, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
 import type { NodeConfig } from "../config.js";
 import { AudioStreaming } from "../egress/audio-streamer.js";
 import { RtpForwarding } from "../egress/rtp-forwarder.js";
@@ -51,6 +51,8 @@ export interface SfuEvents {
   connectionCreated?(conn: Connection): void;
   connectionDestroyed?(conn: Connection): void;
   userAgentStats?(conn: Connection): void;
+  /** Session-level state changed by the node itself, not by an edge command (session webhook answer). */
+  sessionUpdated?(channel: Channel): void;
 }
 
 export class Sfu {
@@ -129,6 +131,16 @@ export class Sfu {
     const conn = new Connection(channel, connect, this.config, this.log.child({ channel_id: channel.channelId }), auth);
     channel.connections.set(conn.id, conn);
     return conn;
+  }
+
+  /** What the edge is told of a session (hello, session.created/updated). */
+  snapshot(channel: Channel): ChannelSnapshot {
+    return { ...channel.snapshot(), audio_streaming: this.audioStreaming.isStreaming(channel.channelId) };
+  }
+
+  /** Tells the listeners that the node changed a session on its own. */
+  sessionUpdated(channel: Channel): void {
+    for (const l of this.listeners) l.sessionUpdated?.(channel);
   }
 
   /** The initial offer includes every track already published to the channel. */

@@ -31,6 +31,8 @@ export class LifecycleWebhooks implements SfuEvents {
     private readonly counters: WebhookCounters,
     private readonly log: Logger,
     private readonly signal: AbortSignal,
+    /** The session webhook's answer to session.created (it may ask for session settings). */
+    private readonly onSessionCreatedAnswer?: (channel: Channel, answer: unknown) => void,
   ) {}
 
   // ---- SfuEvents ------------------------------------------------------------------------
@@ -38,7 +40,9 @@ export class LifecycleWebhooks implements SfuEvents {
   sessionCreated(channel: Channel): void {
     if (!this.urls.session) return;
     this.sessionStats.set(channel.sessionId, { total: 0, max: 0 });
-    this.send("session", "session.created", this.sessionBody("session.created", channel), channel);
+    this.send("session", "session.created", this.sessionBody("session.created", channel), channel, undefined, (answer) =>
+      this.onSessionCreatedAnswer?.(channel, answer),
+    );
   }
 
   sessionDestroyed(channel: Channel): void {
@@ -156,7 +160,14 @@ export class LifecycleWebhooks implements SfuEvents {
 
   // ---- delivery -------------------------------------------------------------------------
 
-  private send(kind: Kind, type: string, body: Record<string, unknown>, channel: Channel, conn?: Connection): void {
+  private send(
+    kind: Kind,
+    type: string,
+    body: Record<string, unknown>,
+    channel: Channel,
+    conn?: Connection,
+    onAnswer?: (answer: unknown) => void,
+  ): void {
     const url = kind === "session" ? this.urls.session : this.urls.event;
     if (!url) return;
     const headers: Record<string, string> = {
@@ -165,7 +176,7 @@ export class LifecycleWebhooks implements SfuEvents {
       "sora-session-id": channel.sessionId,
     };
     if (conn) headers["sora-connection-id"] = conn.id;
-    this.track(this.deliver(kind, type, url, body, headers, 0));
+    this.track(this.deliver(kind, type, url, body, headers, 0, onAnswer));
   }
 
   private track(delivery: Promise<void>): void {
@@ -173,17 +184,26 @@ export class LifecycleWebhooks implements SfuEvents {
     void delivery.finally(() => this.inflight.delete(delivery));
   }
 
-  private async deliver(kind: Kind, type: string, url: string, body: unknown, headers: Record<string, string>, attempt: number): Promise<void> {
+  private async deliver(
+    kind: Kind,
+    type: string,
+    url: string,
+    body: unknown,
+    headers: Record<string, string>,
+    attempt: number,
+    onAnswer?: (answer: unknown) => void,
+  ): Promise<void> {
     const result = await postJson(url, body, { timeoutMs: this.config.webhooks.timeoutMs, headers, signal: this.signal });
     if (result.ok) {
       if (kind === "session") this.counters.total_successful_session_webhook++;
       else this.counters.total_successful_event_webhook++;
+      if (!this.stopped) onAnswer?.(result.body);
       return;
     }
     if (attempt < this.config.webhooks.retries && !this.stopped) {
       const timer = setTimeout(() => {
         this.retryTimers.delete(timer);
-        this.track(this.deliver(kind, type, url, body, headers, attempt + 1));
+        this.track(this.deliver(kind, type, url, body, headers, attempt + 1, onAnswer));
       }, RETRY_BACKOFF_MS * (attempt + 1));
       timer.unref();
       this.retryTimers.add(timer);

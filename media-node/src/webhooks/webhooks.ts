@@ -4,6 +4,7 @@ import type { Sfu } from "../sfu/sfu.js";
 import { AuthWebhook } from "./auth-webhook.js";
 import { newWebhookCounters, type WebhookCounters } from "./counters.js";
 import { LifecycleWebhooks } from "./lifecycle-webhooks.js";
+import { applySessionCreatedAnswer } from "./session-answer.js";
 
 // The node's webhooks, wired onto the SFU: the auth webhook as its authorizer, session/event
 // webhooks as a lifecycle listener. Only what has a URL configured is attached.
@@ -21,7 +22,9 @@ export class Webhooks {
       sfu.authorizer = (connect, connectionId, channel) => auth.authorize(connect, connectionId, channel);
     }
     if (w.sessionUrl || w.eventUrl) {
-      this.lifecycle = new LifecycleWebhooks({ session: w.sessionUrl, event: w.eventUrl }, config, this.counters, wlog, this.abort.signal);
+      this.lifecycle = new LifecycleWebhooks({ session: w.sessionUrl, event: w.eventUrl }, config, this.counters, wlog, this.abort.signal, (channel, answer) =>
+        applySessionCreatedAnswer(sfu, channel, answer, wlog),
+      );
       sfu.listeners.push(this.lifecycle);
     }
   }
