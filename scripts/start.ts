@@ -101,6 +101,8 @@ const apiUrl = `http://${host}:${apiPort}/`;
 if (edgeAvailable) {
   run("edge", "npx", ["wrangler", "dev", "--ip", host, "--port", String(apiPort), "--persist-to", ".wrangler/state", "--log-level", "warn"], {
     WRANGLER_SEND_METRICS: "false",
+    // Request.cf is not used; without this workerd tries to download it on every start (offline: a stack trace).
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
   });
   if (!(await waitHttp(apiUrl, 60_000))) {
     console.error("edge did not come up within 60 s");
