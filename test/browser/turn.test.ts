@@ -110,6 +110,12 @@ describe("TURN (coturn spawned by the node)", () => {
     await waitFor("receiver decodes the TCP-relayed publisher", async () => ((await page.inbound(receiver.id))[tcp.connectionId!]?.framesDecoded ?? 0) >= 10);
     await waitFor("node counted a TURN/TCP connection", async () => node.turn!.counters.total_turn_tcp_connections >= 1);
 
+    // connection.created as the receiver heard it names each publisher's TURN transport.
+    const created = (await page.state(receiver.id)).notifies.filter((n) => n.event_type === "connection.created");
+    expect(created.find((n) => n.connection_id === tcp.connectionId)?.turn_transport_type).toBe("tcp");
+    const own = (await page.state(udp.id)).notifies.find((n) => n.event_type === "connection.created" && n.connection_id === udp.connectionId);
+    expect(own?.turn_transport_type).toBe("udp");
+
     // The receiver itself was not relayed and was not counted.
     const receiverPair = await selectedPair(page, receiver.id);
     expect(receiverPair?.localType).toBe("host");

@@ -4,6 +4,7 @@ import { newSoraId } from "../../../shared/ids.js";
 import type { NodeConfig, VideoCodecName } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { ConnectMessage } from "../signaling/messages.js";
+import { relayTransportOf } from "../turn/relay-detection.js";
 import type { Channel } from "./channel.js";
 import { Peer, type DataChannelSpec, type MediaKind } from "./peer.js";
 import { Publication, SIMULCAST_RIDS } from "./publication.js";
@@ -321,7 +322,8 @@ export class Connection {
       connection_id: this.id,
       audio: this.audio,
       video: this.video,
-      turn_transport_type: "udp",
+      // Sora's notify names the client's TURN transport; a connection not relayed reports "udp".
+      turn_transport_type: (this.peer?.pc && relayTransportOf(this.peer.pc)) || "udp",
     };
     if (this.authnMetadata !== undefined) fields.authn_metadata = this.authnMetadata;
     if (this.signalingNotifyMetadata !== undefined) fields.metadata = this.signalingNotifyMetadata;

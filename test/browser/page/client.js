@@ -29,7 +29,7 @@ window.RTCPeerConnection = class extends NativeRTCPeerConnection {
 };
 
 function summarizeNotify(m) {
-  return { event_type: m.event_type, connection_id: m.connection_id, channel_connections: m.channel_connections, metadata: m.metadata, data: m.data, role: m.role };
+  return { event_type: m.event_type, connection_id: m.connection_id, channel_connections: m.channel_connections, metadata: m.metadata, data: m.data, role: m.role, turn_transport_type: m.turn_transport_type };
 }
 
 window.startClient = async ({ url, channelId, role, options = {}, metadata, video = { width: 640, height: 360 }, audio = true, rtcConfig = null }) => {
