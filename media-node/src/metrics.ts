@@ -19,6 +19,7 @@ export interface ProcessMetrics {
   fast_rtp_sent: number;
   fast_rtp_received: number;
   srtp_auth_failures: number;
+  srtp_replays: number;
 }
 
 export function processMetrics(): ProcessMetrics {
@@ -35,6 +36,7 @@ export function processMetrics(): ProcessMetrics {
     fast_rtp_sent: fastCounters.rtpSent,
     fast_rtp_received: fastCounters.rtpReceived,
     srtp_auth_failures: fastCounters.srtpAuthFailures,
+    srtp_replays: fastCounters.srtpReplays,
   };
   loopDelay.reset();
   return m;

@@ -16,6 +16,15 @@ export const SRTCP_INDEX_LENGTH = 4;
 const SHA1_BLOCK = 64;
 const MAX_MESSAGE = 65_536;
 
+/**
+ * Replay window in packets (RFC 3711 §3.3.2 asks for at least 64). 1024 as libwebrtc uses: a NACKed
+ * retransmission of high-rate video can arrive hundreds of packets after the newest one.
+ */
+export const REPLAY_WINDOW = 1024;
+const REPLAY_MASK = REPLAY_WINDOW - 1;
+/** unprotectRtp's answer for an authentic packet already received, or too old to tell. */
+export const SRTP_REPLAYED = -2;
+
 /** Per-SSRC rollover state (RFC 3711 §3.3.1). */
 interface SsrcState {
   roc: number;
@@ -23,6 +32,10 @@ interface SsrcState {
   s_l: number;
   /** Next SRTCP index (sending side). */
   srtcpIndex: number;
+  /** Receiving side: highest packet index (2^16·ROC + SEQ) accepted, -1 before the first. */
+  replayTop: number;
+  /** Receiving side: one bit per index in (replayTop − REPLAY_WINDOW, replayTop], at index mod REPLAY_WINDOW. */
+  replaySeen?: Uint32Array;
 }
 
 /** RFC 3711 §4.3.1 key derivation (kdr = 0): AES-CM(master key, (label << 48) ^ salt). */
@@ -245,7 +258,7 @@ export class SrtpContext {
   private state(map: Map<number, SsrcState>, ssrc: number): SsrcState {
     let s = map.get(ssrc);
     if (s === undefined) {
-      s = { roc: -1, s_l: 0, srtcpIndex: 0 };
+      s = { roc: -1, s_l: 0, srtcpIndex: 0, replayTop: -1 };
       map.set(ssrc, s);
     }
     return s;
@@ -277,6 +290,26 @@ export class SrtpContext {
     }
   }
 
+  /** Whether packet `index` was accepted already or is older than the window. */
+  private static replayed(s: SsrcState, index: number): boolean {
+    if (index > s.replayTop) return false;
+    if (s.replayTop - index >= REPLAY_WINDOW) return true;
+    const bit = index & REPLAY_MASK; // ToInt32 keeps the low bits of an index below 2^48
+    return (s.replaySeen![bit >>> 5]! & (1 << (bit & 31))) !== 0;
+  }
+
+  private static markReceived(s: SsrcState, index: number): void {
+    const seen = (s.replaySeen ??= new Uint32Array(REPLAY_WINDOW / 32));
+    if (index > s.replayTop) {
+      // The indices that slide out of the window give their bits to the new ones.
+      if (s.replayTop < 0 || index - s.replayTop >= REPLAY_WINDOW) seen.fill(0);
+      else for (let i = s.replayTop + 1; i < index; i++) seen[(i & REPLAY_MASK) >>> 5]! &= ~(1 << (i & 31));
+      s.replayTop = index;
+    }
+    const bit = index & REPLAY_MASK;
+    seen[bit >>> 5]! |= 1 << (bit & 31);
+  }
+
   /**
    * Encrypts buf[headerLength, length) in place and writes the 10-byte tag at buf[length].
    * `buf` needs SRTP_AUTH_TAG_LENGTH spare bytes. Returns the SRTP length.
@@ -294,7 +327,10 @@ export class SrtpContext {
     return length + SRTP_AUTH_TAG_LENGTH;
   }
 
-  /** Authenticates and decrypts an SRTP packet in place. Returns the RTP length, or -1 (bad tag / malformed). */
+  /**
+   * Authenticates and decrypts an SRTP packet in place. Returns the RTP length, -1 (bad tag /
+   * malformed) or SRTP_REPLAYED (a copy of a packet already accepted, or older than the window).
+   */
   unprotectRtp(buf: Buffer, length = buf.length): number {
     const rtpLength = length - SRTP_AUTH_TAG_LENGTH;
     const headerLength = rtpHeaderLength(buf, rtpLength);
@@ -304,8 +340,11 @@ export class SrtpContext {
     const s = this.state(this.ssrcs, ssrc);
     let v = SrtpContext.guess(s, seq);
     if (v < 0) v = 0;
+    const index = v * 0x10000 + seq;
+    if (SrtpContext.replayed(s, index)) return SRTP_REPLAYED;
     if (!tagEquals(buf, rtpLength, this.rtpAuth.digest(buf, rtpLength, v))) return -1;
     SrtpContext.commit(s, seq, v);
+    SrtpContext.markReceived(s, index);
     this.rtpCipher.xor(buf, headerLength, rtpLength, ssrc, v >>> 16, ((v & 0xffff) << 16) | seq);
     return rtpLength;
   }

@@ -1,6 +1,6 @@
 import type { Socket } from "node:dgram";
 import type { RTCDtlsTransport } from "werift";
-import { SRTP_AUTH_TAG_LENGTH, SrtpContext } from "../rtp/srtp.js";
+import { SRTP_AUTH_TAG_LENGTH, SRTP_REPLAYED, SrtpContext } from "../rtp/srtp.js";
 
 // Fast media I/O under a werift PeerConnection. werift keeps ICE (connectivity checks, consent),
 // DTLS (handshake, keys), SCTP and RTCP; RTP itself bypasses werift's per-packet chain (double
@@ -68,7 +68,7 @@ const slab = new SendSlab();
 const transports = new WeakMap<RTCDtlsTransport, FastTransport | null>();
 
 /** Node-wide counters, read by /metrics. */
-export const fastCounters = { rtpSent: 0, rtpReceived: 0, srtpAuthFailures: 0 };
+export const fastCounters = { rtpSent: 0, rtpReceived: 0, srtpAuthFailures: 0, srtpReplays: 0 };
 
 export class FastTransport {
   private readonly outbound: SrtpContext;
@@ -174,7 +174,8 @@ export class FastTransport {
         if (sink !== undefined) {
           const length = inbound.unprotectRtp(data, data.length);
           if (length < 0) {
-            fastCounters.srtpAuthFailures++;
+            if (length === SRTP_REPLAYED) fastCounters.srtpReplays++;
+            else fastCounters.srtpAuthFailures++;
             return;
           }
           fastCounters.rtpReceived++;
