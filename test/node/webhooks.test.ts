@@ -139,6 +139,7 @@ describe("auth webhook", () => {
         allowed: true,
         metadata: { role: "host", user: body.client_id },
         event_metadata: { room: 42 },
+        authz_metadata: { can: ["speak"] },
         signaling_notify_metadata: { display: "Alice" },
         client_id: "alice",
         bundle_id: "alice-bundle",
@@ -220,10 +221,12 @@ describe("auth webhook", () => {
       connection_id: a.connectionId,
       client_id: "alice",
       authn_metadata: { role: "host", user: "requested-client" },
+      authz_metadata: { can: ["speak"] },
       metadata: { display: "Alice" },
     });
 
     // A second connection is told the first one's authn_metadata in `data`, and counters moved.
+    // A third one, answered `signaling_notify: false`, hears no notify at all (the others still do).
     receiver.auth = () => ({ body: { allowed: true } });
     const second = client("auth-ok", {}, "recvonly");
     await second.connect();
@@ -231,8 +234,22 @@ describe("auth webhook", () => {
     expect(second.offer.metadata).toBeUndefined();
     await until("second's connection.created", () => second.notifies("connection.created").length > 0);
     expect(second.notifies("connection.created")[0]!.data).toEqual([
-      expect.objectContaining({ connection_id: a.connectionId, authn_metadata: { role: "host", user: "requested-client" }, metadata: { display: "Alice" } }),
+      expect.objectContaining({
+        connection_id: a.connectionId,
+        authn_metadata: { role: "host", user: "requested-client" },
+        authz_metadata: { can: ["speak"] },
+        metadata: { display: "Alice" },
+      }),
     ]);
+
+    receiver.auth = () => ({ body: { allowed: true, signaling_notify: false } });
+    const quiet = client("auth-ok", {}, "recvonly");
+    await quiet.connect();
+    await until("the others hear the quiet one", () => second.notifies("connection.created").some((n) => n.connection_id === quiet.connectionId));
+    await second.close();
+    await until("the first hears the second leave", () => a.notifies("connection.destroyed").some((n) => n.connection_id === second.connectionId));
+    await sleep(100);
+    expect(quiet.messages.filter((m) => m.type === "notify")).toEqual([]);
   });
 
   it("refuses with 4403 and the webhook's reason, frees the connection and keeps serving", async () => {

@@ -7,6 +7,7 @@ import type { ConnectMessage } from "../signaling/messages.js";
 import { relayTransportOf } from "../turn/relay-detection.js";
 import type { Channel } from "./channel.js";
 import { Peer, type DataChannelSpec, type MediaKind } from "./peer.js";
+import type { ConnectionGrants } from "./sfu.js";
 import { Publication, SIMULCAST_RIDS } from "./publication.js";
 import { NO_LAYER, Subscription } from "./subscription.js";
 
@@ -56,6 +57,10 @@ export class Connection {
   readonly authnMetadata: unknown;
   /** Auth webhook `event_metadata`, carried into event webhooks. */
   readonly eventMetadata: unknown;
+  /** Auth webhook `authz_metadata` (notify `authz_metadata`). */
+  readonly authzMetadata: unknown;
+  /** False when the auth webhook answered `signaling_notify: false`: no notify is sent to this connection. */
+  readonly signalingNotify: boolean;
   peer!: Peer;
   connected = false;
   closed = false;
@@ -77,12 +82,14 @@ export class Connection {
     readonly connect: ConnectMessage,
     private readonly config: NodeConfig,
     readonly log: Logger,
-    auth?: { connectionId: string; authnMetadata?: unknown; eventMetadata?: unknown },
+    auth?: ConnectionGrants,
   ) {
     // The auth webhook is asked before the Connection exists, under the id it will have.
     this.id = auth?.connectionId ?? newSoraId();
     this.authnMetadata = auth?.authnMetadata;
     this.eventMetadata = auth?.eventMetadata;
+    this.authzMetadata = auth?.authzMetadata;
+    this.signalingNotify = auth?.signalingNotify ?? true;
     this.role = connect.role;
     this.clientId = connect.client_id ?? this.id;
     this.bundleIdExplicit = connect.bundle_id !== undefined;
@@ -326,6 +333,7 @@ export class Connection {
       turn_transport_type: (this.peer?.pc && relayTransportOf(this.peer.pc)) || "udp",
     };
     if (this.authnMetadata !== undefined) fields.authn_metadata = this.authnMetadata;
+    if (this.authzMetadata !== undefined) fields.authz_metadata = this.authzMetadata;
     if (this.signalingNotifyMetadata !== undefined) fields.metadata = this.signalingNotifyMetadata;
     return fields;
   }
@@ -333,11 +341,13 @@ export class Connection {
   notifyDataEntry(): Record<string, unknown> {
     const entry: Record<string, unknown> = { connection_id: this.id, client_id: this.clientId, bundle_id: this.bundleId };
     if (this.authnMetadata !== undefined) entry.authn_metadata = this.authnMetadata;
+    if (this.authzMetadata !== undefined) entry.authz_metadata = this.authzMetadata;
     if (this.signalingNotifyMetadata !== undefined) entry.metadata = this.signalingNotifyMetadata;
     return entry;
   }
 
   sendNotify(body: Record<string, unknown>): void {
+    if (!this.signalingNotify) return;
     this.port?.sendNotify({ type: "notify", timestamp: new Date().toISOString(), ...body });
   }
 

@@ -40,9 +40,16 @@ export interface Authorization {
   authnMetadata?: unknown;
   /** Auth webhook `event_metadata`: carried into this connection's event webhooks. */
   eventMetadata?: unknown;
+  /** Auth webhook `authz_metadata`: notify `authz_metadata`. */
+  authzMetadata?: unknown;
+  /** Auth webhook `signaling_notify: false`: this connection gets no `notify` messages. */
+  signalingNotify?: boolean;
   /** Auth webhook `connection_lifetime` (seconds): the session is closed with LIFETIME-EXPIRED after it. */
   lifetimeSec?: number;
 }
+
+/** What a Connection takes from auth: the id the webhook was asked about and what it granted. */
+export type ConnectionGrants = Omit<Authorization, "connect" | "lifetimeSec"> & { connectionId: string };
 
 /** Lifecycle hooks (the edge link and webhooks listen); every hook is optional. */
 export interface SfuEvents {
@@ -113,7 +120,7 @@ export class Sfu {
    * Admission and placement of a new connection; throws Refusal with Sora-style reasons. `auth`
    * (from authorize) gives the id the auth webhook was asked about and what it returned.
    */
-  admit(connect: ConnectMessage, auth?: { connectionId: string; authnMetadata?: unknown; eventMetadata?: unknown }): Connection {
+  admit(connect: ConnectMessage, auth?: ConnectionGrants): Connection {
     // Checked again: the mode may have changed while the auth webhook was being asked.
     this.checkAdmission(connect);
     let channel = this.channels.get(connect.channel_id);

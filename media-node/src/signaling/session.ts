@@ -118,7 +118,8 @@ export class SignalingSession implements SignalingPort {
       this.state = "authenticating";
       auth = await this.sfu.authorize(connect, connectionId);
       if (this.state !== "authenticating") return; // closed while asking
-      conn = this.sfu.admit(auth.connect, { connectionId, authnMetadata: auth.authnMetadata, eventMetadata: auth.eventMetadata });
+      const { connect: admitted, lifetimeSec: _lifetime, ...grants } = auth;
+      conn = this.sfu.admit(admitted, { connectionId, ...grants });
     } catch (err) {
       if (err instanceof Refusal) return this.fail(err.code, err.reason);
       this.log.error({ err }, "admission failed");

@@ -42,6 +42,8 @@ const authResponse = z
     reason: z.string().optional(),
     metadata: z.unknown().optional(),
     event_metadata: z.unknown().optional(),
+    authz_metadata: z.unknown().optional(),
+    signaling_notify: z.boolean().optional(),
     signaling_notify_metadata: z.unknown().optional(),
     client_id: z.string().min(1).max(255).optional(),
     bundle_id: z.string().min(1).max(255).optional(),
@@ -104,6 +106,8 @@ export const APPLIED_OVERRIDES = [
   "video_h264_params",
   "metadata",
   "event_metadata",
+  "authz_metadata",
+  "signaling_notify",
   "connection_lifetime",
 ] as const;
 
@@ -142,6 +146,8 @@ export class AuthWebhook {
     const auth: Authorization = { connect: rewritten.data };
     if ("metadata" in answer) auth.authnMetadata = answer.metadata;
     if ("event_metadata" in answer) auth.eventMetadata = answer.event_metadata;
+    if ("authz_metadata" in answer) auth.authzMetadata = answer.authz_metadata;
+    if (answer.signaling_notify !== undefined) auth.signalingNotify = answer.signaling_notify;
     if (answer.connection_lifetime !== undefined) auth.lifetimeSec = answer.connection_lifetime;
     return auth;
   }
