@@ -81,3 +81,38 @@ it("switches to DataChannels, survives the WebSocket closing and relays messagin
   await a.close();
   await b.close();
 });
+
+it("closes a session on hostile DataChannel signaling (after the WebSocket is gone) and keeps the others", async () => {
+  const channelId = "dc-hostile";
+  const common = { dataChannelSignaling: true, ignoreDisconnectWebSocket: true };
+  const bystander = new WeriftSoraClient({ url, channelId, role: "sendrecv", ...common });
+  await bystander.connect();
+  await until("bystander switched", () => bystander.messages.some((m) => m.type === "switched"));
+  bystander.ws.close();
+  bystander.startMedia(50, 300);
+
+  const inputs: [string, string][] = [
+    ["not json {", "INVALID-JSON"],
+    [JSON.stringify({ type: "no-such-type" }), "UNKNOWN-MESSAGE-TYPE"],
+    [JSON.stringify({ type: "re-answer", sdp: 42 }), "INVALID-MESSAGE"],
+  ];
+  for (const [input, reason] of inputs) {
+    const hostile = new WeriftSoraClient({ url, channelId, role: "sendrecv", ...common });
+    await hostile.connect();
+    await until("hostile switched", () => hostile.messages.some((m) => m.type === "switched"));
+    hostile.ws.close();
+    await until("bystander hears the hostile one", () => bystander.notifies("connection.created").some((n) => n.connection_id === hostile.connectionId));
+    hostile.dataChannels.get("signaling")!.send(input);
+    await until(`close over DataChannel for ${reason}`, () => hostile.messages.some((m) => m.type === "close"));
+    expect(hostile.messages.find((m) => m.type === "close")).toEqual({ type: "close", code: 4400, reason });
+    await until("bystander hears it leave", () => bystander.notifies("connection.destroyed").some((n) => n.connection_id === hostile.connectionId));
+    await hostile.close();
+  }
+  // The node freed every hostile connection and still serves the bystander and newcomers.
+  await until("only the bystander is left", () => node.sfu.connectionCount() === 1);
+  const late = new WeriftSoraClient({ url, channelId, role: "recvonly", ...common });
+  await late.connect();
+  await until("late joiner receives the bystander's video", () => late.packetsFrom(bystander.connectionId, "video") > 10);
+  await late.close();
+  await bystander.close();
+});

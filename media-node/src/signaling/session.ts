@@ -368,7 +368,8 @@ export class SignalingSession implements SignalingPort {
     if (this.pingTimer) clearInterval(this.pingTimer);
     if (this.lifetimeTimer) clearTimeout(this.lifetimeTimer);
     const conn = this.conn;
-    if (conn && this.switched && !this.ws) this.sendOnDataChannel(conn, "signaling", { type: "close", code, reason });
+    // A WebSocket the client is already closing (the SDK closes it after `switched`) carries no reason.
+    if (conn && this.switched && (!this.ws || this.ws.readyState !== this.ws.OPEN)) this.sendOnDataChannel(conn, "signaling", { type: "close", code, reason });
     if (this.ws) {
       try {
         this.ws.close(code, reason);
