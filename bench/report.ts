@@ -51,4 +51,15 @@ if (fan.length > 1) {
     console.log(`| ${a.scenario} → ${b.scenario} | ${f(slope, 1)} |`);
   }
 }
+// CPU per forwarded packet across N at the same forwarded rate (the iso-N scenarios).
+const iso = main.rows.filter((r) => r.server === "sora" && r.scenario.startsWith("iso-")).sort((a, b) => Number(a.scenario.slice(4)) - Number(b.scenario.slice(4)));
+if (iso.length > 1) {
+  const mean = iso.reduce((sum, r) => sum + r.cpuUsPerPacket, 0) / iso.length;
+  console.log("\n| N (iso load) | fwd pkt/s | µs CPU/pkt | vs mean | pkt/s per core | × raw | loss % |\n|--:|--:|--:|--:|--:|--:|--:|");
+  for (const r of iso) {
+    const raw = main.rows.find((x) => x.scenario === r.scenario && x.server === "raw");
+    const dev = (100 * (r.cpuUsPerPacket - mean)) / mean;
+    console.log(`| ${r.scenario.slice(4)} | ${f(r.forwardedPps)} | ${f(r.cpuUsPerPacket, 1)} | ${dev >= 0 ? "+" : ""}${f(dev)} % | ${f(r.ppsPerCore)} | ${f(raw ? r.cpuUsPerPacket / raw.cpuUsPerPacket : undefined, 1)} | ${f(r.lossPercent, 2)} |`);
+  }
+}
 console.log(`\n${main.date}, Node ${main.node}, node args: ${main.nodeArgs.join(" ") || "(default)"}${compare ? `; comparison: ${compare.nodeArgs.join(" ")}` : ""}`);

@@ -39,10 +39,19 @@ const VIDEO_SIZE = 1000;
 const AUDIO_SIZE = 100;
 const AUDIO_PPS = 50;
 
-function fanout(n: number): Scenario {
-  // Keep the offered load within what one core can plausibly forward (≈25-30 k pps total).
-  const videoPps = n <= 100 ? 200 : Math.max(50, Math.floor(30_000 / n) - AUDIO_PPS);
-  const ch = `fanout-${n}`;
+/** Forwarded packets/s the `iso-N` scenarios hold constant while N changes. */
+const ISO_LOAD_PPS = 20_000;
+
+function fanout(n: number, isoLoad = false): Scenario {
+  // Keep the offered load within what one core can plausibly forward (≈25-30 k pps total). The
+  // iso-N variant holds the forwarded rate at ISO_LOAD_PPS for every N, so CPU per forwarded
+  // packet across N compares like with like (not a 200 pps publisher's wake-ups shared by N).
+  const videoPps = isoLoad
+    ? Math.max(25, Math.round(ISO_LOAD_PPS / n) - AUDIO_PPS)
+    : n <= 100
+      ? 200
+      : Math.max(50, Math.floor(30_000 / n) - AUDIO_PPS);
+  const ch = `${isoLoad ? "iso" : "fanout"}-${n}`;
   const clients: ClientSpec[] = [
     { id: "pub", channelId: ch, role: "sendonly", publish: { videoPps, videoSize: VIDEO_SIZE, audioPps: AUDIO_PPS, audioSize: AUDIO_SIZE } },
   ];
@@ -71,13 +80,14 @@ function storm(n: number, overMs: number): Scenario {
 
 const scenarios: Scenario[] = opts.quick
   ? [fanout(1), fanout(10), fanout(100), room(4), storm(20, 2000)]
-  : [fanout(1), fanout(10), fanout(50), fanout(100), fanout(200), room(4), room(10), storm(50, 5000)];
+  : [fanout(1), fanout(10), fanout(50), fanout(100), fanout(200), room(4), room(10), storm(50, 5000), fanout(10, true), fanout(50, true), fanout(100, true), fanout(200, true)];
 const only = opts.only?.split(",");
 function byName(name: string): Scenario | undefined {
-  const m = /^(fanout|room|storm)-(\d+)$/.exec(name);
+  const m = /^(fanout|iso|room|storm)-(\d+)$/.exec(name);
   if (!m) return undefined;
   const n = Number(m[2]);
-  return m[1] === "fanout" ? fanout(n) : m[1] === "room" ? room(n) : storm(n, n * 100);
+  if (m[1] === "fanout" || m[1] === "iso") return fanout(n, m[1] === "iso");
+  return m[1] === "room" ? room(n) : storm(n, n * 100);
 }
 const selected = only ? only.map((n) => byName(n) ?? (console.error(`unknown scenario ${n}`), process.exit(2))) : scenarios;
 const durationS = Number(opts.duration ?? (opts.quick ? 4 : 8));
