@@ -4,6 +4,7 @@ import { NodeControl } from "./control/node-control.js";
 import { SignalingServer } from "./signaling/signaling-server.js";
 import { Sfu } from "./sfu/sfu.js";
 import { configureFastPath } from "./transport/rtp-egress.js";
+import { warmUpPeerConnections } from "./transport/warm-up.js";
 import { TurnService } from "./turn/turn-service.js";
 import { Webhooks } from "./webhooks/webhooks.js";
 
@@ -22,6 +23,10 @@ export class MediaNode {
   port = 0;
 
   private readonly derivedIdentity: boolean;
+  /** How long the start-up PeerConnection warm-up took (ms; -1 = did not complete). */
+  warmUpMs = 0;
+  /** Aborts a warm-up still running when the node is stopped. */
+  private readonly stopping = new AbortController();
 
   constructor(config: NodeConfigInput = {}, log: Logger = rootLogger) {
     this.config = defaultConfig(config);
@@ -49,10 +54,17 @@ export class MediaNode {
       this.config.externalSignalingUrl = `ws://${this.config.host}:${this.port}/signaling`;
     }
     this.log.info({ signaling_url: `ws://${this.config.host}:${this.port}/signaling` }, "media node listening");
+    // Before the edge can send clients here: the first client then connects as fast as the next.
+    const warmUpMs = await warmUpPeerConnections(this.config.iceAddresses[0] ?? "127.0.0.1", this.stopping.signal);
+    this.warmUpMs = warmUpMs;
+    if (this.stopping.signal.aborted) return; // stopped while warming up: do not link to the edge
+    if (warmUpMs < 0) this.log.warn("peer connection warm-up did not complete; the first client may connect slower");
+    else this.log.debug({ ms: Math.round(warmUpMs) }, "peer connections warmed up");
     this.control?.start();
   }
 
   async stop(): Promise<void> {
+    this.stopping.abort();
     await this.signaling.close();
     await this.webhooks?.stop();
     await this.turn?.stop();

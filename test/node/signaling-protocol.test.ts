@@ -52,6 +52,12 @@ async function expectNoConnections(): Promise<void> {
   expect(node.sfu.channels.size).toBe(0);
 }
 
+it("warmed werift's PeerConnection path at start (loopback connection completed) and left nothing behind", () => {
+  expect(node.warmUpMs).toBeGreaterThan(0);
+  expect(node.sfu.connectionCount()).toBe(0);
+  expect(node.sfu.channels.size).toBe(0);
+});
+
 describe("hostile signaling input", () => {
   it("closes on non-JSON", () => expectClose((ws) => ws.send("not json {"), 4400, "INVALID-JSON"));
   it("closes on a binary frame", () => expectClose((ws) => ws.send(Buffer.from([1, 2, 3])), 4400, "BINARY-MESSAGE-NOT-ALLOWED"));
