@@ -126,3 +126,24 @@ it("starts a fresh space at sequence 0", () => {
   r.map(31_337, 42, 48_000, 500);
   expect([r.outSeq, r.outTs]).toEqual([0, 1]);
 });
+
+it("resizes the spotlight: dropped slots unfocus their senders now, new slots fill at the next round", () => {
+  const spotlight = new Spotlight(3);
+  const senders = ["a", "b", "c", "d"].map((id) => ({ id, activity: new AudioActivity() }));
+  expect(spotlight.evaluate(senders).map((c) => c.focused)).toEqual(["a", "b", "c"]);
+  const ids = spotlight.evaluate([]).map((c) => c.spotlightId); // everyone left: three slot ids
+  expect(spotlight.evaluate(senders)).toHaveLength(3);
+  const dropped = spotlight.resize(1);
+  expect(dropped).toEqual([
+    { slot: 2, spotlightId: ids[2], unfocused: "c" },
+    { slot: 1, spotlightId: ids[1], unfocused: "b" },
+  ]);
+  expect(spotlight.number).toBe(1);
+  expect(spotlight.focused()).toEqual(["a"]);
+  expect(spotlight.evaluate(senders)).toEqual([]);
+  expect(spotlight.resize(2)).toEqual([]);
+  const filled = spotlight.evaluate(senders);
+  expect(filled).toEqual([{ slot: 1, spotlightId: expect.any(String), focused: "b", unfocused: undefined }]);
+  expect(filled[0]!.spotlightId).not.toBe(ids[1]);
+  expect(spotlight.focused()).toEqual(["a", "b"]);
+});

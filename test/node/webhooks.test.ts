@@ -494,6 +494,22 @@ describe("session webhook answer", () => {
     await until("session gone", () => streamingNode.sfu.channels.size === 0);
   });
 
+  it("sets spotlight_number for a spotlight session from session.created's answer", async () => {
+    receiver.event = (body) => (body.type === "session.created" ? { body: { spotlight_number: 2 } } : { status: 200 });
+    const senders = [0, 1, 2].map(() => {
+      const c = streamingSender("spot");
+      (c.options.extra as Record<string, unknown>).spotlight = true; // spotlight_number left to the default (1)
+      return c;
+    });
+    for (const c of senders) await c.connect();
+    const channel = streamingNode.sfu.channels.get("spot")!;
+    await until("two focused", () => channel.spotlightState?.focused().length === 2, 5_000);
+    expect(channel.spotlightState!.number).toBe(2);
+    await until("the first sender hears two spotlight.focused", () => senders[0]!.notifies().filter((n) => n.event_type === "spotlight.focused").length >= 2);
+    for (const c of senders) await c.close();
+    await until("session gone", () => streamingNode.sfu.channels.size === 0);
+  });
+
   it("leaves the session alone when the answer does not ask (or is not an object)", async () => {
     for (const answer of [{ audio_streaming: false }, "yes", { audio_streaming: "true" }, { spotlight_number: 2 }]) {
       receiver.reset();

@@ -62,6 +62,17 @@ export class Channel {
     for (const c of this.connections.values()) c.applyRidRequests();
   }
 
+  /** spotlight_number for the live session (session webhook answer); no-op outside spotlight channels. */
+  setSpotlightNumber(number: number): boolean {
+    const spotlight = this.spotlightState;
+    if (!spotlight || spotlight.number === number) return false;
+    const changes = spotlight.resize(number);
+    for (const change of changes) this.announceSpotlight(change);
+    if (changes.length > 0) for (const c of this.connections.values()) c.applyRidRequests();
+    this.evaluateSpotlight(spotlight);
+    return true;
+  }
+
   /** Sora's spotlight notifies: `spotlight.unfocused` / `spotlight.focused` per sender and `spotlight.changed` per slot. */
   private announceSpotlight(change: SpotlightChange): void {
     const describe = (id: string) => {

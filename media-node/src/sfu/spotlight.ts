@@ -38,9 +38,32 @@ export class Spotlight {
   private readonly slots: (string | undefined)[];
   private readonly slotIds: string[];
 
-  constructor(readonly number: number) {
+  constructor(number: number) {
     this.slots = new Array(number).fill(undefined);
     this.slotIds = Array.from({ length: number }, () => newSoraId());
+  }
+
+  get number(): number {
+    return this.slots.length;
+  }
+
+  /**
+   * A new spotlight_number for the live session. New slots fill at the next round; the senders of
+   * dropped slots (the last ones) are unfocused now: returns those changes.
+   */
+  resize(number: number): SpotlightChange[] {
+    const changes: SpotlightChange[] = [];
+    while (this.slots.length > number) {
+      const slot = this.slots.length - 1;
+      const unfocused = this.slots.pop();
+      const spotlightId = this.slotIds.pop()!;
+      if (unfocused !== undefined) changes.push({ slot, spotlightId, unfocused });
+    }
+    while (this.slots.length < number) {
+      this.slots.push(undefined);
+      this.slotIds.push(newSoraId());
+    }
+    return changes;
   }
 
   isFocused(connectionId: string): boolean {

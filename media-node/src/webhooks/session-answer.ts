@@ -5,12 +5,16 @@ import type { Sfu } from "../sfu/sfu.js";
 
 // What the session webhook may answer to session.created. Sora lets it turn on audio streaming
 // for the session (`audio_streaming: true`), the way to stream every session without calling
-// StartAudioStreaming. The answer arrives after the session's first connection was admitted
-// (session webhooks never delay signaling), so it is applied to the live session; connections
-// already there are streamed from then on. Other keys Sora reads here (`spotlight_number`,
-// recording settings) are ignored.
+// StartAudioStreaming, and set `spotlight_number` for a spotlight session. The answer arrives
+// after the session's first connection was admitted (session webhooks never delay signaling), so
+// it is applied to the live session: connections already there are streamed from then on, focus
+// slots are added or dropped (their senders unfocused). Recording settings are ignored.
 
-const sessionCreatedAnswer = z.looseObject({ audio_streaming: z.boolean().optional() });
+const sessionCreatedAnswer = z.looseObject({
+  audio_streaming: z.boolean().optional(),
+  // As the connect's spotlight_number (1–8).
+  spotlight_number: z.number().int().min(1).max(8).optional(),
+});
 
 export function applySessionCreatedAnswer(sfu: Sfu, channel: Channel, answer: unknown, log: Logger): void {
   if (answer === undefined) return; // an empty 2xx body: nothing asked
@@ -20,8 +24,12 @@ export function applySessionCreatedAnswer(sfu: Sfu, channel: Channel, answer: un
     log.warn({ ...context, issues: parsed.error.issues.slice(0, 3) }, "session webhook answer ignored: not an object with the expected types");
     return;
   }
-  if (parsed.data.audio_streaming !== true) return;
   if (sfu.channels.get(channel.channelId) !== channel) return; // the session ended while the webhook ran
+  const { spotlight_number: spotlightNumber, audio_streaming: audioStreaming } = parsed.data;
+  if (spotlightNumber !== undefined && channel.setSpotlightNumber(spotlightNumber)) {
+    log.info({ ...context, spotlight_number: spotlightNumber }, "spotlight_number set by the session webhook");
+  }
+  if (audioStreaming !== true) return;
   const outcome = sfu.audioStreaming.start(channel.channelId);
   if (!outcome.ok) {
     log.warn({ ...context, error_type: outcome.error_type, error_reason: outcome.error_reason }, "session webhook asked for audio streaming; not started");
