@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { api, fails, ok } from "./support/api.js";
-import { NodePeer, channel, connection, until } from "./support/node-peer.js";
+import { NodePeer, channel, connection, defaultAnswer, until } from "./support/node-peer.js";
 
 // Per-channel API calls: the edge checks them against what the owner node reported, commands the
 // node with the channel's full new state, and stores it once the node has acked. The simulated
@@ -135,6 +135,26 @@ describe("pause / resume", () => {
     node.send({ type: "connection.destroyed", channel_id: CH, session_id: `session-${CH}`, connection_id: X });
     await until("X gone", async () => (await ok("ListPauseRtpStreams", { channel_id: CH })).length === 0);
     await fails("GetSignalingNotifyMetadata", { channel_id: CH, connection_id: X }, "CONNECTION-NOT-FOUND");
+  });
+
+  it("a leave reported while a pause awaits the node's ack still drops the pair", async () => {
+    const Y = "LEAVER0000000000000000000D";
+    node.send({ type: "connection.created", channel_id: CH, session_id: `session-${CH}`, connection: connection(Y) });
+    await until("Y known", async () => (await api("GetSignalingNotifyMetadata", { channel_id: CH, connection_id: Y })).status === 200);
+    node.answer = () => null; // hold the ack
+    const before = node.received.length;
+    const pausing = api("PauseRtpStream", { channel_id: CH, recv_connection_id: Y, send_connection_id: S });
+    const held = await until("the pause command", () =>
+      node.received.slice(before).find((m): m is Extract<typeof m, { type: "command" }> => m.type === "command"),
+    );
+    // The node reports Y's leave before it acks the pause (both orders happen on a real node).
+    node.send({ type: "connection.destroyed", channel_id: CH, session_id: `session-${CH}`, connection_id: Y });
+    await new Promise((r) => setTimeout(r, 100));
+    node.send({ type: "ack", id: held.id, ok: true });
+    node.answer = defaultAnswer;
+    expect((await pausing).status).toBe(200);
+    await until("Y gone", async () => (await api("GetSignalingNotifyMetadata", { channel_id: CH, connection_id: Y })).status === 400);
+    expect(await ok("ListPauseRtpStreams", { channel_id: CH })).toEqual([]);
   });
 });
 

@@ -30,46 +30,54 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   // Reports from the owner node (through ClusterObject)
 
   /** session.created or a hello snapshot: the node's view replaces ours (same session keeps API state). */
-  async syncSession(nodeName: string, snapshot: ChannelSnapshot): Promise<void> {
-    const current = await this.store.session();
-    if (current && current.session_id !== snapshot.session_id) await this.store.clear();
-    const session: ChannelSession = {
-      channel_id: snapshot.channel_id,
-      session_id: snapshot.session_id,
-      node_name: nodeName,
-      multistream: snapshot.multistream,
-      spotlight: snapshot.spotlight,
-      simulcast: snapshot.simulcast,
-      created_at: snapshot.created_at,
-    };
-    await this.store.putSession(session);
-    const live = new Set(snapshot.connections.map((c) => c.connection_id));
-    const gone = (await this.store.connections()).map((c) => c.connection_id).filter((id) => !live.has(id));
-    await this.store.deleteConnections(gone);
-    await this.store.putConnections(snapshot.connections.map((c) => ({ ...c, node_name: nodeName })));
-    let control = await this.store.control();
-    if (gone.length > 0) control = withoutConnections(control, new Set(gone));
-    // The node streams or not (StartAudioStreaming, or on its own after the session webhook's answer).
-    if (snapshot.audio_streaming !== undefined) control = { ...control, audio_streaming: snapshot.audio_streaming };
-    await this.store.putControl(control);
+  syncSession(nodeName: string, snapshot: ChannelSnapshot): Promise<void> {
+    return this.serialized(async () => {
+      const current = await this.store.session();
+      if (current && current.session_id !== snapshot.session_id) await this.store.clear();
+      const session: ChannelSession = {
+        channel_id: snapshot.channel_id,
+        session_id: snapshot.session_id,
+        node_name: nodeName,
+        multistream: snapshot.multistream,
+        spotlight: snapshot.spotlight,
+        simulcast: snapshot.simulcast,
+        created_at: snapshot.created_at,
+      };
+      await this.store.putSession(session);
+      const live = new Set(snapshot.connections.map((c) => c.connection_id));
+      const gone = (await this.store.connections()).map((c) => c.connection_id).filter((id) => !live.has(id));
+      await this.store.deleteConnections(gone);
+      await this.store.putConnections(snapshot.connections.map((c) => ({ ...c, node_name: nodeName })));
+      let control = await this.store.control();
+      if (gone.length > 0) control = withoutConnections(control, new Set(gone));
+      // The node streams or not (StartAudioStreaming, or on its own after the session webhook's answer).
+      if (snapshot.audio_streaming !== undefined) control = { ...control, audio_streaming: snapshot.audio_streaming };
+      await this.store.putControl(control);
+    });
   }
 
-  async endSession(sessionId: string): Promise<void> {
-    const current = await this.store.session();
-    if (!current || current.session_id === sessionId) await this.store.clear();
+  endSession(sessionId: string): Promise<void> {
+    return this.serialized(async () => {
+      const current = await this.store.session();
+      if (!current || current.session_id === sessionId) await this.store.clear();
+    });
   }
 
-  async addConnection(sessionId: string, nodeName: string, connection: ConnectionInfo): Promise<void> {
-    const session = await this.store.session();
-    if (session?.session_id !== sessionId) return; // a report of a session we do not hold (stale)
-    await this.store.putConnection({ ...connection, node_name: nodeName });
+  addConnection(sessionId: string, nodeName: string, connection: ConnectionInfo): Promise<void> {
+    return this.serialized(async () => {
+      const session = await this.store.session();
+      if (session?.session_id !== sessionId) return; // a report of a session we do not hold (stale)
+      await this.store.putConnection({ ...connection, node_name: nodeName });
+    });
   }
 
-  async removeConnection(sessionId: string, connectionId: string): Promise<void> {
-    const session = await this.store.session();
-    if (session?.session_id !== sessionId) return;
-    await this.store.deleteConnections([connectionId]);
-    await this.store.putControl(withoutConnections(await this.store.control(), new Set([connectionId])));
+  removeConnection(sessionId: string, connectionId: string): Promise<void> {
+    return this.serialized(async () => {
+      const session = await this.store.session();
+      if (session?.session_id !== sessionId) return;
+      await this.store.deleteConnections([connectionId]);
+      await this.store.putControl(withoutConnections(await this.store.control(), new Set([connectionId])));
+    });
   }
 
   async recordUserAgentStats(connectionId: string, timestamp: string, stats: unknown[]): Promise<void> {
@@ -360,8 +368,17 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   // ---------------------------------------------------------------------------------------------
 
   private mutate<T>(handler: () => Promise<T>): Promise<ApiResult<T>> {
-    const run = this.mutations.then(() => toApiResult(handler));
-    this.mutations = run;
+    return this.serialized(() => toApiResult(handler));
+  }
+
+  /**
+   * Runs `work` after every earlier state change of this channel. Reports and API calls share the
+   * queue: a `connection.destroyed` landing while a PauseRtpStream awaits the node's ack would
+   * otherwise be overwritten by the call's stale read of the pause set.
+   */
+  private serialized<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.mutations.then(work);
+    this.mutations = run.catch(() => undefined);
     return run;
   }
 

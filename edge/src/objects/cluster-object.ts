@@ -38,8 +38,13 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
   private readonly links: NodeLinks;
   private readonly commandTimeoutMs: number;
   private readonly livenessTimeoutMs: number;
-  /** Reports of one link are handled in arrival order (a connection after its session). */
-  private readonly reportChains = new WeakMap<WebSocket, Promise<void>>();
+  /**
+   * Reports of one node are handled in arrival order (a connection after its session). Keyed by
+   * node name, not by WebSocket: the runtime does not promise the same WebSocket object for every
+   * event of one link (after hibernation each event gets a fresh one), and a lost order drops
+   * a `connection.created` that overtook its `session.created`.
+   */
+  private readonly reportChains = new Map<string, Promise<void>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -90,12 +95,15 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
       return;
     }
     if (report.type !== "hello" && !nodeName) return this.refuse(ws, "the first message must be hello");
-    const previous = this.reportChains.get(ws) ?? Promise.resolve();
-    const next = previous.then(() =>
-      report.type === "hello" ? this.onHello(ws, report) : this.onReport(ws, nodeName!, report),
-    ).catch((err) => console.error("control report failed", report.type, err));
-    this.reportChains.set(ws, next);
+    const chainKey = report.type === "hello" ? report.node_name : nodeName!;
+    const previous = this.reportChains.get(chainKey) ?? Promise.resolve();
+    const next = previous
+      .then(() => (report.type === "hello" ? this.onHello(ws, report) : this.onReport(ws, nodeName!, report)))
+      .catch((err) => console.error("control report failed", report.type, err));
+    this.reportChains.set(chainKey, next);
     await next;
+    // The chain ends here unless a later report was queued behind this one.
+    if (this.reportChains.get(chainKey) === next) this.reportChains.delete(chainKey);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
