@@ -10,6 +10,8 @@ import { z } from "zod";
 // Robustness rules:
 // - The node re-sends a full `hello` (with a snapshot of every live channel) on every
 //   (re)connect, so an edge restart or a dropped link converges without replaying history.
+// - Everything but acks carries `seq` (per link, hello = 0), so the edge applies reports in the
+//   order the node sent them even when its runtime dispatches them out of order.
 // - Commands are idempotent (they carry the full new state, not a delta) so a retried
 //   command is harmless.
 
@@ -108,8 +110,16 @@ export const licenseSchema = z.object({
 // ---------------------------------------------------------------------------------------------
 // node → edge
 
+/**
+ * Numbers what a node sends on one link (0 = its hello, then +1 per message; acks are not
+ * numbered): the edge's runtime may dispatch two messages of a link in swapped order, and the
+ * edge puts them back in this order before it applies them. Optional for older nodes.
+ */
+const seq = z.number().int().min(0).optional();
+
 export const helloSchema = z.object({
   type: z.literal("hello"),
+  seq,
   protocol_version: z.literal(CONTROL_PROTOCOL_VERSION),
   node_name: z.string().min(1).max(255),
   external_signaling_url: z.string(),
@@ -126,31 +136,34 @@ export type Hello = z.infer<typeof helloSchema>;
 
 export const nodeReportSchema = z.discriminatedUnion("type", [
   helloSchema,
-  z.object({ type: z.literal("session.created"), channel: channelSnapshotSchema }),
+  z.object({ type: z.literal("session.created"), seq, channel: channelSnapshotSchema }),
   /** Session-level state the node changed on its own (the session webhook's answer). */
-  z.object({ type: z.literal("session.updated"), channel: channelSnapshotSchema }),
-  z.object({ type: z.literal("session.destroyed"), channel_id: z.string(), session_id: z.string() }),
+  z.object({ type: z.literal("session.updated"), seq, channel: channelSnapshotSchema }),
+  z.object({ type: z.literal("session.destroyed"), seq, channel_id: z.string(), session_id: z.string() }),
   z.object({
     type: z.literal("connection.created"),
+    seq,
     channel_id: z.string(),
     session_id: z.string(),
     connection: connectionInfoSchema,
   }),
   z.object({
     type: z.literal("connection.destroyed"),
+    seq,
     channel_id: z.string(),
     session_id: z.string(),
     connection_id: z.string(),
   }),
   z.object({
     type: z.literal("user_agent_stats"),
+    seq,
     channel_id: z.string(),
     connection_id: z.string(),
     /** ISO 8601 */
     timestamp: z.string(),
     stats: z.array(z.unknown()),
   }),
-  z.object({ type: z.literal("counters"), counters: nodeCountersSchema }),
+  z.object({ type: z.literal("counters"), seq, counters: nodeCountersSchema }),
   /** Answer to a command. */
   z.object({
     type: z.literal("ack"),
@@ -161,7 +174,7 @@ export const nodeReportSchema = z.discriminatedUnion("type", [
     error_reason: z.unknown().optional(),
   }),
   /** Node-initiated request; the edge answers with `response` carrying the same id. */
-  z.object({ type: z.literal("place"), id: z.number().int(), channel_id: z.string() }),
+  z.object({ type: z.literal("place"), seq, id: z.number().int(), channel_id: z.string() }),
 ]);
 export type NodeReport = z.infer<typeof nodeReportSchema>;
 

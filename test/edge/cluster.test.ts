@@ -332,4 +332,29 @@ describe("control link hygiene", () => {
     expect(peer.closed).toBeNull();
     await peer.close();
   });
+
+  it("applies a node's reports in the node's order (seq) when they arrive swapped, and does not stall on a lost number", async () => {
+    const peer = await NodePeer.connect("order@host");
+    const first = peer.nextSeq;
+    peer.nextSeq += 2;
+    peer.send({ type: "connection.created", seq: first + 1, channel_id: "ordered", session_id: "session-ordered", connection: connection("LATE") });
+    peer.send({ type: "session.created", seq: first, channel: channel("ordered", [connection("EARLY")]) });
+    const list = await until("both connections", async () => {
+      const res = await ok("ListSignalingNotifyMetadata", { channel_id: "ordered" }).catch(() => []);
+      return res.length === 2 ? res : null;
+    });
+    expect(list.map((c: any) => c.connection_id).sort()).toEqual(["EARLY", "LATE"]);
+
+    // A frame that fails validation still frees its number; one that is not even JSON holds the
+    // line only until the gap timeout.
+    peer.ws.send(JSON.stringify({ type: "no-such-report", seq: peer.nextSeq++ }));
+    expect(await peer.place("ordered")).toMatchObject({ owner: "order@host" });
+    peer.nextSeq++; // the number of the unparseable frame below
+    peer.ws.send("{lost");
+    const started = Date.now();
+    expect(await peer.place("ordered")).toMatchObject({ owner: "order@host" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    expect(peer.closed).toBeNull();
+    await peer.close();
+  });
 });

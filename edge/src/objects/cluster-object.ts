@@ -19,6 +19,7 @@ import { channelStub, numberVar, type Env } from "../env.js";
 import { ClusterStore, type ChannelOwner, type NodeRecord } from "./cluster-store.js";
 import { admit, hasMajority, mostRestrictive } from "./membership.js";
 import { NodeLinks, type CommandOutcome } from "./node-links.js";
+import { ReportSequencer } from "./report-sequencer.js";
 import { statsReport, sumCounters } from "./stats-report.js";
 
 // The cluster: one instance (idFromName("cluster")) holding every media node's control link
@@ -32,19 +33,17 @@ const CLAIM_TTL_MS = 60_000;
 const STATS_TIMEOUT_MS = 1_000;
 
 type Report = Exclude<NodeReport, { type: "hello" | "ack" }>;
+type Sequenced = Exclude<NodeReport, { type: "ack" }>;
 
 export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cluster"> {
   private readonly store: ClusterStore;
   private readonly links: NodeLinks;
   private readonly commandTimeoutMs: number;
   private readonly livenessTimeoutMs: number;
-  /**
-   * Reports of one node are handled in arrival order (a connection after its session). Keyed by
-   * node name, not by WebSocket: the runtime does not promise the same WebSocket object for every
-   * event of one link (after hibernation each event gets a fresh one), and a lost order drops
-   * a `connection.created` that overtook its `session.created`.
-   */
-  private readonly reportChains = new Map<string, Promise<void>>();
+  /** Per link: puts its messages back in the node's order (see report-sequencer.ts). */
+  private readonly sequencers = new WeakMap<WebSocket, ReportSequencer<Sequenced>>();
+  /** Per link: the tail of its reports being applied, one at a time (a connection after its session). */
+  private readonly chains = new WeakMap<WebSocket, Promise<void>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -74,36 +73,58 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
     if (typeof message !== "string" || message.length > MAX_CONTROL_MESSAGE_BYTES) {
       return this.refuse(ws, "control messages are JSON text frames of at most 1 MiB");
     }
-    let report: NodeReport;
+    let raw: unknown;
     try {
-      const parsed = nodeReportSchema.safeParse(JSON.parse(message));
-      if (!parsed.success) {
-        if (!this.links.nameOf(ws)) return this.refuse(ws, `invalid first message: ${parsed.error.issues[0]?.message ?? "?"}`);
-        console.warn("ignoring an invalid control message", parsed.error.issues.slice(0, 3));
-        return;
-      }
-      report = parsed.data;
+      raw = JSON.parse(message);
     } catch {
       // A linked node's stray frame is logged, not fatal; a link that starts with garbage is refused.
       if (!this.links.nameOf(ws)) return this.refuse(ws, "control messages must be JSON");
       console.warn("ignoring a control message that is not JSON");
       return;
     }
-    const nodeName = this.links.nameOf(ws);
+    const parsed = nodeReportSchema.safeParse(raw);
+    if (!parsed.success) {
+      if (!this.links.nameOf(ws)) return this.refuse(ws, `invalid first message: ${parsed.error.issues[0]?.message ?? "?"}`);
+      console.warn("ignoring an invalid control message", parsed.error.issues.slice(0, 3));
+      const seq = (raw as { seq?: unknown } | null)?.seq;
+      if (Number.isSafeInteger(seq) && (seq as number) >= 0) this.sequencerOf(ws).skip(seq as number);
+      return;
+    }
+    const report = parsed.data;
     if (report.type === "ack") {
+      const nodeName = this.links.nameOf(ws);
       if (nodeName) this.links.settle(nodeName, report);
       return;
     }
-    if (report.type !== "hello" && !nodeName) return this.refuse(ws, "the first message must be hello");
-    const chainKey = report.type === "hello" ? report.node_name : nodeName!;
-    const previous = this.reportChains.get(chainKey) ?? Promise.resolve();
+    if (report.seq === undefined) this.enqueue(ws, report);
+    else this.sequencerOf(ws).push(report.seq, report);
+    // Keep this event open until what it released has been applied.
+    await this.chains.get(ws);
+  }
+
+  private sequencerOf(ws: WebSocket): ReportSequencer<Sequenced> {
+    let sequencer = this.sequencers.get(ws);
+    if (!sequencer) {
+      // A link without a name has not been welcomed: its hello is number 0. A named one was
+      // running before this object woke up: its next message sets the count.
+      sequencer = new ReportSequencer<Sequenced>((report) => this.enqueue(ws, report), this.links.nameOf(ws) ? undefined : 0);
+      this.sequencers.set(ws, sequencer);
+    }
+    return sequencer;
+  }
+
+  /** Applies `report` after the link's earlier ones; the node name is read when its turn comes (after the hello). */
+  private enqueue(ws: WebSocket, report: Sequenced): void {
+    const previous = this.chains.get(ws) ?? Promise.resolve();
     const next = previous
-      .then(() => (report.type === "hello" ? this.onHello(ws, report) : this.onReport(ws, nodeName!, report)))
+      .then(() => {
+        if (report.type === "hello") return this.onHello(ws, report);
+        const nodeName = this.links.nameOf(ws);
+        if (!nodeName) return this.refuse(ws, "the first message must be hello");
+        return this.onReport(ws, nodeName, report);
+      })
       .catch((err) => console.error("control report failed", report.type, err));
-    this.reportChains.set(chainKey, next);
-    await next;
-    // The chain ends here unless a later report was queued behind this one.
-    if (this.reportChains.get(chainKey) === next) this.reportChains.delete(chainKey);
+    this.chains.set(ws, next);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
@@ -145,6 +166,8 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
 
   private async onLinkGone(ws: WebSocket): Promise<void> {
     this.links.markClosed(ws);
+    this.sequencers.get(ws)?.dispose();
+    this.sequencers.delete(ws);
     const nodeName = this.links.nameOf(ws);
     if (!nodeName || this.links.socketOf(nodeName)) return;
     this.links.failPending(nodeName);

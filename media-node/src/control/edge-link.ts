@@ -48,6 +48,8 @@ export class EdgeLink {
   private reconnectTimer?: NodeJS.Timeout;
   private pingTimer?: NodeJS.Timeout;
   private nextId = 1;
+  /** The link's message number (shared/control-protocol.ts `seq`): the hello is 0, reset on every dial. */
+  private nextSeq = 0;
   private readonly pendingPlaces = new Map<number, PendingPlace>();
   /** True between `welcome` and the link closing. */
   ready = false;
@@ -122,6 +124,7 @@ export class EdgeLink {
     this.ws = ws;
     ws.on("open", () => {
       this.backoffMs = BACKOFF_MIN_MS;
+      this.nextSeq = 0;
       this.log.info({ edge_url: this.url }, "edge link open");
       this.send({ type: "hello", protocol_version: CONTROL_PROTOCOL_VERSION, ...this.handlers.hello() });
       this.pingTimer = setInterval(() => {
@@ -217,6 +220,7 @@ export class EdgeLink {
   private send(message: NodeReport): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (message.type !== "ack") message.seq = this.nextSeq++;
     ws.send(JSON.stringify(message));
   }
 }

@@ -61,6 +61,8 @@ export class NodePeer {
   closed: { code: number; reason: string } | null = null;
   private pingTimer?: ReturnType<typeof setInterval>;
   private nextId = 1;
+  /** The link's next message number; the hello (sent from the constructor's caller) is 0. */
+  nextSeq = 0;
 
   private constructor(
     readonly name: string,
@@ -121,7 +123,9 @@ export class NodePeer {
     return refused?.type === "refused" ? refused.reason : undefined;
   }
 
+  /** Sends like a node: numbered (`seq`) unless it is an ack or the test numbered it itself. */
   send(report: NodeReport): void {
+    if (report.type !== "ack" && report.seq === undefined) report = { ...report, seq: this.nextSeq++ };
     this.ws.send(JSON.stringify(report));
   }
 
