@@ -4,10 +4,12 @@ import { FastTransport, SRTP_PROFILE_AES128_CM_HMAC_SHA1_80 } from "../media-nod
 import { setSrtpProfiles } from "../media-node/src/transport/werift-patches.js";
 import { absSendTime, writeRtpHeader } from "../media-node/src/rtp/rtp-header.js";
 import { WeriftSoraClient } from "../test/support/werift-sora-client.js";
+import { janusPublish, janusSubscribe, type JanusPeer } from "./janus-client.js";
 import type { ClientSpec, WorkerReply, WorkerRequest, WorkerSnapshot } from "./protocol.js";
 
 // One load-client process (forked by bench/run.ts): hosts several clients. Sora clients are werift
-// PeerConnections speaking Sora signaling (real ICE/DTLS/SRTP); once connected their RTP bypasses
+// PeerConnections speaking Sora signaling (real ICE/DTLS/SRTP), Janus clients the same
+// PeerConnections signaled through Janus's VideoRoom (bench/janus-client.ts); once connected their RTP bypasses
 // werift through FastTransport so a client costs little more than its UDP syscalls: senders
 // protect with our SRTP context, receivers count packets without authenticating and decrypt
 // only the first payload block (the send timestamp). Raw clients (the UDP relay baseline) send
@@ -58,6 +60,7 @@ interface Publisher {
 }
 
 const clients: WeriftSoraClient[] = [];
+const janusPeers: JanusPeer[] = [];
 const rawSockets: Socket[] = [];
 const publishers: { pub: Publisher; spec: NonNullable<ClientSpec["publish"]> }[] = [];
 let mediaTimer: NodeJS.Timeout | undefined;
@@ -111,20 +114,34 @@ async function joinSora(spec: ClientSpec, url: string): Promise<void> {
   await client.connect(30_000);
   clearTimeout(timeout);
   if (stage !== "connect") return;
-  const connectMs = now() - t0;
+  await tapConnected(client.pc, spec, now() - t0);
+}
+
+/**
+ * Shared by the Sora and Janus paths once a PeerConnection is connected: its RTP moves to
+ * FastTransport (receivers count every packet, publishers send synthetic media through it).
+ */
+async function tapConnected(pc: RTCPeerConnection, spec: ClientSpec, connectMs: number): Promise<void> {
   let fast: FastTransport | undefined;
   for (let i = 0; i < 60 && !fast; i++) {
-    for (const dtls of client.pc.dtlsTransports) fast ??= FastTransport.of(dtls);
+    for (const dtls of pc.dtlsTransports) fast ??= FastTransport.of(dtls);
     if (!fast) await new Promise((r) => setTimeout(r, 50));
   }
   if (!fast) {
-    const states = client.pc.dtlsTransports.map((d) => `${d.state}/${d.srtpStarted}/${(d.srtp as unknown as { config?: { profile: number } } | undefined)?.config?.profile}`);
+    const states = pc.dtlsTransports.map((d) => `${d.state}/${d.srtpStarted}/${(d.srtp as unknown as { config?: { profile: number } } | undefined)?.config?.profile}`);
     throw new Error(`fast transport unavailable: ${states.join(",")}`);
   }
   const key = `${spec.id}`;
   fast.claimAll((buf, length, headerLength) => onMedia(`${key}:${buf.readUInt32BE(8)}`, buf, length, headerLength), STAMP_AT + 8);
-  if (spec.publish) publishers.push({ pub: sraPublisher(client.pc), spec: spec.publish });
+  if (spec.publish) publishers.push({ pub: sraPublisher(pc), spec: spec.publish });
   reply({ type: "joined", id: spec.id, connectMs });
+}
+
+async function joinJanus(spec: ClientSpec, url: string, iceAddress: string, room: number): Promise<void> {
+  const t0 = now();
+  const peer = spec.publish ? await janusPublish(url, iceAddress, room, spec.id, 30_000) : await janusSubscribe(url, iceAddress, room, 30_000);
+  janusPeers.push(peer);
+  await tapConnected(peer.pc, spec, now() - t0);
 }
 
 async function joinRaw(spec: ClientSpec, relayPort: number): Promise<void> {
@@ -197,7 +214,7 @@ process.on("message", (m: WorkerRequest) => {
   if (m.type === "join") {
     for (const spec of m.clients) {
       setTimeout(() => {
-        const p = m.mode === "raw" ? joinRaw(spec, m.relayPort!) : joinSora(spec, m.url!);
+        const p = m.mode === "raw" ? joinRaw(spec, m.relayPort!) : m.mode === "janus" ? joinJanus(spec, m.url!, m.janusIceAddress!, m.janusRoom!) : joinSora(spec, m.url!);
         p.catch((err: unknown) => reply({ type: "joined", id: spec.id, connectMs: -1, error: String(err) }));
       }, spec.delayMs ?? 0);
     }
@@ -208,7 +225,8 @@ process.on("message", (m: WorkerRequest) => {
   } else if (m.type === "stop") {
     if (mediaTimer) clearInterval(mediaTimer);
     for (const s of rawSockets) s.close();
-    void Promise.allSettled(clients.map((c) => c.close())).then(() => process.exit(0));
+    const closing = [...clients.map((c) => c.close()), ...janusPeers.flatMap((p) => [p.pc.close(), p.session.destroy()])];
+    void Promise.allSettled(closing).then(() => process.exit(0));
     setTimeout(() => process.exit(0), 3000).unref();
   }
 });

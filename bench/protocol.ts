@@ -9,8 +9,11 @@ export interface ClientSpec {
   publish?: { videoPps: number; videoSize: number; audioPps: number; audioSize: number };
 }
 
+/** Our media node, the raw UDP relay baseline, or Janus's VideoRoom (fan-out scenarios only). */
+export type ServerMode = "sora" | "raw" | "janus";
+
 export type WorkerRequest =
-  | { type: "join"; mode: "sora" | "raw"; url?: string; relayPort?: number; clients: ClientSpec[] }
+  | { type: "join"; mode: ServerMode; url?: string; relayPort?: number; janusRoom?: number; janusIceAddress?: string; clients: ClientSpec[] }
   | { type: "start-media" }
   | { type: "snapshot" }
   | { type: "stop" };

@@ -3,7 +3,8 @@ import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
-import type { ClientSpec, WorkerReply, WorkerRequest, WorkerSnapshot } from "./protocol.js";
+import { JANUS_ROOM, janusAvailable, procMetrics, removeJanusConfig, startJanus, type JanusServer } from "./janus-server.js";
+import type { ClientSpec, ServerMode, WorkerReply, WorkerRequest, WorkerSnapshot } from "./protocol.js";
 
 // `npm run bench [-- --quick] [-- --only fanout-100] [-- --node-arg=--fast-path=off]`
 //
@@ -12,7 +13,9 @@ import type { ClientSpec, WorkerReply, WorkerRequest, WorkerSnapshot } from "./p
 // separate client processes, publish synthetic VP8 + Opus RTP at a set rate and size, and count
 // arrivals (loss from sequence numbers, reordering, one-way delay from a send time in the
 // payload). Each scenario is also run through a minimal Node UDP relay (no crypto) with the
-// same packets: the floor a Node process can reach, printed as a ratio.
+// same packets: the floor a Node process can reach, printed as a ratio. With --janus the fan-out
+// scenarios also run through Janus's VideoRoom (Debian `janus`, started per scenario) with the
+// same clients and media, for a side-by-side ratio of CPU per forwarded packet.
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -21,11 +24,12 @@ const program = new Command()
   .option("--only <names>", "comma-separated scenario names (fanout-10, room-4, storm-50, ...)")
   .option("--duration <s>", "measurement window per scenario (s)")
   .option("--no-raw", "skip the raw UDP relay baseline")
+  .option("--janus", "also run fan-out scenarios through Janus's VideoRoom (needs `janus` on PATH; with --quick: fanout-10 only)")
   .option("--node-arg <arg...>", "extra arguments for the media node process")
   .option("--cpu-prof <dir>", "run the node with --cpu-prof into this directory")
   .option("--out <file>", "JSON output (default bench/results/bench-<time>.json)")
   .parse();
-const opts = program.opts<{ quick?: boolean; only?: string; duration?: string; raw: boolean; nodeArg?: string[]; cpuProf?: string; out?: string }>();
+const opts = program.opts<{ quick?: boolean; only?: string; duration?: string; raw: boolean; janus?: boolean; nodeArg?: string[]; cpuProf?: string; out?: string }>();
 
 interface Scenario {
   name: string;
@@ -108,12 +112,18 @@ function log(text: string): void {
 
 interface Server {
   proc: ChildProcess;
-  metricsUrl: string;
+  metricsUrl?: string;
   url?: string;
   relayPort?: number;
+  janus?: JanusServer;
 }
 
-function startServer(mode: "sora" | "raw", logName: string): Promise<Server> {
+async function startServer(mode: ServerMode, logName: string): Promise<Server> {
+  if (mode === "janus") {
+    mkdirSync(join(root, "bench/results"), { recursive: true });
+    const janus = await startJanus(createWriteStream(join(root, "bench/results", `${logName}.log`)));
+    return { proc: janus.proc, url: janus.url, janus };
+  }
   const args =
     mode === "sora"
       ? [...tsxImport, ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`] : []), join(root, "media-node/src/main.ts"), "--port", "0", "--default-video-codec", "VP8", ...(opts.nodeArg ?? [])]
@@ -144,11 +154,16 @@ function startServer(mode: "sora" | "raw", logName: string): Promise<Server> {
 }
 
 async function stopServer(s: Server): Promise<void> {
-  if (s.proc.exitCode !== null) return;
-  const exited = new Promise((r) => s.proc.once("exit", r));
-  s.proc.kill("SIGTERM");
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-  if (s.proc.exitCode === null) s.proc.kill("SIGKILL");
+  if (s.proc.exitCode === null && s.proc.signalCode === null) {
+    const exited = new Promise((r) => s.proc.once("exit", r));
+    s.proc.kill("SIGTERM");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    if (s.proc.exitCode === null && s.proc.signalCode === null) {
+      s.proc.kill("SIGKILL");
+      await exited;
+    }
+  }
+  if (s.janus) removeJanusConfig(s.janus);
 }
 
 interface Metrics {
@@ -164,7 +179,8 @@ interface Metrics {
 }
 
 async function metrics(s: Server): Promise<Metrics> {
-  const res = await fetch(s.metricsUrl);
+  if (s.janus) return { ...procMetrics(s.proc.pid!), event_loop_delay_p99_ms: NaN, event_loop_delay_max_ms: NaN, connections: NaN };
+  const res = await fetch(s.metricsUrl!);
   return (await res.json()) as Metrics;
 }
 
@@ -213,7 +229,7 @@ class Worker {
 
 export interface Row {
   scenario: string;
-  server: "sora" | "raw";
+  server: ServerMode;
   description: string;
   connections: number;
   connected: number;
@@ -276,7 +292,7 @@ function sumSnapshots(snaps: WorkerSnapshot[]): WorkerSnapshot {
   };
 }
 
-async function runScenario(sc: Scenario, mode: "sora" | "raw"): Promise<Row> {
+async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
   progressLabel = `[${sc.name} ${mode}]`;
   progress("starting server");
   const server = await startServer(mode, `${sc.name}-${mode}`);
@@ -288,7 +304,7 @@ async function runScenario(sc: Scenario, mode: "sora" | "raw"): Promise<Row> {
     const idle = await metrics(server);
     const parts: ClientSpec[][] = workers.map(() => []);
     sc.clients.forEach((c, i) => parts[i % workerCount]!.push(c));
-    workers.forEach((w, i) => w.send({ type: "join", mode, url: server.url, relayPort: server.relayPort, clients: parts[i]! }));
+    workers.forEach((w, i) => w.send({ type: "join", mode, url: server.url, relayPort: server.relayPort, janusRoom: JANUS_ROOM, janusIceAddress: server.janus?.iceAddress, clients: parts[i]! }));
     const total = sc.clients.length;
     const joinStarted = Date.now();
     let stormMetrics: Metrics | undefined;
@@ -361,7 +377,7 @@ async function runScenario(sc: Scenario, mode: "sora" | "raw"): Promise<Row> {
       loopDelayP99Ms: (stormMetrics ?? m1).event_loop_delay_p99_ms,
       loopDelayMaxMs: (stormMetrics ?? m1).event_loop_delay_max_ms,
       rssMb: m1.rss_bytes / 2 ** 20,
-      rssPerConnectionMb: mode === "sora" && connections > 0 ? (m1.rss_bytes - idle.rss_bytes) / 2 ** 20 / connections : NaN,
+      rssPerConnectionMb: mode !== "raw" && connections > 0 ? (m1.rss_bytes - idle.rss_bytes) / 2 ** 20 / connections : NaN,
       lossPercent: expected > 0 ? Math.max(0, (1 - receivedRaw / expected) * 100) : NaN,
       reordered: s1.reordered - s0.reordered,
       latencyP50Ms: histPercentile(s1.latency, s1.bucketMs, 50),
@@ -385,10 +401,13 @@ async function runScenario(sc: Scenario, mode: "sora" | "raw"): Promise<Row> {
 const f = (v: number, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : "-");
 
 function table(rows: Row[]): string {
-  const head = ["scenario", "server", "conns", "fwd pps", "CPU %", "idle %", "pps/core", "µs/pkt", "net µs/pkt", "×raw", "loop p99 ms", "RSS MB", "MB/conn", "loss %", "reord", "lat p50/p99 ms", "connect med/p95 ms", "clients CPU %"];
+  const head = ["scenario", "server", "conns", "fwd pps", "CPU %", "idle %", "pps/core", "µs/pkt", "net µs/pkt", "×raw", "×janus", "loop p99 ms", "RSS MB", "MB/conn", "loss %", "reord", "lat p50/p99 ms", "connect med/p95 ms", "clients CPU %"];
   const lines = rows.map((r) => {
     const raw = rows.find((x) => x.scenario === r.scenario && x.server === "raw");
-    const ratio = r.server === "sora" && raw ? r.cpuUsPerPacket / raw.cpuUsPerPacket : NaN;
+    const janus = rows.find((x) => x.scenario === r.scenario && x.server === "janus");
+    const ratio = r.server !== "raw" && raw ? r.cpuUsPerPacket / raw.cpuUsPerPacket : NaN;
+    // Ours over Janus's CPU per forwarded packet (Janus: total CPU time of all its threads).
+    const janusRatio = r.server === "sora" && janus ? r.cpuUsPerPacket / janus.cpuUsPerPacket : NaN;
     return [
       r.scenario,
       r.server,
@@ -400,13 +419,14 @@ function table(rows: Row[]): string {
       f(r.cpuUsPerPacket, 1),
       f(r.netCpuUsPerPacket, 1),
       f(ratio, 1),
+      f(janusRatio, 2),
       f(r.loopDelayP99Ms, 1),
       f(r.rssMb),
       f(r.rssPerConnectionMb, 2),
       f(r.lossPercent, 2),
       String(r.reordered),
       `${f(r.latencyP50Ms, 1)}/${f(r.latencyP99Ms, 1)}`,
-      r.server === "sora" ? `${f(r.connectMedianMs)}/${f(r.connectP95Ms)}` : "-",
+      r.server !== "raw" ? `${f(r.connectMedianMs)}/${f(r.connectP95Ms)}` : "-",
       f(r.clientCpuPercent),
     ];
   });
@@ -415,17 +435,25 @@ function table(rows: Row[]): string {
   return [fmt(head), "|" + widths.map((w, i) => (i < 2 ? "-".repeat(w + 1) + "-" : "-".repeat(w + 1) + ":")).join("|") + "|", ...lines.map(fmt)].join("\n");
 }
 
+if (opts.janus && !janusAvailable()) {
+  console.error("--janus: no `janus` on PATH (Debian: apt-get install janus)");
+  process.exit(2);
+}
+/** Janus runs the 1 → N shapes only; --quick keeps it to fanout-10 to stay under 3 minutes. */
+const throughJanus = (sc: Scenario) => !!opts.janus && sc.kind === "fanout" && (!opts.quick || sc.name === "fanout-10");
+
 const rows: Row[] = [];
 const started = Date.now();
 for (const [i, sc] of selected.entries()) {
-  for (const mode of ["sora", "raw"] as const) {
+  for (const mode of ["sora", "raw", "janus"] as const) {
     if (mode === "raw" && (!opts.raw || sc.kind === "storm")) continue;
+    if (mode === "janus" && !throughJanus(sc)) continue;
     progressLabel = `[${i + 1}/${selected.length} ${sc.name} ${mode}]`;
     try {
       const row = await runScenario(sc, mode);
       rows.push(row);
       log(
-        `${sc.name.padEnd(11)} ${mode.padEnd(4)} ${f(row.forwardedPps).padStart(6)} pps  CPU ${f(row.cpuPercent).padStart(3)} %  ${f(row.cpuUsPerPacket, 1).padStart(6)} µs/pkt  loss ${f(row.lossPercent, 2)} %  connect ${f(row.connectMedianMs)} ms` +
+        `${sc.name.padEnd(11)} ${mode.padEnd(5)} ${f(row.forwardedPps).padStart(6)} pps  CPU ${f(row.cpuPercent).padStart(3)} %  ${f(row.cpuUsPerPacket, 1).padStart(6)} µs/pkt  loss ${f(row.lossPercent, 2)} %  connect ${f(row.connectMedianMs)} ms` +
           (mode === "sora" ? `  fast out ${f(row.fastSentShare * 100)} %, fast in ${f(row.fastReceivedPps)} pps` : ""),
       );
     } catch (err) {
