@@ -252,6 +252,32 @@ describe("auth webhook", () => {
     expect(quiet.messages.filter((m) => m.type === "notify")).toEqual([]);
   });
 
+  it("passes simulcast_encodings (spotlight_encodings in a spotlight channel) to the offer as they are", async () => {
+    const mine = [
+      { rid: "r0", active: true, scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+      { rid: "r1", active: true, scaleResolutionDownBy: 1, maxBitrate: 900_000, scalabilityMode: "L1T2" },
+    ];
+    receiver.auth = () => ({ body: { allowed: true, simulcast_encodings: mine } });
+    const sim = client("auth-encodings", { simulcast: true });
+    await sim.connect();
+    expect(sim.offer.encodings).toEqual(mine);
+
+    const spot = [{ rid: "r1", maxBitrate: 500_000 }];
+    receiver.auth = () => ({ body: { allowed: true, simulcast_encodings: mine, spotlight_encodings: spot } });
+    const inSpotlight = client("auth-encodings-spotlight", { spotlight: true });
+    await inSpotlight.connect();
+    expect(inSpotlight.offer.encodings).toEqual(spot);
+
+    // Without an answer's encodings the node's own r0/r1/r2 ladder stays.
+    receiver.auth = () => ({ body: { allowed: true } });
+    const plain = client("auth-encodings-plain", { simulcast: true });
+    await plain.connect();
+    expect((plain.offer.encodings as { rid: string }[]).map((e) => e.rid)).toEqual(["r0", "r1", "r2"]);
+
+    receiver.auth = () => ({ body: { allowed: true, simulcast_encodings: [{ rid: "r9" }] } });
+    expect(await refused("auth-encodings", { simulcast: true })).toEqual({ code: 4503, reason: "AUTH-WEBHOOK-INVALID-RESPONSE" });
+  });
+
   it("refuses with 4403 and the webhook's reason, frees the connection and keeps serving", async () => {
     receiver.auth = () => ({ body: { allowed: false, reason: "TOKEN-EXPIRED" } });
     expect(await refused("auth-deny")).toEqual({ code: 4403, reason: "TOKEN-EXPIRED" });

@@ -61,6 +61,8 @@ export class Connection {
   readonly authzMetadata: unknown;
   /** False when the auth webhook answered `signaling_notify: false`: no notify is sent to this connection. */
   readonly signalingNotify: boolean;
+  /** The auth webhook's `spotlight_encodings` / `simulcast_encodings` for this sender's offer. */
+  private readonly encodingsOverride: Record<string, unknown>[] | undefined;
   peer!: Peer;
   connected = false;
   closed = false;
@@ -90,6 +92,7 @@ export class Connection {
     this.eventMetadata = auth?.eventMetadata;
     this.authzMetadata = auth?.authzMetadata;
     this.signalingNotify = auth?.signalingNotify ?? true;
+    this.encodingsOverride = (channel.spotlight ? auth?.spotlightEncodings : undefined) ?? auth?.simulcastEncodings;
     this.role = connect.role;
     this.clientId = connect.client_id ?? this.id;
     this.bundleIdExplicit = connect.bundle_id !== undefined;
@@ -241,10 +244,11 @@ export class Connection {
   /**
    * `offer.encodings` for a simulcast sender: r0 (lowest) → r2 (full size), like Sora. The
    * budget follows Chrome's own per-resolution caps at 720p; a connect `video.bit_rate`
-   * (kbps) scales it down.
+   * (kbps) scales it down. The auth webhook's encodings, when it gave some, go as they are.
    */
   offerEncodings(): Record<string, unknown>[] | undefined {
     if (!this.simulcast || !this.publications.some((p) => p.kind === "video")) return undefined;
+    if (this.encodingsOverride) return this.encodingsOverride.map((e) => ({ ...e }));
     const layers = [
       { rid: "r0", scaleResolutionDownBy: 4, maxBitrate: 200_000 },
       { rid: "r1", scaleResolutionDownBy: 2, maxBitrate: 700_000 },

@@ -46,6 +46,10 @@ export interface Authorization {
   signalingNotify?: boolean;
   /** Auth webhook `connection_lifetime` (seconds): the session is closed with LIFETIME-EXPIRED after it. */
   lifetimeSec?: number;
+  /** Auth webhook `simulcast_encodings`: the offer's `encodings` for this simulcast sender, as given. */
+  simulcastEncodings?: Record<string, unknown>[];
+  /** Auth webhook `spotlight_encodings`: the same in a spotlight channel (before simulcast_encodings). */
+  spotlightEncodings?: Record<string, unknown>[];
 }
 
 /** What a Connection takes from auth: the id the webhook was asked about and what it granted. */

@@ -34,6 +34,8 @@ const FAILURE_REASONS: Record<WebhookFailure | "invalid-response", string> = {
 const rid = z.enum(["r0", "r1", "r2"]);
 const ridOrNone = z.enum(["none", "r0", "r1", "r2"]);
 const params = z.record(z.string(), z.unknown());
+/** `simulcast_encodings` / `spotlight_encodings`: passed to the offer as they are, like Sora; each names its rid. */
+const encodings = z.array(z.object({ rid }).loose()).min(1).max(3);
 
 /** The answer; unknown keys are ignored (Sora has more overrides than this node applies). */
 const authResponse = z
@@ -60,7 +62,9 @@ const authResponse = z
     simulcast: z.boolean().optional(),
     simulcast_rid: rid.optional(),
     simulcast_request_rid: ridOrNone.optional(),
+    simulcast_encodings: encodings.optional(),
     spotlight: z.boolean().optional(),
+    spotlight_encodings: encodings.optional(),
     spotlight_number: z.number().int().optional(),
     spotlight_focus_rid: ridOrNone.optional(),
     spotlight_unfocus_rid: ridOrNone.optional(),
@@ -109,6 +113,8 @@ export const APPLIED_OVERRIDES = [
   "authz_metadata",
   "signaling_notify",
   "connection_lifetime",
+  "simulcast_encodings",
+  "spotlight_encodings",
 ] as const;
 
 export class AuthWebhook {
@@ -149,6 +155,8 @@ export class AuthWebhook {
     if ("authz_metadata" in answer) auth.authzMetadata = answer.authz_metadata;
     if (answer.signaling_notify !== undefined) auth.signalingNotify = answer.signaling_notify;
     if (answer.connection_lifetime !== undefined) auth.lifetimeSec = answer.connection_lifetime;
+    if (answer.simulcast_encodings) auth.simulcastEncodings = answer.simulcast_encodings;
+    if (answer.spotlight_encodings) auth.spotlightEncodings = answer.spotlight_encodings;
     return auth;
   }
 
