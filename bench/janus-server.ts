@@ -76,7 +76,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function writeConfig(dir: string, httpPort: number, ice: string): void {
+function writeConfig(dir: string, httpPort: number, ice: string, eventLoops: number): void {
   const lib = libFolder();
   // Ports for ICE/RTP: a range of its own so a concurrent test's sockets are not in the way.
   const rtpBase = 42_000 + Math.floor(Math.random() * 10) * 1000;
@@ -92,6 +92,7 @@ function writeConfig(dir: string, httpPort: number, ice: string): void {
 	debug_colors = false
 	interface = "${ice}"
 	session_timeout = 60
+	event_loops = ${eventLoops}
 }
 certificates: {
 }
@@ -154,11 +155,15 @@ room-${JANUS_ROOM}: {
   );
 }
 
-export async function startJanus(logStream: NodeJS.WritableStream): Promise<JanusServer> {
+/**
+ * `eventLoops` 0 is Janus's default: one GLib loop thread per handle (101 threads at 1 → 100);
+ * n > 0 shares n static loops among all handles, Janus's own advice for many PeerConnections.
+ */
+export async function startJanus(logStream: NodeJS.WritableStream, eventLoops = 0): Promise<JanusServer> {
   const dir = mkdtempSync(join(tmpdir(), "bench-janus-"));
   const port = await freePort();
   const ice = iceAddress();
-  writeConfig(dir, port, ice);
+  writeConfig(dir, port, ice, eventLoops);
   const proc = spawn("janus", ["-C", join(dir, "janus.jcfg"), "-F", dir], { stdio: ["ignore", "pipe", "pipe"] });
   proc.stdout!.pipe(logStream);
   proc.stderr!.pipe(logStream);

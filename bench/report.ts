@@ -4,7 +4,8 @@ import type { Row } from "./run.js";
 // Markdown tables from bench JSON results (docs/performance.md):
 //   npx tsx bench/report.ts bench/results/full-fast.json [bench/results/full-werift.json]
 // The first file is the main run (node + raw relay rows); the optional second one a run with
-// --node-arg=--no-fast-path, shown as the "werift path" comparison.
+// --node-arg=--no-fast-path, shown as the "werift path" comparison. Janus rows (--janus) get a
+// side-by-side table of their own.
 
 interface Result {
   date: string;
@@ -60,6 +61,28 @@ if (iso.length > 1) {
     const raw = main.rows.find((x) => x.scenario === r.scenario && x.server === "raw");
     const dev = (100 * (r.cpuUsPerPacket - mean)) / mean;
     console.log(`| ${r.scenario.slice(4)} | ${f(r.forwardedPps)} | ${f(r.cpuUsPerPacket, 1)} | ${dev >= 0 ? "+" : ""}${f(dev)} % | ${f(r.ppsPerCore)} | ${f(raw ? r.cpuUsPerPacket / raw.cpuUsPerPacket : undefined, 1)} | ${f(r.lossPercent, 2)} |`);
+  }
+}
+// Our node against Janus's VideoRoom on the same scenarios (bench/run.ts --janus). Janus's CPU is
+// the total CPU time of all its threads (/proc/<pid>/stat), like process.cpuUsage() of the node.
+const janusScenarios = scenarios.filter((sc) => main.rows.some((x) => x.scenario === sc && x.server === "janus"));
+if (janusScenarios.length > 0) {
+  console.log(
+    "\n| scenario | server | fwd pkt/s | CPU % (all threads) | µs CPU/pkt | net µs/pkt | pkt/s per core | × raw | ours / Janus µs/pkt | RSS MB | loss % | delay p50/p99 ms | connect median/p95 ms |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+  );
+  for (const sc of janusScenarios) {
+    const raw = main.rows.find((x) => x.scenario === sc && x.server === "raw");
+    const janus = main.rows.find((x) => x.scenario === sc && x.server === "janus")!;
+    for (const server of ["sora", "janus", "raw"] as const) {
+      const r = main.rows.find((x) => x.scenario === sc && x.server === server);
+      if (!r) continue;
+      const name = server === "sora" ? "ours" : server === "raw" ? "raw relay" : "Janus";
+      const vsRaw = server !== "raw" && raw ? r.cpuUsPerPacket / raw.cpuUsPerPacket : undefined;
+      const vsJanus = server === "sora" ? r.cpuUsPerPacket / janus.cpuUsPerPacket : undefined;
+      console.log(
+        `| ${sc} | ${name} | ${f(r.forwardedPps)} | ${f(r.cpuPercent)} | ${f(r.cpuUsPerPacket, 1)} | ${f(r.netCpuUsPerPacket, 1)} | ${f(r.ppsPerCore)} | ${f(vsRaw, 1)} | ${f(vsJanus, 2)} | ${f(r.rssMb)} | ${f(r.lossPercent, 2)} | ${f(r.latencyP50Ms, 1)}/${f(r.latencyP99Ms, 1)} | ${server === "raw" ? "-" : `${f(r.connectMedianMs)}/${f(r.connectP95Ms)}`} |`,
+      );
+    }
   }
 }
 console.log(`\n${main.date}, Node ${main.node}, node args: ${main.nodeArgs.join(" ") || "(default)"}${compare ? `; comparison: ${compare.nodeArgs.join(" ")}` : ""}`);

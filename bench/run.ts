@@ -25,11 +25,12 @@ const program = new Command()
   .option("--duration <s>", "measurement window per scenario (s)")
   .option("--no-raw", "skip the raw UDP relay baseline")
   .option("--janus", "also run fan-out scenarios through Janus's VideoRoom (needs `janus` on PATH; with --quick: fanout-10 only)")
+  .option("--janus-event-loops <n>", "Janus event_loops (default 0: a loop thread per handle, Janus's default)")
   .option("--node-arg <arg...>", "extra arguments for the media node process")
   .option("--cpu-prof <dir>", "run the node with --cpu-prof into this directory")
   .option("--out <file>", "JSON output (default bench/results/bench-<time>.json)")
   .parse();
-const opts = program.opts<{ quick?: boolean; only?: string; duration?: string; raw: boolean; janus?: boolean; nodeArg?: string[]; cpuProf?: string; out?: string }>();
+const opts = program.opts<{ quick?: boolean; only?: string; duration?: string; raw: boolean; janus?: boolean; janusEventLoops?: string; nodeArg?: string[]; cpuProf?: string; out?: string }>();
 
 interface Scenario {
   name: string;
@@ -121,7 +122,7 @@ interface Server {
 async function startServer(mode: ServerMode, logName: string): Promise<Server> {
   if (mode === "janus") {
     mkdirSync(join(root, "bench/results"), { recursive: true });
-    const janus = await startJanus(createWriteStream(join(root, "bench/results", `${logName}.log`)));
+    const janus = await startJanus(createWriteStream(join(root, "bench/results", `${logName}.log`)), Number(opts.janusEventLoops ?? 0));
     return { proc: janus.proc, url: janus.url, janus };
   }
   const args =
@@ -466,6 +467,6 @@ log(table(rows));
 log(`\n${selected.length} scenarios in ${((Date.now() - started) / 1000).toFixed(0)} s; node args: ${(opts.nodeArg ?? []).join(" ") || "(default)"}`);
 const out = opts.out ?? join(root, "bench/results", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
 mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, quick: !!opts.quick, durationS, nodeArgs: opts.nodeArg ?? [], rows }, null, 2));
+writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, quick: !!opts.quick, janus: !!opts.janus, janusEventLoops: Number(opts.janusEventLoops ?? 0), durationS, nodeArgs: opts.nodeArg ?? [], rows }, null, 2));
 log(`results: ${out}`);
 process.exit(0);
