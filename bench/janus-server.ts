@@ -172,7 +172,10 @@ export async function startJanus(logStream: NodeJS.WritableStream, eventLoops = 
   proc.once("exit", () => (exited = true));
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (exited) throw new Error(`janus exited at start (config in ${dir})`);
+    if (exited) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error("janus exited at start (its log is in bench/results)");
+    }
     try {
       const res = await fetch(url, { method: "POST", body: JSON.stringify({ janus: "info", transaction: "start" }) });
       if (res.ok) break;
@@ -181,6 +184,7 @@ export async function startJanus(logStream: NodeJS.WritableStream, eventLoops = 
     }
     if (Date.now() > deadline) {
       proc.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
       throw new Error("janus did not start");
     }
     await new Promise((r) => setTimeout(r, 100));
