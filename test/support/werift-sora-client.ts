@@ -9,7 +9,10 @@ import {
   type RTCDataChannel,
 } from "werift";
 import WebSocket from "ws";
-import "../../media-node/src/transport/werift-patches.js";
+import { startDtlsClientImmediately } from "../../media-node/src/transport/werift-patches.js";
+
+// Like libwebrtc-based Sora SDKs, send the ClientHello as soon as ICE connects (werift waits 100 ms).
+startDtlsClientImmediately(true);
 
 // A headless Sora client built on werift, speaking the same signaling as sora-js-sdk: used by
 // protocol tests and the load tool. Sends synthetic RTP and counts what arrives per sender.

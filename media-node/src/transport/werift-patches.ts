@@ -1,4 +1,4 @@
-import { Connection, RTCDtlsTransport } from "werift";
+import { Connection, DtlsClient, RTCDtlsTransport, isDtls } from "werift";
 
 // Process-wide fixes to werift 0.25.2, applied on import (media node and load clients).
 //
@@ -37,12 +37,87 @@ export function setSrtpProfiles(profiles: number[] | undefined): void {
   srtpProfileOverride = profiles;
 }
 
-const dtlsProto = RTCDtlsTransport.prototype as unknown as { start: () => Promise<void>; __srtpOverride?: boolean; srtpProfiles: number[] };
-if (!dtlsProto.__srtpOverride) {
+// Early DTLS: the peer whose ICE reaches "connected" first may send its ClientHello before this
+// side's ICE reports connected and werift starts the DTLS transport; werift drops such packets
+// and the handshake then waits for the peer's retransmission (50 ms in libwebrtc, 500 ms in
+// werift). DTLS packets arriving between setRemoteParams and start() are kept (a few) and handed
+// to the DTLS transport the moment start() has created it.
+
+const EARLY_DTLS_MAX_PACKETS = 16;
+
+interface OnData {
+  subscribe(listener: (buf: Buffer) => void): { unSubscribe: () => void };
+  execute(buf: Buffer): void;
+}
+
+interface DtlsTransportInternals {
+  start: () => Promise<void>;
+  setRemoteParams: (params: unknown) => void;
+  srtpProfiles: number[];
+  state: string;
+  role: string;
+  dtls?: { connect?: () => Promise<void> };
+  iceTransport: { connection: { onData: OnData } };
+  __earlyDtls?: { packets: Buffer[]; unSubscribe: () => void } | null;
+}
+
+interface EarlyClient {
+  connect: () => Promise<void>;
+  __earlyConnect?: Promise<void>;
+}
+
+let dtlsClientImmediately = false;
+
+/**
+ * Start the DTLS handshake as soon as ICE connects when this side is the DTLS client, as
+ * libwebrtc does (werift waits a fixed 100 ms first). For the load and test clients, whose
+ * peer (the node) keeps early DTLS packets; the node itself keeps werift's wait.
+ */
+export function startDtlsClientImmediately(on: boolean): void {
+  dtlsClientImmediately = on;
+}
+
+const dtlsProto = RTCDtlsTransport.prototype as unknown as DtlsTransportInternals & { __patched?: boolean };
+if (!dtlsProto.__patched) {
   const start = dtlsProto.start;
-  dtlsProto.start = function (this: { srtpProfiles: number[] }) {
-    if (srtpProfileOverride) this.srtpProfiles = [...srtpProfileOverride];
-    return start.call(this);
+  const clientProto = DtlsClient.prototype as unknown as EarlyClient;
+  const connect = clientProto.connect;
+  const setRemoteParams = dtlsProto.setRemoteParams;
+  dtlsProto.setRemoteParams = function (this: DtlsTransportInternals, params: unknown) {
+    setRemoteParams.call(this, params);
+    if (this.__earlyDtls !== undefined || this.state !== "new") return;
+    const packets: Buffer[] = [];
+    const { unSubscribe } = this.iceTransport.connection.onData.subscribe((buf) => {
+      if (isDtls(buf) && packets.length < EARLY_DTLS_MAX_PACKETS) packets.push(Buffer.from(buf));
+    });
+    this.__earlyDtls = { packets, unSubscribe };
   };
-  dtlsProto.__srtpOverride = true;
+  dtlsProto.start = function (this: DtlsTransportInternals) {
+    if (srtpProfileOverride) this.srtpProfiles = [...srtpProfileOverride];
+    const early = this.__earlyDtls;
+    this.__earlyDtls = null;
+    early?.unSubscribe();
+    // The original creates the DTLS socket (subscribed to ICE data) before its first await.
+    const started = start.call(this);
+    if (this.dtls) {
+      if (early) for (const packet of early.packets) this.iceTransport.connection.onData.execute(packet);
+      if (dtlsClientImmediately && this.role === "client") {
+        const client = this.dtls as unknown as EarlyClient;
+        client.__earlyConnect = connect.call(client);
+        client.__earlyConnect.catch(() => undefined); // werift's own connect() after its wait reports failures
+      }
+    }
+    return started;
+  };
+  // werift calls connect() itself after its 100 ms wait: that call joins the one started early
+  // instead of sending a second ClientHello.
+  clientProto.connect = function (this: EarlyClient) {
+    const early = this.__earlyConnect;
+    if (early) {
+      this.__earlyConnect = undefined;
+      return early;
+    }
+    return connect.call(this);
+  };
+  dtlsProto.__patched = true;
 }
