@@ -278,6 +278,22 @@ describe("auth webhook", () => {
     expect(await refused("auth-encodings", { simulcast: true })).toEqual({ code: 4503, reason: "AUTH-WEBHOOK-INVALID-RESPONSE" });
   });
 
+  it("applies the answer's forwarding_filter to what the connection receives", async () => {
+    receiver.auth = () => ({ body: { allowed: true } });
+    const alice = client("auth-filter", { client_id: "alice" });
+    await alice.connect();
+    receiver.auth = () => ({
+      body: {
+        allowed: true,
+        forwarding_filter: { action: "block", rules: [[{ field: "kind", operator: "is_in", values: ["video"] }]] },
+      },
+    });
+    const viewer = client("auth-filter", {}, "recvonly");
+    await viewer.connect();
+    const sections = (viewer.pc.remoteDescription?.sdp ?? "").split(/\r?\nm=/).filter((s) => s.includes(`a=msid:${alice.connectionId}`));
+    expect(sections.map((s) => s.split(" ")[0])).toEqual(["audio"]);
+  });
+
   it("refuses with 4403 and the webhook's reason, frees the connection and keeps serving", async () => {
     receiver.auth = () => ({ body: { allowed: false, reason: "TOKEN-EXPIRED" } });
     expect(await refused("auth-deny")).toEqual({ code: 4403, reason: "TOKEN-EXPIRED" });

@@ -7,6 +7,7 @@ import type { ConnectMessage } from "../signaling/messages.js";
 import { relayTransportOf } from "../turn/relay-detection.js";
 import type { Channel } from "./channel.js";
 import { Peer, type DataChannelSpec, type MediaKind } from "./peer.js";
+import { forwards, type ForwardingFilter } from "./forwarding-filter.js";
 import type { ConnectionGrants } from "./sfu.js";
 import { Publication, SIMULCAST_RIDS } from "./publication.js";
 import { NO_LAYER, Subscription } from "./subscription.js";
@@ -61,6 +62,8 @@ export class Connection {
   readonly authzMetadata: unknown;
   /** False when the auth webhook answered `signaling_notify: false`: no notify is sent to this connection. */
   readonly signalingNotify: boolean;
+  /** Connect/auth `forwarding_filter(s)`: which senders' tracks this connection receives. */
+  private readonly forwardingFilters: ForwardingFilter[];
   /** The auth webhook's `spotlight_encodings` / `simulcast_encodings` for this sender's offer. */
   private readonly encodingsOverride: Record<string, unknown>[] | undefined;
   peer!: Peer;
@@ -92,6 +95,7 @@ export class Connection {
     this.eventMetadata = auth?.eventMetadata;
     this.authzMetadata = auth?.authzMetadata;
     this.signalingNotify = auth?.signalingNotify ?? true;
+    this.forwardingFilters = [...(connect.forwarding_filter ? [connect.forwarding_filter] : []), ...(connect.forwarding_filters ?? [])];
     this.encodingsOverride = (channel.spotlight ? auth?.spotlightEncodings : undefined) ?? auth?.simulcastEncodings;
     this.role = connect.role;
     this.clientId = connect.client_id ?? this.id;
@@ -195,6 +199,9 @@ export class Connection {
     if (this.bundleIdExplicit && publisher.bundleId === this.bundleId) return false;
     if (pub.kind === "audio" && !this.audio) return false;
     if (pub.kind === "video" && !this.video) return false;
+    if (this.forwardingFilters.length > 0) {
+      return forwards(this.forwardingFilters, { connection_id: publisher.id, client_id: publisher.clientId, kind: pub.kind });
+    }
     return true;
   }
 

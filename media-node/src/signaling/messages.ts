@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { forwardingFilterSchema } from "../sfu/forwarding-filter.js";
 
 // Client → server signaling messages, as sora-js-sdk (dist/sora.js), sora-cpp-sdk and the
 // mobile SDKs send them. Unknown keys are kept (SDKs add fields over time); known keys are typed.
@@ -69,8 +70,8 @@ export const connectMessage = z
     ignore_disconnect_websocket: z.boolean().optional(),
     data_channels: z.array(dataChannelSpec).max(64).optional(),
     audio_streaming_language_code: z.string().max(64).optional(),
-    forwarding_filters: z.array(z.unknown()).optional(),
-    forwarding_filter: z.unknown().optional(),
+    forwarding_filters: z.array(forwardingFilterSchema).max(100).optional(),
+    forwarding_filter: forwardingFilterSchema.optional(),
     redirect: z.boolean().optional(),
     sora_client: z.string().max(1024).optional(),
     environment: z.string().max(4096).optional(),

@@ -93,6 +93,8 @@ const DIRECT_OVERRIDES = [
   "ignore_disconnect_websocket",
   "data_channels",
   "audio_streaming_language_code",
+  "forwarding_filter",
+  "forwarding_filters",
 ] as const;
 
 /** The overrides this node applies (README "Configuration" lists them); the rest are ignored. */
