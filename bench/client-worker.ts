@@ -5,7 +5,7 @@ import { setSrtpProfiles } from "../media-node/src/transport/werift-patches.js";
 import { absSendTime, writeRtpHeader } from "../media-node/src/rtp/rtp-header.js";
 import { WeriftSoraClient } from "../test/support/werift-sora-client.js";
 import { janusPublish, janusSubscribe, type JanusPeer } from "./janus-client.js";
-import type { ClientSpec, WorkerReply, WorkerRequest, WorkerSnapshot } from "./protocol.js";
+import type { ClientSpec, ConnectPhases, WorkerReply, WorkerRequest, WorkerSnapshot } from "./protocol.js";
 
 // One load-client process (forked by bench/run.ts): hosts several clients. Sora clients are werift
 // PeerConnections speaking Sora signaling (real ICE/DTLS/SRTP), Janus clients the same
@@ -114,14 +114,14 @@ async function joinSora(spec: ClientSpec, url: string): Promise<void> {
   await client.connect(30_000);
   clearTimeout(timeout);
   if (stage !== "connect") return;
-  await tapConnected(client.pc, spec, now() - t0);
+  await tapConnected(client.pc, spec, now() - t0, client.phases);
 }
 
 /**
  * Shared by the Sora and Janus paths once a PeerConnection is connected: its RTP moves to
  * FastTransport (receivers count every packet, publishers send synthetic media through it).
  */
-async function tapConnected(pc: RTCPeerConnection, spec: ClientSpec, connectMs: number): Promise<void> {
+async function tapConnected(pc: RTCPeerConnection, spec: ClientSpec, connectMs: number, phases?: ConnectPhases): Promise<void> {
   let fast: FastTransport | undefined;
   for (let i = 0; i < 60 && !fast; i++) {
     for (const dtls of pc.dtlsTransports) fast ??= FastTransport.of(dtls);
@@ -134,7 +134,7 @@ async function tapConnected(pc: RTCPeerConnection, spec: ClientSpec, connectMs: 
   const key = `${spec.id}`;
   fast.claimAll((buf, length, headerLength) => onMedia(`${key}:${buf.readUInt32BE(8)}`, buf, length, headerLength), STAMP_AT + 8);
   if (spec.publish) publishers.push({ pub: sraPublisher(pc), spec: spec.publish });
-  reply({ type: "joined", id: spec.id, connectMs });
+  reply({ type: "joined", id: spec.id, connectMs, ...(phases ? { phases: { ...phases } } : {}) });
 }
 
 async function joinJanus(spec: ClientSpec, url: string, iceAddress: string, room: number): Promise<void> {

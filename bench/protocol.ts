@@ -35,7 +35,15 @@ export interface WorkerSnapshot {
   bucketMs: number;
 }
 
+/** ms from the client's connect() to: the offer, the answer sent, ICE connected, DTLS/PC connected. */
+export interface ConnectPhases {
+  offer?: number;
+  answer?: number;
+  ice?: number;
+  connected?: number;
+}
+
 export type WorkerReply =
   | { type: "ready" }
-  | { type: "joined"; id: string; connectMs: number; error?: string }
+  | { type: "joined"; id: string; connectMs: number; error?: string; phases?: ConnectPhases }
   | ({ type: "snapshot" } & WorkerSnapshot);

@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { JANUS_ROOM, janusAvailable, procMetrics, removeJanusConfig, startJanus, type JanusServer } from "./janus-server.js";
-import type { ClientSpec, ServerMode, WorkerReply, WorkerRequest, WorkerSnapshot } from "./protocol.js";
+import type { ClientSpec, ConnectPhases, ServerMode, WorkerReply, WorkerRequest, WorkerSnapshot } from "./protocol.js";
 
 // `npm run bench [-- --quick] [-- --only fanout-100] [-- --node-arg=--fast-path=off]`
 //
@@ -188,7 +188,7 @@ async function metrics(s: Server): Promise<Metrics> {
 class Worker {
   readonly proc: ChildProcess;
   private readonly waiters: ((m: WorkerReply) => boolean)[] = [];
-  readonly joined: { id: string; connectMs: number; error?: string }[] = [];
+  readonly joined: { id: string; connectMs: number; error?: string; phases?: ConnectPhases }[] = [];
 
   constructor() {
     this.proc = fork(join(root, "bench/client-worker.ts"), [], { execArgv: tsxImport, stdio: ["ignore", "inherit", "inherit", "ipc"] });
@@ -249,6 +249,8 @@ export interface Row {
   latencyP99Ms: number;
   connectMedianMs: number;
   connectP95Ms: number;
+  /** Medians of the clients' connect steps (ms from connect()): offer received, answer sent, ICE connected, connected. */
+  connectPhasesMedianMs?: Required<ConnectPhases>;
   /** Share of forwarded packets the node sent / received on its fast path (metrics counters). */
   fastSentShare: number;
   fastReceivedPps: number;
@@ -258,6 +260,14 @@ export interface Row {
   idleCpuPercent: number;
   /** CPU per forwarded packet net of that idle cost. */
   netCpuUsPerPacket: number;
+}
+
+/** Where connect time goes: the median of each step over the clients that reported steps. */
+function phaseMedians(joined: { phases?: ConnectPhases }[]): { connectPhasesMedianMs?: Required<ConnectPhases> } {
+  const withPhases = joined.map((j) => j.phases).filter((p): p is Required<ConnectPhases> => p?.connected !== undefined && p.ice !== undefined);
+  if (withPhases.length === 0) return {};
+  const median = (k: keyof ConnectPhases) => percentile(withPhases.map((p) => p[k]), 50);
+  return { connectPhasesMedianMs: { offer: median("offer"), answer: median("answer"), ice: median("ice"), connected: median("connected") } };
 }
 
 function percentile(values: number[], p: number): number {
@@ -385,6 +395,7 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
       latencyP99Ms: histPercentile(s1.latency, s1.bucketMs, 99),
       connectMedianMs: percentile(connectTimes, 50),
       connectP95Ms: percentile(connectTimes, 95),
+      ...phaseMedians(joined),
       clientCpuPercent: clientCpu * 100,
       idleCpuPercent,
       netCpuUsPerPacket: received > 0 ? Math.max(0, cpuUs - (idleCpuPercent / 100) * seconds * 1e6) / received : NaN,
@@ -455,7 +466,10 @@ for (const [i, sc] of selected.entries()) {
       rows.push(row);
       log(
         `${sc.name.padEnd(11)} ${mode.padEnd(5)} ${f(row.forwardedPps).padStart(6)} pps  CPU ${f(row.cpuPercent).padStart(3)} %  ${f(row.cpuUsPerPacket, 1).padStart(6)} µs/pkt  loss ${f(row.lossPercent, 2)} %  connect ${f(row.connectMedianMs)} ms` +
-          (mode === "sora" ? `  fast out ${f(row.fastSentShare * 100)} %, fast in ${f(row.fastReceivedPps)} pps` : ""),
+          (mode === "sora" ? `  fast out ${f(row.fastSentShare * 100)} %, fast in ${f(row.fastReceivedPps)} pps` : "") +
+          (row.connectPhasesMedianMs
+            ? `  (connect steps: offer ${f(row.connectPhasesMedianMs.offer)}, answer ${f(row.connectPhasesMedianMs.answer)}, ICE ${f(row.connectPhasesMedianMs.ice)}, connected ${f(row.connectPhasesMedianMs.connected)} ms)`
+            : ""),
       );
     } catch (err) {
       log(`${sc.name} ${mode}: FAILED ${String(err)}`);

@@ -50,13 +50,19 @@ export class WeriftSoraClient {
   private timer?: NodeJS.Timeout;
   private reofferChain: Promise<void> = Promise.resolve();
   onPacket?: (streamKey: string, packet: RtpPacket) => void;
+  /** ms from connect() to each step of the last connect (the load tool's connect breakdown). */
+  readonly phases: { offer?: number; answer?: number; ice?: number; connected?: number } = {};
 
   constructor(readonly options: WeriftClientOptions) {}
 
   /** Resolves once the PeerConnection is connected (like sora-js-sdk's connect()). */
   async connect(timeoutMs = 15_000): Promise<void> {
-    return this.connectTo(this.options.url, false, timeoutMs);
+    this.connectStartedAt = performance.now();
+    await this.connectTo(this.options.url, false, timeoutMs);
+    this.phases.connected = performance.now() - this.connectStartedAt;
   }
+
+  private connectStartedAt = 0;
 
   /** Every signaling URL this client was sent to by `redirect` (sora-js-sdk follows them the same way). */
   readonly redirects: string[] = [];
@@ -108,6 +114,7 @@ export class WeriftSoraClient {
       return this.connectTo(location, true, timeoutMs);
     }
     this.offer = offer;
+    this.phases.offer = performance.now() - this.connectStartedAt;
     this.connectionId = String(offer.connection_id);
     this.pc = new RTCPeerConnection({
       iceServers: [],
@@ -182,6 +189,10 @@ export class WeriftSoraClient {
       });
     }
     this.send({ type: "answer", sdp: this.pc.localDescription!.sdp });
+    this.phases.answer = performance.now() - this.connectStartedAt;
+    this.pc.iceConnectionStateChange.subscribe((state) => {
+      if (state === "connected" && this.phases.ice === undefined) this.phases.ice = performance.now() - this.connectStartedAt;
+    });
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error("connect timeout")), timeoutMs);
       const check = () => {
