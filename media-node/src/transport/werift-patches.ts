@@ -1,3 +1,6 @@
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync } from "node:crypto";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { Connection, DtlsClient, RTCDtlsTransport, isDtls } from "werift";
 
 // Process-wide fixes to werift 0.25.2, applied on import (media node and load clients).
@@ -120,4 +123,42 @@ if (!dtlsProto.__patched) {
     return connect.call(this);
   };
   dtlsProto.__patched = true;
+}
+
+// X25519 in DTLS: werift's ECDHE uses tweetnacl (pure JS, ≈ 1 ms per key pair and per shared
+// secret, two of each per handshake side), the biggest single cost of a join on the node. The
+// same tweetnacl instance werift imports gets node:crypto's X25519 (OpenSSL) for those two calls;
+// results are identical (RFC 7748), `test/node/werift-patches.test.ts` compares them.
+
+
+interface Nacl {
+  box: { keyPair: () => { publicKey: Uint8Array; secretKey: Uint8Array } };
+  scalarMult: ((n: Uint8Array, p: Uint8Array) => Uint8Array) & { __native?: boolean; __js?: (n: Uint8Array, p: Uint8Array) => Uint8Array };
+}
+
+/** The tweetnacl module werift itself loads (resolved from werift's own location). */
+export const weriftNacl = createRequire(fileURLToPath(import.meta.resolve("werift")))("tweetnacl") as Nacl;
+
+/** A fresh Uint8Array that owns its buffer: werift reads key pairs through `.buffer`. */
+function ownBytes(src: Uint8Array): Uint8Array {
+  const out = new Uint8Array(src.length);
+  out.set(src);
+  return out;
+}
+
+if (!weriftNacl.scalarMult.__native) {
+  const jsScalarMult = weriftNacl.scalarMult;
+  const native = (n: Uint8Array, p: Uint8Array): Uint8Array => {
+    if (n.length !== 32 || p.length !== 32) return jsScalarMult(n, p);
+    // JWK, not DER: OpenSSL 3 decodes a PKCS#8 key in ≈ 380 µs, a raw JWK one in ≈ 30 µs. Node
+    // requires `x` to be a string but derives the key from `d` alone (the tests compare results).
+    const privateKey = createPrivateKey({ key: { kty: "OKP", crv: "X25519", d: Buffer.from(n).toString("base64url"), x: "" }, format: "jwk" });
+    const publicKey = createPublicKey({ key: { kty: "OKP", crv: "X25519", x: Buffer.from(p).toString("base64url") }, format: "jwk" });
+    return ownBytes(diffieHellman({ privateKey, publicKey }));
+  };
+  weriftNacl.scalarMult = Object.assign(native, jsScalarMult, { __native: true, __js: jsScalarMult });
+  weriftNacl.box.keyPair = () => {
+    const jwk = generateKeyPairSync("x25519").privateKey.export({ format: "jwk" });
+    return { publicKey: ownBytes(Buffer.from(jwk.x!, "base64url")), secretKey: ownBytes(Buffer.from(jwk.d!, "base64url")) };
+  };
 }
