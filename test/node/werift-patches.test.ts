@@ -47,3 +47,20 @@ it("shared secrets agree between two sides and equal tweetnacl's own JS result",
     expect(Buffer.from(nacl.scalarMult(s, p))).toEqual(js);
   }
 });
+
+it("signs with a cached key that still produces valid ECDSA signatures (werift's ServerKeyExchange path)", async () => {
+  const { createRequire } = await import("node:module");
+  const { fileURLToPath } = await import("node:url");
+  const { createVerify, generateKeyPairSync } = await import("node:crypto");
+  const fidm = createRequire(fileURLToPath(import.meta.resolve("werift")))("@fidm/x509") as {
+    PrivateKey: { fromPEM(pem: Buffer): { sign(data: Buffer, hash: string): Buffer }; prototype: { __cachedKey?: boolean } };
+  };
+  expect(fidm.PrivateKey.prototype.__cachedKey).toBe(true);
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const pem = privateKey.export({ format: "pem", type: "pkcs8" }) as string;
+  for (let i = 0; i < 3; i++) {
+    const data = randomBytes(100);
+    const signature = fidm.PrivateKey.fromPEM(Buffer.from(pem)).sign(data, "sha256");
+    expect(createVerify("sha256").update(data).verify(publicKey, signature)).toBe(true);
+  }
+});

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync } from "node:crypto";
+import { createPrivateKey, createPublicKey, createSign, diffieHellman, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Connection, DtlsClient, RTCDtlsTransport, isDtls } from "werift";
@@ -136,8 +136,11 @@ interface Nacl {
   scalarMult: ((n: Uint8Array, p: Uint8Array) => Uint8Array) & { __native?: boolean; __js?: (n: Uint8Array, p: Uint8Array) => Uint8Array };
 }
 
-/** The tweetnacl module werift itself loads (resolved from werift's own location). */
-export const weriftNacl = createRequire(fileURLToPath(import.meta.resolve("werift")))("tweetnacl") as Nacl;
+/** Loads a module the way werift does (from werift's own location), so patches reach its instance. */
+const requireFromWerift = createRequire(fileURLToPath(import.meta.resolve("werift")));
+
+/** The tweetnacl module werift itself loads. */
+export const weriftNacl = requireFromWerift("tweetnacl") as Nacl;
 
 /** A fresh Uint8Array that owns its buffer: werift reads key pairs through `.buffer`. */
 function ownBytes(src: Uint8Array): Uint8Array {
@@ -161,4 +164,38 @@ if (!weriftNacl.scalarMult.__native) {
     const jwk = generateKeyPairSync("x25519").privateKey.export({ format: "jwk" });
     return { publicKey: ownBytes(Buffer.from(jwk.x!, "base64url")), secretKey: ownBytes(Buffer.from(jwk.d!, "base64url")) };
   };
+}
+
+// ECDSA in DTLS: werift signs its ServerKeyExchange through @fidm/x509's PrivateKey.sign, which
+// hands node:crypto the key's PEM text every time; OpenSSL 3 decodes it in ≈ 600 µs of the
+// ≈ 650 µs a signature costs. The key is werift's process-wide certificate key, so the parsed
+// KeyObject is kept per PEM (a few at most).
+
+interface FidmPrivateKey {
+  oid: string;
+  toPEM(): string;
+  sign(data: Buffer, hashAlgorithm: string): Buffer;
+}
+
+const fidm = requireFromWerift("@fidm/x509") as {
+  PrivateKey: { prototype: FidmPrivateKey & { __cachedKey?: boolean }; _signers: Record<string, unknown> };
+};
+const SIGNING_KEYS_MAX = 8;
+const signingKeys = new Map<string, KeyObject>();
+
+if (!fidm.PrivateKey.prototype.__cachedKey) {
+  const sign = fidm.PrivateKey.prototype.sign;
+  fidm.PrivateKey.prototype.sign = function (this: FidmPrivateKey, data: Buffer, hashAlgorithm: string): Buffer {
+    // Ed25519/Ed448 keys have their own signers in @fidm/x509: leave those alone.
+    if (fidm.PrivateKey._signers[this.oid] != null) return sign.call(this, data, hashAlgorithm);
+    const pem = String(this.toPEM());
+    let key = signingKeys.get(pem);
+    if (!key) {
+      key = createPrivateKey(pem);
+      if (signingKeys.size >= SIGNING_KEYS_MAX) signingKeys.delete(signingKeys.keys().next().value!);
+      signingKeys.set(pem, key);
+    }
+    return createSign(hashAlgorithm).update(data).sign(key);
+  };
+  fidm.PrivateKey.prototype.__cachedKey = true;
 }
