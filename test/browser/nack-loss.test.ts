@@ -15,7 +15,19 @@ it("keeps decoding with 5% loss on the subscriber leg, NACKs answered from the c
   expect(sender.error).toBeNull();
   expect(receiver.error).toBeNull();
   const S = sender.connectionId!;
-  await waitFor("first frames", async () => ((await page.inbound(receiver.id))[S]?.framesDecoded ?? 0) > 10);
+  const diagnostics = async () => {
+    const conn = ctx.node.sfu.findConnection(channelId, receiver.connectionId!);
+    const sub = conn ? [...conn.subscriptions.values()].find((s) => s.publication.kind === "video") : undefined;
+    return JSON.stringify({
+      receiver: await page.inboundVideo(receiver.id),
+      byStream: await page.inbound(receiver.id),
+      subscriptions: conn ? [...conn.subscriptions.values()].map((s) => ({ kind: s.publication.kind, from: s.publication.connectionId, sent: s.packetsSent, retransmitted: s.retransmitted })) : "no connection",
+      videoSub: sub ? { ready: (sub as unknown as { ready: boolean }).ready, sent: sub.packetsSent } : null,
+    });
+  };
+  await waitFor("first frames", async () => ((await page.inbound(receiver.id))[S]?.framesDecoded ?? 0) > 10).catch(async (err: Error) => {
+    throw new Error(`${err.message}; ${await diagnostics()}`);
+  });
   const start = (await page.inbound(receiver.id))[S]!;
   await new Promise((r) => setTimeout(r, 6000));
   const end = (await page.inbound(receiver.id))[S]!;
