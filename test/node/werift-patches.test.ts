@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
+import { createVerify, generateKeyPairSync, randomBytes } from "node:crypto";
 import { expect, it } from "vitest";
-import { weriftNacl } from "../../media-node/src/transport/werift-patches.js";
+import { weriftFidm, weriftNacl } from "../../media-node/src/transport/werift-patches.js";
 
 // werift's DTLS key exchange runs on node:crypto's X25519 through the patched tweetnacl; its
 // results must be those of tweetnacl's own code (RFC 7748), shapes included.
@@ -48,13 +48,8 @@ it("shared secrets agree between two sides and equal tweetnacl's own JS result",
   }
 });
 
-it("signs with a cached key that still produces valid ECDSA signatures (werift's ServerKeyExchange path)", async () => {
-  const { createRequire } = await import("node:module");
-  const { fileURLToPath } = await import("node:url");
-  const { createVerify, generateKeyPairSync } = await import("node:crypto");
-  const fidm = createRequire(fileURLToPath(import.meta.resolve("werift")))("@fidm/x509") as {
-    PrivateKey: { fromPEM(pem: Buffer): { sign(data: Buffer, hash: string): Buffer }; prototype: { __cachedKey?: boolean } };
-  };
+it("signs with a cached key that still produces valid ECDSA signatures (werift's ServerKeyExchange path)", () => {
+  const fidm = weriftFidm;
   expect(fidm.PrivateKey.prototype.__cachedKey).toBe(true);
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const pem = privateKey.export({ format: "pem", type: "pkcs8" }) as string;

@@ -59,7 +59,7 @@ interface DtlsTransportInternals {
   srtpProfiles: number[];
   state: string;
   role: string;
-  dtls?: { connect?: () => Promise<void> };
+  dtls?: unknown;
   iceTransport: { connection: { onData: OnData } };
   __earlyDtls?: { packets: Buffer[]; unSubscribe: () => void } | null;
 }
@@ -130,7 +130,6 @@ if (!dtlsProto.__patched) {
 // same tweetnacl instance werift imports gets node:crypto's X25519 (OpenSSL) for those two calls;
 // results are identical (RFC 7748), `test/node/werift-patches.test.ts` compares them.
 
-
 interface Nacl {
   box: { keyPair: () => { publicKey: Uint8Array; secretKey: Uint8Array } };
   scalarMult: ((n: Uint8Array, p: Uint8Array) => Uint8Array) & { __native?: boolean; __js?: (n: Uint8Array, p: Uint8Array) => Uint8Array };
@@ -177,9 +176,15 @@ interface FidmPrivateKey {
   sign(data: Buffer, hashAlgorithm: string): Buffer;
 }
 
-const fidm = requireFromWerift("@fidm/x509") as {
-  PrivateKey: { prototype: FidmPrivateKey & { __cachedKey?: boolean }; _signers: Record<string, unknown> };
+/** The @fidm/x509 module werift itself loads. */
+export const weriftFidm = requireFromWerift("@fidm/x509") as {
+  PrivateKey: {
+    fromPEM(pem: Buffer): FidmPrivateKey;
+    prototype: FidmPrivateKey & { __cachedKey?: boolean };
+    _signers: Record<string, unknown>;
+  };
 };
+const fidm = weriftFidm;
 const SIGNING_KEYS_MAX = 8;
 const signingKeys = new Map<string, KeyObject>();
 
