@@ -31,7 +31,7 @@ export const API_ERRORS = {
   "ALREADY-STARTED": { status: 400, description: "Audio streaming or RTP forwarding is already running." },
   "NOT-STARTED": { status: 400, description: "Audio streaming or RTP forwarding is not running." },
   "FEATURE-NOT-AVAILABLE": { status: 400, description: "The feature is not configured on the media node (e.g. no audio streaming URL)." },
-  "NOT-A-SENDER": { status: 400, description: "The connection (or, without one, the whole channel) publishes no media to forward, pin or ask a keyframe of." },
+  "NOT-A-SENDER": { status: 400, description: "The connection (or, without one, the whole channel) publishes no media to forward, pin, ask a keyframe of or focus in a spotlight." },
   "INVALID-COMMAND": { status: 400, description: "The media node rejected the command's values (e.g. an address it cannot send to)." },
   "CLIENT-NOT-FOUND": { status: 400, description: "DisconnectClient/PushClient: no connection of the channel has that `client_id`." },
   "SPOTLIGHT-NOT-ENABLED": { status: 400, description: "A spotlight call on a channel whose session is not a spotlight session." },

@@ -233,6 +233,10 @@ it("spotlight focus: fixed focus takes the slot and is announced `fixed`, unfocu
   expect(await edge.command({ name: "set_spotlight_focus", channel_id: channelId, connection_id: second.connectionId, focus: "focus" })).toMatchObject({ ok: true });
   expect(focusedNow().sort()).toEqual([first.connectionId, second.connectionId].sort());
 
+  expect(await edge.command({ name: "set_spotlight_focus", channel_id: channelId, connection_id: viewer.connectionId, focus: "fixed" })).toMatchObject({
+    ok: false,
+    error_type: "NOT-A-SENDER",
+  });
   expect(await edge.command({ name: "change_spotlight_number", channel_id: "kick-none", spotlight_number: 2 })).toMatchObject({ ok: false, error_type: "CHANNEL-NOT-FOUND" });
   for (const c of [first, second, viewer]) await c.close();
 });

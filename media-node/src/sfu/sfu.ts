@@ -293,7 +293,8 @@ export class Sfu {
   async disconnect(channelId: string, selector: ConnectionSelector, reason?: Record<string, unknown>): Promise<string[] | undefined> {
     const channel = this.channels.get(channelId);
     if (!channel) return undefined;
-    const targets = this.select(channel, selector);
+    // Connections still negotiating go too: a disconnected channel must not fill up again.
+    const targets = this.select(channel, selector, false);
     await Promise.all(
       targets.map(async (conn) => {
         conn.disconnectApiReason = reason ?? null;
@@ -312,12 +313,12 @@ export class Sfu {
     return targets.map((c) => c.id);
   }
 
-  /** Connected connections of a channel matching every selector given. */
-  private select(channel: Channel, selector: ConnectionSelector): Connection[] {
+  /** Connections of a channel (connected ones only, unless told otherwise) matching every selector given. */
+  private select(channel: Channel, selector: ConnectionSelector, connectedOnly = true): Connection[] {
     const ids = selector.connection_ids ? new Set(selector.connection_ids) : undefined;
     return [...channel.connections.values()].filter(
       (c) =>
-        c.connected &&
+        (c.connected || !connectedOnly) &&
         (!ids || ids.has(c.id)) &&
         (selector.client_id === undefined || c.clientId === selector.client_id) &&
         (selector.role === undefined || c.role === selector.role),
@@ -349,12 +350,14 @@ export class Sfu {
     channelId: string,
     connectionId: string,
     focus: "focus" | "fixed" | "unfocus",
-  ): "ok" | "CHANNEL-NOT-FOUND" | "CONNECTION-NOT-FOUND" | "SPOTLIGHT-NOT-ENABLED" | "SPOTLIGHT-NO-ROOM" {
+  ): "ok" | "CHANNEL-NOT-FOUND" | "CONNECTION-NOT-FOUND" | "SPOTLIGHT-NOT-ENABLED" | "SPOTLIGHT-NO-ROOM" | "NOT-A-SENDER" {
     const channel = this.channels.get(channelId);
     if (!channel) return "CHANNEL-NOT-FOUND";
     if (!channel.spotlight) return "SPOTLIGHT-NOT-ENABLED";
     const conn = channel.connections.get(connectionId);
     if (!conn?.connected) return "CONNECTION-NOT-FOUND";
+    // Only video senders hold slots (speaker rounds drop anyone else at once).
+    if (focus !== "unfocus" && !conn.publications.some((p) => p.kind === "video")) return "NOT-A-SENDER";
     return channel.setSpotlightFocus(connectionId, focus);
   }
 
