@@ -34,6 +34,9 @@ export const connectionInfoSchema = z.object({
   role: roleSchema,
   simulcast: z.boolean(),
   spotlight: z.boolean(),
+  /** Whether the connection has audio / video (ListConnections); absent from older nodes. */
+  audio: z.boolean().optional(),
+  video: z.boolean().optional(),
   /** Current signaling notify metadata (may be any JSON; absent = none). */
   signaling_notify_metadata: z.unknown().optional(),
   created_at: z.number().int(),
@@ -197,13 +200,44 @@ export const nodeCommandSchema = z.discriminatedUnion("name", [
   z.object({ name: z.literal("set_rid_requests"), channel_id: z.string(), requests: z.array(ridRequestSchema) }),
   z.object({ name: z.literal("get_counters") }),
   z.object({ name: z.literal("generate_crash_log"), info: z.record(z.string(), z.unknown()).optional() }),
-  /** Send a push message to connections of a channel (all when connection_ids is absent). */
+  /**
+   * Send a push message to connections of a channel: all of them, or those matching every given
+   * selector (connection_ids, client_id, role). Acks `{connection_ids}` of the connections pushed to.
+   */
   z.object({
     name: z.literal("push"),
     channel_id: z.string(),
     connection_ids: z.array(z.string()).optional(),
+    client_id: z.string().optional(),
+    role: roleSchema.optional(),
     data: z.unknown(),
   }),
+  /**
+   * End connections as Sora's Disconnect* APIs do (WebSocket close 1000 DISCONNECTED-API, or a
+   * `close` message on the `signaling` DataChannel for DataChannel-only clients): every connection
+   * of the channel, or those matching every given selector. `reason` goes into the event webhook
+   * `connection.destroyed` as `disconnect_api_reason`. Acks `{connection_ids}` of those ended.
+   */
+  z.object({
+    name: z.literal("disconnect"),
+    channel_id: z.string(),
+    connection_id: z.string().optional(),
+    client_id: z.string().optional(),
+    role: roleSchema.optional(),
+    reason: z.record(z.string(), z.unknown()).optional(),
+  }),
+  /** GetStatsConnection: acks the connection's server-side counters (shared/api/answers.ts connectionStatsAnswer). */
+  z.object({ name: z.literal("get_connection_stats"), channel_id: z.string(), connection_id: z.string() }),
+  /** RequestKeyFrame: PLI on every video layer of the sender, every 1 s up to 5 times until a keyframe arrives. */
+  z.object({ name: z.literal("request_key_frame"), channel_id: z.string(), connection_id: z.string() }),
+  /** FocusSpotlight / FocusSpotlightFixed / UnfocusSpotlight. */
+  z.object({
+    name: z.literal("set_spotlight_focus"),
+    channel_id: z.string(),
+    connection_id: z.string(),
+    focus: z.enum(["focus", "fixed", "unfocus"]),
+  }),
+  z.object({ name: z.literal("change_spotlight_number"), channel_id: z.string(), spotlight_number: z.number().int().min(1).max(8) }),
   z.object({
     name: z.literal("change_upstream_video_bit_rate"),
     channel_id: z.string(),
@@ -260,6 +294,10 @@ export const NODE_ERROR_TYPES = [
   "ALREADY-STARTED",
   "NOT-STARTED",
   "INVALID-COMMAND",
+  "NOT-A-SENDER",
+  "CLIENT-NOT-FOUND",
+  "SPOTLIGHT-NOT-ENABLED",
+  "SPOTLIGHT-NO-ROOM",
 ] as const;
 
 /** How long the edge waits for an ack before answering NODE-UNREACHABLE. */

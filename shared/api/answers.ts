@@ -113,3 +113,43 @@ export type StatsReportAnswer = z.infer<typeof statsReportAnswer>;
 export const emptyAnswer = z.object({}).describe("`{}`");
 export const anyMetadataAnswer = z.unknown().describe("The connection's signaling notify metadata (`{}` when none).");
 export const metadataObjectAnswer = jsonObject;
+
+/** ListConnections / ListChannelConnections: one live connection (Sora's `Connection`, sora-server-sdk-ts signaling.d.ts). */
+export const connectionListEntry = z.object({
+  channel_id: channelId,
+  client_id: z.string(),
+  bundle_id: z.string(),
+  connection_id: connectionId,
+  role: z.enum(["sendrecv", "sendonly", "recvonly"]),
+  audio: z.boolean(),
+  video: z.boolean(),
+  simulcast: z.boolean(),
+  spotlight: z.boolean(),
+  multistream: z.boolean(),
+  created_time: z.number().int().describe("Unix time (s) the connection was created."),
+});
+
+/** Push*: Sora's 2016 example answers the message the clients get. */
+export const pushAnswer = z.object({ type: z.literal("push"), data: jsonObject });
+
+const rtpCounters = z.object({
+  total_received_rtp: z.number().int().nonnegative(),
+  total_received_rtp_byte_size: z.number().int().nonnegative().describe("RTP payload bytes."),
+});
+
+/**
+ * GetStatsConnection: the keys of Sora's statistics list (sora-doc API_STATS) that the node
+ * counts. `rtp` covers everything the connection sends to the server; simulcast senders also
+ * get `simulcast.{r0,r1,r2}.rtp` for their video layers. Other keys of Sora's list are absent.
+ */
+export const connectionStatsAnswer = z.looseObject({
+  timestamp: z.string().describe("RFC 3339 with microseconds, UTC."),
+  channel_id: channelId,
+  session_id: z.string(),
+  client_id: z.string(),
+  bundle_id: z.string(),
+  connection_id: connectionId,
+  rtp: rtpCounters,
+  simulcast: z.object({ r0: z.object({ rtp: rtpCounters }), r1: z.object({ rtp: rtpCounters }), r2: z.object({ rtp: rtpCounters }) }).optional(),
+});
+export type ConnectionStatsAnswer = z.infer<typeof connectionStatsAnswer>;

@@ -4,12 +4,15 @@ import {
   channelSummaryAnswer,
   clusterChannelAnswer,
   clusterMemberAnswer,
+  connectionListEntry,
+  connectionStatsAnswer,
   echo,
   emptyAnswer,
   knownNodeAnswer,
   metadataListAnswer,
   modeAnswer,
   pausedStreamAnswer,
+  pushAnswer,
   statsReportAnswer,
   userAgentStatsAnswer,
   userAgentStatsEntry,
@@ -58,6 +61,15 @@ const entry = <Req extends z.ZodType, Ans extends z.ZodType, O extends HandlerOb
 
 const noKeys = z.object({});
 
+// Keys of the connection-management calls (Disconnect*, Push*, spotlight focus).
+const role = z.enum(["sendrecv", "sendonly", "recvonly"]).describe("`sendrecv`, `sendonly` or `recvonly`.");
+const clientId = z.string().min(1).max(255).describe("Client id (the connect's `client_id`, else the connection id).");
+const disconnectReason = jsonObject
+  .optional()
+  .describe("Any JSON object; the event webhook `connection.destroyed` carries it as `disconnect_api_reason`.");
+const spotlightNumber = z.number().int().min(1).max(8).describe("Focused senders at once, 1–8.");
+const pushData = jsonObject.describe("JSON object the clients receive as `{\"type\": \"push\", \"data\": ...}`.");
+
 export const catalog = {
   // --- Simulcast ------------------------------------------------------------------------------
   RequestRtpStream: entry({
@@ -86,6 +98,128 @@ export const catalog = {
     description: "Every channel that has a session now.",
     request: noKeys,
     answer: z.array(channelSummaryAnswer),
+  }),
+
+  ListConnections: entry({
+    date: "20201013",
+    section: "Signaling",
+    object: "cluster",
+    description: "Every live connection of every channel.",
+    request: noKeys,
+    answer: z.array(connectionListEntry),
+  }),
+  ListChannelConnections: entry({
+    date: "20201013",
+    section: "Signaling",
+    object: "channel",
+    description: "Every live connection of one channel.",
+    request: z.object(channelKey),
+    answer: z.array(connectionListEntry),
+  }),
+  DisconnectChannel: entry({
+    date: "20151104",
+    section: "Signaling",
+    object: "channel",
+    description:
+      "Ends every connection of the channel as Sora does: WebSocket close `1000 DISCONNECTED-API`; a client left with DataChannel signaling only (`ignore_disconnect_websocket`) first gets `{\"type\":\"close\",\"code\":1000,\"reason\":\"DISCONNECTED-API\"}` on the `signaling` DataChannel. The others get `connection.destroyed`.",
+    request: z.object({ ...channelKey, reason: disconnectReason }),
+    answer: echo(channelKey),
+  }),
+  DisconnectClient: entry({
+    date: "20151104",
+    section: "Signaling",
+    object: "channel",
+    description: "Ends every connection with that `client_id`, as DisconnectChannel.",
+    request: z.object({ ...channelKey, client_id: clientId, reason: disconnectReason }),
+    answer: echo({ ...channelKey, client_id: clientId }),
+  }),
+  DisconnectConnection: entry({
+    date: "20151104",
+    section: "Signaling",
+    object: "channel",
+    description: "Ends one connection, as DisconnectChannel.",
+    request: z.object({ ...connectionKey, reason: disconnectReason }),
+    answer: echo(connectionKey),
+  }),
+  DisconnectChannelByRole: entry({
+    date: "20201120",
+    section: "Signaling",
+    object: "channel",
+    description: "Ends every connection of the channel with that role (none is no error), as DisconnectChannel.",
+    request: z.object({ ...channelKey, role, reason: disconnectReason }),
+    answer: echo({ ...channelKey, role }),
+    extension: "`reason` (optional), as the other Disconnect calls take it.",
+  }),
+
+  // --- Push -----------------------------------------------------------------------------------
+  PushChannel: entry({
+    date: "20160711",
+    section: "Push",
+    object: "channel",
+    description: "Sends `{\"type\":\"push\",\"data\":data}` to every connection of the channel (over the `push` DataChannel after `switched`).",
+    request: z.object({ ...channelKey, data: pushData }),
+    answer: pushAnswer,
+  }),
+  PushClient: entry({
+    date: "20160711",
+    section: "Push",
+    object: "channel",
+    description: "The same to every connection with that `client_id`.",
+    request: z.object({ ...channelKey, client_id: clientId, data: pushData }),
+    answer: pushAnswer,
+  }),
+  PushConnection: entry({
+    date: "20160711",
+    section: "Push",
+    object: "channel",
+    description: "The same to one connection.",
+    request: z.object({ ...connectionKey, data: pushData }),
+    answer: pushAnswer,
+  }),
+  PushChannelByRole: entry({
+    date: "20201120",
+    section: "Push",
+    object: "channel",
+    description: "The same to every connection of the channel with that role (none is no error).",
+    request: z.object({ ...channelKey, role, data: pushData }),
+    answer: pushAnswer,
+  }),
+
+  // --- Spotlight ------------------------------------------------------------------------------
+  FocusSpotlightFixed: entry({
+    date: "20200807",
+    section: "Spotlight",
+    object: "channel",
+    description:
+      "Focuses that sender until UnfocusSpotlight: it takes a free slot, else the slot of the quietest sender not fixed (SPOTLIGHT-NO-ROOM when all are fixed). Notifies carry `fixed: true`.",
+    request: z.object(connectionKey),
+    answer: echo(connectionKey),
+  }),
+  FocusSpotlight: entry({
+    date: "20200807",
+    section: "Spotlight",
+    object: "channel",
+    description:
+      "Focuses that sender now; afterwards speaker detection goes on as usual (the forced focus is held at least 5 s before a speaker may take its slot).",
+    request: z.object(connectionKey),
+    answer: echo(connectionKey),
+  }),
+  UnfocusSpotlight: entry({
+    date: "20200807",
+    section: "Spotlight",
+    object: "channel",
+    description:
+      "Removes that sender's focus (also a fixed one); it is not refocused by join order, only when it speaks. Its slot goes to another sender.",
+    request: z.object(connectionKey),
+    answer: echo(connectionKey),
+  }),
+  ChangeSpotlightNumber: entry({
+    date: "20200807",
+    section: "Spotlight",
+    object: "channel",
+    description: "Changes how many senders are focused at once (1–8) in the live session.",
+    request: z.object({ ...channelKey, spotlight_number: spotlightNumber }),
+    answer: echo({ ...channelKey, spotlight_number: spotlightNumber }),
   }),
 
   // --- Cluster --------------------------------------------------------------------------------
@@ -262,6 +396,14 @@ export const catalog = {
     request: noKeys,
     answer: statsReportAnswer,
   }),
+  GetStatsConnection: entry({
+    date: "20170529",
+    section: "Statistics",
+    object: "channel",
+    description: "Server-side counters of one connection, read live from its node (Sora's statistics keys the node counts).",
+    request: z.object(connectionKey),
+    answer: connectionStatsAnswer,
+  }),
   ListUserAgentStats: entry({
     date: "20211215",
     section: "Statistics",
@@ -322,6 +464,15 @@ export const catalog = {
   }),
 
   // --- Other ----------------------------------------------------------------------------------
+  RequestKeyFrame: entry({
+    date: "20241218",
+    section: "Other",
+    object: "channel",
+    description:
+      "Asks that sender for a keyframe on every video track (every simulcast layer): PLI now, then every 1 s, up to 5 times, until a keyframe arrives.",
+    request: z.object(connectionKey),
+    answer: echo(connectionKey),
+  }),
   ChangeUpstreamVideoBitRate: entry({
     date: "20190327",
     section: "Other",

@@ -31,8 +31,14 @@ export const API_ERRORS = {
   "ALREADY-STARTED": { status: 400, description: "Audio streaming or RTP forwarding is already running." },
   "NOT-STARTED": { status: 400, description: "Audio streaming or RTP forwarding is not running." },
   "FEATURE-NOT-AVAILABLE": { status: 400, description: "The feature is not configured on the media node (e.g. no audio streaming URL)." },
-  "NOT-A-SENDER": { status: 400, description: "The connection (or, without one, the whole channel) publishes no media to forward or pin." },
+  "NOT-A-SENDER": { status: 400, description: "The connection (or, without one, the whole channel) publishes no media to forward, pin, ask a keyframe of or focus in a spotlight." },
   "INVALID-COMMAND": { status: 400, description: "The media node rejected the command's values (e.g. an address it cannot send to)." },
+  "CLIENT-NOT-FOUND": { status: 400, description: "DisconnectClient/PushClient: no connection of the channel has that `client_id`." },
+  "SPOTLIGHT-NOT-ENABLED": { status: 400, description: "A spotlight call on a channel whose session is not a spotlight session." },
+  "SPOTLIGHT-NO-ROOM": {
+    status: 400,
+    description: "FocusSpotlight(Fixed) when every focus slot holds a connection fixed by FocusSpotlightFixed (raise ChangeSpotlightNumber or unfocus one).",
+  },
   // --- cluster ------------------------------------------------------------------------------
   "NODE-NOT-FOUND": { status: 400, description: "No node of that name has ever linked to this edge (or it was purged)." },
   "NODE-NOT-CONNECTED": { status: 400, description: "The node named must have a live control link for this call." },

@@ -47,6 +47,10 @@ export interface ClientState {
   disconnected: { type: string; title: string; code?: number; reason?: string } | null;
   error: ClientHandle["error"];
   wsOpen: boolean;
+  /** The SDK's `signaling` callback events (type, transportType). */
+  signaling: { type: string; transportType: string }[];
+  /** `transportType:type` of signaling events and "disconnect", in the order they fired. */
+  sequence: string[];
 }
 
 export interface StreamStats {
@@ -122,6 +126,9 @@ export interface OutboundVideo {
   active?: boolean;
   /** Chrome's send-side bandwidth estimate (selected candidate pair). */
   availableOutgoingBitrate?: number;
+  keyFramesEncoded: number;
+  /** PLIs the sender received. */
+  pliCount: number;
 }
 
 export interface InboundVideo {

@@ -11,6 +11,7 @@ import { api } from "./support/api.js";
 const CH = "every";
 const A = "CONNA00000000000000000000A";
 const B = "CONNB00000000000000000000B";
+const SPOT = "every-spotlight";
 
 const calls: [ApiName, unknown][] = [
   ["ListChannels", undefined],
@@ -42,6 +43,23 @@ const calls: [ApiName, unknown][] = [
   ["StartForwardingRtp", { channel_id: CH, ip_address: "127.0.0.1", audio_port: 5004, video_port: 5006 }],
   ["StopForwardingRtp", { channel_id: CH }],
   ["ChangeUpstreamVideoBitRate", { channel_id: CH, connection_id: A, bit_rate: 500 }],
+  ["ListConnections", undefined],
+  ["ListChannelConnections", { channel_id: CH }],
+  ["GetStatsConnection", { channel_id: CH, connection_id: A }],
+  ["RequestKeyFrame", { channel_id: CH, connection_id: A }],
+  ["PushChannel", { channel_id: CH, data: { spam: "egg" } }],
+  ["PushClient", { channel_id: CH, client_id: `client-${A}`, data: { spam: "egg" } }],
+  ["PushConnection", { channel_id: CH, connection_id: A, data: { spam: "egg" } }],
+  ["PushChannelByRole", { channel_id: CH, role: "sendrecv", data: { spam: "egg" } }],
+  ["FocusSpotlightFixed", { channel_id: SPOT, connection_id: A }],
+  ["FocusSpotlight", { channel_id: SPOT, connection_id: A }],
+  ["UnfocusSpotlight", { channel_id: SPOT, connection_id: A }],
+  ["ChangeSpotlightNumber", { channel_id: SPOT, spotlight_number: 2 }],
+  // The simulated node acks without ending anything, so the channel stays for the calls above.
+  ["DisconnectConnection", { channel_id: CH, connection_id: A, reason: { type: "normal" } }],
+  ["DisconnectClient", { channel_id: CH, client_id: `client-${B}` }],
+  ["DisconnectChannelByRole", { channel_id: CH, role: "recvonly" }],
+  ["DisconnectChannel", { channel_id: CH, reason: { type: "normal" } }],
   ["GenerateCrashLog", { info: { reason: "test" } }],
   ["PurgeClusterNode", { target_node_name: "gone@host" }],
 ];
@@ -52,7 +70,10 @@ it("covers the whole catalog", () => {
 
 it("answers every target with 200 and the catalog's answer shape", async () => {
   const main = await NodePeer.connect("main@host", {
-    channels: [channel(CH, [connection(A, { simulcast: true }), connection(B, { role: "recvonly", simulcast: true })], { simulcast: true })],
+    channels: [
+      channel(CH, [connection(A, { simulcast: true }), connection(B, { role: "recvonly", simulcast: true })], { simulcast: true }),
+      channel(SPOT, [connection(A, { spotlight: true, simulcast: true })], { spotlight: true, simulcast: true }),
+    ],
   });
   const spare = await NodePeer.connect("spare@host", { auto_join: false });
   const gone = await NodePeer.connect("gone@host", { auto_join: false });
@@ -77,6 +98,12 @@ it("answers every target with 200 and the catalog's answer shape", async () => {
       "stop_forwarding_rtp",
       "change_upstream_video_bit_rate",
       "generate_crash_log",
+      "push",
+      "disconnect",
+      "get_connection_stats",
+      "request_key_frame",
+      "set_spotlight_focus",
+      "change_spotlight_number",
     ]),
   );
   expect(spare.welcome).toMatchObject({ member: true });

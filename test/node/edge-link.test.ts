@@ -3,62 +3,14 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import WebSocket, { WebSocketServer } from "ws";
-import { nodeReportSchema, type NodeCommand, type NodeReport } from "../../shared/control-protocol.js";
+import WebSocket from "ws";
 import { MediaNode } from "../../media-node/src/media-node.js";
+import { EdgePeer } from "../support/edge-peer.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
 
 // The node's half of the control protocol, driven by a test peer that speaks the edge's half
 // (the real edge is exercised in workerd by test/edge and end to end by test/integration).
 // Checks that what the node reports and how it obeys commands match shared/control-protocol.ts.
-
-class EdgePeer {
-  readonly server: WebSocketServer;
-  socket?: WebSocket;
-  readonly reports: NodeReport[] = [];
-  readonly authHeaders: (string | undefined)[] = [];
-  placeAnswer: (channelId: string) => { owner: string; redirect_url?: string } = () => ({ owner: "self" });
-  private nextId = 1;
-  private readonly acks = new Map<number, (ack: Extract<NodeReport, { type: "ack" }>) => void>();
-
-  constructor() {
-    this.server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-    this.server.on("connection", (ws, req) => {
-      this.socket = ws;
-      this.authHeaders.push(req.headers.authorization);
-      ws.on("message", (data) => {
-        const text = data.toString();
-        if (text === "ping") return ws.send("pong");
-        const report = nodeReportSchema.parse(JSON.parse(text));
-        this.reports.push(report);
-        if (report.type === "hello") {
-          ws.send(JSON.stringify({ type: "welcome", node_name: report.node_name, member: true, epoch: 3, mode: "normal" }));
-        } else if (report.type === "ack") {
-          this.acks.get(report.id)?.(report);
-        } else if (report.type === "place") {
-          ws.send(JSON.stringify({ type: "response", id: report.id, ...this.placeAnswer(report.channel_id) }));
-        }
-      });
-    });
-  }
-
-  get url(): string {
-    const address = this.server.address() as { port: number };
-    return `ws://127.0.0.1:${address.port}/node`;
-  }
-
-  command(command: NodeCommand): Promise<Extract<NodeReport, { type: "ack" }>> {
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.acks.set(id, resolve);
-      this.socket!.send(JSON.stringify({ type: "command", id, command }));
-    });
-  }
-
-  of<T extends NodeReport["type"]>(type: T): Extract<NodeReport, { type: T }>[] {
-    return this.reports.filter((r): r is Extract<NodeReport, { type: T }> => r.type === type);
-  }
-}
 
 let edge: EdgePeer;
 let node: MediaNode;

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { ApiAnswer, ApiNamesOf, ApiRequest } from "../../../shared/api/catalog.js";
+import { connectionStatsAnswer } from "../../../shared/api/answers.js";
 import { ApiError, toApiResult, type ApiResult } from "../../../shared/api/errors.js";
 import type { ChannelSnapshot, ConnectionInfo, NodeCommand, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
 import type { ApiHandlers } from "../api-handlers.js";
@@ -95,6 +96,145 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
       timestamp: s.timestamp,
       user_agent_stats: s.stats,
     }));
+  }
+
+  /** ListConnections' share of this channel (live connections as the owner node reported them). */
+  async connectionList(): Promise<ApiAnswer<"ListChannelConnections">> {
+    const session = await this.store.session();
+    if (!session) return [];
+    return (await this.store.connections())
+      .sort((a, b) => a.created_at - b.created_at || a.connection_id.localeCompare(b.connection_id))
+      .map((c) => ({
+        channel_id: session.channel_id,
+        client_id: c.client_id,
+        bundle_id: c.bundle_id,
+        connection_id: c.connection_id,
+        role: c.role,
+        // Nodes before audio/video were reported: a connection has both unless it said otherwise.
+        audio: c.audio ?? true,
+        video: c.video ?? true,
+        simulcast: c.simulcast,
+        spotlight: c.spotlight,
+        multistream: session.multistream,
+        created_time: Math.floor(c.created_at / 1000),
+      }));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Connections: list, disconnect, push
+
+  ListChannelConnections(request: ApiRequest<"ListChannelConnections">): Result<"ListChannelConnections"> {
+    return toApiResult(async () => {
+      await this.requireSession(request.channel_id);
+      return this.connectionList();
+    });
+  }
+
+  DisconnectChannel(request: ApiRequest<"DisconnectChannel">): Result<"DisconnectChannel"> {
+    return this.mutate(async () => {
+      const session = await this.requireSession(request.channel_id);
+      await this.commandOwner(session, withReason({ name: "disconnect", channel_id: session.channel_id }, request.reason));
+      return { channel_id: request.channel_id };
+    });
+  }
+
+  DisconnectClient(request: ApiRequest<"DisconnectClient">): Result<"DisconnectClient"> {
+    return this.mutate(async () => {
+      const session = await this.requireClient(request.channel_id, request.client_id);
+      await this.commandOwner(
+        session,
+        withReason({ name: "disconnect", channel_id: session.channel_id, client_id: request.client_id }, request.reason),
+      );
+      return { channel_id: request.channel_id, client_id: request.client_id };
+    });
+  }
+
+  DisconnectConnection(request: ApiRequest<"DisconnectConnection">): Result<"DisconnectConnection"> {
+    return this.mutate(async () => {
+      const { session } = await this.requireConnection(request.channel_id, request.connection_id);
+      await this.commandOwner(
+        session,
+        withReason({ name: "disconnect", channel_id: session.channel_id, connection_id: request.connection_id }, request.reason),
+      );
+      return { channel_id: request.channel_id, connection_id: request.connection_id };
+    });
+  }
+
+  DisconnectChannelByRole(request: ApiRequest<"DisconnectChannelByRole">): Result<"DisconnectChannelByRole"> {
+    return this.mutate(async () => {
+      const session = await this.requireSession(request.channel_id);
+      await this.commandOwner(session, withReason({ name: "disconnect", channel_id: session.channel_id, role: request.role }, request.reason));
+      return { channel_id: request.channel_id, role: request.role };
+    });
+  }
+
+  PushChannel(request: ApiRequest<"PushChannel">): Result<"PushChannel"> {
+    return this.mutate(async () => {
+      const session = await this.requireSession(request.channel_id);
+      await this.commandOwner(session, { name: "push", channel_id: session.channel_id, data: request.data });
+      return { type: "push" as const, data: request.data };
+    });
+  }
+
+  PushClient(request: ApiRequest<"PushClient">): Result<"PushClient"> {
+    return this.mutate(async () => {
+      const session = await this.requireClient(request.channel_id, request.client_id);
+      await this.commandOwner(session, { name: "push", channel_id: session.channel_id, client_id: request.client_id, data: request.data });
+      return { type: "push" as const, data: request.data };
+    });
+  }
+
+  PushConnection(request: ApiRequest<"PushConnection">): Result<"PushConnection"> {
+    return this.mutate(async () => {
+      const { session } = await this.requireConnection(request.channel_id, request.connection_id);
+      await this.commandOwner(session, {
+        name: "push",
+        channel_id: session.channel_id,
+        connection_ids: [request.connection_id],
+        data: request.data,
+      });
+      return { type: "push" as const, data: request.data };
+    });
+  }
+
+  PushChannelByRole(request: ApiRequest<"PushChannelByRole">): Result<"PushChannelByRole"> {
+    return this.mutate(async () => {
+      const session = await this.requireSession(request.channel_id);
+      await this.commandOwner(session, { name: "push", channel_id: session.channel_id, role: request.role, data: request.data });
+      return { type: "push" as const, data: request.data };
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Spotlight
+
+  FocusSpotlightFixed(request: ApiRequest<"FocusSpotlightFixed">): Result<"FocusSpotlightFixed"> {
+    return this.changeFocus(request, "fixed");
+  }
+
+  FocusSpotlight(request: ApiRequest<"FocusSpotlight">): Result<"FocusSpotlight"> {
+    return this.changeFocus(request, "focus");
+  }
+
+  UnfocusSpotlight(request: ApiRequest<"UnfocusSpotlight">): Result<"UnfocusSpotlight"> {
+    return this.changeFocus(request, "unfocus");
+  }
+
+  ChangeSpotlightNumber(request: ApiRequest<"ChangeSpotlightNumber">): Result<"ChangeSpotlightNumber"> {
+    return this.mutate(async () => {
+      const session = await this.requireSpotlight(request.channel_id);
+      await this.commandOwner(session, { name: "change_spotlight_number", channel_id: session.channel_id, spotlight_number: request.spotlight_number });
+      return { channel_id: request.channel_id, spotlight_number: request.spotlight_number };
+    });
+  }
+
+  private changeFocus(request: { channel_id: string; connection_id: string }, focus: "focus" | "fixed" | "unfocus") {
+    return this.mutate(async () => {
+      const session = await this.requireSpotlight(request.channel_id);
+      await this.requireConnection(request.channel_id, request.connection_id);
+      await this.commandOwner(session, { name: "set_spotlight_focus", channel_id: session.channel_id, connection_id: request.connection_id, focus });
+      return { channel_id: request.channel_id, connection_id: request.connection_id };
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -242,6 +382,20 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     });
   }
 
+  GetStatsConnection(request: ApiRequest<"GetStatsConnection">): Result<"GetStatsConnection"> {
+    return toApiResult(async () => {
+      const { session } = await this.requireConnection(request.channel_id, request.connection_id);
+      const result = await this.commandOwner(session, {
+        name: "get_connection_stats",
+        channel_id: session.channel_id,
+        connection_id: request.connection_id,
+      });
+      const stats = connectionStatsAnswer.safeParse(result);
+      if (!stats.success) throw new ApiError("NODE-COMMAND-FAILED", { node_name: session.node_name, detail: "malformed stats in the node's answer" });
+      return stats.data;
+    });
+  }
+
   GetUserAgentStats(request: ApiRequest<"GetUserAgentStats">): Result<"GetUserAgentStats"> {
     return toApiResult(async () => {
       const { session, connection } = await this.requireConnection(request.channel_id, request.connection_id);
@@ -352,6 +506,14 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     });
   }
 
+  RequestKeyFrame(request: ApiRequest<"RequestKeyFrame">): Result<"RequestKeyFrame"> {
+    return toApiResult(async () => {
+      const { session } = await this.requireConnection(request.channel_id, request.connection_id);
+      await this.commandOwner(session, { name: "request_key_frame", channel_id: session.channel_id, connection_id: request.connection_id });
+      return { channel_id: request.channel_id, connection_id: request.connection_id };
+    });
+  }
+
   ChangeUpstreamVideoBitRate(request: ApiRequest<"ChangeUpstreamVideoBitRate">): Result<"ChangeUpstreamVideoBitRate"> {
     return this.mutate(async () => {
       const { session } = await this.requireConnection(request.channel_id, request.connection_id);
@@ -395,6 +557,21 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     return { session, connection };
   }
 
+  /** DisconnectClient/PushClient: at least one connection of the channel has that client_id. */
+  private async requireClient(channelId: string, clientId: string): Promise<ChannelSession> {
+    const session = await this.requireSession(channelId);
+    if (!(await this.store.connections()).some((c) => c.client_id === clientId)) {
+      throw new ApiError("CLIENT-NOT-FOUND", { channel_id: channelId, client_id: clientId });
+    }
+    return session;
+  }
+
+  private async requireSpotlight(channelId: string): Promise<ChannelSession> {
+    const session = await this.requireSession(channelId);
+    if (!session.spotlight) throw new ApiError("SPOTLIGHT-NOT-ENABLED", { channel_id: channelId });
+    return session;
+  }
+
   private async requireStreamPair(request: { channel_id: string; recv_connection_id: string; send_connection_id: string }) {
     const { session } = await this.requireConnection(request.channel_id, request.recv_connection_id);
     await this.requireConnection(request.channel_id, request.send_connection_id);
@@ -426,6 +603,11 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   private async saveControl(change: Partial<ChannelControl>): Promise<void> {
     await this.store.putControl({ ...(await this.store.control()), ...change });
   }
+}
+
+/** A disconnect command with the API's `reason` when one was given. */
+function withReason(command: Extract<NodeCommand, { name: "disconnect" }>, reason: Record<string, unknown> | undefined): NodeCommand {
+  return reason === undefined ? command : { ...command, reason };
 }
 
 const samePair = (a: PausedStream, b: PausedStream) =>

@@ -320,6 +320,15 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
     });
   }
 
+  ListConnections(_: ApiRequest<"ListConnections">): Promise<ApiResult<ApiAnswer<"ListConnections">>> {
+    return toApiResult(async () => {
+      const connected = this.links.connectedNames();
+      const owners = (await this.liveOwners()).filter((o) => connected.has(o.node_name));
+      const lists = await Promise.all(owners.map((o) => channelStub(this.env, o.channel_id).connectionList()));
+      return lists.flat();
+    });
+  }
+
   InitCluster(request: ApiRequest<"InitCluster">): Promise<ApiResult<ApiAnswer<"InitCluster">>> {
     return toApiResult(async () => {
       const names = [...new Set(request.node_name_list)];

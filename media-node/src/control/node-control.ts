@@ -146,12 +146,37 @@ export class NodeControl {
         return ok();
       }
       case "push": {
-        const channel = this.sfu.channels.get(command.channel_id);
-        if (!channel) return fail("CHANNEL-NOT-FOUND", { channel_id: command.channel_id });
-        const targets = command.connection_ids ? new Set(command.connection_ids) : undefined;
-        for (const conn of channel.connections.values()) {
-          if (conn.connected && (!targets || targets.has(conn.id))) conn.sendPush(command.data);
-        }
+        const { connection_ids, client_id, role } = command;
+        const pushed = this.sfu.push(command.channel_id, { connection_ids, client_id, role }, command.data);
+        if (!pushed) return fail("CHANNEL-NOT-FOUND", { channel_id: command.channel_id });
+        return ok({ connection_ids: pushed });
+      }
+      case "disconnect": {
+        const { connection_id, client_id, role } = command;
+        const selector = { connection_ids: connection_id === undefined ? undefined : [connection_id], client_id, role };
+        const ended = await this.sfu.disconnect(command.channel_id, selector, command.reason);
+        if (!ended) return fail("CHANNEL-NOT-FOUND", { channel_id: command.channel_id });
+        if (connection_id !== undefined && ended.length === 0) return this.notFound(command.channel_id, connection_id);
+        return ok({ connection_ids: ended });
+      }
+      case "get_connection_stats": {
+        const stats = this.sfu.connectionStats(command.channel_id, command.connection_id);
+        if (typeof stats === "string") return fail(stats, { channel_id: command.channel_id, connection_id: command.connection_id });
+        return ok(stats);
+      }
+      case "request_key_frame": {
+        const outcome = this.sfu.requestKeyFrame(command.channel_id, command.connection_id);
+        if (outcome !== "ok") return fail(outcome, { channel_id: command.channel_id, connection_id: command.connection_id });
+        return ok();
+      }
+      case "set_spotlight_focus": {
+        const outcome = this.sfu.setSpotlightFocus(command.channel_id, command.connection_id, command.focus);
+        if (outcome !== "ok") return fail(outcome, { channel_id: command.channel_id, connection_id: command.connection_id });
+        return ok();
+      }
+      case "change_spotlight_number": {
+        const outcome = this.sfu.changeSpotlightNumber(command.channel_id, command.spotlight_number);
+        if (outcome !== "ok") return fail(outcome, { channel_id: command.channel_id });
         return ok();
       }
       case "set_paused_streams":

@@ -73,11 +73,34 @@ export class Channel {
     return true;
   }
 
+  /**
+   * FocusSpotlight / FocusSpotlightFixed / UnfocusSpotlight on a sender of this channel: the
+   * change is announced and every subscriber's layers re-applied at once; an unfocus lets the
+   * next round fill the slot. Refusals are the API's error types.
+   */
+  setSpotlightFocus(connectionId: string, focus: "focus" | "fixed" | "unfocus"): "ok" | "SPOTLIGHT-NOT-ENABLED" | "SPOTLIGHT-NO-ROOM" {
+    const spotlight = this.spotlightState;
+    if (!spotlight) return "SPOTLIGHT-NOT-ENABLED";
+    const loudness = (id: string) => this.connections.get(id)?.publications.find((p) => p.kind === "audio")?.activity.loudness ?? 0;
+    const changes = focus === "unfocus" ? spotlight.unfocus(connectionId) : spotlight.focus(connectionId, focus === "fixed", loudness);
+    if (changes === "SPOTLIGHT-NO-ROOM") return changes;
+    for (const change of changes) this.announceSpotlight(change);
+    if (changes.length > 0) for (const c of this.connections.values()) c.applyRidRequests();
+    if (focus === "unfocus") this.evaluateSpotlight(spotlight);
+    return "ok";
+  }
+
   /** Sora's spotlight notifies: `spotlight.unfocused` / `spotlight.focused` per sender and `spotlight.changed` per slot. */
   private announceSpotlight(change: SpotlightChange): void {
     const describe = (id: string) => {
       const c = this.connections.get(id);
-      return { client_id: c?.clientId ?? null, connection_id: id, audio: c?.audio ?? false, video: c?.video ?? false, fixed: false };
+      return {
+        client_id: c?.clientId ?? null,
+        connection_id: id,
+        audio: c?.audio ?? false,
+        video: c?.video ?? false,
+        fixed: this.spotlightState?.isFixed(id) ?? false,
+      };
     };
     const messages: Record<string, unknown>[] = [];
     if (change.unfocused) messages.push({ event_type: "spotlight.unfocused", ...describe(change.unfocused) });

@@ -22,6 +22,8 @@ export interface SignalingPort {
   sendSignaling(message: Record<string, unknown>): void;
   sendNotify(message: Record<string, unknown>): void;
   sendPush(message: Record<string, unknown>): void;
+  /** Ends the signaling with a close code/reason and removes the connection (Disconnect* APIs). */
+  end?(code: number, reason: string, logReason: string): Promise<void>;
 }
 
 /** DataChannels Sora opens for DataChannel signaling; `compress:false` so JSON travels as text. */
@@ -81,6 +83,8 @@ export class Connection {
   /** ChangeUpstreamVideoBitRate pin (bps); otherwise the node's configured ceiling. */
   upstreamVideoBitrateBps?: number;
   connectedAt = 0;
+  /** Disconnect* API `reason` (null when the API gave none); set only when the API ended it. */
+  disconnectApiReason?: Record<string, unknown> | null;
 
   constructor(
     readonly channel: Channel,
@@ -275,6 +279,8 @@ export class Connection {
       role: this.role,
       simulcast: this.simulcast,
       spotlight: this.channel.spotlight,
+      audio: this.audio,
+      video: this.video,
       created_at: this.createdAt,
     };
     if (this.signalingNotifyMetadata !== undefined) info.signaling_notify_metadata = this.signalingNotifyMetadata;
@@ -366,6 +372,30 @@ export class Connection {
     this.port?.sendPush({ type: "push", data });
   }
 
+  /**
+   * Ends this connection through its signaling (close code/reason to the client first); false
+   * when it has no signaling port that can (the caller then removes it directly).
+   */
+  async endSignaling(code: number, reason: string, logReason: string): Promise<boolean> {
+    if (!this.port?.end) return false;
+    await this.port.end(code, reason, logReason);
+    return true;
+  }
+
+  /**
+   * Resolves once every DataChannel message sent so far has been acknowledged by the client's
+   * SCTP stack (or after `timeoutMs`): closing the PeerConnection aborts the association and
+   * would drop a `close` message still in flight.
+   */
+  async dataChannelsFlushed(timeoutMs: number): Promise<void> {
+    const sctp = this.peer?.pc.sctpTransport?.sctp as unknown as { outboundQueue?: unknown[]; sentQueue?: unknown[] } | undefined;
+    if (!sctp) return;
+    const deadline = Date.now() + timeoutMs;
+    while ((sctp.outboundQueue?.length ?? 0) + (sctp.sentQueue?.length ?? 0) > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   dataChannel(label: string): RTCDataChannel | undefined {
     return this.peer?.dataChannels.get(label);
   }
@@ -387,7 +417,10 @@ export class Connection {
     if (this.feedbackTimer) clearInterval(this.feedbackTimer);
     for (const sub of this.subscriptions.values()) sub.close();
     this.subscriptions.clear();
-    for (const pub of this.publications) pub.subscriptions.length = 0;
+    for (const pub of this.publications) {
+      pub.subscriptions.length = 0;
+      pub.close();
+    }
     await this.peer?.close();
   }
 }

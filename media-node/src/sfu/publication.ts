@@ -6,6 +6,7 @@ import { keyframeDetector } from "../rtp/keyframe.js";
 import { RtpIngress } from "../transport/rtp-ingress.js";
 import { rembSize, writeRemb } from "../rtp/remb.js";
 import { AudioActivity } from "./spotlight.js";
+import { KeyFrameRequest } from "./keyframe-request.js";
 
 // One incoming track of a sender (mediasoup's Producer). A simulcast video track has one
 // layer per rid (r0 lowest → r2 highest), each with its own SSRC, packet cache (subscribers'
@@ -28,6 +29,8 @@ export class Layer {
   packetsReceived = 0;
   bytesReceived = 0;
   private lastKeyframeRequestMs = 0;
+  /** RequestKeyFrame's PLI schedule; `pending` is read per packet to spot the keyframe. */
+  readonly keyFrameRequest = new KeyFrameRequest();
 
   constructor(
     readonly index: number,
@@ -71,6 +74,8 @@ export class Publication {
   private readonly ingress = new RtpIngress((packet, layer) => this.onRtp(packet, layer));
   private readonly rembBuffer = Buffer.alloc(rembSize(3));
   private readonly rembSsrcs: number[] = [];
+  /** Runs while a RequestKeyFrame chase is pending on any layer. */
+  private keyFrameRequestTimer?: NodeJS.Timeout;
 
   constructor(
     readonly connectionId: string,
@@ -111,6 +116,7 @@ export class Publication {
     const nowMs = Date.now();
     layer.lastPacketMs = nowMs;
     layer.cache[header.sequenceNumber & CACHE_MASK] = packet;
+    if (layer.keyFrameRequest.pending && this.isKeyframe(packet.payload)) layer.keyFrameRequest.keyFrameReceived();
     if (this.audioLevelExtId !== 0) {
       const exts = header.extensions;
       for (let i = 0; i < exts.length; i++) {
@@ -138,6 +144,49 @@ export class Publication {
     const layer = this.layers[layerIndex];
     if (!layer || !layer.takeKeyframeRequestSlot(Date.now(), urgent)) return;
     this.receiver.sendRtcpPLI(layer.ssrc).catch(() => undefined);
+  }
+
+  /**
+   * RequestKeyFrame: on every layer that is sending, a PLI now and then every second (at most 5)
+   * until that layer delivers a keyframe. False when this is not a video track that receives.
+   */
+  requestKeyFrameUntilReceived(): boolean {
+    if (this.kind !== "video" || !this.receiver) return false;
+    const now = Date.now();
+    let started = false;
+    for (const layer of this.layers) {
+      if (layer.ssrc === 0) continue;
+      layer.keyFrameRequest.start(now);
+      started = true;
+    }
+    if (!started) return false;
+    this.pollKeyFrameRequests();
+    if (!this.keyFrameRequestTimer) {
+      // Finer than the 1 s interval so each PLI goes out close to its due time.
+      this.keyFrameRequestTimer = setInterval(() => this.pollKeyFrameRequests(), 100);
+      this.keyFrameRequestTimer.unref();
+    }
+    return true;
+  }
+
+  private pollKeyFrameRequests(): void {
+    const now = Date.now();
+    let pending = false;
+    for (const layer of this.layers) {
+      if (layer.keyFrameRequest.takePli(now)) this.receiver?.sendRtcpPLI(layer.ssrc).catch(() => undefined);
+      pending ||= layer.keyFrameRequest.pending;
+    }
+    if (!pending) this.stopKeyFrameRequests();
+  }
+
+  private stopKeyFrameRequests(): void {
+    if (this.keyFrameRequestTimer) clearInterval(this.keyFrameRequestTimer);
+    this.keyFrameRequestTimer = undefined;
+  }
+
+  /** The connection is closing: no timer outlives it. */
+  close(): void {
+    this.stopKeyFrameRequests();
   }
 
   /** Tells the sender how much it may send for this track (REMB over all its layers' SSRCs). */

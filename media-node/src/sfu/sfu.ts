@@ -1,11 +1,12 @@
 import type { ChannelSnapshot, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
+import { connectionStats } from "./connection-stats.js";
 import type { NodeConfig } from "../config.js";
 import { AudioStreaming } from "../egress/audio-streamer.js";
 import { RtpForwarding } from "../egress/rtp-forwarder.js";
 import type { Logger } from "../logger.js";
 import type { ConnectMessage } from "../signaling/messages.js";
 import { Channel } from "./channel.js";
-import { Connection } from "./connection.js";
+import { Connection, type Role } from "./connection.js";
 
 // The node's SFU: the channels it owns, admission (modes), and the join/leave choreography
 // (who gets which tracks, notifies and re-offers). Signaling calls in; media never passes here.
@@ -54,6 +55,13 @@ export interface Authorization {
 
 /** What a Connection takes from auth: the id the webhook was asked about and what it granted. */
 export type ConnectionGrants = Omit<Authorization, "connect" | "lifetimeSec"> & { connectionId: string };
+
+/** Which connections of a channel a Disconnect* or Push* call means: those matching every key given. */
+export interface ConnectionSelector {
+  connection_ids?: readonly string[] | undefined;
+  client_id?: string | undefined;
+  role?: Role | undefined;
+}
 
 /** Lifecycle hooks (the edge link and webhooks listen); every hook is optional. */
 export interface SfuEvents {
@@ -273,6 +281,92 @@ export class Sfu {
     if (!conn.publications.some((p) => p.kind === "video")) return "NOT-A-SENDER";
     conn.upstreamVideoBitrateBps = kbps * 1000;
     for (const pub of conn.publications) pub.sendBitrateEstimate(conn.upstreamVideoBitrateBps);
+    return "ok";
+  }
+
+  /**
+   * Disconnect* APIs: ends the channel's connections matching every given selector (all without
+   * one) the way Sora does: WebSocket close 1000 DISCONNECTED-API, or the `close` message on the
+   * `signaling` DataChannel for DataChannel-only clients. `reason` is kept for the event webhook.
+   * Resolves with the ids ended, once they are gone; undefined when the channel is not here.
+   */
+  async disconnect(channelId: string, selector: ConnectionSelector, reason?: Record<string, unknown>): Promise<string[] | undefined> {
+    const channel = this.channels.get(channelId);
+    if (!channel) return undefined;
+    // Connections still negotiating go too: a disconnected channel must not fill up again.
+    const targets = this.select(channel, selector, false);
+    await Promise.all(
+      targets.map(async (conn) => {
+        conn.disconnectApiReason = reason ?? null;
+        if (!(await conn.endSignaling(1000, "DISCONNECTED-API", "disconnected by the API"))) await this.leave(conn, "disconnected by the API");
+      }),
+    );
+    return targets.map((c) => c.id);
+  }
+
+  /** Push* APIs: `{"type":"push","data":...}` to the matching connections; undefined when the channel is not here. */
+  push(channelId: string, selector: ConnectionSelector, data: unknown): string[] | undefined {
+    const channel = this.channels.get(channelId);
+    if (!channel) return undefined;
+    const targets = this.select(channel, selector);
+    for (const conn of targets) conn.sendPush(data);
+    return targets.map((c) => c.id);
+  }
+
+  /** Connections of a channel (connected ones only, unless told otherwise) matching every selector given. */
+  private select(channel: Channel, selector: ConnectionSelector, connectedOnly = true): Connection[] {
+    const ids = selector.connection_ids ? new Set(selector.connection_ids) : undefined;
+    return [...channel.connections.values()].filter(
+      (c) =>
+        (c.connected || !connectedOnly) &&
+        (!ids || ids.has(c.id)) &&
+        (selector.client_id === undefined || c.clientId === selector.client_id) &&
+        (selector.role === undefined || c.role === selector.role),
+    );
+  }
+
+  /** GetStatsConnection: the connection's server-side counters. */
+  connectionStats(channelId: string, connectionId: string): Record<string, unknown> | "CHANNEL-NOT-FOUND" | "CONNECTION-NOT-FOUND" {
+    const channel = this.channels.get(channelId);
+    if (!channel) return "CHANNEL-NOT-FOUND";
+    const conn = channel.connections.get(connectionId);
+    if (!conn) return "CONNECTION-NOT-FOUND";
+    return connectionStats(conn);
+  }
+
+  /** RequestKeyFrame: PLIs to every video track of the sender until keyframes arrive. */
+  requestKeyFrame(channelId: string, connectionId: string): "ok" | "CHANNEL-NOT-FOUND" | "CONNECTION-NOT-FOUND" | "NOT-A-SENDER" {
+    const channel = this.channels.get(channelId);
+    if (!channel) return "CHANNEL-NOT-FOUND";
+    const conn = channel.connections.get(connectionId);
+    if (!conn) return "CONNECTION-NOT-FOUND";
+    let asked = false;
+    for (const pub of conn.publications) if (pub.requestKeyFrameUntilReceived()) asked = true;
+    return asked ? "ok" : "NOT-A-SENDER";
+  }
+
+  /** FocusSpotlight / FocusSpotlightFixed / UnfocusSpotlight. */
+  setSpotlightFocus(
+    channelId: string,
+    connectionId: string,
+    focus: "focus" | "fixed" | "unfocus",
+  ): "ok" | "CHANNEL-NOT-FOUND" | "CONNECTION-NOT-FOUND" | "SPOTLIGHT-NOT-ENABLED" | "SPOTLIGHT-NO-ROOM" | "NOT-A-SENDER" {
+    const channel = this.channels.get(channelId);
+    if (!channel) return "CHANNEL-NOT-FOUND";
+    if (!channel.spotlight) return "SPOTLIGHT-NOT-ENABLED";
+    const conn = channel.connections.get(connectionId);
+    if (!conn?.connected) return "CONNECTION-NOT-FOUND";
+    // Only video senders hold slots (speaker rounds drop anyone else at once).
+    if (focus !== "unfocus" && !conn.publications.some((p) => p.kind === "video")) return "NOT-A-SENDER";
+    return channel.setSpotlightFocus(connectionId, focus);
+  }
+
+  /** ChangeSpotlightNumber: the live session's number of focus slots. */
+  changeSpotlightNumber(channelId: string, spotlightNumber: number): "ok" | "CHANNEL-NOT-FOUND" | "SPOTLIGHT-NOT-ENABLED" {
+    const channel = this.channels.get(channelId);
+    if (!channel) return "CHANNEL-NOT-FOUND";
+    if (!channel.spotlight) return "SPOTLIGHT-NOT-ENABLED";
+    channel.setSpotlightNumber(spotlightNumber);
     return "ok";
   }
 

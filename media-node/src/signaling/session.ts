@@ -25,6 +25,8 @@ export const CLOSE = {
 } as const;
 
 const MAX_CANDIDATES = 64;
+/** How long a DataChannel `close` message may take to be acknowledged before the PeerConnection closes. */
+const CLOSE_MESSAGE_FLUSH_MS = 1_000;
 
 export class SignalingSession implements SignalingPort {
   private state: State = "awaiting-connect";
@@ -369,7 +371,12 @@ export class SignalingSession implements SignalingPort {
     if (this.lifetimeTimer) clearTimeout(this.lifetimeTimer);
     const conn = this.conn;
     // A WebSocket the client is already closing (the SDK closes it after `switched`) carries no reason.
-    if (conn && this.switched && (!this.ws || this.ws.readyState !== this.ws.OPEN)) this.sendOnDataChannel(conn, "signaling", { type: "close", code, reason });
+    const viaDataChannel = conn && this.switched && (!this.ws || this.ws.readyState !== this.ws.OPEN);
+    if (viaDataChannel) {
+      this.sendOnDataChannel(conn, "signaling", { type: "close", code, reason });
+      // Sora closes the DataChannels after the `close` message; let it reach the client first.
+      await conn.dataChannelsFlushed(CLOSE_MESSAGE_FLUSH_MS);
+    }
     if (this.ws) {
       try {
         this.ws.close(code, reason);

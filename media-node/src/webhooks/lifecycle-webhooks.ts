@@ -155,6 +155,8 @@ export class LifecycleWebhooks implements SfuEvents {
     };
     if (conn.authnMetadata !== undefined) body.authn_metadata = conn.authnMetadata;
     if (conn.eventMetadata !== undefined) body.event_metadata = conn.eventMetadata;
+    // Disconnect* API `reason` (dev-doc API_SIGNALING): only on the destroyed event of a connection it ended.
+    if (type === "connection.destroyed" && conn.disconnectApiReason) body.disconnect_api_reason = conn.disconnectApiReason;
     return body;
   }
 

@@ -43,7 +43,7 @@ window.startClient = async ({ url, channelId, role, options = {}, metadata, vide
 
 const startClientWith = async ({ url, channelId, role, options, metadata, video, audio }) => {
   const id = nextId++;
-  const state = { id, notifies: [], pushes: [], tracks: {}, removed: [], switched: false, disconnected: null, error: null, connectionId: null, wsClosedAfterSwitch: false };
+  const state = { id, notifies: [], pushes: [], tracks: {}, removed: [], switched: false, disconnected: null, error: null, connectionId: null, wsClosedAfterSwitch: false, signaling: [], sequence: [] };
   clients.set(id, state);
   const sora = Sora.connection(url, false);
   const client = role === "recvonly" ? sora.recvonly(channelId, metadata, options) : role === "sendonly" ? sora.sendonly(channelId, metadata, options) : sora.sendrecv(channelId, metadata, options);
@@ -60,6 +60,12 @@ const startClientWith = async ({ url, channelId, role, options, metadata, video,
   });
   client.on("disconnect", (e) => {
     state.disconnected = { type: e.type, title: e.title, code: e.code, reason: e.reason };
+    state.sequence.push("disconnect");
+  });
+  // The SDK's signaling log events (e.g. `onmessage-close` over `datachannel`), in order with `disconnect`.
+  client.on("signaling", (e) => {
+    state.signaling.push({ type: e.type, transportType: e.transportType });
+    state.sequence.push(`${e.transportType}:${e.type}`);
   });
   try {
     if (role === "recvonly") {
@@ -88,6 +94,8 @@ window.clientState = (id) => {
     disconnected: s.disconnected,
     error: s.error,
     wsOpen: !!(s.client && s.client.ws),
+    signaling: s.signaling,
+    sequence: s.sequence,
   };
 };
 
@@ -145,7 +153,7 @@ window.outboundVideo = async (id) => {
   }
   for (const r of stats.values()) {
     if (r.type === "outbound-rtp" && r.kind === "video") {
-      out.push({ rid: r.rid ?? null, frameWidth: r.frameWidth ?? 0, bytesSent: r.bytesSent, timestamp: r.timestamp, framesEncoded: r.framesEncoded ?? 0, qualityLimitationReason: r.qualityLimitationReason, active: r.active, availableOutgoingBitrate });
+      out.push({ rid: r.rid ?? null, frameWidth: r.frameWidth ?? 0, bytesSent: r.bytesSent, timestamp: r.timestamp, framesEncoded: r.framesEncoded ?? 0, qualityLimitationReason: r.qualityLimitationReason, active: r.active, availableOutgoingBitrate, keyFramesEncoded: r.keyFramesEncoded ?? 0, pliCount: r.pliCount ?? 0 });
     }
   }
   return out;

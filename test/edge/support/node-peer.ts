@@ -169,7 +169,22 @@ export function defaultAnswer(command: NodeCommand): AckBody {
       return { ok: true, result: { sdp: `v=0\r\nc=IN IP4 ${command.ip_address}\r\nm=audio ${command.audio_port} RTP/AVP 111\r\n` } };
     case "generate_crash_log":
       return { ok: true, result: { path: "/tmp/crash.json" } };
+    case "get_connection_stats":
+      return { ok: true, result: connectionStats(command.channel_id, command.connection_id) };
     default:
       return { ok: true, result: {} };
   }
+}
+
+/** A GetStatsConnection answer as a node builds it (media-node/src/sfu/connection-stats.ts). */
+export function connectionStats(channel_id: string, connection_id: string) {
+  return {
+    timestamp: "2026-01-02T03:04:05.678000Z",
+    channel_id,
+    session_id: `session-${channel_id}`,
+    client_id: `client-${connection_id}`,
+    bundle_id: `bundle-${connection_id}`,
+    connection_id,
+    rtp: { total_received_rtp: 120, total_received_rtp_byte_size: 96000 },
+  };
 }

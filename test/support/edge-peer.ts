@@ -1,0 +1,54 @@
+import WebSocket, { WebSocketServer } from "ws";
+import { nodeReportSchema, type NodeCommand, type NodeReport } from "../../shared/control-protocol.js";
+
+// The edge's half of the control protocol for node-side tests: accepts a media node's link,
+// welcomes it, answers `place`, records reports and sends commands awaiting their ack. The real
+// edge is exercised in workerd by test/edge and end to end by test/integration.
+
+export class EdgePeer {
+  readonly server: WebSocketServer;
+  socket?: WebSocket;
+  readonly reports: NodeReport[] = [];
+  readonly authHeaders: (string | undefined)[] = [];
+  placeAnswer: (channelId: string) => { owner: string; redirect_url?: string } = () => ({ owner: "self" });
+  private nextId = 1;
+  private readonly acks = new Map<number, (ack: Extract<NodeReport, { type: "ack" }>) => void>();
+
+  constructor() {
+    this.server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    this.server.on("connection", (ws, req) => {
+      this.socket = ws;
+      this.authHeaders.push(req.headers.authorization);
+      ws.on("message", (data) => {
+        const text = data.toString();
+        if (text === "ping") return ws.send("pong");
+        const report = nodeReportSchema.parse(JSON.parse(text));
+        this.reports.push(report);
+        if (report.type === "hello") {
+          ws.send(JSON.stringify({ type: "welcome", node_name: report.node_name, member: true, epoch: 3, mode: "normal" }));
+        } else if (report.type === "ack") {
+          this.acks.get(report.id)?.(report);
+        } else if (report.type === "place") {
+          ws.send(JSON.stringify({ type: "response", id: report.id, ...this.placeAnswer(report.channel_id) }));
+        }
+      });
+    });
+  }
+
+  get url(): string {
+    const address = this.server.address() as { port: number };
+    return `ws://127.0.0.1:${address.port}/node`;
+  }
+
+  command(command: NodeCommand): Promise<Extract<NodeReport, { type: "ack" }>> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.acks.set(id, resolve);
+      this.socket!.send(JSON.stringify({ type: "command", id, command }));
+    });
+  }
+
+  of<T extends NodeReport["type"]>(type: T): Extract<NodeReport, { type: T }>[] {
+    return this.reports.filter((r): r is Extract<NodeReport, { type: T }> => r.type === type);
+  }
+}
