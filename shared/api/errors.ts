@@ -23,6 +23,7 @@ export const API_ERRORS = {
   "CHANNEL-NOT-FOUND": { status: 400, description: "No live session in `channel_id`." },
   "CONNECTION-NOT-FOUND": { status: 400, description: "No such connection in the channel; `error_reason.connection_id`." },
   "SIMULCAST-NOT-ENABLED": { status: 400, description: "RequestRtpStream/ResetRtpStream on a channel or sender without simulcast." },
+  "SPOTLIGHT-NOT-ENABLED": { status: 400, description: "A spotlight rid request (DataChannel RPC) in a channel without spotlight." },
   "METADATA-NOT-OBJECT": {
     status: 400,
     description: "An item call on a connection whose signaling notify metadata is a JSON value other than an object.",
