@@ -74,7 +74,7 @@ describe("decideRpc", () => {
       id: 5,
       error: { code: -32602, message: "Invalid params", data: { error_type: "CONNECTION-NOT-FOUND", error_reason: { connection_id: "X" } } },
     });
-    expect(rpcErrorFor(5, "EDGE-UNREACHABLE", undefined).error).toEqual({ code: -32603, message: "Internal error", data: { error_type: "EDGE-UNREACHABLE" } });
+    expect(rpcErrorFor(5, "EDGE-UNREACHABLE", undefined)).toEqual({ jsonrpc: "2.0", id: 5, error: { code: -32603, message: "Internal error", data: { error_type: "EDGE-UNREACHABLE" } } });
   });
 });
 
