@@ -79,10 +79,8 @@ it("rpc: RequestSimulcastRid moves the decoded width, PutSignalingNotifyMetadata
   // Errors: the SDK rejects rpc() (with String(error)); the raw answer carries the JSON-RPC code.
   expect(await page.rpc(receiver.id, "2025.2.0/NoSuchMethod", {})).toHaveProperty("error");
   expect(await page.rpc(receiver.id, "2025.2.0/RequestSimulcastRid", { rid: "r9" })).toHaveProperty("error");
-  const frames = await waitFor("raw answers", async () => {
-    const f = (await page.messaging(receiver.id)).rpcFrames;
-    return f.length >= 6 ? f.map((t) => JSON.parse(t) as { id: number; error?: { code: number; message: string } }) : false;
-  });
+  await waitFor("raw answers", async () => (await page.messaging(receiver.id)).rpcFrames.length >= 6);
+  const frames = (await page.messaging(receiver.id)).rpcFrames.map((t) => JSON.parse(t) as { id: number; error?: { code: number; message: string } });
   expect(frames.find((f) => f.id === 5)?.error).toEqual({ code: -32601, message: "Method not found" });
   expect(frames.find((f) => f.id === 6)?.error).toMatchObject({ code: -32602, message: "Invalid params" });
   await page.disconnect(receiver.id);

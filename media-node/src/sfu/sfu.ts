@@ -8,7 +8,7 @@ import type { Logger } from "../logger.js";
 import type { ConnectMessage } from "../signaling/messages.js";
 import { Channel } from "./channel.js";
 import { Connection } from "./connection.js";
-import { decodeMessage, MessageFanOut } from "./messaging.js";
+import { decodeMessage, MAX_MESSAGE_BYTES, MessageFanOut } from "./messaging.js";
 
 // The node's SFU: the channels it owns, admission (modes), and the join/leave choreography
 // (who gets which tracks, notifies and re-offers). Signaling calls in; media never passes here.
@@ -253,7 +253,7 @@ export class Sfu {
    * getting it as its own entry asked (messaging.ts). Not echoed to the sender (sora-js-sdk's
    * messaging e2e: a page's first message received is the other page's). Dropped and counted:
    * a message on a label the sender may not send on (undeclared or `recvonly`), and a malformed
-   * compressed payload or one beyond MAX_MESSAGE_BYTES.
+   * compressed payload or one beyond MAX_MESSAGE_BYTES (also per receiver, after its header).
    */
   relayMessage(from: Connection, label: string, data: Buffer): void {
     const spec = from.messaging.find((m) => m.label === label);
@@ -274,8 +274,19 @@ export class Sfu {
       if (!target || target.direction === "sendonly") continue;
       const dc = other.dataChannel(label);
       if (!dc || dc.readyState !== "open") continue;
-      dc.send(fanOut.bytesFor(target));
-      this.messagingCounters.messaging_relayed++;
+      const bytes = fanOut.bytesFor(target);
+      // A header (or a compression that does not pay) can push a message past what the receiver accepts.
+      if (bytes.length > MAX_MESSAGE_BYTES) {
+        this.messagingCounters.messaging_dropped++;
+        continue;
+      }
+      try {
+        dc.send(bytes);
+        this.messagingCounters.messaging_relayed++;
+      } catch {
+        // The receiver's SCTP association is going away; its own close handling ends it.
+        this.messagingCounters.messaging_dropped++;
+      }
     }
   }
 
