@@ -25,6 +25,9 @@ export type NodeMode = z.infer<typeof nodeModeSchema>;
 export const roleSchema = z.enum(["sendrecv", "sendonly", "recvonly"]);
 export const ridSchema = z.enum(["r0", "r1", "r2"]);
 export type Rid = z.infer<typeof ridSchema>;
+/** A receiver's rid choice: a layer, or `none` (no video of that sender; RPC RequestSimulcastRid, spotlight rids). */
+export const ridOrNoneSchema = z.enum(["none", "r0", "r1", "r2"]);
+export type RidOrNone = z.infer<typeof ridOrNoneSchema>;
 
 /** One connection as the edge stores it (ChannelDO) and as ListSignalingNotifyMetadata needs it. */
 export const connectionInfoSchema = z.object({
@@ -53,9 +56,40 @@ export const ridRequestSchema = z.object({
   recv_connection_id: z.string(),
   /** Absent = every sender of the channel. */
   send_connection_id: z.string().optional(),
-  rid: ridSchema,
+  /** `none` comes from RPC RequestSimulcastRid only (RequestRtpStream takes r0..r2). */
+  rid: ridOrNoneSchema,
 });
 export type RidRequest = z.infer<typeof ridRequestSchema>;
+
+/** RPC RequestSpotlightRid: the layers a receiver gets of focused / unfocused senders in a spotlight channel. */
+export const spotlightRidRequestSchema = z.object({
+  recv_connection_id: z.string(),
+  /** Absent = every sender of the channel. */
+  send_connection_id: z.string().optional(),
+  spotlight_focus_rid: ridOrNoneSchema,
+  spotlight_unfocus_rid: ridOrNoneSchema,
+});
+export type SpotlightRidRequest = z.infer<typeof spotlightRidRequestSchema>;
+
+/**
+ * A channel change a connection asked for itself over DataChannel RPC (Sora 2025.2
+ * `rpc_methods`; the method name without its version prefix). The params are the HTTP API's,
+ * the caller being the receiver / the metadata owner. The node has validated them and checked
+ * that the connection may call the method; the edge applies the change like the API call.
+ */
+export const connectionCallSchema = z.discriminatedUnion("method", [
+  z.object({ method: z.literal("RequestSimulcastRid"), rid: ridOrNoneSchema, sender_connection_id: z.string().optional() }),
+  z.object({
+    method: z.literal("RequestSpotlightRid"),
+    send_connection_id: z.string().optional(),
+    spotlight_focus_rid: ridOrNoneSchema,
+    spotlight_unfocus_rid: ridOrNoneSchema,
+  }),
+  z.object({ method: z.literal("ResetSpotlightRid"), send_connection_id: z.string().optional() }),
+  z.object({ method: z.literal("PutSignalingNotifyMetadata"), metadata: z.record(z.string(), z.unknown()), push: z.boolean().optional() }),
+  z.object({ method: z.literal("PutSignalingNotifyMetadataItem"), key: z.string().min(1).max(255), value: z.unknown(), push: z.boolean().optional() }),
+]);
+export type ConnectionCall = z.infer<typeof connectionCallSchema>;
 
 export const channelSnapshotSchema = z.object({
   channel_id: z.string(),
@@ -178,6 +212,18 @@ export const nodeReportSchema = z.discriminatedUnion("type", [
   }),
   /** Node-initiated request; the edge answers with `response` carrying the same id. */
   z.object({ type: z.literal("place"), seq, id: z.number().int(), channel_id: z.string() }),
+  /**
+   * A connection's RPC that changes channel state the edge holds: the edge applies it (and
+   * commands this node with the new full state, as for the API call), then answers `rpc_result`.
+   */
+  z.object({
+    type: z.literal("rpc"),
+    seq,
+    id: z.number().int(),
+    channel_id: z.string(),
+    connection_id: z.string(),
+    call: connectionCallSchema,
+  }),
 ]);
 export type NodeReport = z.infer<typeof nodeReportSchema>;
 
@@ -198,6 +244,8 @@ export const nodeCommandSchema = z.discriminatedUnion("name", [
   z.object({ name: z.literal("set_paused_streams"), channel_id: z.string(), paused: z.array(pausedStreamSchema) }),
   /** Full rid-request set of a channel (idempotent). */
   z.object({ name: z.literal("set_rid_requests"), channel_id: z.string(), requests: z.array(ridRequestSchema) }),
+  /** Full spotlight rid-request set of a channel (idempotent). */
+  z.object({ name: z.literal("set_spotlight_rid_requests"), channel_id: z.string(), requests: z.array(spotlightRidRequestSchema) }),
   z.object({ name: z.literal("get_counters") }),
   z.object({ name: z.literal("generate_crash_log"), info: z.record(z.string(), z.unknown()).optional() }),
   /**
@@ -280,6 +328,15 @@ export const edgeMessageSchema = z.discriminatedUnion("type", [
     id: z.number().int(),
     owner: z.string(),
     redirect_url: z.string().optional(),
+  }),
+  /** Answer to `rpc`: the JSON-RPC result, or the API error it ran into. */
+  z.object({
+    type: z.literal("rpc_result"),
+    id: z.number().int(),
+    ok: z.boolean(),
+    result: z.unknown().optional(),
+    error_type: z.string().optional(),
+    error_reason: z.unknown().optional(),
   }),
   /** The edge refused the link (bad secret, duplicate live node name, protocol mismatch). */
   z.object({ type: z.literal("refused"), reason: z.string() }),

@@ -55,6 +55,8 @@ export const configFileSchema = z.strictObject({
   /** Extra attempts for session/event webhooks; the auth webhook is never retried. */
   webhook_retries: z.number().int().min(0).max(10).optional(),
   connection_updated_webhook_interval_sec: z.number().int().min(1).optional(),
+  // ---- DataChannel RPC: methods a connection may call when the auth webhook names none
+  default_rpc_methods: z.array(z.string().max(255)).max(64).optional(),
   // ---- egress (egress/)
   audio_streaming_url: z.url().optional(),
   audio_streaming_header: z.boolean().optional(),
@@ -96,6 +98,7 @@ export function fromConfigFile(f: ConfigFile): NodeConfigInput {
   set("fastPath", f.fast_path);
   set("audioStreamingUrl", f.audio_streaming_url);
   set("audioStreamingHeader", f.audio_streaming_header);
+  set("defaultRpcMethods", f.default_rpc_methods);
   const webhooks: NonNullable<NodeConfigInput["webhooks"]> = {};
   if (f.auth_webhook_url !== undefined) webhooks.authUrl = f.auth_webhook_url;
   if (f.session_webhook_url !== undefined) webhooks.sessionUrl = f.session_webhook_url;

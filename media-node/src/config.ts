@@ -47,6 +47,12 @@ export interface NodeConfig {
   webhooks: WebhookConfig;
   /** coturn beside the node, handing clients time-limited TURN credentials; off by default. */
   turn?: TurnConfig;
+  /**
+   * DataChannel RPC methods (e.g. "2025.2.0/RequestSimulcastRid") a DataChannel-signaling
+   * connection may call when the auth webhook names none. Sora grants RPC only through the auth
+   * webhook's `rpc_methods`, so the default is none; the auth webhook's list replaces this one.
+   */
+  defaultRpcMethods: string[];
 }
 
 export interface WebhookConfig {
@@ -138,6 +144,7 @@ export function defaultConfig(overrides: NodeConfigInput = {}): NodeConfig {
     maxUpstreamVideoBitrateBps: 5_000_000,
     crashLogDir: "crash-logs",
     autoJoin: true,
+    defaultRpcMethods: [],
     ...overrides,
     webhooks: { timeoutMs: 5_000, retries: 0, connectionUpdatedIntervalMs: 60_000, ...overrides.webhooks },
   };

@@ -34,7 +34,10 @@ export const API_ERRORS = {
   "NOT-A-SENDER": { status: 400, description: "The connection (or, without one, the whole channel) publishes no media to forward, pin, ask a keyframe of or focus in a spotlight." },
   "INVALID-COMMAND": { status: 400, description: "The media node rejected the command's values (e.g. an address it cannot send to)." },
   "CLIENT-NOT-FOUND": { status: 400, description: "DisconnectClient/PushClient: no connection of the channel has that `client_id`." },
-  "SPOTLIGHT-NOT-ENABLED": { status: 400, description: "A spotlight call on a channel whose session is not a spotlight session." },
+  "SPOTLIGHT-NOT-ENABLED": {
+    status: 400,
+    description: "A spotlight call (focus API, or a spotlight rid request over DataChannel RPC) on a channel whose session is not a spotlight session.",
+  },
   "SPOTLIGHT-NO-ROOM": {
     status: 400,
     description: "FocusSpotlight(Fixed) when every focus slot holds a connection fixed by FocusSpotlightFixed (raise ChangeSpotlightNumber or unfocus one).",

@@ -114,7 +114,18 @@ type PageWindow = {
   inboundVideo(id: number): Promise<InboundVideo | null>;
   setAudioEnabled(id: number, enabled: boolean): void;
   setLayerActive(id: number, rid: string, active: boolean): Promise<void>;
+  messagingState(id: number): MessagingState;
+  sendMessage(id: number, label: string, text: string): Promise<void>;
+  rpcCall(id: number, method: string, params?: Record<string, unknown>): Promise<{ result?: unknown; error?: string }>;
 };
+
+/** What the SDK handed the app: `message` events (bytes decoded as UTF-8), `datachannel` labels, rpcMethods, raw `rpc` answers. */
+export interface MessagingState {
+  messages: { label: string; length: number; text: string }[];
+  dataChannels: string[];
+  rpcMethods: string[];
+  rpcFrames: string[];
+}
 
 export interface OutboundVideo {
   rid: string | null;
@@ -148,7 +159,8 @@ export class SoraPage {
   start(args: {
     url: string;
     channelId: string;
-    role: "sendrecv" | "sendonly" | "recvonly";
+    /** "messaging": sora.messaging() (role sendonly, no media, DataChannels only). */
+    role: "sendrecv" | "sendonly" | "recvonly" | "messaging";
     options?: Record<string, unknown>;
     metadata?: unknown;
     video?: unknown;
@@ -179,6 +191,18 @@ export class SoraPage {
 
   setLayerActive(id: number, rid: string, active: boolean): Promise<void> {
     return this.page.evaluate(([i, r, a]) => (window as unknown as PageWindow).setLayerActive(i as number, r as string, a as boolean), [id, rid, active] as const);
+  }
+
+  messaging(id: number): Promise<MessagingState> {
+    return this.page.evaluate((i) => (window as unknown as PageWindow).messagingState(i), id);
+  }
+
+  sendMessage(id: number, label: string, text: string): Promise<void> {
+    return this.page.evaluate(([i, l, t]) => (window as unknown as PageWindow).sendMessage(i as number, l as string, t as string), [id, label, text] as const);
+  }
+
+  rpc(id: number, method: string, params?: Record<string, unknown>): Promise<{ result?: unknown; error?: string }> {
+    return this.page.evaluate(([i, m, p]) => (window as unknown as PageWindow).rpcCall(i as number, m as string, p as Record<string, unknown> | undefined), [id, method, params] as const);
   }
 
   inboundVideo(id: number): Promise<InboundVideo | null> {

@@ -28,7 +28,7 @@ async function until(what: string, cond: () => boolean, timeoutMs = 8000): Promi
 beforeAll(async () => {
   edge = new EdgePeer();
   await new Promise((r) => edge.server.once("listening", r));
-  node = new MediaNode({ port: 0, edgeUrl: edge.url, nodeSecret: "s3cret", crashLogDir });
+  node = new MediaNode({ port: 0, edgeUrl: edge.url, nodeSecret: "s3cret", crashLogDir, defaultRpcMethods: ["2025.2.0/PutSignalingNotifyMetadata"] });
   await node.start();
   url = `ws://127.0.0.1:${node.port}/signaling`;
   await node.control!.link.waitReady(5000);
@@ -113,6 +113,38 @@ it("reports sessions, connections and stats, and obeys metadata, push and pause 
   await b.close();
   await until("session destroyed report", () => edge.of("session.destroyed").length === 1);
   expect(edge.of("connection.destroyed")).toHaveLength(2);
+});
+
+it("sends a connection's RPC to the edge, which holds the state: the change arrives as the edge's command", async () => {
+  const client = new WeriftSoraClient({ url, channelId: "rpc", role: "recvonly", dataChannelSignaling: true });
+  await client.connect();
+  await until("switched", () => client.messages.some((m) => m.type === "switched"));
+  await until("connection.created report", () => edge.of("connection.created").some((r) => r.connection.connection_id === client.connectionId));
+  let metadataWhenAsked: unknown = "not asked";
+  edge.rpcAnswer = async (report) => {
+    metadataWhenAsked = node.sfu.findConnection("rpc", client.connectionId)?.signalingNotifyMetadata;
+    const call = report.call as { metadata: unknown };
+    await edge.command({ name: "set_notify_metadata", channel_id: report.channel_id, connection_id: report.connection_id, metadata: call.metadata });
+    return { ok: true, result: call.metadata };
+  };
+  const rpc = client.dataChannels.get("rpc")!;
+  rpc.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "2025.2.0/PutSignalingNotifyMetadata", params: { metadata: { k: "v" } } }));
+  const answers = () => client.dataChannelMessages.filter((m) => m.label === "rpc").map((m) => JSON.parse(m.data.toString()));
+  await until("answer", () => answers().length === 1);
+  expect(answers()[0]).toEqual({ jsonrpc: "2.0", id: 1, result: { k: "v" } });
+  expect(edge.of("rpc").at(-1)).toMatchObject({ channel_id: "rpc", connection_id: client.connectionId, call: { method: "PutSignalingNotifyMetadata", metadata: { k: "v" } } });
+  expect(metadataWhenAsked).toBeUndefined(); // the node did not apply it on its own
+  expect(node.sfu.findConnection("rpc", client.connectionId)?.signalingNotifyMetadata).toEqual({ k: "v" });
+
+  edge.rpcAnswer = async () => ({ ok: false, error_type: "CONNECTION-NOT-FOUND", error_reason: { connection_id: "X" } });
+  rpc.send(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "2025.2.0/PutSignalingNotifyMetadata", params: { metadata: {} } }));
+  await until("error answer", () => answers().length === 2);
+  expect(answers()[1]).toEqual({
+    jsonrpc: "2.0",
+    id: 2,
+    error: { code: -32602, message: "Invalid params", data: { error_type: "CONNECTION-NOT-FOUND", error_reason: { connection_id: "X" } } },
+  });
+  await client.close();
 });
 
 it("refuses by mode as the edge commands it", async () => {

@@ -11,6 +11,8 @@ export class EdgePeer {
   readonly reports: NodeReport[] = [];
   readonly authHeaders: (string | undefined)[] = [];
   placeAnswer: (channelId: string) => { owner: string; redirect_url?: string } = () => ({ owner: "self" });
+  /** How the edge answers a connection's RPC (the real edge commands the node first, then answers). */
+  rpcAnswer: (report: Extract<NodeReport, { type: "rpc" }>) => Promise<Record<string, unknown>> = async () => ({ ok: false, error_type: "INTERNAL-ERROR" });
   private nextId = 1;
   private readonly acks = new Map<number, (ack: Extract<NodeReport, { type: "ack" }>) => void>();
 
@@ -30,6 +32,8 @@ export class EdgePeer {
           this.acks.get(report.id)?.(report);
         } else if (report.type === "place") {
           ws.send(JSON.stringify({ type: "response", id: report.id, ...this.placeAnswer(report.channel_id) }));
+        } else if (report.type === "rpc") {
+          void this.rpcAnswer(report).then((answer) => ws.send(JSON.stringify({ type: "rpc_result", id: report.id, ...answer })));
         }
       });
     });

@@ -138,7 +138,7 @@ export class WeriftSoraClient {
       this.dataChannels.set(dc.label, dc);
       dc.onMessage.subscribe((data) => {
  const text = typeof data === "string" ? data : data.toString();
-        if (dc.label.startsWith("#")) this.dataChannelMessages.push({ label: dc.label, data: Buffer.from(data) });
+        if (dc.label.startsWith("#") || dc.label === "rpc") this.dataChannelMessages.push({ label: dc.label, data: Buffer.from(data) });
         if (dc.label === "signaling" || dc.label === "notify" || dc.label === "push") {
           const msg = JSON.parse(text) as Record<string, unknown>;
           this.messages.push(msg);

@@ -2,12 +2,13 @@ import { DurableObject } from "cloudflare:workers";
 import type { ApiAnswer, ApiNamesOf, ApiRequest } from "../../../shared/api/catalog.js";
 import { connectionStatsAnswer } from "../../../shared/api/answers.js";
 import { ApiError, toApiResult, type ApiResult } from "../../../shared/api/errors.js";
-import type { ChannelSnapshot, ConnectionInfo, NodeCommand, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
+import { applyConnectionCall } from "../../../shared/connection-calls.js";
+import type { ChannelSnapshot, ConnectionCall, ConnectionInfo, NodeCommand, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
 import type { ApiHandlers } from "../api-handlers.js";
 import { clusterStub, type Env } from "../env.js";
 import { ChannelStore, withoutConnections, type ChannelControl, type ChannelSession, type StoredConnection } from "./channel-store.js";
 import type { CommandOutcome } from "./node-links.js";
-import { applyMetadataChange, type MetadataChange } from "./notify-metadata.js";
+import { applyMetadataChange, type MetadataChange } from "../../../shared/notify-metadata.js";
 
 // One channel (idFromName(channel_id)): its session, connections and what the API asked of it
 // (metadata, paused streams, rid requests, forwards, audio streaming), plus the latest
@@ -350,7 +351,9 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
       const requests = [...control.rid_requests.filter((r) => !sameTarget(r, wanted)), wanted];
       await this.commandOwner(session, { name: "set_rid_requests", channel_id: session.channel_id, requests });
       await this.saveControl({ rid_requests: requests });
-      return { channel_id: request.channel_id, ...wanted };
+      const answer: ApiAnswer<"RequestRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id, rid: request.rid };
+      if (request.send_connection_id !== undefined) answer.send_connection_id = request.send_connection_id;
+      return answer;
     });
   }
 
@@ -369,6 +372,53 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
       const answer: ApiAnswer<"ResetRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id };
       if (request.send_connection_id !== undefined) answer.send_connection_id = request.send_connection_id;
       return answer;
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // DataChannel RPC (Sora 2025.2)
+
+  /**
+   * A connection's own RPC, sent by its node (which checked the method is granted and the
+   * params well-formed): checked against the channel like the API call, the node commanded with
+   * the new full state, stored once acked. The answer is the JSON-RPC result.
+   */
+  connectionCall(channelId: string, connectionId: string, call: ConnectionCall): Promise<ApiResult<unknown>> {
+    return this.mutate(async () => {
+      const { session, connection } = await this.requireConnection(channelId, connectionId);
+      const control = await this.store.control();
+      const connections = await this.store.connections();
+      const outcome = applyConnectionCall(
+        {
+          channelId: session.channel_id,
+          callerId: connection.connection_id,
+          spotlight: session.spotlight,
+          simulcast: session.simulcast,
+          connections: new Map(connections.map((c) => [c.connection_id, c])),
+          ridRequests: control.rid_requests,
+          spotlightRidRequests: control.spotlight_rid_requests ?? [],
+          metadata: connection.signaling_notify_metadata,
+        },
+        call,
+      );
+      const channel_id = session.channel_id;
+      if (outcome.ridRequests) {
+        await this.commandOwner(session, { name: "set_rid_requests", channel_id, requests: outcome.ridRequests });
+        await this.saveControl({ rid_requests: outcome.ridRequests });
+      }
+      if (outcome.spotlightRidRequests) {
+        await this.commandOwner(session, { name: "set_spotlight_rid_requests", channel_id, requests: outcome.spotlightRidRequests });
+        await this.saveControl({ spotlight_rid_requests: outcome.spotlightRidRequests });
+      }
+      if (outcome.metadata) {
+        const command: NodeCommand = { name: "set_notify_metadata", channel_id, connection_id: connection.connection_id };
+        if (outcome.metadata.after !== undefined) command.metadata = outcome.metadata.after;
+        if (outcome.metadata.push) command.push = outcome.metadata.push;
+        await this.commandOwner(session, command);
+        const latest = await this.store.connection(connection.connection_id);
+        if (latest) await this.store.putConnection({ ...latest, signaling_notify_metadata: outcome.metadata.after });
+      }
+      return outcome.result;
     });
   }
 

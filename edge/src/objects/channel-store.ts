@@ -1,4 +1,4 @@
-import type { ConnectionInfo, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
+import type { ConnectionInfo, PausedStream, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
 
 // Everything the Channel Durable Object persists, behind one class. Nothing outlives the session:
 // `clear()` (on session.destroyed or a purge) deletes it all.
@@ -30,6 +30,8 @@ export interface RtpForward {
 export interface ChannelControl {
   paused: PausedStream[];
   rid_requests: RidRequest[];
+  /** RPC RequestSpotlightRid (absent in state stored before it existed). */
+  spotlight_rid_requests?: SpotlightRidRequest[];
   forwards: RtpForward[];
   audio_streaming: boolean;
   audio_subscribers: string[];
@@ -45,7 +47,14 @@ const CONTROL = "control";
 const CONNECTION = "conn:";
 const UA_STATS = "ua:";
 
-export const EMPTY_CONTROL: ChannelControl = { paused: [], rid_requests: [], forwards: [], audio_streaming: false, audio_subscribers: [] };
+export const EMPTY_CONTROL: ChannelControl = {
+  paused: [],
+  rid_requests: [],
+  spotlight_rid_requests: [],
+  forwards: [],
+  audio_streaming: false,
+  audio_subscribers: [],
+};
 
 export class ChannelStore {
   constructor(private readonly storage: DurableObjectStorage) {}
@@ -114,6 +123,9 @@ export function withoutConnections(control: ChannelControl, gone: ReadonlySet<st
   return {
     paused: control.paused.filter((p) => !gone.has(p.recv_connection_id) && !gone.has(p.send_connection_id)),
     rid_requests: control.rid_requests.filter(
+      (r) => !gone.has(r.recv_connection_id) && (r.send_connection_id === undefined || !gone.has(r.send_connection_id)),
+    ),
+    spotlight_rid_requests: (control.spotlight_rid_requests ?? []).filter(
       (r) => !gone.has(r.recv_connection_id) && (r.send_connection_id === undefined || !gone.has(r.send_connection_id)),
     ),
     forwards: control.forwards.filter((f) => f.connection_id === undefined || !gone.has(f.connection_id)),

@@ -251,6 +251,22 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
         this.links.send(ws, { type: "response", id: report.id, ...placement });
         return;
       }
+      case "rpc": {
+        // Applied in the link's order (after the connection.created it follows). Holding the
+        // link's later reports for one command round trip keeps that order simple.
+        const outcome = (await channelStub(this.env, report.channel_id).connectionCall(
+          report.channel_id,
+          report.connection_id,
+          report.call,
+        )) as unknown as ApiResult<unknown>;
+        this.links.send(
+          ws,
+          outcome.ok
+            ? { type: "rpc_result", id: report.id, ok: true, result: outcome.answer }
+            : { type: "rpc_result", id: report.id, ok: false, error_type: outcome.body.error_type, error_reason: outcome.body.error_reason },
+        );
+        return;
+      }
     }
   }
 

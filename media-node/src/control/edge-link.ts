@@ -4,6 +4,7 @@ import {
   CONTROL_PROTOCOL_VERSION,
   MAX_CONTROL_MESSAGE_BYTES,
   edgeMessageSchema,
+  type ConnectionCall,
   type EdgeMessage,
   type Hello,
   type NodeCommand,
@@ -38,8 +39,11 @@ export interface Placement {
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
 const PLACE_TIMEOUT_MS = 3_000;
+/** An RPC waits for the edge's answer, which waits for this node's ack of a command (COMMAND_TIMEOUT_MS). */
+const RPC_TIMEOUT_MS = 8_000;
 
 type PendingPlace = { resolve: (p: Placement | undefined) => void; timer: NodeJS.Timeout };
+type PendingRpc = { resolve: (o: CommandOutcome | undefined) => void; timer: NodeJS.Timeout };
 
 export class EdgeLink {
   private ws?: WebSocket;
@@ -51,6 +55,7 @@ export class EdgeLink {
   /** The link's message number (shared/control-protocol.ts `seq`): the hello is 0, reset on every dial. */
   private nextSeq = 0;
   private readonly pendingPlaces = new Map<number, PendingPlace>();
+  private readonly pendingRpcs = new Map<number, PendingRpc>();
   /** True between `welcome` and the link closing. */
   ready = false;
   private readyWaiters: (() => void)[] = [];
@@ -93,7 +98,7 @@ export class EdgeLink {
     }
   }
 
-  report(message: Exclude<NodeReport, { type: "hello" | "ack" | "place" }>): void {
+  report(message: Exclude<NodeReport, { type: "hello" | "ack" | "place" | "rpc" }>): void {
     this.send(message);
   }
 
@@ -113,6 +118,23 @@ export class EdgeLink {
       }, PLACE_TIMEOUT_MS);
       this.pendingPlaces.set(id, { resolve, timer });
       this.send({ type: "place", id, channel_id: channelId });
+    });
+  }
+
+  /**
+   * Has the edge apply a connection's RPC (it holds the channel state). Undefined when the link
+   * is down or the edge does not answer in time: the caller answers the client with an error.
+   */
+  rpc(channelId: string, connectionId: string, call: ConnectionCall): Promise<CommandOutcome | undefined> {
+    if (!this.ready) return Promise.resolve(undefined);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pendingRpcs.delete(id);
+        resolve(undefined);
+      }, RPC_TIMEOUT_MS);
+      this.pendingRpcs.set(id, { resolve, timer });
+      this.send({ type: "rpc", id, channel_id: channelId, connection_id: connectionId, call });
     });
   }
 
@@ -164,6 +186,11 @@ export class EdgeLink {
       pending.resolve(undefined);
       this.pendingPlaces.delete(id);
     }
+    for (const [id, pending] of this.pendingRpcs) {
+      clearTimeout(pending.timer);
+      pending.resolve(undefined);
+      this.pendingRpcs.delete(id);
+    }
   }
 
   private async onMessage(text: string): Promise<void> {
@@ -201,6 +228,15 @@ export class EdgeLink {
         this.pendingPlaces.delete(message.id);
         clearTimeout(pending.timer);
         pending.resolve({ owner: message.owner, ...(message.redirect_url ? { redirectUrl: message.redirect_url } : {}) });
+        return;
+      }
+      case "rpc_result": {
+        const pending = this.pendingRpcs.get(message.id);
+        if (!pending) return;
+        this.pendingRpcs.delete(message.id);
+        clearTimeout(pending.timer);
+        const { type: _type, id: _id, ...outcome } = message;
+        pending.resolve(outcome);
         return;
       }
       case "command": {

@@ -59,6 +59,14 @@ export class NodeControl {
       },
       log,
     );
+    // The edge holds the channel state a connection's RPC changes: the call goes there, and the
+    // change comes back as the edge's usual full-state command (one source of truth).
+    sfu.connectionCalls = async (conn, call) => {
+      const outcome = await this.link.rpc(conn.channel.channelId, conn.id, call);
+      if (!outcome) return { ok: false, error_type: "EDGE-UNREACHABLE" };
+      if (outcome.ok) return { ok: true, result: outcome.result };
+      return { ok: false, error_type: outcome.error_type ?? "INTERNAL-ERROR", error_reason: outcome.error_reason };
+    };
     sfu.listeners.push({
       sessionCreated: (channel) => this.link.report({ type: "session.created", channel: sfu.snapshot(channel) }),
       sessionUpdated: (channel) => this.link.report({ type: "session.updated", channel: sfu.snapshot(channel) }),
@@ -184,6 +192,9 @@ export class NodeControl {
         return ok();
       case "set_rid_requests":
         if (!this.sfu.setRidRequests(command.channel_id, command.requests)) return fail("CHANNEL-NOT-FOUND", { channel_id: command.channel_id });
+        return ok();
+      case "set_spotlight_rid_requests":
+        if (!this.sfu.setSpotlightRidRequests(command.channel_id, command.requests)) return fail("CHANNEL-NOT-FOUND", { channel_id: command.channel_id });
         return ok();
       case "change_upstream_video_bit_rate": {
         const outcome = this.sfu.changeUpstreamVideoBitRate(command.channel_id, command.connection_id, command.bit_rate);

@@ -1,4 +1,4 @@
-import type { ChannelSnapshot, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
+import type { ChannelSnapshot, PausedStream, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
 import { newSoraId } from "../../../shared/ids.js";
 import type { Connection } from "./connection.js";
 import { SPOTLIGHT_EVALUATE_INTERVAL_MS, Spotlight, type SpotlightChange } from "./spotlight.js";
@@ -27,6 +27,8 @@ export class Channel {
   private readonly paused = new Set<string>();
   /** RequestRtpStream overrides; applied by the simulcast layer selection. */
   ridRequests: RidRequest[] = [];
+  /** RPC RequestSpotlightRid: per-receiver focus/unfocus layers in a spotlight channel. */
+  spotlightRidRequests: SpotlightRidRequest[] = [];
   /** Who is focused, in a spotlight channel. */
   readonly spotlightState?: Spotlight;
   private spotlightTimer?: NodeJS.Timeout;
@@ -134,6 +136,7 @@ export class Channel {
       if (recv === connectionId || send === connectionId) this.paused.delete(key);
     }
     this.ridRequests = this.ridRequests.filter((r) => r.recv_connection_id !== connectionId && r.send_connection_id !== connectionId);
+    this.spotlightRidRequests = this.spotlightRidRequests.filter((r) => r.recv_connection_id !== connectionId && r.send_connection_id !== connectionId);
   }
 
   pausedStreams(): PausedStream[] {

@@ -11,6 +11,7 @@ import { forwards, type ForwardingFilter } from "./forwarding-filter.js";
 import type { ConnectionGrants } from "./sfu.js";
 import { Publication, SIMULCAST_RIDS } from "./publication.js";
 import { NO_LAYER, Subscription } from "./subscription.js";
+import { RPC_METHOD_NAMES } from "../signaling/rpc.js";
 
 // One client in a channel: its PeerConnection, what it publishes, what it receives, and the
 // renegotiation queue. Signaling I/O goes through a SignalingPort (WebSocket or DataChannel).
@@ -29,11 +30,17 @@ export interface SignalingPort {
 /** DataChannels Sora opens for DataChannel signaling; `compress:false` so JSON travels as text. */
 export const SYSTEM_DATA_CHANNELS = ["signaling", "notify", "push", "stats"] as const;
 
+/** The DataChannel RPC label (Sora 2025.2; sora-js-sdk DATA_CHANNEL_LABEL_RPC). */
+export const RPC_LABEL = "rpc";
+
 export interface MessagingChannel {
   label: string;
   direction: "sendonly" | "recvonly" | "sendrecv";
   compress: boolean;
-  header?: { type: string }[];
+  /** Receiving side: prefix each message with the sender's connection id. */
+  header: boolean;
+  /** The entry's `header` as given, echoed in the offer. */
+  headerFields?: { type: string }[];
 }
 
 /** Chrome expects REMB about once a second; faster lets a bitrate pin take hold sooner. */
@@ -54,6 +61,10 @@ export class Connection {
   readonly simulcast: boolean;
   readonly ignoreDisconnectWebSocket: boolean;
   readonly messaging: MessagingChannel[];
+  /** DataChannel RPC methods this connection may call (offer `rpc_methods`); empty = no `rpc` DataChannel. */
+  readonly rpcMethods: string[];
+  /** The `rpc` DataChannel's messages are deflated (connect `data_channels` entry for `rpc`). */
+  readonly rpcCompress: boolean;
   signalingNotifyMetadata: unknown;
   readonly metadata: unknown;
   /** Auth webhook `metadata` (offer `metadata`, notify `authn_metadata`); undefined without auth webhook. */
@@ -115,7 +126,18 @@ export class Connection {
     this.ignoreDisconnectWebSocket = this.dataChannelSignaling && connect.ignore_disconnect_websocket === true;
     this.messaging = (connect.data_channels ?? [])
       .filter((d) => d.label.startsWith("#"))
-      .map((d) => ({ label: d.label, direction: d.direction, compress: d.compress === true, header: d.header }));
+      .map((d) => ({
+        label: d.label,
+        direction: d.direction,
+        compress: d.compress === true,
+        header: d.header?.some((h) => h.type === "sender_connection_id") === true,
+        ...(d.header ? { headerFields: d.header } : {}),
+      }));
+    // RPC needs DataChannel signaling (Sora's RPC doc); unknown method names are not advertised.
+    this.rpcMethods = this.dataChannelSignaling
+      ? [...new Set(auth?.rpcMethods ?? config.defaultRpcMethods)].filter((m) => (RPC_METHOD_NAMES as readonly string[]).includes(m))
+      : [];
+    this.rpcCompress = connect.data_channels?.find((d) => d.label === RPC_LABEL)?.compress === true;
     this.signalingNotifyMetadata = connect.signaling_notify_metadata;
     this.metadata = connect.metadata;
     // Spotlight delivers senders at per-subscriber rids, so its senders always publish simulcast.
@@ -140,6 +162,7 @@ export class Connection {
     if (!this.hasDataChannels) return [];
     const specs: DataChannelSpec[] = [];
     if (this.dataChannelSignaling) for (const label of SYSTEM_DATA_CHANNELS) specs.push({ label });
+    if (this.rpcMethods.length > 0) specs.push({ label: RPC_LABEL });
     for (const m of this.connect.data_channels ?? []) {
       if (!m.label.startsWith("#")) continue;
       specs.push({
@@ -158,9 +181,10 @@ export class Connection {
     if (!this.hasDataChannels) return undefined;
     const list: Record<string, unknown>[] = [];
     if (this.dataChannelSignaling) for (const label of SYSTEM_DATA_CHANNELS) list.push({ label, direction: "sendrecv", compress: false });
+    if (this.rpcMethods.length > 0) list.push({ label: RPC_LABEL, direction: "sendrecv", compress: this.rpcCompress });
     for (const m of this.messaging) {
       const entry: Record<string, unknown> = { label: m.label, direction: m.direction, compress: m.compress };
-      if (m.header) entry.header = m.header;
+      if (m.headerFields) entry.header = m.headerFields;
       list.push(entry);
     }
     return list;
@@ -238,7 +262,13 @@ export class Connection {
       requests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === undefined);
     const spotlight = this.channel.spotlightState;
     if (!request && spotlight) {
-      const rid = spotlight.isFocused(pub.connectionId) ? (this.connect.spotlight_focus_rid ?? "r1") : (this.connect.spotlight_unfocus_rid ?? "r0");
+      // RPC RequestSpotlightRid (for that sender, else for all) before the connect's own rids.
+      const asked =
+        this.channel.spotlightRidRequests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === pub.connectionId) ??
+        this.channel.spotlightRidRequests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === undefined);
+      const rid = spotlight.isFocused(pub.connectionId)
+        ? (asked?.spotlight_focus_rid ?? this.connect.spotlight_focus_rid ?? "r1")
+        : (asked?.spotlight_unfocus_rid ?? this.connect.spotlight_unfocus_rid ?? "r0");
       return rid === "none" ? NO_LAYER : pub.layerOf(rid);
     }
     const simulcastObjectRid = typeof this.connect.simulcast === "object" ? (this.connect.simulcast as { rid?: string }).rid : undefined;

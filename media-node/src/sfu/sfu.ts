@@ -1,4 +1,6 @@
-import type { ChannelSnapshot, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
+import { ApiError } from "../../../shared/api/errors.js";
+import { applyConnectionCall } from "../../../shared/connection-calls.js";
+import type { ChannelSnapshot, ConnectionCall, PausedStream, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
 import { connectionStats } from "./connection-stats.js";
 import type { NodeConfig } from "../config.js";
 import { AudioStreaming } from "../egress/audio-streamer.js";
@@ -7,6 +9,7 @@ import type { Logger } from "../logger.js";
 import type { ConnectMessage } from "../signaling/messages.js";
 import { Channel } from "./channel.js";
 import { Connection, type Role } from "./connection.js";
+import { decodeMessage, MAX_MESSAGE_BYTES, MessageFanOut } from "./messaging.js";
 
 // The node's SFU: the channels it owns, admission (modes), and the join/leave choreography
 // (who gets which tracks, notifies and re-offers). Signaling calls in; media never passes here.
@@ -51,7 +54,12 @@ export interface Authorization {
   simulcastEncodings?: Record<string, unknown>[];
   /** Auth webhook `spotlight_encodings`: the same in a spotlight channel (before simulcast_encodings). */
   spotlightEncodings?: Record<string, unknown>[];
+  /** Auth webhook `rpc_methods`: the DataChannel RPC methods this connection may call (replaces the node's default). */
+  rpcMethods?: string[];
 }
+
+/** How a connection's RPC ended: the JSON-RPC result, or an error in the API's vocabulary. */
+export type CallResult = { ok: true; result: unknown } | { ok: false; error_type: string; error_reason?: unknown };
 
 /** What a Connection takes from auth: the id the webhook was asked about and what it granted. */
 export type ConnectionGrants = Omit<Authorization, "connect" | "lifetimeSec"> & { connectionId: string };
@@ -88,6 +96,8 @@ export class Sfu {
     total_duration_msec: 0,
     total_setup_time_msec: 0,
   };
+  /** DataChannel messaging: deliveries made, messages dropped (GET /metrics). */
+  readonly messagingCounters = { messaging_relayed: 0, messaging_dropped: 0 };
   /** Observers of the SFU's lifecycle (edge reports, webhooks); each hook optional. */
   readonly listeners: SfuEvents[] = [];
   /** Set when the node is part of a cluster: where a new session for a channel belongs. */
@@ -97,6 +107,11 @@ export class Sfu {
    * its Connection is built (so its overrides shape the Connection). Throws Refusal to refuse.
    */
   authorizer?: (connect: ConnectMessage, connectionId: string, channel: Channel | undefined) => Promise<Authorization>;
+  /**
+   * Set when the node is linked to the edge: the edge holds the channel state a connection's RPC
+   * changes, so the call goes there (and comes back as the edge's command). Unset: applied here.
+   */
+  connectionCalls?: (conn: Connection, call: ConnectionCall) => Promise<CallResult>;
   /** The offer's `config` (RTCConfiguration) for a connection: TURN servers when TURN is on. */
   rtcConfigFor: (conn: Connection) => Record<string, unknown> = () => ({ iceServers: [] });
 
@@ -241,17 +256,45 @@ export class Sfu {
     }
   }
 
-  /** Relays a messaging DataChannel payload to every peer that receives on that label. */
+  /**
+   * Relays one `#` label message to every other connection that receives on that label, each
+   * getting it as its own entry asked (messaging.ts). Not echoed to the sender (sora-js-sdk's
+   * messaging e2e: a page's first message received is the other page's). Dropped and counted:
+   * a message on a label the sender may not send on (undeclared or `recvonly`), and a malformed
+   * compressed payload or one beyond MAX_MESSAGE_BYTES (also per receiver, after its header).
+   */
   relayMessage(from: Connection, label: string, data: Buffer): void {
     const spec = from.messaging.find((m) => m.label === label);
-    if (!spec || spec.direction === "recvonly") return;
+    if (!spec || spec.direction === "recvonly") {
+      this.messagingCounters.messaging_dropped++;
+      return;
+    }
+    const plain = decodeMessage(data, spec);
+    if (!plain) {
+      this.messagingCounters.messaging_dropped++;
+      from.log.debug({ connection_id: from.id, label, bytes: data.length }, "malformed messaging payload dropped");
+      return;
+    }
+    const fanOut = new MessageFanOut(data, plain, from.id, spec);
     for (const other of from.channel.peersOf(from)) {
       const target = other.messaging.find((m) => m.label === label);
+      // A label its owner declared sendonly is never delivered to it.
       if (!target || target.direction === "sendonly") continue;
       const dc = other.dataChannel(label);
       if (!dc || dc.readyState !== "open") continue;
-      const withHeader = target.header?.some((h) => h.type === "sender_connection_id");
-      dc.send(withHeader ? Buffer.concat([Buffer.from(from.id), data]) : data);
+      const bytes = fanOut.bytesFor(target);
+      // A header (or a compression that does not pay) can push a message past what the receiver accepts.
+      if (bytes.length > MAX_MESSAGE_BYTES) {
+        this.messagingCounters.messaging_dropped++;
+        continue;
+      }
+      try {
+        dc.send(bytes);
+        this.messagingCounters.messaging_relayed++;
+      } catch {
+        // The receiver's SCTP association is going away; its own close handling ends it.
+        this.messagingCounters.messaging_dropped++;
+      }
     }
   }
 
@@ -262,6 +305,48 @@ export class Sfu {
     channel.ridRequests = requests;
     for (const conn of channel.connections.values()) conn.applyRidRequests();
     return true;
+  }
+
+  /** RPC RequestSpotlightRid/ResetSpotlightRid: the channel's whole spotlight request set; false if no such channel here. */
+  setSpotlightRidRequests(channelId: string, requests: SpotlightRidRequest[]): boolean {
+    const channel = this.channels.get(channelId);
+    if (!channel) return false;
+    channel.spotlightRidRequests = requests;
+    for (const conn of channel.connections.values()) conn.applyRidRequests();
+    return true;
+  }
+
+  /** A connection's own DataChannel RPC: through the edge when linked (one source of truth), else applied here. */
+  async callFromConnection(conn: Connection, call: ConnectionCall): Promise<CallResult> {
+    if (this.connectionCalls) return this.connectionCalls(conn, call);
+    const channel = conn.channel;
+    if (conn.closed || channel.connections.get(conn.id) !== conn) return { ok: false, error_type: "CONNECTION-NOT-FOUND", error_reason: { connection_id: conn.id } };
+    let outcome;
+    try {
+      outcome = applyConnectionCall(
+        {
+          channelId: channel.channelId,
+          callerId: conn.id,
+          spotlight: channel.spotlight,
+          simulcast: channel.simulcast,
+          connections: channel.connections,
+          ridRequests: channel.ridRequests,
+          spotlightRidRequests: channel.spotlightRidRequests,
+          metadata: conn.signalingNotifyMetadata,
+        },
+        call,
+      );
+    } catch (err) {
+      if (err instanceof ApiError) return { ok: false, error_type: err.body.error_type, error_reason: err.body.error_reason };
+      throw err;
+    }
+    if (outcome.ridRequests) this.setRidRequests(channel.channelId, outcome.ridRequests);
+    if (outcome.spotlightRidRequests) this.setSpotlightRidRequests(channel.channelId, outcome.spotlightRidRequests);
+    if (outcome.metadata) {
+      conn.signalingNotifyMetadata = outcome.metadata.after;
+      if (outcome.metadata.push) channel.broadcastPush(outcome.metadata.push);
+    }
+    return { ok: true, result: outcome.result };
   }
 
   /** PauseRtpStream/ResumeRtpStream: the channel's whole pause set; false if no such channel here. */

@@ -4,9 +4,12 @@ import { newSoraId } from "../../../shared/ids.js";
 import { SORA_COMPAT_VERSION } from "../../../shared/version.js";
 import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
-import { Connection, SYSTEM_DATA_CHANNELS, type SignalingPort } from "../sfu/connection.js";
+import { deflateSync } from "node:zlib";
+import { Connection, RPC_LABEL, SYSTEM_DATA_CHANNELS, type SignalingPort } from "../sfu/connection.js";
+import { decodeMessage } from "../sfu/messaging.js";
 import { Refusal, type Authorization, type Sfu } from "../sfu/sfu.js";
 import { connectMessage, sessionMessage, type SessionMessage } from "./messages.js";
+import { JSONRPC_ERROR, decideRpc, rpcError, rpcErrorFor, rpcResult, type RpcResponse } from "./rpc.js";
 
 // One client's signaling state machine, over the WebSocket and, after `switched`, the
 // `signaling`/`notify`/`push`/`stats` DataChannels. Anything malformed or out of order
@@ -27,6 +30,8 @@ export const CLOSE = {
 const MAX_CANDIDATES = 64;
 /** How long a DataChannel `close` message may take to be acknowledged before the PeerConnection closes. */
 const CLOSE_MESSAGE_FLUSH_MS = 1_000;
+/** RPCs of one connection awaiting their result; more are answered with an error at once. */
+const MAX_RPC_IN_FLIGHT = 16;
 
 export class SignalingSession implements SignalingPort {
   private state: State = "awaiting-connect";
@@ -39,6 +44,7 @@ export class SignalingSession implements SignalingPort {
   private lastPongAt = Date.now();
   private awaitingPong = false;
   private ws: WebSocket | null;
+  private rpcInFlight = 0;
 
   constructor(
     ws: WebSocket,
@@ -167,6 +173,7 @@ export class SignalingSession implements SignalingPort {
     if (encodings) offer.encodings = encodings;
     const dcs = conn.offerDataChannels();
     if (dcs) offer.data_channels = dcs;
+    if (conn.rpcMethods.length > 0) offer.rpc_methods = conn.rpcMethods;
     this.state = "awaiting-answer";
     this.sendWebSocket(offer);
     this.armStageTimer("ANSWER-TIMEOUT");
@@ -249,6 +256,8 @@ export class SignalingSession implements SignalingPort {
         this.dispatch(message, "datachannel");
       } else if (label.startsWith("#")) {
         this.sfu.relayMessage(conn, label, typeof data === "string" ? Buffer.from(data) : data);
+      } else if (label === RPC_LABEL) {
+        void this.onRpcMessage(conn, dc, typeof data === "string" ? Buffer.from(data) : data);
       }
     });
     dc.stateChanged.subscribe((state) => {
@@ -259,14 +268,54 @@ export class SignalingSession implements SignalingPort {
     });
   }
 
+  /**
+   * A JSON-RPC request on the `rpc` label (signaling/rpc.ts): answered on the same label, in the
+   * label's encoding. Never closes the session: a bad request gets a JSON-RPC error.
+   */
+  private async onRpcMessage(conn: Connection, dc: RTCDataChannel, data: Buffer): Promise<void> {
+    const reply = (response: RpcResponse) => {
+      if (this.state === "closed" || dc.readyState !== "open") return;
+      const text = JSON.stringify(response);
+      // The SDK decompresses a compressed label's messages before JSON.parse (dist/sora.js `M`).
+      dc.send(conn.rpcCompress ? deflateSync(Buffer.from(text)) : text);
+    };
+    const plain = decodeMessage(data, { compress: conn.rpcCompress });
+    if (!plain) return reply(rpcError(null, JSONRPC_ERROR.parseError, "Parse error"));
+    const decision = decideRpc(plain.toString("utf8"), new Set(conn.rpcMethods), { channelId: conn.channel.channelId, connectionId: conn.id });
+    if (decision.kind === "ignore") return;
+    if (decision.kind === "reply") return reply(decision.response);
+    const id = decision.id;
+    if (this.rpcInFlight >= MAX_RPC_IN_FLIGHT) {
+      if (id !== undefined) reply(rpcErrorFor(id, "TOO-MANY-REQUESTS", { in_flight: this.rpcInFlight }));
+      return;
+    }
+    this.rpcInFlight++;
+    try {
+      const outcome = await this.sfu.callFromConnection(conn, decision.call);
+      if (id === undefined) return; // a notification: nothing goes back
+      reply(outcome.ok ? rpcResult(id, outcome.result) : rpcErrorFor(id, outcome.error_type, outcome.error_reason));
+    } catch (err) {
+      this.log.warn({ err, method: decision.call.method }, "rpc failed");
+      if (id !== undefined) reply(rpcErrorFor(id, "INTERNAL-ERROR", undefined));
+    } finally {
+      this.rpcInFlight--;
+    }
+  }
+
+  /**
+   * `switched` goes once every DataChannel of the connection is open: sora-js-sdk raises its
+   * `datachannel` callback inside the `switched` handler for the `#` labels that exist then, and
+   * its `rpc()` needs the `rpc` label open (dist/sora.js signalingOnMessageTypeSwitched, rpc).
+   */
   private switchWhenOpen(conn: Connection): void {
-    const pending = SYSTEM_DATA_CHANNELS.map((l) => conn.dataChannel(l)).filter((dc) => dc && dc.readyState !== "open");
+    const all = [...conn.peer.dataChannels.values()];
+    const pending = all.filter((dc) => dc.readyState !== "open");
     if (pending.length === 0) return this.doSwitch(conn);
     const check = () => {
       if (this.switched || this.state === "closed") return;
-      if (SYSTEM_DATA_CHANNELS.every((l) => conn.dataChannel(l)?.readyState === "open")) this.doSwitch(conn);
+      if (all.every((dc) => dc.readyState === "open")) this.doSwitch(conn);
     };
-    for (const dc of pending) dc!.stateChanged.subscribe(() => check());
+    for (const dc of pending) dc.stateChanged.subscribe(() => check());
   }
 
   private doSwitch(conn: Connection): void {

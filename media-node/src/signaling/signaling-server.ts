@@ -41,7 +41,7 @@ export class SignalingServer {
     }
     if (req.url === "/metrics") {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ ...processMetrics(), connections: this.sfu.connectionCount() }));
+      res.end(JSON.stringify({ ...processMetrics(), connections: this.sfu.connectionCount(), ...this.sfu.messagingCounters }));
       return;
     }
     res.writeHead(404, { "content-type": "application/json" });

@@ -73,6 +73,8 @@ const authResponse = z
     data_channels: z.array(z.unknown()).optional(),
     audio_streaming_language_code: z.string().optional(),
     connection_lifetime: z.number().int().min(1).optional(),
+    /** Sora 2025.2 DataChannel RPC: the methods this connection may call (copied to offer `rpc_methods`). */
+    rpc_methods: z.array(z.string().max(255)).max(64).optional(),
   })
   .loose();
 type AuthResponse = z.infer<typeof authResponse>;
@@ -117,6 +119,7 @@ export const APPLIED_OVERRIDES = [
   "connection_lifetime",
   "simulcast_encodings",
   "spotlight_encodings",
+  "rpc_methods",
 ] as const;
 
 export class AuthWebhook {
@@ -159,6 +162,7 @@ export class AuthWebhook {
     if (answer.connection_lifetime !== undefined) auth.lifetimeSec = answer.connection_lifetime;
     if (answer.simulcast_encodings) auth.simulcastEncodings = answer.simulcast_encodings;
     if (answer.spotlight_encodings) auth.spotlightEncodings = answer.spotlight_encodings;
+    if (answer.rpc_methods) auth.rpcMethods = answer.rpc_methods;
     return auth;
   }
 

@@ -43,10 +43,17 @@ window.startClient = async ({ url, channelId, role, options = {}, metadata, vide
 
 const startClientWith = async ({ url, channelId, role, options, metadata, video, audio }) => {
   const id = nextId++;
-  const state = { id, notifies: [], pushes: [], tracks: {}, removed: [], switched: false, disconnected: null, error: null, connectionId: null, wsClosedAfterSwitch: false, signaling: [], sequence: [] };
+  const state = { id, notifies: [], pushes: [], tracks: {}, removed: [], switched: false, disconnected: null, error: null, connectionId: null, wsClosedAfterSwitch: false, signaling: [], sequence: [], messages: [], dataChannels: [], rpcFrames: [] };
   clients.set(id, state);
   const sora = Sora.connection(url, false);
-  const client = role === "recvonly" ? sora.recvonly(channelId, metadata, options) : role === "sendonly" ? sora.sendonly(channelId, metadata, options) : sora.sendrecv(channelId, metadata, options);
+  const client =
+    role === "messaging"
+      ? sora.messaging(channelId, metadata, options)
+      : role === "recvonly"
+        ? sora.recvonly(channelId, metadata, options)
+        : role === "sendonly"
+          ? sora.sendonly(channelId, metadata, options)
+          : sora.sendrecv(channelId, metadata, options);
   state.client = client;
   client.on("notify", (m) => state.notifies.push(summarizeNotify(m)));
   client.on("push", (m) => state.pushes.push(m));
@@ -57,6 +64,15 @@ const startClientWith = async ({ url, channelId, role, options, metadata, video,
   client.on("removetrack", (e) => state.removed.push({ kind: e.track.kind, streamId: e.target.id }));
   client.on("switched", () => {
     state.switched = true;
+    // Every answer on the `rpc` label as it arrives (the SDK rejects rpc() with String(error), losing the code).
+    const rpc = client.soraDataChannels && client.soraDataChannels.rpc;
+    if (rpc) rpc.addEventListener("message", (e) => state.rpcFrames.push(typeof e.data === "string" ? e.data : "(binary)"));
+  });
+  // DataChannel messaging: what the SDK hands the app (its `message` event: label + ArrayBuffer).
+  client.on("datachannel", (e) => state.dataChannels.push(e.datachannel.label));
+  client.on("message", (e) => {
+    const bytes = new Uint8Array(e.data);
+    state.messages.push({ label: e.label, length: bytes.length, text: new TextDecoder().decode(bytes) });
   });
   client.on("disconnect", (e) => {
     state.disconnected = { type: e.type, title: e.title, code: e.code, reason: e.reason };
@@ -68,7 +84,7 @@ const startClientWith = async ({ url, channelId, role, options, metadata, video,
     state.sequence.push(`${e.transportType}:${e.type}`);
   });
   try {
-    if (role === "recvonly") {
+    if (role === "recvonly" || role === "messaging") {
       await client.connect();
     } else {
       const stream = await navigator.mediaDevices.getUserMedia({ audio, video });
@@ -208,4 +224,22 @@ window.setLayerActive = async (id, rid, active) => {
   const params = sender.getParameters();
   for (const e of params.encodings) if (e.rid === rid) e.active = active;
   await sender.setParameters(params);
+};
+
+// DataChannel messaging and RPC through the SDK's own API.
+window.messagingState = (id) => {
+  const s = clients.get(id);
+  return { messages: s.messages, dataChannels: s.dataChannels, rpcMethods: s.client.rpcMethods, rpcFrames: s.rpcFrames };
+};
+
+window.sendMessage = async (id, label, text) => {
+  await clients.get(id).client.sendMessage(label, new TextEncoder().encode(text));
+};
+
+window.rpcCall = async (id, method, params) => {
+  try {
+    return { result: await clients.get(id).client.rpc(method, params, { timeout: 5000 }) };
+  } catch (err) {
+    return { error: String(err && err.message) };
+  }
 };

@@ -3,6 +3,7 @@ import {
   CONTROL_PROTOCOL_VERSION,
   edgeMessageSchema,
   type ChannelSnapshot,
+  type ConnectionCall,
   type ConnectionInfo,
   type EdgeMessage,
   type NodeCommand,
@@ -135,6 +136,15 @@ export class NodePeer {
     this.send({ type: "place", id, channel_id: channelId });
     return until(`response to place ${id}`, () =>
       this.received.find((m): m is Extract<EdgeMessage, { type: "response" }> => m.type === "response" && m.id === id),
+    );
+  }
+
+  /** A connection's DataChannel RPC as the node forwards it; resolves with the edge's `rpc_result`. */
+  async rpc(channelId: string, connectionId: string, call: ConnectionCall): Promise<Extract<EdgeMessage, { type: "rpc_result" }>> {
+    const id = this.nextId++;
+    this.send({ type: "rpc", id, channel_id: channelId, connection_id: connectionId, call });
+    return until(`rpc_result ${id}`, () =>
+      this.received.find((m): m is Extract<EdgeMessage, { type: "rpc_result" }> => m.type === "rpc_result" && m.id === id),
     );
   }
 

@@ -1,4 +1,4 @@
-import { ApiError, isRecord } from "../../../shared/api/errors.js";
+import { ApiError, isRecord } from "./api/errors.js";
 
 // The four signaling-notify-metadata changes as pure functions: the new metadata, what the API
 // answers (Sora: "after", except DeleteSignalingNotifyMetadata which answers "before") and the
