@@ -1,12 +1,13 @@
 import type { RTCDataChannel } from "werift";
 import type { WebSocket } from "ws";
 import { newSoraId } from "../../../shared/ids.js";
+import { MAX_JSON_DEPTH, jsonDepth } from "../../../shared/json-limits.js";
 import { SORA_COMPAT_VERSION } from "../../../shared/version.js";
 import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import { Connection, SYSTEM_DATA_CHANNELS, type SignalingPort } from "../sfu/connection.js";
 import { Refusal, type Authorization, type Sfu } from "../sfu/sfu.js";
-import { connectMessage, sessionMessage, type SessionMessage } from "./messages.js";
+import { connectMessage, sessionMessage, type ConnectMessage, type SessionMessage } from "./messages.js";
 
 // One client's signaling state machine, over the WebSocket and, after `switched`, the
 // `signaling`/`notify`/`push`/`stats` DataChannels. Anything malformed or out of order
@@ -25,6 +26,19 @@ export const CLOSE = {
 } as const;
 
 const MAX_CANDIDATES = 64;
+/** A message is an envelope around at most one free-JSON value (shared/json-limits.ts). */
+const MAX_MESSAGE_DEPTH = MAX_JSON_DEPTH + 1;
+
+/** The close reason of a connect that fails its schema: which free-JSON key broke a limit, if one did. */
+export function invalidConnectReason(issues: readonly { path: readonly PropertyKey[]; params?: Record<string, unknown> }[]): string {
+  for (const issue of issues) {
+    const limit = issue.params?.json_limit;
+    if (limit !== "depth" && limit !== "size") continue;
+    const key = String(issue.path[0] ?? "message").toUpperCase().replaceAll("_", "-");
+    return `${key}-${limit === "depth" ? "TOO-DEEP" : "TOO-LARGE"}`;
+  }
+  return "INVALID-CONNECT";
+}
 
 export class SignalingSession implements SignalingPort {
   private state: State = "awaiting-connect";
@@ -73,11 +87,14 @@ export class SignalingSession implements SignalingPort {
     if (typeof message !== "object" || message === null || Array.isArray(message)) {
       return this.fail(CLOSE.badRequest, "INVALID-MESSAGE");
     }
+    // Before anything walks it: JSON.stringify and zod recurse, and an unknown key is kept
+    // (passthrough) into the auth webhook's body.
+    if (jsonDepth(message, MAX_MESSAGE_DEPTH) > MAX_MESSAGE_DEPTH) return this.fail(CLOSE.badRequest, "JSON-TOO-DEEP");
     const type = (message as { type?: unknown }).type;
     if (this.state === "awaiting-connect") {
       if (type !== "connect") return this.fail(CLOSE.badRequest, "EXPECTED-CONNECT");
       const parsed = connectMessage.safeParse(message);
-      if (!parsed.success) return this.fail(CLOSE.badRequest, "INVALID-CONNECT");
+      if (!parsed.success) return this.fail(CLOSE.badRequest, invalidConnectReason(parsed.error.issues));
       void this.onConnect(parsed.data);
       return;
     }
@@ -93,7 +110,7 @@ export class SignalingSession implements SignalingPort {
     });
   }
 
-  private async onConnect(connect: import("./messages.js").ConnectMessage): Promise<void> {
+  private async onConnect(connect: ConnectMessage): Promise<void> {
     if (!this.sfu.channels.has(connect.channel_id) && this.sfu.placement) {
       // A new session here: ask the cluster whether another node owns the channel (Sora redirects before auth).
       this.state = "placing";
@@ -226,7 +243,14 @@ export class SignalingSession implements SignalingPort {
     const pc = conn.peer.pc;
     pc.connectionStateChange.subscribe((state) => {
       if (state === "connected") {
-        this.sfu.onConnected(conn);
+        // Runs inside werift's event dispatch: a throw here would escape as an unhandled
+        // rejection and leave the PeerConnection up with nobody told.
+        try {
+          this.sfu.onConnected(conn);
+        } catch (err) {
+          this.log.error({ err }, "announcing the connection failed");
+          return this.fail(CLOSE.internal, "INTERNAL-ERROR");
+        }
         if (conn.dataChannelSignaling) this.switchWhenOpen(conn);
       } else if (state === "failed" || state === "closed") {
         void this.end(CLOSE.normal, "PEER-CONNECTION-" + state.toUpperCase(), "peer connection " + state);
