@@ -243,7 +243,12 @@ export class Sfu {
       const dc = other.dataChannel(label);
       if (!dc || dc.readyState !== "open") continue;
       const withHeader = target.header?.some((h) => h.type === "sender_connection_id");
-      dc.send(withHeader ? Buffer.concat([Buffer.from(from.id), data]) : data);
+      try {
+        dc.send(withHeader ? Buffer.concat([Buffer.from(from.id), data]) : data);
+      } catch (err) {
+        // Over the receiver's SCTP max-message-size (the header adds 26 bytes): that receiver misses it.
+        other.log.debug({ label, bytes: data.length, err: (err as Error).message }, "message too large for the receiver's DataChannel; dropped");
+      }
     }
   }
 

@@ -326,12 +326,31 @@ export class SignalingSession implements SignalingPort {
 
   private sendOnDataChannel(conn: Connection, label: string, message: Record<string, unknown>): void {
     const dc = conn.dataChannel(label);
-    if (dc?.readyState === "open") dc.send(JSON.stringify(message));
-    else this.sendWebSocket(message);
+    const text = JSON.stringify(message);
+    if (dc?.readyState === "open") {
+      try {
+        dc.send(text);
+        return;
+      } catch (err) {
+        // Larger than the peer's SCTP max-message-size (its SDP's a=max-message-size, 64 KiB when
+        // absent, RFC 8841 §6.1; Chrome 256 KiB): werift refuses it before sending anything. The
+        // SDKs read notify/push/re-offer on the WebSocket too (sora-js-sdk's onmessage keeps them).
+        const sent = this.sendWebSocketText(text);
+        this.log.warn({ label, bytes: Buffer.byteLength(text), err: (err as Error).message, via_websocket: sent }, "message too large for the DataChannel");
+        return;
+      }
+    }
+    this.sendWebSocketText(text);
   }
 
   private sendWebSocket(message: Record<string, unknown>): void {
-    if (this.ws && this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
+    this.sendWebSocketText(JSON.stringify(message));
+  }
+
+  private sendWebSocketText(text: string): boolean {
+    if (!this.ws || this.ws.readyState !== this.ws.OPEN) return false;
+    this.ws.send(text);
+    return true;
   }
 
   private startPing(): void {
