@@ -178,6 +178,8 @@ export const nodeReportSchema = z.discriminatedUnion("type", [
     stats: z.array(z.unknown()),
   }),
   z.object({ type: z.literal("counters"), seq, counters: nodeCountersSchema }),
+  /** Stands in for a report the node dropped because it would not fit a frame (keeps `seq` gapless). */
+  z.object({ type: z.literal("dropped"), seq, report_type: z.string() }),
   /** Answer to a command. */
   z.object({
     type: z.literal("ack"),

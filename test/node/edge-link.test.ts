@@ -319,3 +319,20 @@ it("backs off re-dials while links fail right after the hello, and starts again 
     server.close();
   }
 });
+
+it("drops a report too large for the link (a client's 1 MiB stats) instead of losing the link", async () => {
+  const a = new WeriftSoraClient({ url, channelId: "huge-stats", role: "sendrecv" });
+  await a.connect();
+  const droppedBefore = node.control!.link.droppedOversize;
+  const frames = edge.frameBytes.length;
+  // Under the signaling frame limit, over the control link's once wrapped in a report.
+  const filler = "s".repeat(1024 * 1024 - 64);
+  a.ws.send(`{"type":"stats","reports":[{"x":"${filler}"}]}`);
+  await until("dropped stand-in", () => edge.of("dropped").some((d) => d.report_type === "user_agent_stats"));
+  expect(node.control!.link.droppedOversize).toBe(droppedBefore + 1);
+  expect(Math.max(...edge.frameBytes.slice(frames))).toBeLessThanOrEqual(MAX_CONTROL_MESSAGE_BYTES);
+  expect(node.control!.link.ready).toBe(true);
+  // The link keeps carrying reports in order.
+  await a.close();
+  await until("connection.destroyed after the drop", () => edge.of("connection.destroyed").some((r) => r.connection_id === a.connectionId));
+});

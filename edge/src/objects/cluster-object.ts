@@ -249,6 +249,9 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
     switch (report.type) {
       case "snapshot":
         return this.onSnapshotPart(ws, nodeName, report);
+      case "dropped":
+        console.warn("a node dropped a report too large for the link", nodeName, report.report_type);
+        return;
       case "session.created":
       case "session.updated": {
         const record = await this.store.node(nodeName);

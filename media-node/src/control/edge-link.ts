@@ -273,11 +273,11 @@ export class EdgeLink {
     let text = JSON.stringify(message);
     if (utf8Length(text) > MAX_CONTROL_MESSAGE_BYTES) {
       // The edge closes a link that sends a frame over the limit: lose this report, not the link.
-      // Its number is still sent (as a bare message the edge skips) so later reports are not held.
+      // Its number is still sent (a `dropped` stand-in) so the edge does not hold later reports.
       this.droppedOversize++;
       this.log.warn({ type: message.type, chars: text.length }, "control message too large for the link; dropped");
       if (message.type === "ack") text = JSON.stringify({ type: "ack", id: message.id, ok: false, error_type: "RESULT-TOO-LARGE" });
-      else text = JSON.stringify({ type: "dropped", seq: message.seq });
+      else text = JSON.stringify({ type: "dropped", seq: message.seq, report_type: message.type } satisfies NodeReport);
     }
     ws.send(text);
   }
