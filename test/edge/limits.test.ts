@@ -145,3 +145,19 @@ describe("hello snapshot in parts", () => {
     await relinked.close();
   });
 });
+
+describe("signaling redirect", () => {
+  it("redirects a connect with deep metadata by its channel_id alone (the node refuses the metadata)", async () => {
+    await withSession();
+    const res = await SELF.fetch("http://edge.test/signaling", { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    const messages: unknown[] = [];
+    ws.addEventListener("message", (e) => messages.push(JSON.parse(e.data as string)));
+    const closed = new Promise<number>((resolve) => ws.addEventListener("close", (e) => resolve(e.code)));
+    ws.send(`{"type":"connect","role":"sendrecv","channel_id":"${CH}","signaling_notify_metadata":${nestedText(100_000)}}`);
+    expect(await closed).toBe(1000);
+    expect(messages).toEqual([{ type: "redirect", location: node.signalingUrl }]);
+  });
+});
