@@ -48,6 +48,7 @@ export class SignalingSession implements SignalingPort {
   private pingTimer?: NodeJS.Timeout;
   private stageTimer?: NodeJS.Timeout;
   private lifetimeTimer?: NodeJS.Timeout;
+  private statsTimer?: NodeJS.Timeout;
   private lastPongAt = Date.now();
   private awaitingPong = false;
   private ws: WebSocket | null;
@@ -300,11 +301,8 @@ export class SignalingSession implements SignalingPort {
   }
 
   private startDataChannelStats(conn: Connection): void {
-    const timer = setInterval(() => {
-      if (this.state === "closed") return clearInterval(timer);
-      this.sendOnDataChannel(conn, "stats", { type: "req-stats" });
-    }, 30_000);
-    timer.unref();
+    this.statsTimer = setInterval(() => this.sendOnDataChannel(conn, "stats", { type: "req-stats" }), 30_000);
+    this.statsTimer.unref();
   }
 
   // ---- outbound ------------------------------------------------------------------------
@@ -410,6 +408,7 @@ export class SignalingSession implements SignalingPort {
     this.clearStageTimer();
     if (this.pingTimer) clearInterval(this.pingTimer);
     if (this.lifetimeTimer) clearTimeout(this.lifetimeTimer);
+    if (this.statsTimer) clearInterval(this.statsTimer);
     const conn = this.conn;
     // A WebSocket the client is already closing (the SDK closes it after `switched`) carries no reason.
     if (conn && this.switched && (!this.ws || this.ws.readyState !== this.ws.OPEN)) this.sendOnDataChannel(conn, "signaling", { type: "close", code, reason });
