@@ -1,5 +1,6 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { targets } from "../../shared/api/catalog.js";
 import { MAX_CONTROL_MESSAGE_BYTES } from "../../shared/control-protocol.js";
 import { MAX_JSON_DEPTH, MAX_METADATA_BYTES } from "../../shared/json-limits.js";
 import { api, call, fails, ok } from "./support/api.js";
@@ -51,6 +52,23 @@ describe("free JSON depth", () => {
       }
     }
     expect(node.commands.length).toBe(before);
+    expect(node.closed).toBeNull();
+  });
+
+  it("never answers 5xx on any target, whichever key carries the deep JSON (known, unknown, or the body itself)", async () => {
+    await withSession();
+    const deep = nestedText(3_000); // the depth that broke Workers RPC (RangeError, 500)
+    const keys = ["metadata", "value", "info", "stats", "node_name_list", "channel_id", "unknown_key"];
+    for (const target of targets.keys()) {
+      const bodies = [
+        ...keys.map((key) => `{"channel_id":"${CH}","connection_id":"${S}","recv_connection_id":"${S}","send_connection_id":"${S}","key":"k","${key}":${deep}}`),
+        deep,
+      ];
+      for (const body of bodies) {
+        const res = await call(target, body);
+        expect(res.status, `${target} ${body.slice(0, 80)}: ${JSON.stringify(res.body)}`).toBeLessThan(500);
+      }
+    }
     expect(node.closed).toBeNull();
   });
 
