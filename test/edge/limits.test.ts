@@ -58,7 +58,7 @@ describe("free JSON depth", () => {
   it("never answers 5xx on any target, whichever key carries the deep JSON (known, unknown, or the body itself)", async () => {
     await withSession();
     const deep = nestedText(3_000); // the depth that broke Workers RPC (RangeError, 500)
-    const keys = ["metadata", "value", "info", "stats", "node_name_list", "channel_id", "unknown_key"];
+    const keys = ["metadata", "value", "info", "node_name_list", "unknown_key"];
     for (const target of targets.keys()) {
       const bodies = [
         ...keys.map((key) => `{"channel_id":"${CH}","connection_id":"${S}","recv_connection_id":"${S}","send_connection_id":"${S}","key":"k","${key}":${deep}}`),
