@@ -10,6 +10,11 @@ import { z } from "zod";
 // Robustness rules:
 // - The node re-sends a full `hello` (with a snapshot of every live channel) on every
 //   (re)connect, so an edge restart or a dropped link converges without replaying history.
+//   A snapshot larger than one frame is sent in parts: the hello carries the first
+//   (`snapshot_complete: false`), `snapshot` reports the rest, the last with `complete: true`.
+// - No frame exceeds MAX_CONTROL_MESSAGE_BYTES: free JSON is bounded where it enters
+//   (shared/json-limits.ts), the edge refuses an API call whose command would not fit, and the
+//   node drops a report that would not fit rather than lose the link (a too-large frame closes it).
 // - Everything but acks carries `seq` (per link, hello = 0), so the edge applies reports in the
 //   order the node sent them even when its runtime dispatches them out of order.
 // - Commands are idempotent (they carry the full new state, not a delta) so a retried
@@ -99,6 +104,11 @@ export const channelSnapshotSchema = z.object({
   simulcast: z.boolean(),
   created_at: z.number().int(),
   connections: z.array(connectionInfoSchema),
+  /**
+   * Every live connection of the channel when `connections` holds only some of them (a channel
+   * too large for one frame is sent in several parts, each with this full list).
+   */
+  connection_ids: z.array(z.string()).optional(),
   /** Whether the node streams the session's audio (also when the session webhook started it). */
   audio_streaming: z.boolean().optional(),
 });
@@ -168,11 +178,15 @@ export const helloSchema = z.object({
   mode: nodeModeSchema,
   channels: z.array(channelSnapshotSchema),
   counters: nodeCountersSchema,
+  /** False when `snapshot` reports with more channels follow (absent = the snapshot is complete). */
+  snapshot_complete: z.boolean().optional(),
 });
 export type Hello = z.infer<typeof helloSchema>;
 
 export const nodeReportSchema = z.discriminatedUnion("type", [
   helloSchema,
+  /** More of the hello's snapshot; the edge forgets the node's other channels after `complete`. */
+  z.object({ type: z.literal("snapshot"), seq, channels: z.array(channelSnapshotSchema), complete: z.boolean() }),
   z.object({ type: z.literal("session.created"), seq, channel: channelSnapshotSchema }),
   /** Session-level state the node changed on its own (the session webhook's answer). */
   z.object({ type: z.literal("session.updated"), seq, channel: channelSnapshotSchema }),
@@ -201,6 +215,8 @@ export const nodeReportSchema = z.discriminatedUnion("type", [
     stats: z.array(z.unknown()),
   }),
   z.object({ type: z.literal("counters"), seq, counters: nodeCountersSchema }),
+  /** Stands in for a report the node dropped because it would not fit a frame (keeps `seq` gapless). */
+  z.object({ type: z.literal("dropped"), seq, report_type: z.string() }),
   /** Answer to a command. */
   z.object({
     type: z.literal("ack"),

@@ -1,4 +1,5 @@
 import { ApiError, isRecord } from "./api/errors.js";
+import { describeJsonLimitProblem, jsonLimitProblem } from "./json-limits.js";
 
 // The four signaling-notify-metadata changes as pure functions: the new metadata, what the API
 // answers (Sora: "after", except DeleteSignalingNotifyMetadata which answers "before") and the
@@ -19,6 +20,17 @@ export interface MetadataOutcome {
 }
 
 export function applyMetadataChange(connectionId: string, before: unknown, change: MetadataChange): MetadataOutcome {
+  const outcome = outcomeOf(connectionId, before, change);
+  // Items add up: each `value` is within the limits, the object they build must be too (it
+  // travels whole in notifies, the node command and the hello snapshot).
+  const problem = outcome.after === undefined ? undefined : jsonLimitProblem(outcome.after);
+  if (problem) {
+    throw new ApiError("METADATA-TOO-LARGE", { connection_id: connectionId, limit: problem.kind, detail: `the metadata would be ${describeJsonLimitProblem(problem)}` });
+  }
+  return outcome;
+}
+
+function outcomeOf(connectionId: string, before: unknown, change: MetadataChange): MetadataOutcome {
   const push = { type: "signaling_notify_metadata_ext", action: change.action, connection_id: connectionId };
   switch (change.action) {
     case "PutMetadata":

@@ -3,7 +3,10 @@ import type { Env } from "./env.js";
 
 // Answers of the HTTP API: JSON with Sora's CORS headers on every one (errors included).
 
-const CORS_ALLOW_HEADERS = "Origin, X-Requested-With, Content-Type, Accept, x-sora-target";
+// Sora's list plus `Authorization`: a page on another origin sends the API's bearer token in it
+// (a wildcard in this header would not cover Authorization, Fetch standard §3.2.3). Credentials
+// (cookies) stay disallowed: no access-control-allow-credentials, so `*` origins remain valid.
+const CORS_ALLOW_HEADERS = "Origin, X-Requested-With, Content-Type, Accept, x-sora-target, Authorization";
 const CORS_ALLOW_METHODS = "POST, OPTIONS";
 const CORS_MAX_AGE = "1000";
 

@@ -8,7 +8,10 @@ export const API_ERRORS = {
   UNAUTHORIZED: { status: 401, description: "No or wrong `authorization: Bearer <API_TOKEN>` header." },
   "NOT-FOUND": { status: 404, description: "Path other than `/` (API), `/health`, `/signaling` or `/node`." },
   "METHOD-NOT-ALLOWED": { status: 405, description: "Method other than `POST` (or `OPTIONS` preflight) on `/`." },
-  "PAYLOAD-TOO-LARGE": { status: 413, description: "Request body larger than the limit (1 MiB)." },
+  "PAYLOAD-TOO-LARGE": {
+    status: 413,
+    description: "Request body larger than the limit (1 MiB), or a command it needs would not fit the media node link's 1 MiB frame.",
+  },
   "MISSING-TARGET-HEADER": { status: 400, description: "No `x-sora-target` header." },
   "UNKNOWN-TARGET": {
     status: 400,
@@ -17,7 +20,8 @@ export const API_ERRORS = {
   "INVALID-JSON": { status: 400, description: "The body is not JSON, or not a JSON object." },
   "INVALID-REQUEST": {
     status: 400,
-    description: "The body does not match the API's keys and types; `error_reason.issues` lists `{path, message}`.",
+    description:
+      "The body does not match the API's keys and types, or a free-JSON value (`metadata`, `value`, `info`) is over 64 KiB or 32 levels deep; `error_reason.issues` lists `{path, message}`.",
   },
   // --- state --------------------------------------------------------------------------------
   "CHANNEL-NOT-FOUND": { status: 400, description: "No live session in `channel_id`." },
@@ -26,6 +30,11 @@ export const API_ERRORS = {
   "METADATA-NOT-OBJECT": {
     status: 400,
     description: "An item call on a connection whose signaling notify metadata is a JSON value other than an object.",
+  },
+  "METADATA-TOO-LARGE": {
+    status: 400,
+    description:
+      "The connection's signaling notify metadata after an item call would exceed the free-JSON limits (64 KiB as JSON, 32 levels); `error_reason.limit`.",
   },
   "USER-AGENT-STATS-NOT-FOUND": { status: 400, description: "The connection has not sent any `getStats()` yet." },
   "ALREADY-STARTED": { status: 400, description: "Audio streaming or RTP forwarding is already running." },
@@ -81,12 +90,13 @@ export class ApiError extends Error {
   }
 
   /**
-   * A node's failed `ack`: its error_type is passed through as a 400 (the node speaks the same
-   * vocabulary, shared/control-protocol.ts NODE_ERROR_TYPES); an unknown one is wrapped.
+   * A node's failed `ack`: its error_type is passed through with its status (the node speaks the
+   * same vocabulary, shared/control-protocol.ts NODE_ERROR_TYPES); an unknown one is wrapped.
    */
   static fromNode(error_type: string | undefined, error_reason: unknown, node_name: string): ApiError {
     const reason = isRecord(error_reason) ? error_reason : error_reason === undefined ? {} : { detail: error_reason };
-    if (error_type && error_type in API_ERRORS && API_ERRORS[error_type as ApiErrorType].status === 400) {
+    // 413: the edge's own refusal to send a command over the link's frame limit (node-links.ts).
+    if (error_type && error_type in API_ERRORS && [400, 413].includes(API_ERRORS[error_type as ApiErrorType].status)) {
       return new ApiError(error_type as ApiErrorType, { ...reason, node_name });
     }
     return new ApiError("NODE-COMMAND-FAILED", { ...reason, node_name, node_error_type: error_type ?? null });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { nodeModeSchema, ridSchema } from "../control-protocol.js";
+import { checkJsonLimits, MAX_JSON_DEPTH, MAX_METADATA_BYTES } from "../json-limits.js";
 
 // The keys that recur across API calls, with their ranges, so every target validates a
 // `channel_id` (or a port, a bitrate...) the same way.
@@ -19,10 +20,19 @@ export const push = z.boolean().optional().describe("Also push the change to eve
 export const bitRate = z.number().int().min(1).max(30000).describe("Upstream video bitrate in kbps, 1–30000.");
 export const port = z.number().int().min(1).max(65535);
 export const ipAddress = z.union([z.ipv4(), z.ipv6()]).describe("IPv4 or IPv6 address.");
+/** Free JSON stays within shared/json-limits.ts: the Durable Object RPC and the node link rely on it. */
+const limits = `at most ${MAX_JSON_DEPTH} levels deep and ${MAX_METADATA_BYTES / 1024} KiB as JSON`;
 /** Any JSON object (signaling notify metadata, crash log info). */
-export const jsonObject = z.record(z.string(), z.unknown());
+export const jsonObject = z
+  .record(z.string(), z.unknown())
+  .superRefine((v, ctx) => checkJsonLimits(v, ctx))
+  .describe(`JSON object, ${limits}.`);
 /** Any JSON value (a metadata item). `z.unknown()` would accept a missing key, so require presence. */
-export const jsonValue = z.unknown().refine((v) => v !== undefined, "value is required");
+export const jsonValue = z
+  .unknown()
+  .refine((v) => v !== undefined, "value is required")
+  .superRefine((v, ctx) => checkJsonLimits(v, ctx))
+  .describe(`JSON value, ${limits}.`);
 
 export const channelKey = { channel_id: channelId };
 export const connectionKey = { channel_id: channelId, connection_id: connectionId };

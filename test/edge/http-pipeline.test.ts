@@ -8,7 +8,7 @@ import { api, call } from "./support/api.js";
 // target header, JSON, schema. Bad input always gets a 4xx JSON with an error_type.
 
 const CORS = {
-  "access-control-allow-headers": "Origin, X-Requested-With, Content-Type, Accept, x-sora-target",
+  "access-control-allow-headers": "Origin, X-Requested-With, Content-Type, Accept, x-sora-target, Authorization",
   "access-control-allow-methods": "POST, OPTIONS",
   "access-control-allow-origin": "*",
   "access-control-max-age": "1000",

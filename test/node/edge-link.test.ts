@@ -3,7 +3,11 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import WebSocket from "ws";
+import WebSocket, { WebSocketServer } from "ws";
+import { MAX_CONTROL_MESSAGE_BYTES } from "../../shared/control-protocol.js";
+import { MAX_METADATA_BYTES } from "../../shared/json-limits.js";
+import { EdgeLink } from "../../media-node/src/control/edge-link.js";
+import { rootLogger } from "../../media-node/src/logger.js";
 import { MediaNode } from "../../media-node/src/media-node.js";
 import { EdgePeer } from "../support/edge-peer.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
@@ -177,4 +181,139 @@ it("re-dials after the edge drops the link and re-sends a full hello", async () 
   await until("second hello", () => edge.of("hello").length === before + 1, 5000);
   await node.control!.link.waitReady(2000);
   expect(node.control!.link.ready).toBe(true);
+});
+
+it("pushes the largest allowed metadata (64 KiB) to a WebSocket client and to a DataChannel client (over the WebSocket when the push exceeds its SCTP max-message-size)", async () => {
+  const a = new WeriftSoraClient({ url, channelId: "big-push", role: "sendrecv" });
+  const c = new WeriftSoraClient({ url, channelId: "big-push", role: "recvonly", dataChannelSignaling: true });
+  await a.connect();
+  await c.connect();
+  await until("c switched to DataChannels", () => c.messages.some((m) => m.type === "switched"));
+  const metadata = { x: "a".repeat(MAX_METADATA_BYTES - 8) };
+  expect(Buffer.byteLength(JSON.stringify(metadata))).toBe(MAX_METADATA_BYTES);
+  const push = { type: "signaling_notify_metadata_ext", action: "PutMetadata", connection_id: a.connectionId, metadata };
+  const ack = await edge.command({ name: "set_notify_metadata", channel_id: "big-push", connection_id: a.connectionId, metadata, push });
+  expect(ack.ok).toBe(true);
+  await until("push at a (WebSocket)", () => a.messages.some((m) => m.type === "push"));
+  // werift's SDP offers a max-message-size of 64 KiB; the push is 64 KiB + its envelope.
+  await until("push at c", () => c.messages.some((m) => m.type === "push"));
+  expect(a.messages.find((m) => m.type === "push")).toEqual({ type: "push", data: push });
+  expect(c.messages.find((m) => m.type === "push")).toEqual({ type: "push", data: push });
+  await a.close();
+  await c.close();
+});
+
+it("re-joins with the largest allowed metadata on every connection: the hello snapshot comes in parts under the frame limit", async () => {
+  // 17 × 64 KiB of signaling_notify_metadata: more than one frame.
+  const clients = Array.from(
+    { length: 17 },
+    (_, i) => new WeriftSoraClient({ url, channelId: "heavy", role: "recvonly", signalingNotifyMetadata: { i, x: "m".repeat(MAX_METADATA_BYTES - 20) } }),
+  );
+  for (const client of clients) await client.connect();
+  const ids = clients.map((c) => c.connectionId).sort();
+  const hellos = edge.of("hello").length;
+  const frames = edge.frameBytes.length;
+  edge.socket!.terminate();
+  await until("re-hello", () => edge.of("hello").length === hellos + 1, 5000);
+  await until("last snapshot part", () => edge.of("snapshot").some((s) => s.complete));
+  await node.control!.link.waitReady(2000);
+  expect(node.control!.link.ready).toBe(true);
+
+  const hello = edge.of("hello").at(-1)!;
+  expect(hello.snapshot_complete).toBe(false);
+  const parts = [hello.channels, ...edge.of("snapshot").map((s) => s.channels)];
+  expect(parts.length).toBeGreaterThan(1);
+  const heavy = parts.flat().filter((c) => c.channel_id === "heavy");
+  expect(heavy.flatMap((c) => c.connections.map((x) => x.connection_id)).sort()).toEqual(ids);
+  for (const piece of heavy) expect([...piece.connection_ids!].sort()).toEqual(ids);
+  expect(Math.max(...edge.frameBytes.slice(frames))).toBeLessThanOrEqual(MAX_CONTROL_MESSAGE_BYTES);
+  expect(node.control!.link.droppedOversize).toBe(0);
+  for (const client of clients) await client.close();
+});
+
+it("backs off re-dials while links fail right after the hello, and starts again from the minimum only after a healthy link", async () => {
+  const timing = { backoffMinMs: 50, backoffMaxMs: 800, healthyAfterMs: 300 };
+  let mode: "refuse" | "welcome" = "refuse";
+  const dials: number[] = [];
+  let current: WebSocket | undefined;
+  const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  server.on("connection", (ws) => {
+    dials.push(performance.now());
+    current = ws;
+    ws.on("message", (data) => {
+      const text = data.toString();
+      if (text === "ping" || !text.includes('"hello"')) return;
+      // "refuse": what a link whose hello the edge rejects looks like to the node (closed at once).
+      if (mode === "refuse") ws.close(4400, "refused");
+      else ws.send(JSON.stringify({ type: "welcome", node_name: "backoff", member: true, epoch: 1, mode: "normal" }));
+    });
+  });
+  await new Promise((r) => server.once("listening", r));
+  const port = (server.address() as { port: number }).port;
+  const link = new EdgeLink(
+    `ws://127.0.0.1:${port}/node`,
+    undefined,
+    {
+      hello: () => ({
+        node_name: "backoff",
+        external_signaling_url: "ws://x/signaling",
+        external_api_url: null,
+        version: "test",
+        license: { license_max_nodes: null, license_max_connections: null, license_serial_code: null, license_type: null },
+        auto_join: false,
+        mode: "normal",
+        channels: [],
+        counters: node.control!.counters(),
+      }),
+      command: async () => ({ ok: true }),
+      welcome: () => undefined,
+    },
+    rootLogger.child({ test: "backoff" }),
+    timing,
+  );
+  try {
+    link.start();
+    await until("7 dials", () => dials.length >= 7, 5000);
+    const gaps = dials.slice(1, 7).map((t, i) => t - dials[i]!);
+    // 50, 100, 200, 400, 800, 800 ms (a reset on every open would keep them all at 50 ms).
+    const expected = [50, 100, 200, 400, 800, 800];
+    gaps.forEach((gap, i) => expect(gap, `gap ${i}: ${gaps.map(Math.round).join(", ")}`).toBeGreaterThanOrEqual(expected[i]! * 0.9));
+
+    // A welcomed link that drops before it has been healthy for 300 ms does not reset the backoff.
+    mode = "welcome";
+    await until("welcomed", () => link.ready, 3000);
+    current!.terminate();
+    await until("dropped", () => !link.ready, 1000);
+    expect(link.nextBackoffMs).toBe(timing.backoffMaxMs);
+
+    // One that stays up past 300 ms does: the next re-dial comes after the minimum again.
+    await until("welcomed again", () => link.ready, 3000);
+    await new Promise((r) => setTimeout(r, timing.healthyAfterMs + 100));
+    expect(link.nextBackoffMs).toBe(timing.backoffMinMs);
+    const before = dials.length;
+    const droppedAt = performance.now();
+    current!.terminate();
+    await until("re-dial", () => dials.length > before, 2000);
+    expect(dials.at(-1)! - droppedAt).toBeLessThan(timing.backoffMaxMs);
+  } finally {
+    await link.stop();
+    server.close();
+  }
+});
+
+it("drops a report too large for the link (a client's 1 MiB stats) instead of losing the link", async () => {
+  const a = new WeriftSoraClient({ url, channelId: "huge-stats", role: "sendrecv" });
+  await a.connect();
+  const droppedBefore = node.control!.link.droppedOversize;
+  const frames = edge.frameBytes.length;
+  // Under the signaling frame limit, over the control link's once wrapped in a report.
+  const filler = "s".repeat(1024 * 1024 - 64);
+  a.ws.send(`{"type":"stats","reports":[{"x":"${filler}"}]}`);
+  await until("dropped stand-in", () => edge.of("dropped").some((d) => d.report_type === "user_agent_stats"));
+  expect(node.control!.link.droppedOversize).toBe(droppedBefore + 1);
+  expect(Math.max(...edge.frameBytes.slice(frames))).toBeLessThanOrEqual(MAX_CONTROL_MESSAGE_BYTES);
+  expect(node.control!.link.ready).toBe(true);
+  // The link keeps carrying reports in order.
+  await a.close();
+  await until("connection.destroyed after the drop", () => edge.of("connection.destroyed").some((r) => r.connection_id === a.connectionId));
 });

@@ -336,6 +336,17 @@ describe("auth webhook", () => {
     expect(c.total_auth_webhook_allowed - before.total_auth_webhook_allowed).toBe(0);
   });
 
+  it("refuses with 4503 an answer whose metadata breaks the free-JSON limits (it would reach notifies and the edge link)", async () => {
+    const deep = "[".repeat(5_000) + "]".repeat(5_000); // as text: JSON.stringify would recurse
+    for (const key of ["signaling_notify_metadata", "metadata", "authz_metadata", "event_metadata"]) {
+      receiver.auth = () => ({ raw: `{"allowed":true,"${key}":${deep}}` });
+      expect(await refused("auth-json"), key).toEqual({ code: 4503, reason: "AUTH-WEBHOOK-INVALID-RESPONSE" });
+    }
+    receiver.auth = () => ({ body: { allowed: true, signaling_notify_metadata: { x: "a".repeat(64 * 1024) } } });
+    expect(await refused("auth-json")).toEqual({ code: 4503, reason: "AUTH-WEBHOOK-INVALID-RESPONSE" });
+    await noConnectionsLeft();
+  });
+
   it("closes the connection with 1000 LIFETIME-EXPIRED after connection_lifetime", async () => {
     receiver.auth = () => ({ body: { allowed: true, connection_lifetime: 1 } });
     const a = client("lifetime");

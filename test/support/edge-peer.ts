@@ -1,5 +1,5 @@
 import WebSocket, { WebSocketServer } from "ws";
-import { nodeReportSchema, type NodeCommand, type NodeReport } from "../../shared/control-protocol.js";
+import { MAX_CONTROL_MESSAGE_BYTES, nodeReportSchema, type NodeCommand, type NodeReport } from "../../shared/control-protocol.js";
 
 // The edge's half of the control protocol for node-side tests: accepts a media node's link,
 // welcomes it, answers `place`, records reports and sends commands awaiting their ack. The real
@@ -9,6 +9,8 @@ export class EdgePeer {
   readonly server: WebSocketServer;
   socket?: WebSocket;
   readonly reports: NodeReport[] = [];
+  /** Bytes of every frame the node sent (the real edge refuses frames over MAX_CONTROL_MESSAGE_BYTES). */
+  readonly frameBytes: number[] = [];
   readonly authHeaders: (string | undefined)[] = [];
   placeAnswer: (channelId: string) => { owner: string; redirect_url?: string } = () => ({ owner: "self" });
   /** How the edge answers a connection's RPC (the real edge commands the node first, then answers). */
@@ -17,11 +19,13 @@ export class EdgePeer {
   private readonly acks = new Map<number, (ack: Extract<NodeReport, { type: "ack" }>) => void>();
 
   constructor() {
-    this.server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    // Like the edge: a frame over the link's limit closes the link (ws answers 1009).
+    this.server = new WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: MAX_CONTROL_MESSAGE_BYTES });
     this.server.on("connection", (ws, req) => {
       this.socket = ws;
       this.authHeaders.push(req.headers.authorization);
       ws.on("message", (data) => {
+        this.frameBytes.push((data as Buffer).length);
         const text = data.toString();
         if (text === "ping") return ws.send("pong");
         const report = nodeReportSchema.parse(JSON.parse(text));

@@ -31,7 +31,10 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   // ---------------------------------------------------------------------------------------------
   // Reports from the owner node (through ClusterObject)
 
-  /** session.created or a hello snapshot: the node's view replaces ours (same session keeps API state). */
+  /**
+   * session.created or a hello snapshot (or one part of it): the node's view replaces ours (same
+   * session keeps API state); connections listed in `connection_ids` but not carried keep theirs.
+   */
   syncSession(nodeName: string, snapshot: ChannelSnapshot): Promise<void> {
     return this.serialized(async () => {
       const current = await this.store.session();
@@ -46,7 +49,8 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
         created_at: snapshot.created_at,
       };
       await this.store.putSession(session);
-      const live = new Set(snapshot.connections.map((c) => c.connection_id));
+      // A part of a split snapshot lists every live connection but carries only some.
+      const live = new Set(snapshot.connection_ids ?? snapshot.connections.map((c) => c.connection_id));
       const gone = (await this.store.connections()).map((c) => c.connection_id).filter((id) => !live.has(id));
       await this.store.deleteConnections(gone);
       await this.store.putConnections(snapshot.connections.map((c) => ({ ...c, node_name: nodeName })));

@@ -44,6 +44,8 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
   private readonly sequencers = new WeakMap<WebSocket, ReportSequencer<Sequenced>>();
   /** Per link: the tail of its reports being applied, one at a time (a connection after its session). */
   private readonly chains = new WeakMap<WebSocket, Promise<void>>();
+  /** Per link whose hello snapshot comes in parts: the channels it has listed so far. */
+  private readonly snapshots = new WeakMap<WebSocket, Set<string>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -193,19 +195,44 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
     await this.store.putNode(record);
     await this.store.putCounters(record.node_name, hello.counters);
     this.links.bind(ws, record.node_name);
-    await this.reconcileChannels(record, hello.channels);
+    const live = new Set(hello.channels.map((c) => c.channel_id));
+    if (hello.snapshot_complete === false) {
+      this.snapshots.set(ws, live);
+    } else {
+      this.snapshots.delete(ws);
+      await this.forgetChannelsExcept(record.node_name, live);
+    }
+    await this.adoptChannels(record, hello.channels);
     this.links.send(ws, { type: "welcome", node_name: record.node_name, member: record.member, epoch: record.epoch, mode: record.mode });
   }
 
-  /** The hello snapshot is the truth about the node's channels: adopt them, forget the others. */
-  private async reconcileChannels(record: NodeRecord, channels: readonly ChannelSnapshot[]): Promise<void> {
-    const live = new Set(channels.map((c) => c.channel_id));
+  /** A further part of the hello's snapshot; after the last, the node's unlisted channels are forgotten. */
+  private async onSnapshotPart(ws: WebSocket, nodeName: string, part: Extract<Report, { type: "snapshot" }>): Promise<void> {
+    const record = await this.store.node(nodeName);
+    if (!record) return;
+    const live = this.snapshots.get(ws);
+    for (const c of part.channels) live?.add(c.channel_id);
+    await this.adoptChannels(record, part.channels);
+    if (!part.complete) return;
+    this.snapshots.delete(ws);
+    // Without the earlier parts' list (this object was evicted mid-snapshot, which its parts
+    // arriving back to back make unlikely) nothing is forgotten rather than too much.
+    if (live) await this.forgetChannelsExcept(nodeName, live);
+    else console.warn("snapshot completed without its first parts; keeping the node's other channels", nodeName);
+  }
+
+  /** The hello snapshot is the truth about the node's channels: the ones it does not list are gone. */
+  private async forgetChannelsExcept(nodeName: string, live: ReadonlySet<string>): Promise<void> {
     for (const owner of await this.store.owners()) {
-      if (owner.node_name === record.node_name && !live.has(owner.channel_id)) {
+      if (owner.node_name === nodeName && !live.has(owner.channel_id)) {
         await this.store.deleteOwner(owner.channel_id);
         if (owner.session_id) await channelStub(this.env, owner.channel_id).endSession(owner.session_id);
       }
     }
+  }
+
+  /** Channels of a hello snapshot (or part): this node owns them, unless another live node does. */
+  private async adoptChannels(record: NodeRecord, channels: readonly ChannelSnapshot[]): Promise<void> {
     const connected = this.links.connectedNames();
     for (const snapshot of channels) {
       const current = await this.store.owner(snapshot.channel_id);
@@ -220,6 +247,11 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
 
   private async onReport(ws: WebSocket, nodeName: string, report: Report): Promise<void> {
     switch (report.type) {
+      case "snapshot":
+        return this.onSnapshotPart(ws, nodeName, report);
+      case "dropped":
+        console.warn("a node dropped a report too large for the link", nodeName, report.report_type);
+        return;
       case "session.created":
       case "session.updated": {
         const record = await this.store.node(nodeName);

@@ -1,4 +1,5 @@
-import type { EdgeMessage, NodeCommand, NodeReport } from "../../../shared/control-protocol.js";
+import { MAX_CONTROL_MESSAGE_BYTES, type EdgeMessage, type NodeCommand, type NodeReport } from "../../../shared/control-protocol.js";
+import { utf8Length } from "../../../shared/json-limits.js";
 
 // The media nodes' control WebSockets as the Cluster Durable Object holds them (hibernation API):
 // which socket belongs to which node, liveness, and commands awaiting their `ack`.
@@ -80,8 +81,12 @@ export class NodeLinks {
   }
 
   send(ws: WebSocket, message: EdgeMessage): boolean {
+    return this.sendText(ws, JSON.stringify(message));
+  }
+
+  private sendText(ws: WebSocket, text: string): boolean {
     try {
-      ws.send(JSON.stringify(message));
+      ws.send(text);
       return true;
     } catch {
       return false;
@@ -103,13 +108,24 @@ export class NodeLinks {
     const ws = this.socketOf(nodeName);
     if (!ws) return Promise.resolve(unreachable);
     const id = this.nextId++;
+    const text = JSON.stringify({ type: "command", id, command } satisfies EdgeMessage);
+    // A frame over the link's limit would make the node drop the link (ws closes with 1009):
+    // refuse the call instead. The API's own limits keep commands far below this.
+    const bytes = utf8Length(text);
+    if (bytes > MAX_CONTROL_MESSAGE_BYTES) {
+      return Promise.resolve({
+        ok: false,
+        error_type: "PAYLOAD-TOO-LARGE",
+        error_reason: { detail: "the command for the media node exceeds the control link's frame limit", bytes, max_bytes: MAX_CONTROL_MESSAGE_BYTES },
+      });
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         resolve(unreachable);
       }, timeoutMs);
       this.pending.set(id, { node_name: nodeName, resolve, timer });
-      if (!this.send(ws, { type: "command", id, command })) {
+      if (!this.sendText(ws, text)) {
         clearTimeout(timer);
         this.pending.delete(id);
         resolve(unreachable);

@@ -10,12 +10,19 @@ import {
   type NodeCommand,
   type NodeReport,
 } from "../../../shared/control-protocol.js";
+import { utf8Length } from "../../../shared/json-limits.js";
 import type { Logger } from "../logger.js";
+import { snapshotParts } from "./snapshot-parts.js";
 
 // The node's half of the control channel (shared/control-protocol.ts): one WebSocket to the
 // edge, re-dialled with backoff for as long as the node runs. Every (re)connect starts with a
-// full `hello` so the edge converges after either side restarts. Reports sent while the link
-// is down are dropped on purpose: the next hello carries the state that matters.
+// full `hello` so the edge converges after either side restarts (its channel snapshot in parts
+// when it would not fit one frame). Reports sent while the link is down are dropped on purpose:
+// the next hello carries the state that matters.
+//
+// Re-dialling backs off from 250 ms to 5 s and only starts again from 250 ms once a link has
+// stayed up for `healthyAfterMs`: a link the edge drops right after the hello (a refused or
+// failing hello) is retried every 5 s, not every 250 ms.
 
 export interface CommandOutcome {
   ok: boolean;
@@ -36,11 +43,19 @@ export interface Placement {
   redirectUrl?: string;
 }
 
-const BACKOFF_MIN_MS = 250;
-const BACKOFF_MAX_MS = 5_000;
+export interface EdgeLinkTiming {
+  backoffMinMs: number;
+  backoffMaxMs: number;
+  /** A link welcomed and open this long resets the backoff. */
+  healthyAfterMs: number;
+}
+
+export const DEFAULT_LINK_TIMING: EdgeLinkTiming = { backoffMinMs: 250, backoffMaxMs: 5_000, healthyAfterMs: 10_000 };
 const PLACE_TIMEOUT_MS = 3_000;
 /** An RPC waits for the edge's answer, which waits for this node's ack of a command (COMMAND_TIMEOUT_MS). */
 const RPC_TIMEOUT_MS = 8_000;
+/** Room left in a frame for the hello's own keys (identity, counters) around its snapshot part. */
+const HELLO_ENVELOPE_BYTES = 64 * 1024;
 
 type PendingPlace = { resolve: (p: Placement | undefined) => void; timer: NodeJS.Timeout };
 type PendingRpc = { resolve: (o: CommandOutcome | undefined) => void; timer: NodeJS.Timeout };
@@ -48,9 +63,12 @@ type PendingRpc = { resolve: (o: CommandOutcome | undefined) => void; timer: Nod
 export class EdgeLink {
   private ws?: WebSocket;
   private stopped = false;
-  private backoffMs = BACKOFF_MIN_MS;
+  private backoffMs: number;
   private reconnectTimer?: NodeJS.Timeout;
   private pingTimer?: NodeJS.Timeout;
+  private healthyTimer?: NodeJS.Timeout;
+  /** Reports (and acks) too large for a frame, dropped instead of sent. */
+  droppedOversize = 0;
   private nextId = 1;
   /** The link's message number (shared/control-protocol.ts `seq`): the hello is 0, reset on every dial. */
   private nextSeq = 0;
@@ -65,7 +83,15 @@ export class EdgeLink {
     private readonly secret: string | undefined,
     private readonly handlers: EdgeLinkHandlers,
     private readonly log: Logger,
-  ) {}
+    private readonly timing: EdgeLinkTiming = DEFAULT_LINK_TIMING,
+  ) {
+    this.backoffMs = timing.backoffMinMs;
+  }
+
+  /** The delay before the next re-dial (grows while links keep failing). */
+  get nextBackoffMs(): number {
+    return this.backoffMs;
+  }
 
   start(): void {
     this.dial();
@@ -145,10 +171,9 @@ export class EdgeLink {
     const ws = new WebSocket(this.url, { headers, maxPayload: MAX_CONTROL_MESSAGE_BYTES, handshakeTimeout: 10_000 });
     this.ws = ws;
     ws.on("open", () => {
-      this.backoffMs = BACKOFF_MIN_MS;
       this.nextSeq = 0;
       this.log.info({ edge_url: this.url }, "edge link open");
-      this.send({ type: "hello", protocol_version: CONTROL_PROTOCOL_VERSION, ...this.handlers.hello() });
+      this.sendHello();
       this.pingTimer = setInterval(() => {
         if (ws.readyState === WebSocket.OPEN) ws.send("ping");
       }, CONTROL_PING_INTERVAL_MS);
@@ -173,14 +198,30 @@ export class EdgeLink {
       if (wasReady) this.log.warn({ code, reason: reason.toString() }, "edge link closed; reconnecting");
       this.reconnectTimer = setTimeout(() => this.dial(), this.backoffMs);
       this.reconnectTimer.unref();
-      this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+      this.backoffMs = Math.min(this.backoffMs * 2, this.timing.backoffMaxMs);
     });
+  }
+
+  /** The hello, then the rest of its snapshot in `snapshot` reports when it needs several frames. */
+  private sendHello(): void {
+    const { channels, ...identity } = this.handlers.hello();
+    const budget = MAX_CONTROL_MESSAGE_BYTES - HELLO_ENVELOPE_BYTES;
+    const parts = snapshotParts(channels, budget);
+    const hello: Hello = { type: "hello", protocol_version: CONTROL_PROTOCOL_VERSION, ...identity, channels: parts[0]! };
+    if (parts.length > 1) {
+      hello.snapshot_complete = false;
+      this.log.info({ parts: parts.length }, "hello snapshot sent in parts");
+    }
+    this.send(hello);
+    for (let i = 1; i < parts.length; i++) this.send({ type: "snapshot", channels: parts[i]!, complete: i === parts.length - 1 });
   }
 
   private teardown(): void {
     this.ready = false;
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.pingTimer = undefined;
+    if (this.healthyTimer) clearTimeout(this.healthyTimer);
+    this.healthyTimer = undefined;
     for (const [id, pending] of this.pendingPlaces) {
       clearTimeout(pending.timer);
       pending.resolve(undefined);
@@ -214,6 +255,14 @@ export class EdgeLink {
     const message = parsed.data;
     switch (message.type) {
       case "welcome":
+        if (!this.ready && !this.healthyTimer) {
+          const ws = this.ws;
+          this.healthyTimer = setTimeout(() => {
+            this.healthyTimer = undefined;
+            if (this.ws === ws && this.ready) this.backoffMs = this.timing.backoffMinMs;
+          }, this.timing.healthyAfterMs);
+          this.healthyTimer.unref();
+        }
         this.ready = true;
         this.handlers.welcome(message);
         for (const w of this.readyWaiters.splice(0)) w();
@@ -257,6 +306,15 @@ export class EdgeLink {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
     if (message.type !== "ack") message.seq = this.nextSeq++;
-    ws.send(JSON.stringify(message));
+    let text = JSON.stringify(message);
+    if (utf8Length(text) > MAX_CONTROL_MESSAGE_BYTES) {
+      // The edge closes a link that sends a frame over the limit: lose this report, not the link.
+      // Its number is still sent (a `dropped` stand-in) so the edge does not hold later reports.
+      this.droppedOversize++;
+      this.log.warn({ type: message.type, chars: text.length }, "control message too large for the link; dropped");
+      if (message.type === "ack") text = JSON.stringify({ type: "ack", id: message.id, ok: false, error_type: "RESULT-TOO-LARGE" });
+      else text = JSON.stringify({ type: "dropped", seq: message.seq, report_type: message.type } satisfies NodeReport);
+    }
+    ws.send(text);
   }
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { boundedJson } from "../../../shared/json-limits.js";
 import { forwardingFilterSchema } from "../sfu/forwarding-filter.js";
 
 // Client → server signaling messages, as sora-js-sdk (dist/sora.js), sora-cpp-sdk and the
@@ -53,8 +54,9 @@ export const connectMessage = z
     channel_id: shortString,
     client_id: shortString.optional(),
     bundle_id: shortString.optional(),
-    metadata: z.unknown().optional(),
-    signaling_notify_metadata: z.unknown().optional(),
+    // Free JSON: shared/json-limits.ts (it travels in notifies, the auth webhook and the edge link).
+    metadata: boundedJson.optional(),
+    signaling_notify_metadata: boundedJson.optional(),
     sdp: z.string().max(256 * 1024).optional(),
     multistream: z.boolean().optional(),
     audio: audioSettings.optional(),

@@ -1,6 +1,7 @@
 import type { RTCDataChannel } from "werift";
 import type { WebSocket } from "ws";
 import { newSoraId } from "../../../shared/ids.js";
+import { MAX_JSON_DEPTH, jsonDepth } from "../../../shared/json-limits.js";
 import { SORA_COMPAT_VERSION } from "../../../shared/version.js";
 import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -8,7 +9,7 @@ import { deflateSync } from "node:zlib";
 import { Connection, RPC_LABEL, SYSTEM_DATA_CHANNELS, type SignalingPort } from "../sfu/connection.js";
 import { decodeMessage } from "../sfu/messaging.js";
 import { Refusal, type Authorization, type Sfu } from "../sfu/sfu.js";
-import { connectMessage, sessionMessage, type SessionMessage } from "./messages.js";
+import { connectMessage, sessionMessage, type ConnectMessage, type SessionMessage } from "./messages.js";
 import { JSONRPC_ERROR, decideRpc, rpcError, rpcErrorFor, rpcResult, type RpcResponse } from "./rpc.js";
 
 // One client's signaling state machine, over the WebSocket and, after `switched`, the
@@ -32,6 +33,19 @@ const MAX_CANDIDATES = 64;
 const CLOSE_MESSAGE_FLUSH_MS = 1_000;
 /** RPCs of one connection awaiting their result; more are answered with an error at once. */
 const MAX_RPC_IN_FLIGHT = 16;
+/** A message is an envelope around at most one free-JSON value (shared/json-limits.ts). */
+const MAX_MESSAGE_DEPTH = MAX_JSON_DEPTH + 1;
+
+/** The close reason of a connect that fails its schema: which free-JSON key broke a limit, if one did. */
+export function invalidConnectReason(issues: readonly { path: readonly PropertyKey[]; params?: Record<string, unknown> }[]): string {
+  for (const issue of issues) {
+    const limit = issue.params?.json_limit;
+    if (limit !== "depth" && limit !== "size") continue;
+    const key = String(issue.path[0] ?? "message").toUpperCase().replaceAll("_", "-");
+    return `${key}-${limit === "depth" ? "TOO-DEEP" : "TOO-LARGE"}`;
+  }
+  return "INVALID-CONNECT";
+}
 
 export class SignalingSession implements SignalingPort {
   private state: State = "awaiting-connect";
@@ -41,6 +55,7 @@ export class SignalingSession implements SignalingPort {
   private pingTimer?: NodeJS.Timeout;
   private stageTimer?: NodeJS.Timeout;
   private lifetimeTimer?: NodeJS.Timeout;
+  private statsTimer?: NodeJS.Timeout;
   private lastPongAt = Date.now();
   private awaitingPong = false;
   private ws: WebSocket | null;
@@ -81,11 +96,14 @@ export class SignalingSession implements SignalingPort {
     if (typeof message !== "object" || message === null || Array.isArray(message)) {
       return this.fail(CLOSE.badRequest, "INVALID-MESSAGE");
     }
+    // Before anything walks it: JSON.stringify and zod recurse, and an unknown key is kept
+    // (passthrough) into the auth webhook's body.
+    if (jsonDepth(message, MAX_MESSAGE_DEPTH) > MAX_MESSAGE_DEPTH) return this.fail(CLOSE.badRequest, "JSON-TOO-DEEP");
     const type = (message as { type?: unknown }).type;
     if (this.state === "awaiting-connect") {
       if (type !== "connect") return this.fail(CLOSE.badRequest, "EXPECTED-CONNECT");
       const parsed = connectMessage.safeParse(message);
-      if (!parsed.success) return this.fail(CLOSE.badRequest, "INVALID-CONNECT");
+      if (!parsed.success) return this.fail(CLOSE.badRequest, invalidConnectReason(parsed.error.issues));
       void this.onConnect(parsed.data);
       return;
     }
@@ -101,7 +119,7 @@ export class SignalingSession implements SignalingPort {
     });
   }
 
-  private async onConnect(connect: import("./messages.js").ConnectMessage): Promise<void> {
+  private async onConnect(connect: ConnectMessage): Promise<void> {
     if (!this.sfu.channels.has(connect.channel_id) && this.sfu.placement) {
       // A new session here: ask the cluster whether another node owns the channel (Sora redirects before auth).
       this.state = "placing";
@@ -235,7 +253,14 @@ export class SignalingSession implements SignalingPort {
     const pc = conn.peer.pc;
     pc.connectionStateChange.subscribe((state) => {
       if (state === "connected") {
-        this.sfu.onConnected(conn);
+        // Runs inside werift's event dispatch: a throw here would escape as an unhandled
+        // rejection and leave the PeerConnection up with nobody told.
+        try {
+          this.sfu.onConnected(conn);
+        } catch (err) {
+          this.log.error({ err }, "announcing the connection failed");
+          return this.fail(CLOSE.internal, "INTERNAL-ERROR");
+        }
         if (conn.dataChannelSignaling) this.switchWhenOpen(conn);
       } else if (state === "failed" || state === "closed") {
         void this.end(CLOSE.normal, "PEER-CONNECTION-" + state.toUpperCase(), "peer connection " + state);
@@ -327,11 +352,8 @@ export class SignalingSession implements SignalingPort {
   }
 
   private startDataChannelStats(conn: Connection): void {
-    const timer = setInterval(() => {
-      if (this.state === "closed") return clearInterval(timer);
-      this.sendOnDataChannel(conn, "stats", { type: "req-stats" });
-    }, 30_000);
-    timer.unref();
+    this.statsTimer = setInterval(() => this.sendOnDataChannel(conn, "stats", { type: "req-stats" }), 30_000);
+    this.statsTimer.unref();
   }
 
   // ---- outbound ------------------------------------------------------------------------
@@ -353,12 +375,31 @@ export class SignalingSession implements SignalingPort {
 
   private sendOnDataChannel(conn: Connection, label: string, message: Record<string, unknown>): void {
     const dc = conn.dataChannel(label);
-    if (dc?.readyState === "open") dc.send(JSON.stringify(message));
-    else this.sendWebSocket(message);
+    const text = JSON.stringify(message);
+    if (dc?.readyState === "open") {
+      try {
+        dc.send(text);
+        return;
+      } catch (err) {
+        // Larger than the peer's SCTP max-message-size (its SDP's a=max-message-size, 64 KiB when
+        // absent, RFC 8841 §6.1; Chrome 256 KiB): werift refuses it before sending anything. The
+        // SDKs read notify/push/re-offer on the WebSocket too (sora-js-sdk's onmessage keeps them).
+        const sent = this.sendWebSocketText(text);
+        this.log.warn({ label, bytes: Buffer.byteLength(text), err: (err as Error).message, via_websocket: sent }, "message too large for the DataChannel");
+        return;
+      }
+    }
+    this.sendWebSocketText(text);
   }
 
   private sendWebSocket(message: Record<string, unknown>): void {
-    if (this.ws && this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
+    this.sendWebSocketText(JSON.stringify(message));
+  }
+
+  private sendWebSocketText(text: string): boolean {
+    if (!this.ws || this.ws.readyState !== this.ws.OPEN) return false;
+    this.ws.send(text);
+    return true;
   }
 
   private startPing(): void {
@@ -418,6 +459,7 @@ export class SignalingSession implements SignalingPort {
     this.clearStageTimer();
     if (this.pingTimer) clearInterval(this.pingTimer);
     if (this.lifetimeTimer) clearTimeout(this.lifetimeTimer);
+    if (this.statsTimer) clearInterval(this.statsTimer);
     const conn = this.conn;
     // A WebSocket the client is already closing (the SDK closes it after `switched`) carries no reason.
     const viaDataChannel = conn && this.switched && (!this.ws || this.ws.readyState !== this.ws.OPEN);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { boundedJson } from "../../../shared/json-limits.js";
 import { newSoraId } from "../../../shared/ids.js";
 import { PRODUCT_NAME, SORA_COMPAT_VERSION } from "../../../shared/version.js";
 import type { NodeConfig } from "../config.js";
@@ -42,11 +43,12 @@ const authResponse = z
   .object({
     allowed: z.boolean(),
     reason: z.string().optional(),
-    metadata: z.unknown().optional(),
-    event_metadata: z.unknown().optional(),
-    authz_metadata: z.unknown().optional(),
+    // Free JSON within shared/json-limits.ts, like a client's: it reaches notifies and the edge link.
+    metadata: boundedJson.optional(),
+    event_metadata: boundedJson.optional(),
+    authz_metadata: boundedJson.optional(),
     signaling_notify: z.boolean().optional(),
-    signaling_notify_metadata: z.unknown().optional(),
+    signaling_notify_metadata: boundedJson.optional(),
     client_id: z.string().min(1).max(255).optional(),
     bundle_id: z.string().min(1).max(255).optional(),
     audio: z.union([z.boolean(), params]).optional(),

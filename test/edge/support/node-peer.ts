@@ -30,6 +30,8 @@ export interface PeerOptions {
   /** Defaults to SELF.fetch; a test can pass the Worker's fetch with another env. */
   fetcher?: (request: Request) => Promise<Response>;
   pingIntervalMs?: number;
+  /** false: the hello's snapshot is the first of several parts (`snapshot` reports follow). */
+  snapshotComplete?: boolean;
 }
 
 export function counters(partial: Partial<NodeCounters> = {}): NodeCounters {
@@ -109,6 +111,7 @@ export class NodePeer {
       mode: options.mode ?? "normal",
       channels: options.channels ?? [],
       counters: counters(options.counters),
+      ...(options.snapshotComplete === undefined ? {} : { snapshot_complete: options.snapshotComplete }),
     });
     await until(`welcome of ${name}`, () => peer.welcome ?? peer.refused ?? peer.closed);
     peer.pingTimer = setInterval(() => peer.ws.readyState === 1 && peer.ws.send("ping"), options.pingIntervalMs ?? 300);
