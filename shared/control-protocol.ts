@@ -50,7 +50,8 @@ export const ridRequestSchema = z.object({
   recv_connection_id: z.string(),
   /** Absent = every sender of the channel. */
   send_connection_id: z.string().optional(),
-  rid: ridSchema,
+  /** Absent = the pair was reset past an all-senders request (see shared/rid-requests.ts). */
+  rid: ridSchema.optional(),
 });
 export type RidRequest = z.infer<typeof ridRequestSchema>;
 

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { ApiAnswer, ApiNamesOf, ApiRequest } from "../../../shared/api/catalog.js";
 import { ApiError, toApiResult, type ApiResult } from "../../../shared/api/errors.js";
 import type { ChannelSnapshot, ConnectionInfo, NodeCommand, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
+import { withRidRequest, withRidReset } from "../../../shared/rid-requests.js";
 import type { ApiHandlers } from "../api-handlers.js";
 import { clusterStub, type Env } from "../env.js";
 import { ChannelStore, withoutConnections, type ChannelControl, type ChannelSession, type StoredConnection } from "./channel-store.js";
@@ -207,10 +208,10 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
       const wanted: RidRequest = { recv_connection_id: request.recv_connection_id, rid: request.rid };
       if (request.send_connection_id !== undefined) wanted.send_connection_id = request.send_connection_id;
       const control = await this.store.control();
-      const requests = [...control.rid_requests.filter((r) => !sameTarget(r, wanted)), wanted];
+      const requests = withRidRequest(control.rid_requests, wanted);
       await this.commandOwner(session, { name: "set_rid_requests", channel_id: session.channel_id, requests });
       await this.saveControl({ rid_requests: requests });
-      return { channel_id: request.channel_id, ...wanted };
+      return { channel_id: request.channel_id, ...wanted, rid: request.rid };
     });
   }
 
@@ -218,12 +219,8 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     return this.mutate(async () => {
       const session = await this.requireSimulcast(request);
       const control = await this.store.control();
-      // Without a sender, every request of that subscriber goes.
-      const requests = control.rid_requests.filter(
-        (r) =>
-          r.recv_connection_id !== request.recv_connection_id ||
-          (request.send_connection_id !== undefined && r.send_connection_id !== request.send_connection_id),
-      );
+      // Without a sender, every pair of that subscriber returns to its connect-time rid.
+      const requests = withRidReset(control.rid_requests, request.recv_connection_id, request.send_connection_id);
       await this.commandOwner(session, { name: "set_rid_requests", channel_id: session.channel_id, requests });
       await this.saveControl({ rid_requests: requests });
       const answer: ApiAnswer<"ResetRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id };
@@ -429,6 +426,4 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
 }
 
 const samePair = (a: PausedStream, b: PausedStream) =>
-  a.recv_connection_id === b.recv_connection_id && a.send_connection_id === b.send_connection_id;
-const sameTarget = (a: RidRequest, b: RidRequest) =>
   a.recv_connection_id === b.recv_connection_id && a.send_connection_id === b.send_connection_id;

@@ -1,6 +1,7 @@
 import { RTP_EXTENSION_URI, type MediaStreamTrack, type RTCDataChannel, type RTCRtpTransceiver } from "werift";
 import type { ConnectionInfo } from "../../../shared/control-protocol.js";
 import { newSoraId } from "../../../shared/ids.js";
+import { requestedRid } from "../../../shared/rid-requests.js";
 import type { NodeConfig, VideoCodecName } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { ConnectMessage } from "../signaling/messages.js";
@@ -223,22 +224,20 @@ export class Connection {
   }
 
   /**
-   * Which simulcast layer this subscriber wants of `pub`: a RequestRtpStream for that sender,
-   * else one for every sender, else what connect asked (`simulcast_request_rid`, then
+   * Which simulcast layer this subscriber wants of `pub`: the latest RequestRtpStream covering
+   * the pair (shared/rid-requests.ts; a ResetRtpStream clears it), else in a spotlight channel
+   * the focus/unfocus rid, else what connect asked (`simulcast_request_rid`, then
    * `simulcast_rid`), else r0 (Sora's default when the receiver names none).
    */
   wantedLayerOf(pub: Publication): number {
-    const requests = this.channel.ridRequests;
-    const request =
-      requests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === pub.connectionId) ??
-      requests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === undefined);
+    const requested = requestedRid(this.channel.ridRequests, this.id, pub.connectionId);
     const spotlight = this.channel.spotlightState;
-    if (!request && spotlight) {
+    if (requested === undefined && spotlight) {
       const rid = spotlight.isFocused(pub.connectionId) ? (this.connect.spotlight_focus_rid ?? "r1") : (this.connect.spotlight_unfocus_rid ?? "r0");
       return rid === "none" ? NO_LAYER : pub.layerOf(rid);
     }
     const simulcastObjectRid = typeof this.connect.simulcast === "object" ? (this.connect.simulcast as { rid?: string }).rid : undefined;
-    const rid = request?.rid ?? this.connect.simulcast_request_rid ?? this.connect.simulcast_rid ?? simulcastObjectRid ?? "r0";
+    const rid = requested ?? this.connect.simulcast_request_rid ?? this.connect.simulcast_rid ?? simulcastObjectRid ?? "r0";
     if (rid === "none") return NO_LAYER;
     return pub.layerOf(rid);
   }
