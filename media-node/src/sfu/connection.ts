@@ -7,6 +7,7 @@ import type { Logger } from "../logger.js";
 import type { ConnectMessage } from "../signaling/messages.js";
 import { relayTransportOf } from "../turn/relay-detection.js";
 import type { Channel } from "./channel.js";
+import { senderOpusFormat, type OpusFormat } from "./opus-format.js";
 import { Peer, type DataChannelSpec, type MediaKind } from "./peer.js";
 import { forwards, type ForwardingFilter } from "./forwarding-filter.js";
 import type { ConnectionGrants } from "./sfu.js";
@@ -173,6 +174,7 @@ export class Connection {
       upstreamVideo: hasUpstreamVideo,
       videoCodec: this.videoCodec,
       ...(this.simulcast ? { simulcastRids: [...SIMULCAST_RIDS] } : {}),
+      ...(hasUpstreamAudio ? { upstreamOpusFormat: this.opusFormat() } : {}),
       dataChannels: this.dataChannelSpecs(),
     });
     this.bindUpstream("audio", this.peer.upstreamAudio);
@@ -180,6 +182,12 @@ export class Connection {
     for (const other of existing) for (const pub of other.publications) if (this.wants(pub, other)) this.addSubscription(pub);
     this.negotiating = true;
     return this.peer.createOffer();
+  }
+
+  /** The Opus format this sender is offered (connect `audio.opus_params`, `audio.bit_rate`). */
+  private opusFormat(): OpusFormat {
+    const audio = typeof this.connect.audio === "object" ? this.connect.audio : undefined;
+    return senderOpusFormat(audio?.opus_params, audio?.bit_rate);
   }
 
   private bindUpstream(kind: MediaKind, transceiver: RTCRtpTransceiver | undefined): void {
@@ -250,7 +258,9 @@ export class Connection {
   /**
    * `offer.encodings` for a simulcast sender: r0 (lowest) → r2 (full size), like Sora. The
    * budget follows Chrome's own per-resolution caps at 720p; a connect `video.bit_rate`
-   * (kbps) scales it down. The auth webhook's encodings, when it gave some, go as they are.
+   * (kbps) scales it down. Every layer is `L1T1` as Sora's are (sora-js-sdk e2e
+   * simulcast.test.ts asserts it on r0..r2; Chrome would pick L1T3 for VP8). The auth
+   * webhook's encodings, when it gave some, go as they are.
    */
   offerEncodings(): Record<string, unknown>[] | undefined {
     if (!this.simulcast || !this.publications.some((p) => p.kind === "video")) return undefined;
@@ -263,7 +273,7 @@ export class Connection {
     const videoBitRate = typeof this.connect.video === "object" ? this.connect.video.bit_rate : undefined;
     const total = layers.reduce((n, l) => n + l.maxBitrate, 0);
     const scale = videoBitRate !== undefined && videoBitRate * 1000 < total ? (videoBitRate * 1000) / total : 1;
-    return layers.map((l) => ({ ...l, active: true, maxBitrate: Math.round(l.maxBitrate * scale) }));
+    return layers.map((l) => ({ ...l, active: true, maxBitrate: Math.round(l.maxBitrate * scale), scalabilityMode: "L1T1" }));
   }
 
   info(): ConnectionInfo {
