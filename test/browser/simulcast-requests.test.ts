@@ -42,6 +42,7 @@ it("encodes every default layer as L1T1 and applies rid requests latest-first pe
       const out = await scalabilityOf(page, sender.id);
       return out.filter((o) => o.framesEncoded > 0).length === 3 ? out : false;
     });
+    if (!layers) throw new Error("no layers");
     expect(layers.map((l) => [l.rid, l.scalabilityMode]).sort()).toEqual([
       ["r0", "L1T1"],
       ["r1", "L1T1"],
