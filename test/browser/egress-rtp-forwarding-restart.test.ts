@@ -83,12 +83,17 @@ it("lets a late ffmpeg decode within 5 s and keeps it decoding across a stop and
     await waitFor("ffmpeg keeps decoding", async () => decoded() > 30, 10_000, 50);
 
     // Stop, then start again to the same ports while ffmpeg keeps listening.
+    const [before] = forwarding.list(channelId);
+    expect(before!.audio_ssrc).not.toBe(0);
+    expect(before!.video_ssrc).not.toBe(0);
     expect(forwarding.stop(channelId)).toMatchObject({ ok: true });
     await sleep(1500);
     const beforeRestart = decoded();
     const restarted = forwarding.start(request);
     expect(restarted.ok).toBe(true);
     const restartedAt = Date.now();
+    // The same RTP streams go on (their sequence numbers continue: rtp-leg.ts, egress-units.test.ts).
+    expect(forwarding.list(channelId)).toMatchObject([{ audio_ssrc: before!.audio_ssrc, video_ssrc: before!.video_ssrc }]);
     await waitFor("ffmpeg decodes after the restart", async () => decoded() > beforeRestart + 30, 5_000, 50);
     console.log(`after the restart: ${decoded() - beforeRestart} more frames within ${Date.now() - restartedAt} ms`);
     expect(stderr).not.toMatch(/dropping old packet/);

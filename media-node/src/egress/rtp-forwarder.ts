@@ -34,6 +34,9 @@ export interface ForwardingInfo extends ForwardingRequest {
   source_connection_id: string;
   audio_packets_sent: number;
   video_packets_sent: number;
+  /** SSRC of each forwarded RTP stream (0: that kind is not forwarded). */
+  audio_ssrc: number;
+  video_ssrc: number;
 }
 
 class Forward {
@@ -53,8 +56,15 @@ class Forward {
   }
 
   info(): ForwardingInfo {
-    const sent = (kind: "audio" | "video") => this.legs.find((l) => l.publication.kind === kind)?.packetsSent ?? 0;
-    return { ...this.request, source_connection_id: this.source.id, audio_packets_sent: sent("audio"), video_packets_sent: sent("video") };
+    const leg = (kind: "audio" | "video") => this.legs.find((l) => l.publication.kind === kind);
+    return {
+      ...this.request,
+      source_connection_id: this.source.id,
+      audio_packets_sent: leg("audio")?.packetsSent ?? 0,
+      video_packets_sent: leg("video")?.packetsSent ?? 0,
+      audio_ssrc: leg("audio")?.stream.ssrc ?? 0,
+      video_ssrc: leg("video")?.stream.ssrc ?? 0,
+    };
   }
 
   close(): void {
