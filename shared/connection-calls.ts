@@ -1,6 +1,7 @@
 import { ApiError } from "./api/errors.js";
 import type { ConnectionCall, RidRequest, SpotlightRidRequest } from "./control-protocol.js";
 import { applyMetadataChange } from "./notify-metadata.js";
+import { withRidRequest } from "./rid-requests.js";
 
 // A connection's own RPC (shared/control-protocol.ts ConnectionCall) applied to a channel's
 // state, as a pure function: the same checks and the same new state whether the edge applies it
@@ -43,7 +44,7 @@ export function applyConnectionCall(ctx: CallContext, call: ConnectionCall): Cal
       if (call.sender_connection_id !== undefined) wanted.send_connection_id = call.sender_connection_id;
       const result: Record<string, unknown> = { channel_id: ctx.channelId, receiver_connection_id: recv, rid: call.rid };
       if (call.sender_connection_id !== undefined) result.sender_connection_id = call.sender_connection_id;
-      return { result, ridRequests: [...ctx.ridRequests.filter((r) => !sameTarget(r, wanted)), wanted] };
+      return { result, ridRequests: withRidRequest(ctx.ridRequests, wanted) };
     }
     case "RequestSpotlightRid": {
       requireSpotlight(ctx, call.send_connection_id);

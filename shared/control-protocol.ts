@@ -61,8 +61,9 @@ export const ridRequestSchema = z.object({
   recv_connection_id: z.string(),
   /** Absent = every sender of the channel. */
   send_connection_id: z.string().optional(),
-  /** `none` comes from RPC RequestSimulcastRid only (RequestRtpStream takes r0..r2). */
-  rid: ridOrNoneSchema,
+  /** `none` comes from RPC RequestSimulcastRid only (RequestRtpStream takes r0..r2). Absent = the
+   *  pair was reset past an all-senders request (see shared/rid-requests.ts). */
+  rid: ridOrNoneSchema.optional(),
 });
 export type RidRequest = z.infer<typeof ridRequestSchema>;
 

@@ -77,7 +77,7 @@ export const catalog = {
     section: "Simulcast",
     object: "channel",
     description:
-      "The subscriber `recv_connection_id` receives layer `rid` of `send_connection_id`'s simulcast video (of every sender when omitted); a missing layer falls back to the highest lower one.",
+      "The subscriber `recv_connection_id` receives layer `rid` of `send_connection_id`'s simulcast video (of every sender, present and future, when omitted; the latest call covering a pair decides it); a missing layer falls back to the highest lower one.",
     request: z.object({ channel_id: channelId, recv_connection_id: connectionId, send_connection_id: connectionId.optional(), rid }),
     answer: echo({ channel_id: channelId, recv_connection_id: connectionId, send_connection_id: connectionId.optional(), rid }),
   }),
@@ -85,7 +85,7 @@ export const catalog = {
     date: "20201005",
     section: "Simulcast",
     object: "channel",
-    description: "Drops what RequestRtpStream set (for that sender, or all of the subscriber's requests when omitted).",
+    description: "Returns the pair (or, without `send_connection_id`, every pair of the subscriber) to its connect-time rid, whatever RequestRtpStream covered it.",
     request: z.object({ channel_id: channelId, recv_connection_id: connectionId, send_connection_id: connectionId.optional() }),
     answer: echo({ channel_id: channelId, recv_connection_id: connectionId, send_connection_id: connectionId.optional() }),
   }),

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createSocket } from "node:dgram";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { MediaNode } from "../../media-node/src/media-node.js";
 import { BrowserHarness, waitFor } from "./harness.js";
+import { freeRtpPort, udpListening } from "./rtp-ports.js";
 
 // StartForwardingRtp with a real sora-js-sdk sender (VP8 + Opus from Chromium's fake devices):
 // the forwarded plain RTP must decode in ffmpeg from the SDP the node answers — video frames
@@ -35,30 +35,6 @@ afterAll(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createSocket("udp4");
-    s.once("error", () => resolve(false));
-    s.bind(port, "127.0.0.1", () => s.close(() => resolve(true)));
-  });
-}
-
-/** An even port whose RTCP neighbour (port + 1, which ffmpeg also binds) is free too. */
-async function freeRtpPort(avoid: number[] = []): Promise<number> {
-  for (;;) {
-    const port = 20_000 + 2 * Math.floor(Math.random() * 15_000);
-    if (avoid.some((p) => Math.abs(p - port) < 2)) continue;
-    if ((await canBind(port)) && (await canBind(port + 1))) return port;
-  }
-}
-
-/** Whether some process listens on this UDP port (read from /proc so the probe never takes the port itself). */
-async function udpListening(port: number): Promise<boolean> {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
-  const table = await readFile("/proc/net/udp", "utf8");
-  return table.split("\n").some((line) => line.trim().split(/\s+/)[1]?.endsWith(hex));
-}
 
 it("forwards a sender's VP8 and Opus as plain RTP that ffmpeg decodes from the answered SDP", async () => {
   const channelId = `fwd-${Math.random().toString(36).slice(2)}`;

@@ -164,30 +164,55 @@ describe("simulcast rid requests", () => {
     await fails("RequestRtpStream", { channel_id: CH, recv_connection_id: R, rid: "r1" }, "SIMULCAST-NOT-ENABLED");
   });
 
-  it("commands the full request set on a simulcast channel; Reset drops them", async () => {
-    node.send({ type: "session.created", channel: channel("sim", [connection("SS", { simulcast: true }), connection("SR", { simulcast: true })], { simulcast: true }) });
+  it("commands the full request set on a simulcast channel: the latest call covering a pair decides it", async () => {
+    node.send({ type: "session.created", channel: channel("sim", [connection("SS", { simulcast: true }), connection("ST", { simulcast: true }), connection("SR", { simulcast: true })], { simulcast: true }) });
     await until("sim known", async () => (await ok("ListChannels")).length === 2);
     const one = { channel_id: "sim", recv_connection_id: "SR", send_connection_id: "SS", rid: "r2" as const };
     expect(await ok("RequestRtpStream", one)).toEqual(one);
+    expect(lastCommand()).toEqual({ name: "set_rid_requests", channel_id: "sim", requests: [{ recv_connection_id: "SR", send_connection_id: "SS", rid: "r2" }] });
+    // A later request without a sender covers SS too: the per-sender one is superseded.
     expect(await ok("RequestRtpStream", { channel_id: "sim", recv_connection_id: "SR", rid: "r0" })).toEqual({
       channel_id: "sim",
       recv_connection_id: "SR",
       rid: "r0",
     });
+    expect(lastCommand()).toEqual({ name: "set_rid_requests", channel_id: "sim", requests: [{ recv_connection_id: "SR", rid: "r0" }] });
+    await ok("RequestRtpStream", { channel_id: "sim", recv_connection_id: "SR", send_connection_id: "ST", rid: "r1" });
     expect(lastCommand()).toEqual({
       name: "set_rid_requests",
       channel_id: "sim",
       requests: [
-        { recv_connection_id: "SR", send_connection_id: "SS", rid: "r2" },
         { recv_connection_id: "SR", rid: "r0" },
+        { recv_connection_id: "SR", send_connection_id: "ST", rid: "r1" },
       ],
     });
+    // Resetting a pair that the all-senders request covers returns it to its connect-time rid
+    // (an entry without rid), while the other senders stay at r0.
     expect(await ok("ResetRtpStream", { channel_id: "sim", recv_connection_id: "SR", send_connection_id: "SS" })).toEqual({
       channel_id: "sim",
       recv_connection_id: "SR",
       send_connection_id: "SS",
     });
-    expect(lastCommand()).toEqual({ name: "set_rid_requests", channel_id: "sim", requests: [{ recv_connection_id: "SR", rid: "r0" }] });
+    expect(lastCommand()).toEqual({
+      name: "set_rid_requests",
+      channel_id: "sim",
+      requests: [
+        { recv_connection_id: "SR", rid: "r0" },
+        { recv_connection_id: "SR", send_connection_id: "ST", rid: "r1" },
+        { recv_connection_id: "SR", send_connection_id: "SS" },
+      ],
+    });
+    // The stored state carries on: the next call starts from it.
+    await ok("ResetRtpStream", { channel_id: "sim", recv_connection_id: "SR", send_connection_id: "ST" });
+    expect(lastCommand()).toEqual({
+      name: "set_rid_requests",
+      channel_id: "sim",
+      requests: [
+        { recv_connection_id: "SR", rid: "r0" },
+        { recv_connection_id: "SR", send_connection_id: "SS" },
+        { recv_connection_id: "SR", send_connection_id: "ST" },
+      ],
+    });
     await ok("ResetRtpStream", { channel_id: "sim", recv_connection_id: "SR" });
     expect(lastCommand()).toEqual({ name: "set_rid_requests", channel_id: "sim", requests: [] });
   });

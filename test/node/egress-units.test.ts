@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { RtpHeader, RtpPacket } from "werift";
 import { afterEach, expect, it } from "vitest";
 import { AudioStream } from "../../media-node/src/egress/audio-stream.js";
-import { RtpLeg } from "../../media-node/src/egress/rtp-leg.js";
+import { KEYFRAME_REFRESH_MS, KEYFRAME_REFRESH_WINDOW_MS, RtpLeg, keyframeRefreshDue } from "../../media-node/src/egress/rtp-leg.js";
 import { rootLogger } from "../../media-node/src/logger.js";
 import { Publication } from "../../media-node/src/sfu/publication.js";
 
@@ -66,6 +66,47 @@ it("forwards a simulcast source from its highest active layer, switching on a ke
   // Within a layer the source's timestamp spacing is kept.
   expect((out[1]!.ts - out[0]!.ts) >>> 0).toBe(3000);
   expect((out[4]!.ts - out[3]!.ts) >>> 0).toBe(3000);
+});
+
+it("continues the same RTP stream when a forward to the same destination is restarted", async () => {
+  const rx = await udpReceiver();
+  const tx = createSocket("udp4");
+  cleanups.push(() => {
+    tx.close();
+  });
+  const pub = new Publication("SENDER", "audio", "OPUS", 48000);
+  const first = new RtpLeg(pub, tx, "127.0.0.1", rx.port, 109);
+  pub.taps.push(first);
+  first.start();
+  for (let i = 0; i < 3; i++) pub.onRtp(packet(200 + i, 960 * i, 0xa1, [0xf8, i]), 0);
+  await waitForCount(rx.got, 3);
+  pub.taps.length = 0; // stopped
+  await sleep(100);
+  // Restarted with the stopped leg's stream; the source went on meanwhile (sequence 300).
+  const second = new RtpLeg(pub, tx, "127.0.0.1", rx.port, 109, first.stream);
+  pub.taps.push(second);
+  second.start();
+  for (let i = 0; i < 3; i++) pub.onRtp(packet(300 + i, 96_000 + 960 * i, 0xa1, [0xf8, 10 + i]), 0);
+  await waitForCount(rx.got, 6);
+  await sleep(50);
+  const out = rx.got.map((b) => ({ seq: b.readUInt16BE(2), ts: b.readUInt32BE(4), ssrc: b.readUInt32BE(8) }));
+  expect(out).toHaveLength(6);
+  expect(new Set(out.map((o) => o.ssrc)).size).toBe(1);
+  for (let i = 1; i < out.length; i++) expect((out[i]!.seq - out[i - 1]!.seq) & 0xffff).toBe(1);
+  // Across the gap the timestamp advances by about the wall-clock time that passed (≥ 100 ms at 48 kHz).
+  const gap = (out[3]!.ts - out[2]!.ts) >>> 0;
+  expect(gap).toBeGreaterThanOrEqual(4800);
+  expect(gap).toBeLessThan(48_000 * 5);
+  // A leg without a handed-over stream is a new stream.
+  expect(new RtpLeg(pub, tx, "127.0.0.1", rx.port, 109).stream.ssrc).not.toBe(first.stream.ssrc);
+});
+
+it("asks for keyframes every second during the first seconds of a forward, then stops", () => {
+  const start = 1_000_000;
+  expect(keyframeRefreshDue(start, start, start + KEYFRAME_REFRESH_MS - 1)).toBe(false);
+  expect(keyframeRefreshDue(start, start, start + KEYFRAME_REFRESH_MS)).toBe(true);
+  expect(keyframeRefreshDue(start, start + 5000, start + 5000 + KEYFRAME_REFRESH_MS)).toBe(true);
+  expect(keyframeRefreshDue(start, start + 9500, start + KEYFRAME_REFRESH_WINDOW_MS + 600)).toBe(false);
 });
 
 async function waitForCount(list: unknown[], n: number): Promise<void> {

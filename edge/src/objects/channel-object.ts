@@ -4,6 +4,7 @@ import { connectionStatsAnswer } from "../../../shared/api/answers.js";
 import { ApiError, toApiResult, type ApiResult } from "../../../shared/api/errors.js";
 import { applyConnectionCall } from "../../../shared/connection-calls.js";
 import type { ChannelSnapshot, ConnectionCall, ConnectionInfo, NodeCommand, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
+import { withRidRequest, withRidReset } from "../../../shared/rid-requests.js";
 import type { ApiHandlers } from "../api-handlers.js";
 import { clusterStub, type Env } from "../env.js";
 import { ChannelStore, withoutConnections, type ChannelControl, type ChannelSession, type StoredConnection } from "./channel-store.js";
@@ -352,7 +353,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
       const wanted: RidRequest = { recv_connection_id: request.recv_connection_id, rid: request.rid };
       if (request.send_connection_id !== undefined) wanted.send_connection_id = request.send_connection_id;
       const control = await this.store.control();
-      const requests = [...control.rid_requests.filter((r) => !sameTarget(r, wanted)), wanted];
+      const requests = withRidRequest(control.rid_requests, wanted);
       await this.commandOwner(session, { name: "set_rid_requests", channel_id: session.channel_id, requests });
       await this.saveControl({ rid_requests: requests });
       const answer: ApiAnswer<"RequestRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id, rid: request.rid };
@@ -365,12 +366,8 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     return this.mutate(async () => {
       const session = await this.requireSimulcast(request);
       const control = await this.store.control();
-      // Without a sender, every request of that subscriber goes.
-      const requests = control.rid_requests.filter(
-        (r) =>
-          r.recv_connection_id !== request.recv_connection_id ||
-          (request.send_connection_id !== undefined && r.send_connection_id !== request.send_connection_id),
-      );
+      // Without a sender, every pair of that subscriber returns to its connect-time rid.
+      const requests = withRidReset(control.rid_requests, request.recv_connection_id, request.send_connection_id);
       await this.commandOwner(session, { name: "set_rid_requests", channel_id: session.channel_id, requests });
       await this.saveControl({ rid_requests: requests });
       const answer: ApiAnswer<"ResetRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id };
@@ -665,6 +662,4 @@ function withReason(command: Extract<NodeCommand, { name: "disconnect" }>, reaso
 }
 
 const samePair = (a: PausedStream, b: PausedStream) =>
-  a.recv_connection_id === b.recv_connection_id && a.send_connection_id === b.send_connection_id;
-const sameTarget = (a: RidRequest, b: RidRequest) =>
   a.recv_connection_id === b.recv_connection_id && a.send_connection_id === b.send_connection_id;

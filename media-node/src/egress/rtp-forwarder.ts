@@ -5,7 +5,7 @@ import type { Connection } from "../sfu/connection.js";
 import type { Sfu } from "../sfu/sfu.js";
 import { FORWARD_AUDIO_PAYLOAD_TYPE, FORWARD_VIDEO_PAYLOAD_TYPE, forwardingSdp, type ForwardedTrack } from "./forwarding-sdp.js";
 import { refuse, succeed, type EgressOutcome } from "./outcome.js";
-import { RtpLeg } from "./rtp-leg.js";
+import { ForwardedStream, RtpLeg } from "./rtp-leg.js";
 
 // StartForwardingRtp / StopForwardingRtp: one connection's audio and video sent as plain RTP
 // over UDP (one socket per forward) to ip:audio_port / ip:video_port.
@@ -16,6 +16,11 @@ import { RtpLeg } from "./rtp-leg.js";
 // (channel_id, connection_id as given), which is what StopForwardingRtp names; a second start
 // under the same key, or towards a port another forward already feeds, is ALREADY-STARTED.
 // It ends by itself when the forwarded connection leaves or the session ends.
+//
+// A stopped forward's RTP streams are remembered per destination (address, port) while their
+// track lives: a later start that sends the same track there continues the same stream (SSRC,
+// sequence numbers, timestamps; see rtp-leg.ts ForwardedStream), so a receiver that kept
+// listening across StopForwardingRtp / StartForwardingRtp goes on decoding.
 
 export interface ForwardingRequest {
   channel_id: string;
@@ -29,6 +34,9 @@ export interface ForwardingInfo extends ForwardingRequest {
   source_connection_id: string;
   audio_packets_sent: number;
   video_packets_sent: number;
+  /** SSRC of each forwarded RTP stream (0: that kind is not forwarded). */
+  audio_ssrc: number;
+  video_ssrc: number;
 }
 
 class Forward {
@@ -48,8 +56,15 @@ class Forward {
   }
 
   info(): ForwardingInfo {
-    const sent = (kind: "audio" | "video") => this.legs.find((l) => l.publication.kind === kind)?.packetsSent ?? 0;
-    return { ...this.request, source_connection_id: this.source.id, audio_packets_sent: sent("audio"), video_packets_sent: sent("video") };
+    const leg = (kind: "audio" | "video") => this.legs.find((l) => l.publication.kind === kind);
+    return {
+      ...this.request,
+      source_connection_id: this.source.id,
+      audio_packets_sent: leg("audio")?.packetsSent ?? 0,
+      video_packets_sent: leg("video")?.packetsSent ?? 0,
+      audio_ssrc: leg("audio")?.stream.ssrc ?? 0,
+      video_ssrc: leg("video")?.stream.ssrc ?? 0,
+    };
   }
 
   close(): void {
@@ -63,16 +78,24 @@ class Forward {
 }
 
 const keyOf = (channelId: string, connectionId: string | undefined) => `${channelId}\n${connectionId ?? ""}`;
+const destinationOf = (address: string, port: number) => `${address}\n${port}`;
+/** Stopped forwards' streams kept for a restart; the oldest go first beyond this. */
+const MAX_STOPPED_STREAMS = 256;
 
 export class RtpForwarding {
   private readonly forwards = new Map<string, Forward>();
+  /** Destination → the stream last sent there by a forward that was stopped (insertion order = age). */
+  private readonly stoppedStreams = new Map<string, ForwardedStream>();
 
   constructor(
     private readonly sfu: Sfu,
     private readonly log: Logger,
   ) {
     sfu.listeners.push({
-      connectionDestroyed: (conn) => this.stopWhere((f) => f.source === conn, "forwarded connection left"),
+      connectionDestroyed: (conn) => {
+        this.stopWhere((f) => f.source === conn, "forwarded connection left");
+        this.forgetStreamsOf(conn);
+      },
       sessionDestroyed: (channel) => this.stopWhere((f) => f.channelId === channel.channelId, "session ended"),
     });
   }
@@ -118,7 +141,11 @@ export class RtpForwarding {
     for (const pub of source.publications) {
       const audio = pub.kind === "audio";
       const port = audio ? audio_port : video_port;
-      legs.push(new RtpLeg(pub, socket, ip_address, port, audio ? FORWARD_AUDIO_PAYLOAD_TYPE : FORWARD_VIDEO_PAYLOAD_TYPE));
+      const destination = destinationOf(ip_address, port);
+      const stopped = this.stoppedStreams.get(destination);
+      const stream = stopped?.publication === pub ? stopped : undefined;
+      this.stoppedStreams.delete(destination);
+      legs.push(new RtpLeg(pub, socket, ip_address, port, audio ? FORWARD_AUDIO_PAYLOAD_TYPE : FORWARD_VIDEO_PAYLOAD_TYPE, stream));
       tracks.push({ kind: pub.kind, port, codec: pub.codec });
     }
     // Audio m-line first, as Sora writes it.
@@ -142,6 +169,7 @@ export class RtpForwarding {
     }
     this.forwards.delete(key);
     forward.close();
+    this.keepStreams(forward);
     this.log.info({ ...echo }, "rtp forwarding stopped");
     return succeed(echo);
   }
@@ -154,6 +182,26 @@ export class RtpForwarding {
   /** Node shutdown: every forward's socket is released. */
   stopAll(): void {
     this.stopWhere(() => true, "node stopping");
+    this.stoppedStreams.clear();
+  }
+
+  /** A stopped forward's streams, for a start that sends the same tracks to the same ports. */
+  private keepStreams(forward: Forward): void {
+    for (const leg of forward.legs) {
+      const destination = destinationOf(forward.request.ip_address, leg.port);
+      this.stoppedStreams.delete(destination);
+      this.stoppedStreams.set(destination, leg.stream);
+    }
+    for (const destination of this.stoppedStreams.keys()) {
+      if (this.stoppedStreams.size <= MAX_STOPPED_STREAMS) break;
+      this.stoppedStreams.delete(destination);
+    }
+  }
+
+  private forgetStreamsOf(conn: Connection): void {
+    for (const [destination, stream] of this.stoppedStreams) {
+      if (conn.publications.includes(stream.publication)) this.stoppedStreams.delete(destination);
+    }
   }
 
   private stopWhere(match: (f: Forward) => boolean, reason: string): void {

@@ -1,11 +1,13 @@
 import { RTP_EXTENSION_URI, type MediaStreamTrack, type RTCDataChannel, type RTCRtpTransceiver } from "werift";
 import type { ConnectionInfo } from "../../../shared/control-protocol.js";
 import { newSoraId } from "../../../shared/ids.js";
+import { requestedRid } from "../../../shared/rid-requests.js";
 import type { NodeConfig, VideoCodecName } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { ConnectMessage } from "../signaling/messages.js";
 import { relayTransportOf } from "../turn/relay-detection.js";
 import type { Channel } from "./channel.js";
+import { senderOpusFormat, type OpusFormat } from "./opus-format.js";
 import { Peer, type DataChannelSpec, type MediaKind } from "./peer.js";
 import { forwards, type ForwardingFilter } from "./forwarding-filter.js";
 import type { ConnectionGrants } from "./sfu.js";
@@ -200,6 +202,7 @@ export class Connection {
       upstreamVideo: hasUpstreamVideo,
       videoCodec: this.videoCodec,
       ...(this.simulcast ? { simulcastRids: [...SIMULCAST_RIDS] } : {}),
+      ...(hasUpstreamAudio ? { upstreamOpusFormat: this.opusFormat() } : {}),
       dataChannels: this.dataChannelSpecs(),
     });
     this.bindUpstream("audio", this.peer.upstreamAudio);
@@ -207,6 +210,12 @@ export class Connection {
     for (const other of existing) for (const pub of other.publications) if (this.wants(pub, other)) this.addSubscription(pub);
     this.negotiating = true;
     return this.peer.createOffer();
+  }
+
+  /** The Opus format this sender is offered (connect `audio.opus_params`, `audio.bit_rate`). */
+  private opusFormat(): OpusFormat {
+    const audio = typeof this.connect.audio === "object" ? this.connect.audio : undefined;
+    return senderOpusFormat(audio?.opus_params, audio?.bit_rate);
   }
 
   private bindUpstream(kind: MediaKind, transceiver: RTCRtpTransceiver | undefined): void {
@@ -251,17 +260,15 @@ export class Connection {
   }
 
   /**
-   * Which simulcast layer this subscriber wants of `pub`: a RequestRtpStream for that sender,
-   * else one for every sender, else what connect asked (`simulcast_request_rid`, then
+   * Which simulcast layer this subscriber wants of `pub`: the latest RequestRtpStream covering
+   * the pair (shared/rid-requests.ts; a ResetRtpStream clears it), else in a spotlight channel
+   * the focus/unfocus rid, else what connect asked (`simulcast_request_rid`, then
    * `simulcast_rid`), else r0 (Sora's default when the receiver names none).
    */
   wantedLayerOf(pub: Publication): number {
-    const requests = this.channel.ridRequests;
-    const request =
-      requests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === pub.connectionId) ??
-      requests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === undefined);
+    const requested = requestedRid(this.channel.ridRequests, this.id, pub.connectionId);
     const spotlight = this.channel.spotlightState;
-    if (!request && spotlight) {
+    if (requested === undefined && spotlight) {
       // RPC RequestSpotlightRid (for that sender, else for all) before the connect's own rids.
       const asked =
         this.channel.spotlightRidRequests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === pub.connectionId) ??
@@ -272,7 +279,7 @@ export class Connection {
       return rid === "none" ? NO_LAYER : pub.layerOf(rid);
     }
     const simulcastObjectRid = typeof this.connect.simulcast === "object" ? (this.connect.simulcast as { rid?: string }).rid : undefined;
-    const rid = request?.rid ?? this.connect.simulcast_request_rid ?? this.connect.simulcast_rid ?? simulcastObjectRid ?? "r0";
+    const rid = requested ?? this.connect.simulcast_request_rid ?? this.connect.simulcast_rid ?? simulcastObjectRid ?? "r0";
     if (rid === "none") return NO_LAYER;
     return pub.layerOf(rid);
   }
@@ -285,7 +292,9 @@ export class Connection {
   /**
    * `offer.encodings` for a simulcast sender: r0 (lowest) → r2 (full size), like Sora. The
    * budget follows Chrome's own per-resolution caps at 720p; a connect `video.bit_rate`
-   * (kbps) scales it down. The auth webhook's encodings, when it gave some, go as they are.
+   * (kbps) scales it down. Every layer is `L1T1` as Sora's are (sora-js-sdk e2e
+   * simulcast.test.ts asserts it on r0..r2; Chrome would pick L1T3 for VP8). The auth
+   * webhook's encodings, when it gave some, go as they are.
    */
   offerEncodings(): Record<string, unknown>[] | undefined {
     if (!this.simulcast || !this.publications.some((p) => p.kind === "video")) return undefined;
@@ -298,7 +307,7 @@ export class Connection {
     const videoBitRate = typeof this.connect.video === "object" ? this.connect.video.bit_rate : undefined;
     const total = layers.reduce((n, l) => n + l.maxBitrate, 0);
     const scale = videoBitRate !== undefined && videoBitRate * 1000 < total ? (videoBitRate * 1000) / total : 1;
-    return layers.map((l) => ({ ...l, active: true, maxBitrate: Math.round(l.maxBitrate * scale) }));
+    return layers.map((l) => ({ ...l, active: true, maxBitrate: Math.round(l.maxBitrate * scale), scalabilityMode: "L1T1" }));
   }
 
   info(): ConnectionInfo {

@@ -12,6 +12,7 @@ import {
 } from "werift";
 import type { VideoCodecName } from "../config.js";
 import "../transport/werift-patches.js";
+import { DEFAULT_OPUS_FMTP, OPUS_PAYLOAD_TYPE, withOpusFormat, type OpusFormat } from "./opus-format.js";
 
 // The server side of one client's RTCPeerConnection. werift does ICE/DTLS/SRTP/SCTP/SDP;
 // forwarding bypasses werift's sender path (see subscription.ts). The server is always the
@@ -26,8 +27,8 @@ const OPUS = () =>
     mimeType: "audio/opus",
     clockRate: 48000,
     channels: 2,
-    payloadType: 111,
-    parameters: "minptime=10;useinbandfec=1",
+    payloadType: OPUS_PAYLOAD_TYPE,
+    parameters: DEFAULT_OPUS_FMTP,
     rtcpFeedback: [],
   });
 
@@ -54,6 +55,8 @@ export interface PeerOptions {
   upstreamVideo: boolean;
   videoCodec: VideoCodecName;
   simulcastRids?: string[];
+  /** Opus fmtp of the upstream audio m-line (connect opus_params / bit_rate); others keep the defaults. */
+  upstreamOpusFormat?: OpusFormat;
   dataChannels: DataChannelSpec[];
 }
 
@@ -143,7 +146,19 @@ export class Peer {
     await this.waitGatheringComplete();
     const sdp = this.pc.localDescription?.sdp;
     if (!sdp) throw new Error("no local description");
-    return this.keepConfiguredCandidates(sdp);
+    return this.withUpstreamOpusFormat(this.keepConfiguredCandidates(sdp));
+  }
+
+  /**
+   * werift writes one Opus fmtp for the whole PeerConnection; the sender's own m-line gets its
+   * connect's format in the text sent (the fmtp only instructs the client's encoder; what
+   * werift receives does not depend on it).
+   */
+  private withUpstreamOpusFormat(sdp: string): string {
+    const format = this.options.upstreamOpusFormat;
+    const mid = this.upstreamAudio?.mid;
+    if (!format || mid == null || (format.fmtp === DEFAULT_OPUS_FMTP && format.ptime === undefined)) return sdp;
+    return withOpusFormat(sdp, mid, format);
   }
 
   /** werift also advertises the machine's other interfaces (on sockets bound to the configured address): drop those. */

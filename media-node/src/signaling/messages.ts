@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { boundedJson } from "../../../shared/json-limits.js";
 import { forwardingFilterSchema } from "../sfu/forwarding-filter.js";
+import { opusParamsSchema } from "../sfu/opus-format.js";
 
 // Client → server signaling messages, as sora-js-sdk (dist/sora.js), sora-cpp-sdk and the
 // mobile SDKs send them. Unknown keys are kept (SDKs add fields over time); known keys are typed.
@@ -15,7 +16,7 @@ const audioSettings = z.union([
     .object({
       codec_type: z.string().optional(),
       bit_rate: z.number().int().min(6).max(510).optional(),
-      opus_params: z.record(z.string(), z.unknown()).optional(),
+      opus_params: opusParamsSchema.optional(),
     })
     .passthrough(),
 ]);

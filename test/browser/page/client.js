@@ -87,7 +87,7 @@ const startClientWith = async ({ url, channelId, role, options, metadata, video,
     if (role === "recvonly" || role === "messaging") {
       await client.connect();
     } else {
-      const stream = await navigator.mediaDevices.getUserMedia({ audio, video });
+      const stream = await mediaFor(audio, video);
       state.stream = stream;
       await client.connect(stream);
     }
@@ -242,4 +242,98 @@ window.rpcCall = async (id, method, params) => {
   } catch (err) {
     return { error: String(err && err.message) };
   }
+};
+
+// The sender's media: Chromium's fake devices, except `audio: { tones: [left, right] }`, a stereo
+// source synthesized with WebAudio (the fake microphone is mono): one oscillator per channel.
+async function mediaFor(audio, video) {
+  if (!audio || !Array.isArray(audio.tones)) return navigator.mediaDevices.getUserMedia({ audio, video });
+  const stream = video ? await navigator.mediaDevices.getUserMedia({ video }) : new MediaStream();
+  const ctx = new AudioContext({ sampleRate: 48000 });
+  await ctx.resume();
+  const merger = ctx.createChannelMerger(2);
+  audio.tones.forEach((frequency, channel) => {
+    const osc = ctx.createOscillator();
+    osc.frequency.value = frequency;
+    const gain = ctx.createGain();
+    gain.gain.value = 0.3;
+    osc.connect(gain).connect(merger, 0, channel);
+    osc.start();
+  });
+  const destination = ctx.createMediaStreamDestination();
+  destination.channelCount = 2;
+  merger.connect(destination);
+  for (const track of destination.stream.getAudioTracks()) stream.addTrack(track);
+  return stream;
+}
+
+// The sender's outbound audio as Chrome reports it (targetBitrate follows the Opus fmtp).
+window.outboundAudio = async (id) => {
+  const s = clients.get(id);
+  const stats = await s.client.pc.getStats();
+  for (const r of stats.values()) {
+    if (r.type === "outbound-rtp" && r.kind === "audio") {
+      const codec = r.codecId ? stats.get(r.codecId) : undefined;
+      return { targetBitrate: r.targetBitrate ?? null, packetsSent: r.packetsSent ?? 0, sdpFmtpLine: codec?.sdpFmtpLine ?? null };
+    }
+  }
+  return null;
+};
+
+// Per-channel dominant frequency of each remote audio track (msid stream id = sender), measured
+// with WebAudio: MediaStreamSource → ChannelSplitter → one AnalyserNode FFT per channel. The
+// track is also played by a muted <audio> element (Chrome feeds WebAudio from a remote track only
+// while something renders it).
+const analysers = new Map();
+window.audioChannelPeaks = async (id) => {
+  const s = clients.get(id);
+  const out = {};
+  for (const receiver of s.client.pc.getReceivers()) {
+    const track = receiver.track;
+    if (!track || track.kind !== "audio" || track.readyState !== "live") continue;
+    const info = s.tracks[track.id];
+    if (!info) continue;
+    let entry = analysers.get(track.id);
+    if (!entry) {
+      const ctx = new AudioContext({ sampleRate: 48000 });
+      await ctx.resume();
+      const stream = new MediaStream([track]);
+      const element = new Audio();
+      element.muted = true;
+      element.srcObject = stream;
+      element.play().catch(() => undefined);
+      const source = ctx.createMediaStreamSource(stream);
+      const splitter = ctx.createChannelSplitter(2);
+      source.connect(splitter);
+      const channels = [0, 1].map((c) => {
+        const analyser = ctx.createAnalyser();
+        analyser.fftSize = 8192;
+        analyser.smoothingTimeConstant = 0;
+        splitter.connect(analyser, c);
+        return analyser;
+      });
+      entry = { ctx, element, channels, channelCount: source.channelCount };
+      analysers.set(track.id, entry);
+    }
+    const peaks = entry.channels.map((analyser) => {
+      const bins = new Float32Array(analyser.frequencyBinCount);
+      analyser.getFloatFrequencyData(bins);
+      let best = 0;
+      for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+      return { frequency: (best * entry.ctx.sampleRate) / analyser.fftSize, level: bins[best] };
+    });
+    out[info.streamId] = { left: peaks[0], right: peaks[1] };
+  }
+  return out;
+};
+
+// Per-rid outbound video with the scalability mode Chrome encodes with.
+window.outboundScalability = async (id) => {
+  const s = clients.get(id);
+  const stats = await s.client.pc.getStats();
+  const out = [];
+  for (const r of stats.values()) {
+    if (r.type === "outbound-rtp" && r.kind === "video") out.push({ rid: r.rid ?? null, scalabilityMode: r.scalabilityMode ?? null, framesEncoded: r.framesEncoded ?? 0 });
+  }
+  return out;
 };
