@@ -104,14 +104,14 @@ describe("applyConnectionCall", () => {
     return "no error";
   };
 
-  it("RequestSimulcastRid replaces the caller's request for that sender; result as Sora 2025.2 names it", () => {
+  it("RequestSimulcastRid replaces the caller's request for that sender, and one for every sender supersedes them (latest covering request wins, as RequestRtpStream); result as Sora 2025.2 names it", () => {
     const first = applyConnectionCall(ctx(), { method: "RequestSimulcastRid", rid: "r0", sender_connection_id: SENDER });
     expect(first.result).toEqual({ channel_id: "room", receiver_connection_id: ME, rid: "r0", sender_connection_id: SENDER });
     const second = applyConnectionCall(ctx({ ridRequests: first.ridRequests! }), { method: "RequestSimulcastRid", rid: "none", sender_connection_id: SENDER });
     expect(second.ridRequests).toEqual([{ recv_connection_id: ME, send_connection_id: SENDER, rid: "none" }]);
     const toAll = applyConnectionCall(ctx({ ridRequests: second.ridRequests! }), { method: "RequestSimulcastRid", rid: "r2" });
     expect(toAll.result).toEqual({ channel_id: "room", receiver_connection_id: ME, rid: "r2" });
-    expect(toAll.ridRequests).toHaveLength(2);
+    expect(toAll.ridRequests).toEqual([{ recv_connection_id: ME, rid: "r2" }]);
     expect(errorType(() => applyConnectionCall(ctx(), { method: "RequestSimulcastRid", rid: "r0", sender_connection_id: "GONE" }))).toBe("CONNECTION-NOT-FOUND");
     expect(errorType(() => applyConnectionCall(ctx(), { method: "RequestSimulcastRid", rid: "r0", sender_connection_id: ME }))).toBe("SIMULCAST-NOT-ENABLED");
     expect(errorType(() => applyConnectionCall(ctx({ connections: new Map([[ME, { simulcast: false }]]) }), { method: "RequestSimulcastRid", rid: "r0" }))).toBe(
