@@ -4,6 +4,7 @@ import { AudioStreaming } from "../egress/audio-streamer.js";
 import { RtpForwarding } from "../egress/rtp-forwarder.js";
 import type { Logger } from "../logger.js";
 import type { ConnectMessage } from "../signaling/messages.js";
+import type { RtcConfiguration } from "../signaling/offer-config.js";
 import { Channel } from "./channel.js";
 import { Connection } from "./connection.js";
 
@@ -89,8 +90,8 @@ export class Sfu {
    * its Connection is built (so its overrides shape the Connection). Throws Refusal to refuse.
    */
   authorizer?: (connect: ConnectMessage, connectionId: string, channel: Channel | undefined) => Promise<Authorization>;
-  /** The offer's `config` (RTCConfiguration) for a connection: TURN servers when TURN is on. */
-  rtcConfigFor: (conn: Connection) => Record<string, unknown> = () => ({ iceServers: [] });
+  /** The RTCConfiguration a connection's client should use: TURN servers when TURN is on (see signaling/offer-config.ts). */
+  rtcConfigFor: (conn: Connection) => RtcConfiguration = () => ({ iceServers: [] });
 
   /** Egress (StartForwardingRtp, StartAudioStreaming); both follow the lifecycle through `listeners`. */
   readonly rtpForwarding: RtpForwarding;
