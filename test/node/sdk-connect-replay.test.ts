@@ -66,7 +66,8 @@ let url: string;
 const clients: WeriftSoraClient[] = [];
 
 beforeAll(async () => {
-  node = new MediaNode({ port: 0 });
+  // Pings often enough that each client gets some to decode.
+  node = new MediaNode({ port: 0, pingIntervalMs: 200 });
   await node.start();
   url = `ws://127.0.0.1:${node.port}/signaling`;
 });
@@ -125,9 +126,13 @@ for (const name of SDKS) {
       second.startMedia(50, 300);
       await until("media first → second", () => second.packetsFrom(first.connectionId, "video") > 10 && second.packetsFrom(first.connectionId, "audio") > 5);
       await until("media second → first", () => first.packetsFrom(second.connectionId, "video") > 10 && first.packetsFrom(second.connectionId, "audio") > 5);
-      await until("first sees the second's connection.created", () =>
+      const secondCreated = await until("first sees the second's connection.created", () =>
         first.notifies("connection.created").find((n) => n.connection_id === second.connectionId),
       );
+      // Android also sends the camelCase duplicate `signalingNotifyMetadata`: the snake_case key counts.
+      const notifyMetadata = fixture.connect.signaling_notify_metadata;
+      if (notifyMetadata !== undefined) expect(secondCreated.metadata).toEqual(notifyMetadata);
+      else expect(secondCreated).not.toHaveProperty("metadata");
       if (dataChannelSignaling) {
         for (const c of [first, second]) {
           const switched = await until("switched", () => c.messages.find((m) => m.type === "switched"));
@@ -135,6 +140,7 @@ for (const name of SDKS) {
         }
       }
 
+      for (const c of [first, second]) await until("a ping", () => c.messages.some((m) => m.type === "ping"));
       await second.close();
       await until("first sees connection.destroyed", () =>
         first.notifies("connection.destroyed").find((n) => n.connection_id === second.connectionId),
@@ -143,6 +149,8 @@ for (const name of SDKS) {
         expect(c.notifies().length).toBeGreaterThan(0);
         for (const n of c.notifies()) expectDecodes(decoder.notify, n, `${fixture.sdk} notify ${String(n.event_type)}`);
         for (const p of c.messages.filter((m) => m.type === "ping")) expectDecodes(decoder.ping, p, `${fixture.sdk} ping`);
+        // C++ and Momo read `type` of every message (WebSocket and DataChannel) with `.at()`.
+        for (const m of c.messages) expect(typeof m.type, JSON.stringify(m).slice(0, 200)).toBe("string");
       }
       await first.close();
     }, 60_000);
