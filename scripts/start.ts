@@ -1,48 +1,47 @@
 // `npm start`: the local cluster. The edge (Sora's HTTP API, in workerd through `wrangler dev`)
 // on http://127.0.0.1:3000/ and N media nodes (signaling on ws://127.0.0.1:5000/signaling, 5001, ...),
-// each joined to the edge. Ctrl-C stops everything.
-import { spawn, type ChildProcess } from "node:child_process";
+// each joined to the edge. A child that exits on its own is reported and restarted with backoff
+// (launcher/supervised-child.ts) while the others keep serving; only Ctrl-C / SIGTERM (or the
+// parent going away) stops everything.
 import { existsSync, readFileSync } from "node:fs";
 import { Command } from "commander";
+import { SupervisedChild } from "./launcher/supervised-child.js";
 
 const opts = new Command()
   .name("start")
   .option("--nodes <n>", "number of media nodes", "1")
   .option("--api-port <port>", "edge HTTP API port", "3000")
   .option("--signaling-port <port>", "first media node's signaling port", "5000")
+  .option("--persist-to <dir>", "where the edge keeps its Durable Object state", ".wrangler/state")
+  .option("--inspector-port <port>", "wrangler dev's devtools port (default: 9229 or a free one)")
   .option("--no-edge", "run media nodes only")
+  .option("--no-restart", "leave a child that exits stopped (and print how to run it by hand)")
   .parse()
-  .opts<{ nodes: string; apiPort: string; signalingPort: string; edge: boolean }>();
+  .opts<{
+    nodes: string;
+    apiPort: string;
+    signalingPort: string;
+    persistTo: string;
+    inspectorPort?: string;
+    edge: boolean;
+    restart: boolean;
+  }>();
 
-const children: ChildProcess[] = [];
 const host = "127.0.0.1";
 const apiPort = Number(opts.apiPort);
 const nodeCount = Math.max(1, Number(opts.nodes));
 const edgeAvailable = opts.edge && existsSync("wrangler.toml");
 const nodeSecret = process.env.NODE_SECRET ?? "local-dev-node-secret";
+const STOP_GRACE_MS = 5000;
 
-function run(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  // Own process group, so stopping reaches npx's and tsx's grandchildren too.
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env }, detached: true });
-  const prefix = `[${name}] `;
-  const pipe = (stream: NodeJS.ReadableStream, out: NodeJS.WriteStream) => {
-    let buffered = "";
-    stream.on("data", (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split("\n");
-      buffered = lines.pop() ?? "";
-      for (const line of lines) out.write(prefix + line + "\n");
-    });
-  };
-  pipe(child.stdout!, process.stdout);
-  pipe(child.stderr!, process.stderr);
-  child.on("exit", (code, signal) => {
-    if (!stopping) {
-      console.error(`${prefix}exited (${signal ?? code}); stopping the rest`);
-      void stop(1);
-    }
-  });
+const children: SupervisedChild[] = [];
+function supervise(name: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): SupervisedChild {
+  const child = new SupervisedChild(
+    { name, command, args, env },
+    { restart: opts.restart, report: (line) => console.error(`${new Date().toISOString()} ${line}`) },
+  );
   children.push(child);
+  child.start();
   return child;
 }
 
@@ -63,16 +62,7 @@ let stopping = false;
 async function stop(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
-  const signalGroup = (c: ChildProcess, signal: NodeJS.Signals) => {
-    try {
-      if (c.pid) process.kill(-c.pid, signal);
-    } catch {
-      // Already gone.
-    }
-  };
-  for (const c of children) signalGroup(c, "SIGTERM");
-  await new Promise((r) => setTimeout(r, 1500));
-  for (const c of children) signalGroup(c, "SIGKILL");
+  await Promise.all(children.map((c) => c.stop(STOP_GRACE_MS)));
   process.exit(code);
 }
 process.on("SIGINT", () => void stop(0));
@@ -99,7 +89,11 @@ if (initialLauncherParent !== undefined && initialLauncherParent !== 1) {
 
 const apiUrl = `http://${host}:${apiPort}/`;
 if (edgeAvailable) {
-  run("edge", "npx", ["wrangler", "dev", "--ip", host, "--port", String(apiPort), "--persist-to", ".wrangler/state", "--log-level", "warn"], {
+  const args = ["wrangler", "dev", "--ip", host, "--port", String(apiPort), "--persist-to", opts.persistTo, "--log-level", "warn"];
+  if (opts.inspectorPort) args.push("--inspector-port", opts.inspectorPort);
+  // Restarting the edge loses nothing: its Durable Objects are persisted (--persist-to) and the
+  // nodes re-dial their control link with backoff and re-send their state (edge-link.ts).
+  supervise("edge", "npx", args, {
     WRANGLER_SEND_METRICS: "false",
     // Request.cf is not used; without this workerd tries to download it on every start (offline: a stack trace).
     CLOUDFLARE_CF_FETCH_ENABLED: "false",
@@ -113,9 +107,10 @@ if (edgeAvailable) {
 const signalingUrls: string[] = [];
 for (let i = 0; i < nodeCount; i++) {
   const port = Number(opts.signalingPort) + i;
-  const args = ["tsx", "media-node/src/main.ts", "--host", host, "--port", String(port)];
+  // Node itself with tsx's loader (no npx/sh in between), so the process we watch is the node.
+  const args = ["--import", "tsx", "media-node/src/main.ts", "--host", host, "--port", String(port)];
   if (edgeAvailable) args.push("--edge-url", `ws://${host}:${apiPort}/node`);
-  run(`node-${port}`, "npx", args, { NODE_SECRET: nodeSecret });
+  supervise(`node-${port}`, process.execPath, args, { NODE_SECRET: nodeSecret });
   signalingUrls.push(`ws://${host}:${port}/signaling`);
 }
 for (const url of signalingUrls) {
@@ -127,4 +122,8 @@ console.log("Sora-compatible SFU is running:");
 if (edgeAvailable) console.log(`  HTTP API    ${apiUrl}  (POST / with x-sora-target: Sora_YYYYMMDD.Name)`);
 for (const url of signalingUrls) console.log(`  signaling   ${url}`);
 if (edgeAvailable) console.log(`  edge signaling ws://${host}:${apiPort}/signaling (redirects to the channel's node)`);
-console.log("Ctrl-C to stop.");
+console.log(
+  opts.restart
+    ? "A part that exits is restarted (after 1 s, doubling up to 30 s while it keeps failing). Ctrl-C to stop."
+    : "A part that exits stays stopped (--no-restart). Ctrl-C to stop.",
+);

@@ -3,6 +3,7 @@ import { catalog, lookupTarget, type ApiName } from "../../shared/api/catalog.js
 import type { ApiResult } from "../../shared/api/errors.js";
 import { channelStub, clusterStub, type Env } from "./env.js";
 import { apiError, errorResponse, json } from "./http.js";
+import { readBody } from "./request-body.js";
 
 // `POST /`: Sora's HTTP API. x-sora-target → catalog entry → body (size-limited JSON) → the
 // entry's zod schema → the Durable Object method of the same name → JSON answer.
@@ -15,7 +16,7 @@ export async function handleApiCall(request: Request, env: Env): Promise<Respons
   const name = lookupTarget(target);
   if (!name) return apiError(env, "UNKNOWN-TARGET", { target: target.slice(0, 255) });
 
-  const body = await readBody(request);
+  const body = await readBody(request, MAX_BODY_BYTES);
   if (body === "too-large") return apiError(env, "PAYLOAD-TOO-LARGE", { max_bytes: MAX_BODY_BYTES });
   let raw: unknown = {};
   if (body.trim() !== "") {
@@ -45,31 +46,4 @@ function route(env: Env, name: ApiName, request: unknown): Promise<ApiResult<unk
   const stub =
     catalog[name].object === "cluster" ? clusterStub(env) : channelStub(env, (request as { channel_id: string }).channel_id);
   return (stub as unknown as RpcApi)[name](request);
-}
-
-/** The body as text, or "too-large" past MAX_BODY_BYTES (checked while reading, not after). */
-async function readBody(request: Request): Promise<string | "too-large"> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) return "too-large";
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      await reader.cancel();
-      return "too-large";
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
-  }
-  return new TextDecoder().decode(all);
 }

@@ -114,6 +114,34 @@ describe("method, path, size", () => {
     expect(res.status).toBe(413);
     expect(res.body).toMatchObject({ error_type: "PAYLOAD-TOO-LARGE" });
   });
+
+  it("reads an oversized length-less body to its end instead of cancelling it (wrangler dev dies on a cancel)", async () => {
+    const chunk = new Uint8Array(64 * 1024).fill(0x20);
+    const chunks = 32; // 2 MiB
+    let pulled = 0;
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulled === chunks) return controller.close();
+        pulled++;
+        controller.enqueue(chunk);
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const request = new Request("http://edge.test/", {
+      method: "POST",
+      headers: { "x-sora-target": targetOf("ListChannels") },
+      body,
+    });
+    expect(request.headers.get("content-length")).toBeNull();
+    const res = await fetchWith({}, request);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({ error_type: "PAYLOAD-TOO-LARGE", error_reason: { max_bytes: 1024 * 1024 } });
+    expect(cancelled).toBe(false);
+    expect(pulled).toBe(chunks);
+  });
 });
 
 describe("target header", () => {

@@ -25,6 +25,11 @@ export interface WeriftClientOptions {
   ignoreDisconnectWebSocket?: boolean;
   signalingNotifyMetadata?: unknown;
   extra?: Record<string, unknown>;
+  /**
+   * Send this `connect` exactly (an SDK's message, test/fixtures/sdk-connect/) instead of building
+   * one; like every SDK, `redirect: true` is added when it is re-sent after a redirect.
+   */
+  connectMessage?: Record<string, unknown>;
 }
 
 export interface ReceivedStream {
@@ -90,7 +95,7 @@ export class WeriftSoraClient {
       });
       this.ws.once("close", (code, reason) => reject(new Error(`closed ${code} ${reason.toString()}`)));
     });
-    this.send({
+    const built = {
       type: "connect",
       role: o.role,
       channel_id: o.channelId,
@@ -102,8 +107,8 @@ export class WeriftSoraClient {
       ...(o.dataChannelSignaling ? { data_channel_signaling: true, ignore_disconnect_websocket: o.ignoreDisconnectWebSocket ?? false } : {}),
       ...(o.signalingNotifyMetadata !== undefined ? { signaling_notify_metadata: o.signalingNotifyMetadata } : {}),
       ...o.extra,
-      ...(redirected ? { redirect: true } : {}),
-    });
+    };
+    this.send({ ...(o.connectMessage ?? built), ...(redirected ? { redirect: true } : {}) });
     const offer = await offerPromise;
     if (offer.type === "redirect") {
       const location = String(offer.location);

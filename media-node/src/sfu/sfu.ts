@@ -7,6 +7,7 @@ import { AudioStreaming } from "../egress/audio-streamer.js";
 import { RtpForwarding } from "../egress/rtp-forwarder.js";
 import type { Logger } from "../logger.js";
 import type { ConnectMessage } from "../signaling/messages.js";
+import type { RtcConfiguration } from "../signaling/offer-config.js";
 import { Channel } from "./channel.js";
 import { Connection, type Role } from "./connection.js";
 import { decodeMessage, MAX_MESSAGE_BYTES, MessageFanOut } from "./messaging.js";
@@ -112,8 +113,8 @@ export class Sfu {
    * changes, so the call goes there (and comes back as the edge's command). Unset: applied here.
    */
   connectionCalls?: (conn: Connection, call: ConnectionCall) => Promise<CallResult>;
-  /** The offer's `config` (RTCConfiguration) for a connection: TURN servers when TURN is on. */
-  rtcConfigFor: (conn: Connection) => Record<string, unknown> = () => ({ iceServers: [] });
+  /** The RTCConfiguration a connection's client should use: TURN servers when TURN is on (see signaling/offer-config.ts). */
+  rtcConfigFor: (conn: Connection) => RtcConfiguration = () => ({ iceServers: [] });
 
   /** Egress (StartForwardingRtp, StartAudioStreaming); both follow the lifecycle through `listeners`. */
   readonly rtpForwarding: RtpForwarding;

@@ -11,6 +11,7 @@ import { decodeMessage } from "../sfu/messaging.js";
 import { Refusal, type Authorization, type Sfu } from "../sfu/sfu.js";
 import { connectMessage, sessionMessage, type ConnectMessage, type SessionMessage } from "./messages.js";
 import { JSONRPC_ERROR, decideRpc, rpcError, rpcErrorFor, rpcResult, type RpcResponse } from "./rpc.js";
+import { offerConfig } from "./offer-config.js";
 
 // One client's signaling state machine, over the WebSocket and, after `switched`, the
 // `signaling`/`notify`/`push`/`stats` DataChannels. Anything malformed or out of order
@@ -179,11 +180,13 @@ export class SignalingSession implements SignalingPort {
       spotlight: conn.channel.spotlight,
       audio: conn.audio,
       video: conn.video,
-      config: this.sfu.rtcConfigFor(conn),
       mid: conn.peer.mids,
       data_channel_signaling: conn.dataChannelSignaling,
       ignore_disconnect_websocket: conn.ignoreDisconnectWebSocket,
     };
+    // Absent only for an iOS SDK client without relay: its decoder rejects any other `config`.
+    const config = offerConfig(this.sfu.rtcConfigFor(conn), conn.connect.sora_client);
+    if (config) offer.config = config;
     if (conn.authnMetadata !== undefined) offer.metadata = conn.authnMetadata;
     if (conn.audio) offer.audio_codec_type = "OPUS";
     if (conn.video) offer.video_codec_type = conn.videoCodec;

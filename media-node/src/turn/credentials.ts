@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto";
 import type { TurnConfig } from "../config.js";
+import type { RtcConfiguration } from "../signaling/offer-config.js";
 
 // Time-limited TURN credentials, coturn's "TURN REST API" scheme (use-auth-secret):
 // username = "<expiry unix seconds>:<connection_id>", credential = base64(HMAC-SHA1(secret, username)).
@@ -27,9 +28,9 @@ export function turnUrls(turn: TurnConfig): string[] {
 }
 
 /** The offer's `config` for one connection: our TURN server with credentials for that connection. */
-export function rtcConfiguration(turn: TurnConfig, connectionId: string, nowMs = Date.now()): Record<string, unknown> {
+export function rtcConfiguration(turn: TurnConfig, connectionId: string, nowMs = Date.now()): RtcConfiguration {
   const { username, credential } = turnCredentials(turn.sharedSecret, connectionId, turn.ttlSec, nowMs);
-  const config: Record<string, unknown> = { iceServers: [{ urls: turnUrls(turn), username, credential }] };
+  const config: RtcConfiguration = { iceServers: [{ urls: turnUrls(turn), username, credential }] };
   if (turn.iceTransportPolicy === "relay") config.iceTransportPolicy = "relay";
   return config;
 }
