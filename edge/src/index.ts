@@ -15,8 +15,8 @@ export { ChannelObject } from "./objects/channel-object.js";
 //   GET  /openapi.json  the API's OpenAPI 3.1 document (shared/api/openapi.ts)
 //   GET  /signaling     a client's first stop: answered with a `redirect` to the channel's node
 //   GET  /node          a media node's control link (NODE_SECRET), handed to the Cluster object
-//   /devtools, /devtools/*  the devtools page (Workers static assets), see devtools.ts
 //   OPTIONS (any path)  CORS preflight, no auth (browsers send preflights without credentials)
+//   /devtools, /devtools/*  the devtools page (Workers static assets), see devtools.ts
 //   POST /              Sora's HTTP API behind API_TOKEN (api.ts pipeline)
 // Anything else passes the API token check first (so an unauthenticated caller learns nothing
 // about paths), then is 405 on `/` or 404 elsewhere. Nothing escapes as a bare 500: every
@@ -63,8 +63,8 @@ const router = Router<IRequest, [Env]>({
   .get("/openapi.json", exact(serveOpenApi))
   .get("/signaling", exact((request, env) => handleSignaling(request, env)))
   .get("/node", exact(nodeLink))
-  .all("/devtools/*", serveDevtools)
   .options("*", (_request: IRequest, env: Env) => preflight(env))
+  .all("/devtools/*", serveDevtools)
   .all("*", requireApiToken)
   .post("/", exact((request, env) => handleApiCall(request, env)))
   .all("/", exact(methodNotAllowed))

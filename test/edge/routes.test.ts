@@ -66,7 +66,7 @@ describe("exact paths", () => {
 
 describe("CORS preflight", () => {
   it("answers OPTIONS on every path with 204 and Sora's CORS headers, without auth", async () => {
-    for (const path of ["/", "/openapi.json", "/health", "/anything"]) {
+    for (const path of ["/", "/openapi.json", "/health", "/devtools/", "/anything"]) {
       const res = await fetchWith(authed, new Request(`http://edge.test${path}`, { method: "OPTIONS" }));
       expect(res.status, path).toBe(204);
       expect(res.headers.get("access-control-allow-methods")).toBe("POST, OPTIONS");
