@@ -95,6 +95,9 @@ export function renderApiDocs(): string {
     "`{\"error_type\": ..., \"error_reason\": {...}}` (see the table at the end). Unknown keys in a body are",
     'ignored. "Served by" names the Durable Object that handles the call (docs/edge.md).',
     "",
+    "The same catalog is served as an OpenAPI 3.1 document at `GET /openapi.json` on the edge",
+    "(shared/api/openapi.ts; one pseudo-path `/#<target>` per call, see docs/edge.md).",
+    "",
   ];
   const names = Object.keys(catalog) as ApiName[];
   const sections = [...new Set(names.map((n) => catalog[n].section))];

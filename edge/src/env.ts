@@ -5,6 +5,8 @@ import type { ClusterObject } from "./objects/cluster-object.js";
 export interface Env {
   CLUSTER: DurableObjectNamespace<ClusterObject>;
   CHANNEL: DurableObjectNamespace<ChannelObject>;
+  /** Static assets (wrangler.toml `[assets]`): the devtools page; absent when not configured. */
+  ASSETS?: Fetcher;
   /** Secret: clients of the HTTP API send `authorization: Bearer <API_TOKEN>`. */
   API_TOKEN?: string;
   /** Secret: media nodes send `authorization: Bearer <NODE_SECRET>` on `GET /node`. */

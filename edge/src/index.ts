@@ -1,45 +1,82 @@
+import { Router, type IRequest } from "itty-router";
 import { bearerMatches } from "./auth.js";
 import { handleApiCall } from "./api.js";
+import { serveDevtools } from "./devtools.js";
 import { clusterStub, type Env } from "./env.js";
 import { apiError, json, preflight } from "./http.js";
+import { serveOpenApi } from "./openapi.js";
 import { handleSignaling } from "./signaling-redirect.js";
 
 export { ClusterObject } from "./objects/cluster-object.js";
 export { ChannelObject } from "./objects/channel-object.js";
 
-// The edge Worker. Three doors besides /health:
-//   POST /          Sora's HTTP API (CORS → preflight → auth → method → api.ts pipeline)
-//   GET  /node      a media node's control link, handed to the Cluster Durable Object
-//   GET  /signaling a client's first stop: answered with a `redirect` to the channel's node
-// Nothing escapes as a bare 500: every answer is JSON with CORS headers.
+// The edge Worker's routes (itty-router; the first handler that returns a Response wins):
+//   GET  /health        liveness
+//   GET  /openapi.json  the API's OpenAPI 3.1 document (shared/api/openapi.ts)
+//   GET  /signaling     a client's first stop: answered with a `redirect` to the channel's node
+//   GET  /node          a media node's control link (NODE_SECRET), handed to the Cluster object
+//   OPTIONS (any path)  CORS preflight, no auth (browsers send preflights without credentials)
+//   /devtools, /devtools/*  the devtools page (Workers static assets), see devtools.ts
+//   POST /              Sora's HTTP API behind API_TOKEN (api.ts pipeline)
+// Anything else passes the API token check first (so an unauthenticated caller learns nothing
+// about paths), then is 405 on `/` or 404 elsewhere. Nothing escapes as a bare 500: every
+// answer of ours is JSON with CORS headers.
+
+type Handler = (request: IRequest, env: Env) => Response | Promise<Response> | undefined;
+
+/**
+ * itty-router matches `/health` also as `/health/` or `/health//` (and `/` as `//`); the edge
+ * answers only the exact path, as before the router, so other spellings fall through to 404.
+ */
+const exact =
+  (handler: Handler): Handler =>
+  (request, env) =>
+    new URL(request.url).pathname === (request.route || "/") ? handler(request, env) : undefined;
+
+const health: Handler = (_request, env) => json(env, 200, { ok: true });
+
+const nodeLink: Handler = (request, env) => {
+  if (env.ALLOW_UNAUTHENTICATED_NODES !== "true" && !bearerMatches(request, env.NODE_SECRET)) {
+    return apiError(env, "UNAUTHORIZED", undefined, { "www-authenticate": "Bearer" });
+  }
+  return clusterStub(env).fetch(request);
+};
+
+/** Middleware: answers 401 without the API token, else lets the next route handle the request. */
+const requireApiToken: Handler = (request, env) => {
+  if (env.ALLOW_UNAUTHENTICATED === "true" || bearerMatches(request, env.API_TOKEN)) return undefined;
+  return apiError(env, "UNAUTHORIZED", undefined, { "www-authenticate": "Bearer" });
+};
+
+const methodNotAllowed: Handler = (request, env) =>
+  apiError(env, "METHOD-NOT-ALLOWED", { method: request.method }, { allow: "POST, OPTIONS" });
+
+const notFound: Handler = (request, env) => apiError(env, "NOT-FOUND", { path: new URL(request.url).pathname.slice(0, 255) });
+
+const router = Router<IRequest, [Env]>({
+  catch: (err: unknown, _request: IRequest, env: Env) => {
+    console.error("edge request failed", err);
+    return apiError(env, "INTERNAL-ERROR");
+  },
+})
+  .get("/health", exact(health))
+  .get("/openapi.json", exact(serveOpenApi))
+  .get("/signaling", exact((request, env) => handleSignaling(request, env)))
+  .get("/node", exact(nodeLink))
+  .options("*", (_request: IRequest, env: Env) => preflight(env))
+  .all("/devtools/*", serveDevtools)
+  .all("*", requireApiToken)
+  .post("/", exact((request, env) => handleApiCall(request, env)))
+  .all("/", exact(methodNotAllowed))
+  .all("*", notFound);
 
 export default {
   async fetch(request: Request, env: Env): Promise<Response> {
     try {
-      return await dispatch(request, env);
+      return ((await router.fetch(request, env)) as Response | undefined) ?? (notFound(request as IRequest, env) as Response);
     } catch (err) {
       console.error("edge request failed", err);
       return apiError(env, "INTERNAL-ERROR");
     }
   },
 } satisfies ExportedHandler<Env>;
-
-async function dispatch(request: Request, env: Env): Promise<Response> {
-  const { pathname } = new URL(request.url);
-  if (pathname === "/health" && request.method === "GET") return json(env, 200, { ok: true });
-  if (pathname === "/signaling" && request.method === "GET") return handleSignaling(request, env);
-  if (pathname === "/node" && request.method === "GET") {
-    if (env.ALLOW_UNAUTHENTICATED_NODES !== "true" && !bearerMatches(request, env.NODE_SECRET)) {
-      return apiError(env, "UNAUTHORIZED", undefined, { "www-authenticate": "Bearer" });
-    }
-    return clusterStub(env).fetch(request);
-  }
-
-  if (request.method === "OPTIONS" && pathname === "/") return preflight(env);
-  if (env.ALLOW_UNAUTHENTICATED !== "true" && !bearerMatches(request, env.API_TOKEN)) {
-    return apiError(env, "UNAUTHORIZED", undefined, { "www-authenticate": "Bearer" });
-  }
-  if (pathname !== "/") return apiError(env, "NOT-FOUND", { path: pathname.slice(0, 255) });
-  if (request.method !== "POST") return apiError(env, "METHOD-NOT-ALLOWED", { method: request.method }, { allow: "POST, OPTIONS" });
-  return handleApiCall(request, env);
-}

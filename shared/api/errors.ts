@@ -6,7 +6,10 @@
 export const API_ERRORS = {
   // --- the request itself -------------------------------------------------------------------
   UNAUTHORIZED: { status: 401, description: "No or wrong `authorization: Bearer <API_TOKEN>` header." },
-  "NOT-FOUND": { status: 404, description: "Path other than `/` (API), `/health`, `/signaling` or `/node`." },
+  "NOT-FOUND": {
+    status: 404,
+    description: "Path other than `/` (API), `/health`, `/openapi.json`, `/signaling`, `/node` or `/devtools/` (when the page is deployed).",
+  },
   "METHOD-NOT-ALLOWED": { status: 405, description: "Method other than `POST` (or `OPTIONS` preflight) on `/`." },
   "PAYLOAD-TOO-LARGE": {
     status: 413,
