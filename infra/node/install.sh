@@ -202,7 +202,10 @@ for pair in "--auth-webhook-url=$auth_webhook_url" "--session-webhook-url=$sessi
 done
 [[ $install_dir =~ ^/[A-Za-z0-9._/-]+$ ]] || die_usage "--install-dir must be an absolute path of [A-Za-z0-9._/-], got '$install_dir'"
 install_dir=${install_dir%/}
-case $install_dir in / | /etc | /etc/* | /usr | /var | /tmp | /root | /home | /bin | /sbin | /lib | /boot | /proc | /sys | /dev)
+[[ /$install_dir/ != */../* && /$install_dir/ != */./* && $install_dir != *//* ]] ||
+  die_usage "--install-dir must be a plain path (no '.', '..' or '//'), got '$install_dir'"
+case $install_dir in "" | /etc | /etc/* | /usr | /usr/local | /usr/lib | /var | /var/lib | /opt | /srv | /tmp | /run | /mnt | /media | \
+  /root | /home | /bin | /sbin | /lib | /lib64 | /boot | /proc | /sys | /dev)
   die_usage "--install-dir $install_dir: choose a directory of its own, e.g. /opt/sora-sfu" ;;
 esac
 if [ -n "$ref" ]; then
@@ -321,7 +324,12 @@ elif ! node_version_ok /usr/bin/node; then
 fi
 if [ "$turn" = on ]; then
   # Debian's own coturn.service would start turnserver with /etc/turnserver.conf: ours replaces it.
-  run systemctl disable --now coturn.service
+  if [[ " ${packages[*]} " == *" coturn "* ]] || [ -e "$ROOT/lib/systemd/system/coturn.service" ] ||
+    [ -e "$ROOT/usr/lib/systemd/system/coturn.service" ]; then
+    run systemctl disable --now coturn.service
+  else
+    have "no Debian coturn.service to disable"
+  fi
 fi
 
 # ---- 2. system user (owns nothing but the node's state directory; the code stays root's)

@@ -255,6 +255,7 @@ describe("bad flags: a clear error, exit code 2, nothing done", () => {
     [["--private-ip", "10.0.0.5", "--node-secret", "with space 0123456789"], /--node-secret must be/],
     [["--private-ip", "10.0.0.5", "--install-dir", "opt/sfu"], /--install-dir must be an absolute path/],
     [["--private-ip", "10.0.0.5", "--install-dir", "/etc"], /--install-dir \/etc: choose a directory of its own/],
+    [["--private-ip", "10.0.0.5", "--install-dir", "/opt/../etc/x"], /--install-dir must be a plain path/],
     [["--private-ip", "10.0.0.5", "--source", ".", "--ref", "main"], /--source and --ref exclude each other/],
     [["--private-ip", "10.0.0.5", "--repo", "https://example.com/x.git"], /--repo needs --ref/],
     [["--private-ip", "10.0.0.5", "--source", "/nonexistent-dir"], /--source \/nonexistent-dir: no such directory/],
