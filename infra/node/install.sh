@@ -497,7 +497,7 @@ note "firewall, inbound (this script opens nothing; see infra/node/README.md):"
 note "  tcp $port from your TLS proxy (or clients): signaling WebSocket /signaling"
 if [ "$turn" = on ]; then
   note "  udp+tcp $TURN_PORT from clients: coturn"
-  note "  udp $TURN_MIN_PORT-$TURN_MAX_PORT from clients: coturn relay ports"
+  note "  udp $TURN_MIN_PORT-$TURN_MAX_PORT from the node only (its own public address behind 1:1 NAT): coturn relay ports"
 fi
 if [ "$turn_policy" = relay ]; then
   note "  the node's ICE ports (udp, the kernel's ephemeral range) only from coturn on $private_ip"
