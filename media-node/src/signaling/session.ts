@@ -1,4 +1,4 @@
-import type { RTCDataChannel } from "werift";
+import type { RTCDataChannel, RTCDtlsTransport } from "werift";
 import type { WebSocket } from "ws";
 import { newSoraId } from "../../../shared/ids.js";
 import { SORA_COMPAT_VERSION } from "../../../shared/version.js";
@@ -6,6 +6,7 @@ import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import { Connection, SYSTEM_DATA_CHANNELS, type SignalingPort } from "../sfu/connection.js";
 import { Refusal, type Authorization, type Sfu } from "../sfu/sfu.js";
+import { transportCounters } from "../transport/transport-counters.js";
 import { connectMessage, sessionMessage, type SessionMessage } from "./messages.js";
 
 // One client's signaling state machine, over the WebSocket and, after `switched`, the
@@ -233,6 +234,28 @@ export class SignalingSession implements SignalingPort {
       }
     });
     for (const [label, dc] of conn.peer.dataChannels) this.bindDataChannel(conn, label, dc);
+    // werift's connectionState ignores the DTLS transport once ICE is up: a DTLS session that
+    // closes (authenticated close_notify) or fails (fatal alert, handshake failure) would leave
+    // a connection that says "connected" and carries nothing. End it, and say why.
+    for (const dtls of pc.dtlsTransports) {
+      dtls.onStateChange.subscribe((state) => {
+        if (state === "closed" || state === "failed") this.endForDtls(conn, dtls);
+      });
+    }
+  }
+
+  /** The connection's DTLS transport closed or failed while the connection was live. */
+  private endForDtls(conn: Connection, dtls: RTCDtlsTransport): void {
+    if (conn.closed || this.state === "closed") return;
+    transportCounters.dtlsConnectionsEnded++;
+    const state = dtls.state === "failed" ? "FAILED" : "CLOSED";
+    this.log.warn({ connection_id: conn.id, dtls_state: dtls.state }, "DTLS transport ended; ending the connection");
+    void this.end(CLOSE.normal, "DTLS-" + state, "dtls " + dtls.state);
+  }
+
+  /** A DTLS transport of the connection that has closed or failed, if any. */
+  private endedDtls(conn: Connection): RTCDtlsTransport | undefined {
+    return conn.peer.pc.dtlsTransports.find((t) => t.state === "closed" || t.state === "failed");
   }
 
   private bindDataChannel(conn: Connection, label: string, dc: RTCDataChannel): void {
@@ -252,6 +275,9 @@ export class SignalingSession implements SignalingPort {
     dc.stateChanged.subscribe((state) => {
       // The SDK closes DataChannels when it hangs up over DataChannel signaling.
       if (state === "closed" && this.switched && (SYSTEM_DATA_CHANNELS as readonly string[]).includes(label)) {
+        // werift closes the DataChannels first when DTLS ends (SCTP runs over it): name the cause.
+        const dtls = this.endedDtls(conn);
+        if (dtls) return this.endForDtls(conn, dtls);
         void this.end(CLOSE.normal, "DATA-CHANNEL-CLOSED", "data channel closed");
       }
     });
