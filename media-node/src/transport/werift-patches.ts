@@ -335,17 +335,22 @@ function guardDtlsSocket(transport: DtlsTransportLike, socket: DtlsSocketInterna
 // RTP: werift's RtpHeader.deSerialize reads CSRCs and the extension block without bounds (a
 // length past the end walks phantom elements, each appended by copying the whole array). Headers
 // that fail rtpHeaderCheck throw before werift parses them; every caller already drops packets
-// whose parse throws (RTCDtlsTransport: "dropping malformed SRTP packet").
+// whose parse throws (RTCDtlsTransport: "dropping malformed SRTP packet"). werift also ends the
+// header where an RFC 8285 id-15 element stops the element parse, leaving the rest of the
+// extension block in the payload: the payload starts where the block ends (found by the fuzz test).
 
-const rtpHeaderClass = werift.RtpHeader as unknown as { deSerialize(buf: Buffer): unknown; __checked?: boolean };
+const rtpHeaderClass = werift.RtpHeader as unknown as { deSerialize(buf: Buffer): { payloadOffset: number }; __checked?: boolean };
 if (!rtpHeaderClass.__checked) {
   const deSerialize = rtpHeaderClass.deSerialize;
   rtpHeaderClass.deSerialize = function (buf: Buffer) {
-    if (rtpHeaderCheck(buf, buf.length) < 0) {
+    const headerLength = rtpHeaderCheck(buf, buf.length);
+    if (headerLength < 0) {
       transportCounters.rtpMalformed++;
       throw new RangeError("malformed RTP header");
     }
-    return deSerialize.call(this, buf);
+    const header = deSerialize.call(this, buf);
+    header.payloadOffset = headerLength;
+    return header;
   };
   rtpHeaderClass.__checked = true;
 }
