@@ -33,9 +33,27 @@ afterAll(async () => {
 
 const VIDEO = { width: 320, height: 180 };
 
-function start(page: SoraPage, channelId: string, relayTcp: boolean): Promise<ClientHandle> {
+/** Starts a sendrecv client; if it does not come up in 70 s (the SDK's own timeout is 60 s), says what the node saw. */
+async function start(page: SoraPage, channelId: string, relayTcp: boolean): Promise<ClientHandle> {
   const args = { url, channelId, role: "sendrecv", video: VIDEO, rtcConfig: relayTcp ? { iceTransportPolicy: "relay", turnTransport: "tcp" } : null };
-  return page.page.evaluate((a) => (window as unknown as { startClient(a: unknown): Promise<ClientHandle> }).startClient(a), args);
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const conns = [...(node.sfu.channels.get(channelId)?.connections.values() ?? [])].map((c) => ({
+        id: c.id,
+        connected: c.connected,
+        pc: c.peer?.pc.connectionState,
+        ice: c.peer?.pc.iceConnectionState,
+        dtls: c.peer?.pc.dtlsTransports.map((t) => t.state),
+      }));
+      reject(new Error(`client did not start within 70 s; node connections: ${JSON.stringify(conns)}`));
+    }, 70_000);
+  });
+  try {
+    return await Promise.race([page.page.evaluate((a) => (window as unknown as { startClient(a: unknown): Promise<ClientHandle> }).startClient(a), args), stuck]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function decodesAll(page: SoraPage, id: number, from: string[]): Promise<boolean> {

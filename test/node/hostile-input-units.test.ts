@@ -173,16 +173,21 @@ describe("DTLS record filter", () => {
 });
 
 describe("ICE data sources and RTCP routing", () => {
-  it("takes data only from the nominated pair's address and socket; before nomination from a check-list pair", () => {
+  it("takes data only from the nominated or a validated pair's address and socket; before nomination from a check-list pair", () => {
     const udp = {};
     const other = {};
-    const pair = { protocol: udp, remoteAddr: ["10.0.0.2", 5000] as [string, number] };
-    const checking = { nominated: undefined, checkList: [pair], ensureProtocol: () => undefined };
+    const pair = { protocol: udp, remoteAddr: ["10.0.0.2", 5000] as [string, number], state: 3 };
+    const waiting = { protocol: udp, remoteAddr: ["10.0.0.3", 6000] as [string, number], state: 1 };
+    const checking = { nominated: undefined, checkList: [pair, waiting], ensureProtocol: () => undefined };
     expect(acceptsDataFrom(checking, udp, ["10.0.0.2", 5000])).toBe(true);
+    expect(acceptsDataFrom(checking, udp, ["10.0.0.3", 6000])).toBe(true);
     expect(acceptsDataFrom(checking, udp, ["10.0.0.2", 5001])).toBe(false);
-    const nominated = { nominated: pair, checkList: [pair, { protocol: udp, remoteAddr: ["10.0.0.3", 6000] as [string, number] }], ensureProtocol: () => undefined };
+    const validOther = { protocol: udp, remoteAddr: ["10.0.0.4", 7000] as [string, number], state: 3 };
+    const nominated = { nominated: pair, checkList: [pair, waiting, validOther], ensureProtocol: () => undefined };
     expect(acceptsDataFrom(nominated, udp, ["10.0.0.2", 5000])).toBe(true);
-    expect(acceptsDataFrom(nominated, udp, ["10.0.0.3", 6000])).toBe(false);
+    expect(acceptsDataFrom(nominated, udp, ["10.0.0.4", 7000])).toBe(true); // the peer may send on another valid pair
+    expect(acceptsDataFrom(nominated, udp, ["10.0.0.3", 6000])).toBe(false); // a pair whose check has not succeeded
+    expect(acceptsDataFrom(nominated, udp, ["10.0.0.9", 5000])).toBe(false);
     expect(acceptsDataFrom(nominated, other, ["10.0.0.2", 5000])).toBe(false);
     expect(isStunShaped(hex("00010000 2112a442 000000000000000000000000"))).toBe(true);
     expect(isStunShaped(hex("18fefd00 00000000 0000000001 00"))).toBe(false);

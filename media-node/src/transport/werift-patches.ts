@@ -213,16 +213,25 @@ if (!fidm.PrivateKey.prototype.__cachedKey) {
 // ---- Hostile traffic (docs/ARCHITECTURE.md, "Hostile input") ----------------------------------
 
 // ICE: werift's StunProtocol hands every datagram that does not parse as STUN to the DTLS and
-// SRTP layers, from whatever address it came (ice.ts: onDataReceived carries no address). RFC 8445
-// §12 sends and expects data on the selected pair; here a non-STUN datagram is accepted only from
-// the nominated pair's remote address on the socket it arrived on (before nomination: from a
-// candidate pair of the check list, so an early ClientHello is kept), otherwise dropped and
-// counted. STUN is left to werift (connectivity checks from new addresses are answered per ICE).
-// TCP candidates (not used by the node) and TURN-client protocols (load clients) are not filtered.
+// SRTP layers, from whatever address it came (ice.ts: onDataReceived carries no address). Here a
+// non-STUN datagram is accepted only from the remote address, on the socket it arrived on, of
+// - the nominated (selected) pair, or
+// - a valid pair (RFC 8445 §7.2.5.3.2: our integrity-protected check to that address succeeded,
+//   so the peer proved its ICE password from there). The controlling peer's selected pair need
+//   not be werift's nominated one: Chrome on a host with two addresses nominates one pair and may
+//   then send from another valid pair (seen in the browser tests: 192.0.2.2 vs 127.0.0.1);
+//   libwebrtc likewise takes data on any connection it has validated;
+// - before nomination, any pair of the check list (an early ClientHello is kept);
+// anything else is dropped and counted. STUN is left to werift (checks from new addresses are
+// answered per ICE). TCP candidates (not used by the node) and TURN-client protocols (load
+// clients) are not filtered.
+
+const PAIR_SUCCEEDED = 3; // werift's CandidatePairState.SUCCEEDED
 
 interface IcePairLike {
   protocol: unknown;
   remoteAddr: [string, number];
+  state?: number;
 }
 
 interface IceConnectionInternals {
@@ -244,8 +253,10 @@ export function isStunShaped(data: Buffer): boolean {
 /** Whether `connection` takes application data (DTLS, SRTP, SRTCP) arriving from `addr` on `protocol`. */
 export function acceptsDataFrom(connection: IceConnectionInternals, protocol: unknown, addr: [string, number]): boolean {
   const nominated = connection.nominated;
-  if (nominated !== undefined) return nominated.protocol === protocol && sameAddress(nominated.remoteAddr, addr);
-  for (const pair of connection.checkList) if (pair.protocol === protocol && sameAddress(pair.remoteAddr, addr)) return true;
+  if (nominated !== undefined && nominated.protocol === protocol && sameAddress(nominated.remoteAddr, addr)) return true;
+  for (const pair of connection.checkList) {
+    if (pair.protocol === protocol && sameAddress(pair.remoteAddr, addr) && (nominated === undefined || pair.state === PAIR_SUCCEEDED)) return true;
+  }
   return false;
 }
 
