@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fastCounters } from "./transport/fast-transport.js";
+import { transportCounters } from "./transport/transport-counters.js";
 
 // Process metrics for load tests and operators (GET /metrics on the signaling port): cumulative
 // CPU, memory, and the event-loop delay p99 since the previous read. Tiny on purpose.
@@ -20,6 +21,15 @@ export interface ProcessMetrics {
   fast_rtp_received: number;
   srtp_auth_failures: number;
   srtp_replays: number;
+  /** Dropped hostile or broken transport input, and connections ended by DTLS (transport-counters.ts). */
+  ice_foreign_datagrams: number;
+  dtls_records_dropped: number;
+  dtls_alerts_received: number;
+  dtls_connections_ended: number;
+  rtp_malformed: number;
+  rtcp_malformed: number;
+  nack_retransmissions_suppressed: number;
+  keyframe_requests_suppressed: number;
 }
 
 export function processMetrics(): ProcessMetrics {
@@ -37,6 +47,14 @@ export function processMetrics(): ProcessMetrics {
     fast_rtp_received: fastCounters.rtpReceived,
     srtp_auth_failures: fastCounters.srtpAuthFailures,
     srtp_replays: fastCounters.srtpReplays,
+    ice_foreign_datagrams: transportCounters.iceForeignDatagrams,
+    dtls_records_dropped: transportCounters.dtlsRecordsDropped,
+    dtls_alerts_received: transportCounters.dtlsAlertsReceived,
+    dtls_connections_ended: transportCounters.dtlsConnectionsEnded,
+    rtp_malformed: transportCounters.rtpMalformed,
+    rtcp_malformed: transportCounters.rtcpMalformed,
+    nack_retransmissions_suppressed: transportCounters.nackRetransmissionsSuppressed,
+    keyframe_requests_suppressed: transportCounters.keyframeRequestsSuppressed,
   };
   loopDelay.reset();
   return m;

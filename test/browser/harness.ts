@@ -1,5 +1,7 @@
+import { createSocket } from "node:dgram";
 import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
+import { createServer as createTcpServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -239,4 +241,22 @@ export function nodeAndBrowser(config: Partial<NodeConfig> = {}): { node: MediaN
     await ctx.node?.stop();
   });
   return ctx;
+}
+
+/** A port free for both UDP and TCP on 127.0.0.1 (coturn listens on both). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve) => {
+      const s = createTcpServer().listen(0, "127.0.0.1", () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const u = createSocket("udp4");
+      u.once("error", () => resolve(false));
+      u.bind(port, "127.0.0.1", () => u.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
 }

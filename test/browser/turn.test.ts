@@ -1,35 +1,15 @@
 import { createHmac } from "node:crypto";
-import { createSocket } from "node:dgram";
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { turnConfig } from "../../media-node/src/config.js";
 import { coturnConfig } from "../../media-node/src/turn/coturn.js";
 import { MediaNode } from "../../media-node/src/media-node.js";
-import { BrowserHarness, waitFor, type ClientHandle, type SoraPage } from "./harness.js";
+import { BrowserHarness, freePort, waitFor, type ClientHandle, type SoraPage } from "./harness.js";
 
 // TURN beside the node: the node spawns coturn, offers carry time-limited credentials, a
 // sora-js-sdk publisher forced to relay-only (UDP, then TCP to the TURN server) reaches the
 // node through coturn, a normal receiver decodes it, and the node counts TURN connections.
 
 const SECRET = "turn-test-secret-0123456789";
-
-/** A port free for both UDP and TCP on 127.0.0.1 (coturn listens on both). */
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, "127.0.0.1", () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => resolve(p));
-      });
-    });
-    const udpFree = await new Promise<boolean>((resolve) => {
-      const u = createSocket("udp4");
-      u.once("error", () => resolve(false));
-      u.bind(port, "127.0.0.1", () => u.close(() => resolve(true)));
-    });
-    if (udpFree) return port;
-  }
-}
 
 let node: MediaNode;
 let browser: BrowserHarness;

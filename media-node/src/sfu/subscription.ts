@@ -12,6 +12,7 @@ import {
 import { SequenceRebaser } from "../rtp/sequence-rebaser.js";
 import { Vp8Munger } from "../rtp/vp8-munger.js";
 import { RtpEgress } from "../transport/rtp-egress.js";
+import { transportCounters } from "../transport/transport-counters.js";
 import type { Publication } from "./publication.js";
 
 // One outgoing copy of a publication for one subscriber (mediasoup's Consumer). Owns the
@@ -24,8 +25,20 @@ import type { Publication } from "./publication.js";
 const SENT_RING = 2048; // outgoing seq -> (layer, source seq), for NACK answers
 const SENT_MASK = SENT_RING - 1;
 const NO_SOURCE = -1;
+const RESENT_NEVER = -0x40000000;
 /** While waiting for a keyframe of the target layer, re-ask this often (the first PLI may be lost). */
 const KEYFRAME_RETRY_MS = 500;
+/**
+ * A subscriber's own PLI/FIR are passed on at most this often: a subscriber flooding keyframe
+ * requests would otherwise make the publisher send a keyframe every 300 ms (the publication's
+ * throttle) for everyone. The node's own requests (transport ready, resume, layer switch) are not limited.
+ */
+export const SUBSCRIBER_KEYFRAME_REQUEST_MIN_MS = 1_000;
+/** A packet is resent at most once per this interval, however often it is NACKed. */
+export const RETRANSMIT_MIN_INTERVAL_MS = 20;
+/** Retransmissions per subscription: a token bucket of this many packets per second and burst. */
+export const RETRANSMIT_RATE_PPS = 400;
+export const RETRANSMIT_BURST = 400;
 /** No layer wanted (spotlight unfocus "none"). */
 export const NO_LAYER = -1;
 
@@ -42,6 +55,19 @@ export class Subscription {
   /** Per outgoing seq: source seq | layer << 16, and the timestamp offset it was sent with. */
   private readonly sentSource = new Int32Array(SENT_RING).fill(NO_SOURCE);
   private readonly sentTsOffset = new Uint32Array(SENT_RING);
+  /** Per outgoing seq: when it was last resent (ms since `createdMs`), RESENT_NEVER if not since it was sent. */
+  private readonly resentAtMs = new Int32Array(SENT_RING).fill(RESENT_NEVER);
+  private readonly createdMs = Date.now();
+  private retransmitTokens = RETRANSMIT_BURST;
+  private retransmitRefillMs = 0;
+  private lastSubscriberKeyframeRequestMs = -Infinity;
+  /**
+   * Video: no keyframe has reached the subscriber since its transport came up (or since a
+   * resume); packets before DTLS is connected are dropped, so the first one forwarded after
+   * that asks the publisher, and it is asked again every KEYFRAME_RETRY_MS until a keyframe
+   * has been forwarded.
+   */
+  private awaitingKeyframe: boolean;
   private readonly headerScratch = new RtpHeader();
   private readonly egress = new RtpEgress();
   private readonly vp8?: Vp8Munger;
@@ -64,11 +90,12 @@ export class Subscription {
   ) {
     // A single-layer track is relayed from its first packet; simulcast waits for a keyframe.
     this.currentLayer = publication.simulcast ? NO_LAYER : 0;
+    this.awaitingKeyframe = publication.kind === "video";
     if (publication.codec === "VP8") this.vp8 = new Vp8Munger();
     const sender = transceiver.sender;
     this.unsubscribers.push(
       sender.onGenericNack.subscribe((nack) => this.onNack(nack)).unSubscribe,
-      sender.onPictureLossIndication.subscribe(() => this.requestKeyframe()).unSubscribe,
+      sender.onPictureLossIndication.subscribe(() => this.onSubscriberKeyframeRequest()).unSubscribe,
       sender.onRtcp.subscribe((rtcp) => this.onRtcp(rtcp)).unSubscribe,
     );
   }
@@ -117,6 +144,7 @@ export class Subscription {
     if (!paused) {
       this.rebaser.restart();
       this.vp8?.rebase();
+      if (this.publication.kind === "video") this.awaitingKeyframe = true;
       this.requestKeyframe(true);
     }
   }
@@ -178,16 +206,36 @@ export class Subscription {
     if (layer !== NO_LAYER) this.askKeyframe(layer, Date.now(), urgent);
   }
 
+  /** PLI/FIR from the subscriber: passed on unless it asked less than SUBSCRIBER_KEYFRAME_REQUEST_MIN_MS ago. */
+  private onSubscriberKeyframeRequest(): void {
+    const nowMs = Date.now();
+    if (nowMs - this.lastSubscriberKeyframeRequestMs < SUBSCRIBER_KEYFRAME_REQUEST_MIN_MS) {
+      transportCounters.keyframeRequestsSuppressed++;
+      return;
+    }
+    this.lastSubscriberKeyframeRequestMs = nowMs;
+    this.requestKeyframe();
+  }
+
   /** Rewrites and sends one packet of `layer` in the subscriber's sequence space. */
   private forward(packet: RtpPacket, layer: number, nowMs: number): void {
     const dtls = this.transceiver.sender.dtlsTransport;
-    if (!dtls || dtls.state !== "connected") return;
+    if (!dtls || dtls.state !== "connected") {
+      // Dropped: whatever keyframe this was, the subscriber will need another once connected.
+      this.awaitingKeyframe = this.publication.kind === "video";
+      return;
+    }
+    if (this.awaitingKeyframe) {
+      if (this.publication.isKeyframe(packet.payload)) this.awaitingKeyframe = false;
+      else if (nowMs - this.lastKeyframeAskMs >= KEYFRAME_RETRY_MS) this.askKeyframe(layer, nowMs, false);
+    }
     const src = packet.header;
     const out = this.rebaser;
     out.map(src.sequenceNumber, src.timestamp, this.publication.clockRate, nowMs);
     const outSeq = out.outSeq;
     this.sentSource[outSeq & SENT_MASK] = src.sequenceNumber | (layer << 16);
     this.sentTsOffset[outSeq & SENT_MASK] = out.tsOffset;
+    this.resentAtMs[outSeq & SENT_MASK] = RESENT_NEVER;
     if (this.lossRate > 0 && Math.random() < this.lossRate) return;
     this.send(packet, outSeq, out.outTs);
   }
@@ -224,15 +272,31 @@ export class Subscription {
     if (vp8) vp8.restore(packet.payload);
   }
 
+  /**
+   * Resends NACKed packets from the publication's cache. A hostile subscriber can NACK thousands
+   * of packets per RTCP packet and send RTCP as fast as it likes: each packet is resent at most
+   * once per RETRANSMIT_MIN_INTERVAL_MS and the subscription's resends are a token bucket.
+   */
   private onNack(nack: GenericNack): void {
-    for (const outSeq of nack.lost) {
-      const slot = outSeq & SENT_MASK;
+    const nowMs = Date.now() - this.createdMs;
+    this.retransmitTokens = Math.min(RETRANSMIT_BURST, this.retransmitTokens + ((nowMs - this.retransmitRefillMs) * RETRANSMIT_RATE_PPS) / 1000);
+    this.retransmitRefillMs = nowMs;
+    const lost = nack.lost;
+    for (let i = 0; i < lost.length; i++) {
+      const slot = lost[i]! & SENT_MASK;
       const source = this.sentSource[slot]!;
       if (source === NO_SOURCE) continue;
+      if (nowMs - this.resentAtMs[slot]! < RETRANSMIT_MIN_INTERVAL_MS || this.retransmitTokens < 1) {
+        transportCounters.nackRetransmissionsSuppressed++;
+        continue;
+      }
       const layer = this.publication.layers[source >>> 16];
       const packet = layer?.cached(source & 0xffff);
       if (!packet) continue;
       const tsOffset = this.sentTsOffset[slot]!;
+      this.resentAtMs[slot] = nowMs;
+      this.retransmitTokens--;
+      const outSeq = lost[i]!;
       this.retransmitted++;
       this.send(packet, outSeq, (packet.header.timestamp + tsOffset) >>> 0);
     }
@@ -241,7 +305,7 @@ export class Subscription {
   private onRtcp(rtcp: RtcpPacket): void {
     // FIR (PSFB fmt 4) is not surfaced by werift as an event; treat it like PLI.
     if (rtcp.type === 206 && (rtcp as { feedback?: { count?: number } }).feedback?.count === 4) {
-      this.requestKeyframe();
+      this.onSubscriberKeyframeRequest();
     }
   }
 

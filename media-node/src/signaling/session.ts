@@ -1,4 +1,4 @@
-import type { RTCDataChannel } from "werift";
+import type { RTCDataChannel, RTCDtlsTransport } from "werift";
 import type { WebSocket } from "ws";
 import { newSoraId } from "../../../shared/ids.js";
 import { MAX_JSON_DEPTH, jsonDepth } from "../../../shared/json-limits.js";
@@ -9,6 +9,7 @@ import { deflateSync } from "node:zlib";
 import { Connection, RPC_LABEL, SYSTEM_DATA_CHANNELS, type SignalingPort } from "../sfu/connection.js";
 import { decodeMessage } from "../sfu/messaging.js";
 import { Refusal, type Authorization, type Sfu } from "../sfu/sfu.js";
+import { transportCounters } from "../transport/transport-counters.js";
 import { connectMessage, sessionMessage, type ConnectMessage, type SessionMessage } from "./messages.js";
 import { JSONRPC_ERROR, decideRpc, rpcError, rpcErrorFor, rpcResult, type RpcResponse } from "./rpc.js";
 import { offerConfig } from "./offer-config.js";
@@ -270,6 +271,28 @@ export class SignalingSession implements SignalingPort {
       }
     });
     for (const [label, dc] of conn.peer.dataChannels) this.bindDataChannel(conn, label, dc);
+    // werift's connectionState ignores the DTLS transport once ICE is up: a DTLS session that
+    // closes (authenticated close_notify) or fails (fatal alert, handshake failure) would leave
+    // a connection that says "connected" and carries nothing. End it, and say why.
+    for (const dtls of pc.dtlsTransports) {
+      dtls.onStateChange.subscribe((state) => {
+        if (state === "closed" || state === "failed") this.endForDtls(conn, dtls);
+      });
+    }
+  }
+
+  /** The connection's DTLS transport closed or failed while the connection was live. */
+  private endForDtls(conn: Connection, dtls: RTCDtlsTransport): void {
+    if (conn.closed || this.state === "closed") return;
+    transportCounters.dtlsConnectionsEnded++;
+    const state = dtls.state === "failed" ? "FAILED" : "CLOSED";
+    this.log.warn({ connection_id: conn.id, dtls_state: dtls.state }, "DTLS transport ended; ending the connection");
+    void this.end(CLOSE.normal, "DTLS-" + state, "dtls " + dtls.state);
+  }
+
+  /** A DTLS transport of the connection that has closed or failed, if any. */
+  private endedDtls(conn: Connection): RTCDtlsTransport | undefined {
+    return conn.peer.pc.dtlsTransports.find((t) => t.state === "closed" || t.state === "failed");
   }
 
   private bindDataChannel(conn: Connection, label: string, dc: RTCDataChannel): void {
@@ -291,6 +314,9 @@ export class SignalingSession implements SignalingPort {
     dc.stateChanged.subscribe((state) => {
       // The SDK closes DataChannels when it hangs up over DataChannel signaling.
       if (state === "closed" && this.switched && (SYSTEM_DATA_CHANNELS as readonly string[]).includes(label)) {
+        // werift closes the DataChannels first when DTLS ends (SCTP runs over it): name the cause.
+        const dtls = this.endedDtls(conn);
+        if (dtls) return this.endForDtls(conn, dtls);
         void this.end(CLOSE.normal, "DATA-CHANNEL-CLOSED", "data channel closed");
       }
     });

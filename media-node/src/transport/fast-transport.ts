@@ -1,6 +1,8 @@
 import type { Socket } from "node:dgram";
 import type { RTCDtlsTransport } from "werift";
+import { rtpHeaderCheck, rtpPaddingValid } from "../rtp/packet-validation.js";
 import { SRTP_AUTH_TAG_LENGTH, SRTP_REPLAYED, SrtpContext } from "../rtp/srtp.js";
+import { transportCounters } from "./transport-counters.js";
 
 // Fast media I/O under a werift PeerConnection. werift keeps ICE (connectivity checks, consent),
 // DTLS (handshake, keys), SCTP and RTCP; RTP itself bypasses werift's per-packet chain (double
@@ -9,7 +11,10 @@ import { SRTP_AUTH_TAG_LENGTH, SRTP_REPLAYED, SrtpContext } from "../rtp/srtp.js
 //   context, handed to the ICE pair's UDP socket;
 // - incoming: the nominated pair's UdpTransport.onData is wrapped; SRTP packets of SSRCs a
 //   handler has claimed are authenticated/decrypted in place and given to it as a Buffer view;
-//   everything else (STUN, DTLS, RTCP, unclaimed SSRCs) goes to werift unchanged.
+//   everything else (STUN, DTLS, RTCP, unclaimed SSRCs) goes to werift unchanged. Only datagrams
+//   from the nominated pair's remote address are taken; others go to werift, whose StunProtocol
+//   drops non-STUN data from foreign addresses (werift-patches.ts). A decrypted packet whose
+//   header or padding is malformed is dropped and counted before anything parses it.
 // Only AES_CM_128_HMAC_SHA1_80 is handled; the media node restricts DTLS-SRTP to it when the
 // fast path is on (see preferFastSrtpProfile). With any other profile `of()` returns undefined
 // and callers keep werift's path.
@@ -165,31 +170,46 @@ export class FastTransport {
     this.weriftOnData = werift;
     const sinks = this.sinks;
     const inbound = this.inbound;
+    const connection = this.dtls.iceTransport.connection as unknown as IceConnectionLike;
+    let remotePair: NominatedPair | undefined;
+    let remote: [string, number] = ["", 0];
     transport.onData = (data: Buffer, addr: [string, number]) => {
+      if (connection.nominated !== remotePair) {
+        remotePair = connection.nominated;
+        remote = remotePair ? remotePair.remoteAddr : ["", 0]; // a getter building a new array: read once per pair
+      }
+      if (addr[1] !== remote[1] || addr[0] !== remote[0]) return werift(data, addr);
       const b0 = data[0]!;
       const pt = data[1]! & 0x7f;
       // RTP (RFC 7983: 128..191), not RTCP (RFC 5761: PT 64..95 with the marker bit).
       if (b0 >= 128 && b0 <= 191 && data.length >= 12 && !(pt >= 64 && pt <= 95)) {
         const sink = sinks.get(data.readUInt32BE(8));
         if (sink !== undefined) {
+          // The header is in the clear: check it before spending an HMAC on the packet.
+          const headerLength = rtpHeaderCheck(data, data.length - SRTP_AUTH_TAG_LENGTH);
+          if (headerLength < 0) {
+            transportCounters.rtpMalformed++;
+            return;
+          }
           const length = inbound.unprotectRtp(data, data.length);
           if (length < 0) {
             if (length === SRTP_REPLAYED) fastCounters.srtpReplays++;
             else fastCounters.srtpAuthFailures++;
             return;
           }
+          if (!rtpPaddingValid(data, length, headerLength)) {
+            transportCounters.rtpMalformed++;
+            return;
+          }
           fastCounters.rtpReceived++;
-          let headerLength = 12 + (b0 & 0x0f) * 4;
-          if (b0 & 0x10) headerLength += 4 + data.readUInt16BE(headerLength + 2) * 4;
           sink(data, length, headerLength);
           return;
         }
         const all = this.defaultSink;
         if (all !== undefined) {
           const length = data.length - SRTP_AUTH_TAG_LENGTH;
-          let headerLength = 12 + (b0 & 0x0f) * 4;
-          if (b0 & 0x10) headerLength += 4 + data.readUInt16BE(headerLength + 2) * 4;
-          if (headerLength > length) return;
+          const headerLength = rtpHeaderCheck(data, length);
+          if (headerLength < 0) return;
           inbound.peekPayload(data, headerLength, Math.min(this.peekBytes, length - headerLength));
           all(data, length, headerLength);
           return;
