@@ -1,0 +1,177 @@
+import Sora, { type ConnectionOptions, type JSONType } from "sora-js-sdk";
+import type { ConnectRequest, SdkOptions } from "./connect-options.js";
+import { pushSample, streamRows, type StatsEntry, type StreamRow } from "./stats.js";
+
+// One sora-js-sdk connection opened from the page, with what the page shows of it: local stream,
+// remote streams (one per sender; the SDK's MediaStream id is the sender's connection id), an
+// event log and per-stream stats sampled once a second. Owns its SDK connection, camera tracks
+// and timer; close() ends all three.
+
+export interface RemoteStream {
+  /** The sender's connection id. */
+  connectionId: string;
+  stream: MediaStream;
+}
+
+export interface StreamSeries {
+  bitrate: number[];
+  fps: number[];
+}
+
+export interface LogLine {
+  at: number;
+  text: string;
+}
+
+type Connection = ReturnType<ReturnType<typeof Sora.connection>["sendrecv"]> | ReturnType<ReturnType<typeof Sora.connection>["recvonly"]>;
+
+const SAMPLE_INTERVAL_MS = 1000;
+const LOG_LINES = 40;
+
+let nextLocalId = 1;
+
+export class ClientSession {
+  readonly localId = nextLocalId++;
+  state: "connecting" | "connected" | "closed" = "connecting";
+  connectionId: string | null = null;
+  error: string | null = null;
+  localStream: MediaStream | null = null;
+  remotes: RemoteStream[] = [];
+  rows: StreamRow[] = [];
+  readonly series = new Map<string, StreamSeries>();
+  log: LogLine[] = [];
+  readonly labels: string[];
+  private connection: Connection | null = null;
+  private previous = new Map<string, StatsEntry>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private listeners = new Set<() => void>();
+
+  constructor(readonly request: Extract<ConnectRequest, { ok: true }>) {
+    this.labels = (request.options.dataChannels ?? []).map((d) => d.label);
+  }
+
+  get title(): string {
+    return `${this.request.role} · ${this.request.channelId}`;
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) l();
+  }
+
+  private note(text: string): void {
+    this.log = [...this.log.slice(-(LOG_LINES - 1)), { at: Date.now(), text }];
+    this.changed();
+  }
+
+  async start(): Promise<void> {
+    const { signalingUrl, channelId, role, metadata, options } = this.request;
+    try {
+      const sora = Sora.connection(signalingUrl, false);
+      const sdkOptions = options as SdkOptions as ConnectionOptions;
+      const meta = metadata as JSONType;
+      const connection = role === "recvonly" ? sora.recvonly(channelId, meta, sdkOptions) : sora[role](channelId, meta, sdkOptions);
+      this.connection = connection;
+      connection.on("track", (event) => this.addTrack(event));
+      connection.on("removetrack", (event) => this.removeTrack(event));
+      connection.on("notify", (message) => {
+        const m = message as { event_type: string; connection_id?: string };
+        this.note(`notify ${m.event_type}${m.connection_id ? ` ${m.connection_id}` : ""}`);
+      });
+      connection.on("push", (message) => this.note(`push ${JSON.stringify(message.data)}`));
+      connection.on("switched", () => this.note("switched to DataChannel signaling"));
+      connection.on("message", (event) => this.note(`message ${event.label}: ${new TextDecoder().decode(event.data)}`));
+      connection.on("disconnect", (event) => {
+        const e = event as { type: string; code?: number; reason?: string; title?: string };
+        this.note(`disconnected (${e.type}${e.code !== undefined ? ` ${e.code}` : ""}${e.reason ? ` ${e.reason}` : ""}${e.title ? ` ${e.title}` : ""})`);
+        this.finish();
+      });
+      if (role === "recvonly") {
+        await (connection as ReturnType<ReturnType<typeof Sora.connection>["recvonly"]>).connect();
+      } else {
+        this.localStream = await navigator.mediaDevices.getUserMedia({
+          audio: options.audio,
+          video: options.video ? { width: { ideal: 640 }, height: { ideal: 360 } } : false,
+        });
+        await (connection as ReturnType<ReturnType<typeof Sora.connection>["sendrecv"]>).connect(this.localStream);
+      }
+      if (this.state === "closed") return;
+      this.state = "connected";
+      this.connectionId = connection.connectionId;
+      this.note(`connected as ${this.connectionId}`);
+      this.timer = setInterval(() => void this.sample(), SAMPLE_INTERVAL_MS);
+    } catch (err) {
+      this.error = (err as Error).message || String(err);
+      this.note(`error: ${this.error}`);
+      this.finish();
+    }
+  }
+
+  async sendMessage(label: string, text: string): Promise<void> {
+    try {
+      await this.connection?.sendMessage(label, new TextEncoder().encode(text));
+      this.note(`sent ${label}: ${text}`);
+    } catch (err) {
+      this.note(`send failed: ${(err as Error).message}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    const connection = this.connection;
+    this.finish();
+    await connection?.disconnect().catch(() => undefined);
+  }
+
+  private finish(): void {
+    if (this.state === "closed") return;
+    this.state = "closed";
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const t of this.localStream?.getTracks() ?? []) t.stop();
+    this.changed();
+  }
+
+  private addTrack(event: RTCTrackEvent): void {
+    const stream = event.streams[0];
+    if (!stream || this.remotes.some((r) => r.stream.id === stream.id)) return;
+    this.remotes = [...this.remotes, { connectionId: stream.id, stream }];
+    this.changed();
+  }
+
+  private removeTrack(event: MediaStreamTrackEvent): void {
+    const stream = event.target as MediaStream;
+    if (stream.getTracks().length > 0) return;
+    this.remotes = this.remotes.filter((r) => r.stream !== stream);
+    this.changed();
+  }
+
+  /** The sender connection id of an inbound row (by its track), or null. */
+  senderOf(row: StreamRow): string | null {
+    if (!row.trackIdentifier) return null;
+    return this.remotes.find((r) => r.stream.getTracks().some((t) => t.id === row.trackIdentifier))?.connectionId ?? null;
+  }
+
+  private async sample(): Promise<void> {
+    const pc = this.connection?.pc;
+    if (!pc || this.state !== "connected") return;
+    let report: RTCStatsReport;
+    try {
+      report = await pc.getStats();
+    } catch {
+      return;
+    }
+    const entries: StatsEntry[] = [];
+    report.forEach((s: StatsEntry) => entries.push(s));
+    this.rows = streamRows(entries, this.previous);
+    this.previous = new Map(entries.map((e) => [e.id, e]));
+    for (const row of this.rows) {
+      const s = this.series.get(row.id) ?? { bitrate: [], fps: [] };
+      this.series.set(row.id, { bitrate: pushSample(s.bitrate, row.bitrateKbps), fps: pushSample(s.fps, row.fps) });
+    }
+    this.changed();
+  }
+}
