@@ -28,6 +28,9 @@ async function dispatch(request: Request, env: Env): Promise<Response> {
   const { pathname } = new URL(request.url);
   if (pathname === "/health" && request.method === "GET") return json(env, 200, { ok: true });
   if (pathname === "/signaling" && request.method === "GET") return handleSignaling(request, env);
+  // The devtools page: served as assets before the Worker runs; this covers setups that run the
+  // Worker first (run_worker_first, the workerd tests).
+  if (env.ASSETS && (pathname === "/devtools" || pathname.startsWith("/devtools/"))) return env.ASSETS.fetch(request);
   if (pathname === "/node" && request.method === "GET") {
     if (env.ALLOW_UNAUTHENTICATED_NODES !== "true" && !bearerMatches(request, env.NODE_SECRET)) {
       return apiError(env, "UNAUTHORIZED", undefined, { "www-authenticate": "Bearer" });
