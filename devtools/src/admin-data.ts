@@ -1,7 +1,7 @@
 // The admin view's model, joined from the HTTP API's answers: ListClusterNodes (members, mode),
 // ListClusterChannels (which node owns a channel), ListChannels, ListConnections,
 // ListPauseRtpStreams and ListChannelUserAgentStats (codecs, as the clients' own getStats()
-// reported them over the `stats` DataChannel). Pure, unit-tested in test/node/devtools.test.ts.
+// reported them in `pong` or on the `stats` DataChannel). Pure, unit-tested in test/node/devtools.test.ts.
 
 export interface NodeRow {
   nodeName: string;

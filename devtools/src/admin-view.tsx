@@ -171,40 +171,45 @@ function ChannelView({ channel, run }: { channel: ChannelRow; run: Run }) {
           {channel.spotlight ? " · spotlight" : ""} · {channel.connections.length} connections
         </small>
       </h3>
-      <table class="connections">
-        <thead>
-          <tr>
-            <th>Connection</th>
-            <th>Client id</th>
-            <th>Role</th>
-            <th>Node</th>
-            <th>Media</th>
-            <th>Codecs</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {channel.connections.map((c) => (
-            <tr key={c.connectionId} data-connection-id={c.connectionId}>
-              <td>
-                <code title={c.connectionId}>{shortId(c.connectionId)}</code>
-              </td>
-              <td>{c.clientId === c.connectionId ? "=" : c.clientId}</td>
-              <td>{c.role}</td>
-              <td>{c.node ?? "–"}</td>
-              <td>
-                {[c.audio ? "audio" : "", c.video ? "video" : "", c.simulcast ? "simulcast" : ""].filter(Boolean).join(" ")}
-              </td>
-              <td title="from the client's reported stats (DataChannel signaling)">{c.codecs || "–"}</td>
-              <td>
-                <button class="danger small" name="disconnect-connection" onClick={() => void run("DisconnectConnection", { channel_id, connection_id: c.connectionId })}>
-                  Disconnect
-                </button>
-              </td>
+      <div class="table-wrap">
+        <table class="connections">
+          <thead>
+            <tr>
+              <th>Connection</th>
+              <th>Client id</th>
+              <th>Role</th>
+              <th>Node</th>
+              <th>Media</th>
+              <th>Codecs</th>
+              <th />
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {channel.connections.map((c) => (
+              <tr key={c.connectionId} data-connection-id={c.connectionId}>
+                <td>
+                  <code title={c.connectionId}>{shortId(c.connectionId)}</code>
+                </td>
+                <td>{c.clientId === c.connectionId ? "=" : c.clientId}</td>
+                <td>{c.role}</td>
+                <td>{c.node ?? "–"}</td>
+                <td>{[c.audio ? "audio" : "", c.video ? "video" : "", c.simulcast ? "simulcast" : ""].filter(Boolean).join(", ")}</td>
+                <td title="what the client reports in its stats (ping/pong or the stats DataChannel)">{c.codecs || "–"}</td>
+                <td>
+                  <button
+                    class="danger small"
+                    name="disconnect-connection"
+                    title="DisconnectConnection"
+                    onClick={() => void run("DisconnectConnection", { channel_id, connection_id: c.connectionId })}
+                  >
+                    Disconnect
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {channel.paused.length > 0 ? (
         <p class="paused">
           Paused:{" "}

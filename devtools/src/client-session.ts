@@ -40,6 +40,8 @@ export class ClientSession {
   rows: StreamRow[] = [];
   readonly series = new Map<string, StreamSeries>();
   log: LogLine[] = [];
+  /** Client ids of the channel's connections, from `connection.*` notifies. */
+  readonly clientIds = new Map<string, string>();
   readonly labels: string[];
   private connection: Connection | null = null;
   private previous = new Map<string, StatsEntry>();
@@ -79,7 +81,8 @@ export class ClientSession {
       connection.on("track", (event) => this.addTrack(event));
       connection.on("removetrack", (event) => this.removeTrack(event));
       connection.on("notify", (message) => {
-        const m = message as { event_type: string; connection_id?: string };
+        const m = message as { event_type: string; connection_id?: string; client_id?: string; data?: unknown };
+        this.learnClientIds(m);
         this.note(`notify ${m.event_type}${m.connection_id ? ` ${m.connection_id}` : ""}`);
       });
       connection.on("push", (message) => this.note(`push ${JSON.stringify(message.data)}`));
@@ -147,6 +150,15 @@ export class ClientSession {
     if (stream.getTracks().length > 0) return;
     this.remotes = this.remotes.filter((r) => r.stream !== stream);
     this.changed();
+  }
+
+  private learnClientIds(m: { event_type: string; connection_id?: string; client_id?: string; data?: unknown }): void {
+    if (!m.event_type.startsWith("connection.")) return;
+    // The newcomer's own connection.created lists the others in `data` (Sora's notify).
+    const entries = [m, ...(Array.isArray(m.data) ? (m.data as { connection_id?: unknown; client_id?: unknown }[]) : [])];
+    for (const e of entries) {
+      if (typeof e.connection_id === "string" && typeof e.client_id === "string") this.clientIds.set(e.connection_id, e.client_id);
+    }
   }
 
   /** The sender connection id of an inbound row (by its track), or null. */

@@ -57,13 +57,17 @@ function RemoteTile({ session, connectionId, stream }: { session: ClientSession;
   const [muted, setMuted] = useState(true);
   const rows = session.rows.filter((r) => r.direction === "in" && session.senderOf(r) === connectionId);
   const decoded = rows.find((r) => r.kind === "video")?.framesDecoded ?? 0;
+  const clientId = session.clientIds.get(connectionId);
   return (
     <div class="tile remote" data-sender-id={connectionId} data-frames-decoded={decoded}>
       <div class="video-box">
         <Video stream={stream} muted={muted} />
-        <span class="tag">from {shortId(connectionId)}</span>
-        <button class="mute" title={muted ? "Play its audio" : "Mute"} onClick={() => setMuted(!muted)}>
-          {muted ? "🔇" : "🔊"}
+        <span class="tag" title={connectionId}>
+          from {clientId && clientId !== connectionId ? `${clientId} · ` : ""}
+          {shortId(connectionId)}
+        </span>
+        <button class="mute" title={muted ? "Play its audio" : "Mute its audio"} onClick={() => setMuted(!muted)}>
+          {muted ? "unmute" : "mute"}
         </button>
       </div>
       <StatsRows session={session} rows={rows} />

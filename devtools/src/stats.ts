@@ -116,8 +116,9 @@ function selectedPairRttMs(entries: StatsEntry[], byId: Map<string, StatsEntry>)
   return null;
 }
 
-/** A bounded series for the charts. */
+/** A bounded series for the charts; a missing value counts as 0 once the series has started. */
 export function pushSample(series: readonly number[], value: number | null, max = 60): number[] {
+  if (value === null && series.length === 0) return [];
   const next = [...series, value ?? 0];
   return next.length > max ? next.slice(next.length - max) : next;
 }

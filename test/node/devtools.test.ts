@@ -141,7 +141,8 @@ describe("stats from two getStats() snapshots", () => {
     for (let i = 0; i < 70; i++) s = pushSample(s, i);
     expect(s).toHaveLength(60);
     expect(s[0]).toBe(10);
-    expect(pushSample([], null)).toEqual([0]);
+    expect(pushSample([], null)).toEqual([]);
+    expect(pushSample([5], null)).toEqual([5, 0]);
   });
 });
 
