@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { buildAdminModel, type AdminModel, type ChannelRow } from "./admin-data.js";
 import { callApi, type ApiSettings, type TargetName } from "./api.js";
+import { RID_REQUEST_EVENT, type RidRequestEvent } from "./connect-options.js";
 import { shortId } from "./format.js";
 
 // The operator's view of the cluster, read from the HTTP API every 2 s: nodes (mode, load),
@@ -37,6 +38,11 @@ async function loadModel(settings: ApiSettings): Promise<AdminModel> {
     }),
   );
   return buildAdminModel({ nodes, clusterChannels, channels, connections, pauses, userAgentStats });
+}
+
+/** Tells this page's own clients (ClientSession) which layer they asked for, for their stats. */
+function announceRid(detail: RidRequestEvent): void {
+  window.dispatchEvent(new CustomEvent(RID_REQUEST_EVENT, { detail }));
 }
 
 export function AdminView({ settings }: { settings: ApiSettings }) {
@@ -251,10 +257,22 @@ function ChannelView({ channel, run }: { channel: ChannelRow; run: Run }) {
                 <option key={r}>{r}</option>
               ))}
             </select>
-            <button name="request-rtp-stream" disabled={!recvId || !sendId} onClick={() => void run("RequestRtpStream", { ...pair, rid })}>
+            <button
+              name="request-rtp-stream"
+              disabled={!recvId || !sendId}
+              onClick={async () => {
+                if (await run("RequestRtpStream", { ...pair, rid })) announceRid({ recv: recvId, send: sendId, rid });
+              }}
+            >
               Request rid
             </button>
-            <button name="reset-rtp-stream" disabled={!recvId || !sendId} onClick={() => void run("ResetRtpStream", pair)}>
+            <button
+              name="reset-rtp-stream"
+              disabled={!recvId || !sendId}
+              onClick={async () => {
+                if (await run("ResetRtpStream", pair)) announceRid({ recv: recvId, send: sendId, rid: null });
+              }}
+            >
               Reset rid
             </button>
           </div>

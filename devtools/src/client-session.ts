@@ -1,5 +1,5 @@
 import Sora, { type ConnectionOptions, type JSONType } from "sora-js-sdk";
-import type { ConnectRequest, SdkOptions } from "./connect-options.js";
+import { RID_REQUEST_EVENT, wantedRid, type ConnectRequest, type RidRequestEvent, type SdkOptions } from "./connect-options.js";
 import { pushSample, streamRows, type StatsEntry, type StreamRow } from "./stats.js";
 
 // One sora-js-sdk connection opened from the page, with what the page shows of it: local stream,
@@ -47,6 +47,19 @@ export class ClientSession {
   private previous = new Map<string, StatsEntry>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private listeners = new Set<() => void>();
+  /** RequestRtpStream made from this page's cluster view for this receiver: sender (or "*") → rid. */
+  private ridRequests = new Map<string, string>();
+  private readonly onRidRequest = (event: Event) => {
+    const { recv, send, rid } = (event as CustomEvent<RidRequestEvent>).detail;
+    if (recv !== this.connectionId) return;
+    if (rid === null) {
+      if (send === undefined) this.ridRequests.clear();
+      else this.ridRequests.delete(send);
+    } else {
+      this.ridRequests.set(send ?? "*", rid);
+    }
+    this.changed();
+  };
 
   constructor(readonly request: Extract<ConnectRequest, { ok: true }>) {
     this.labels = (request.options.dataChannels ?? []).map((d) => d.label);
@@ -72,6 +85,7 @@ export class ClientSession {
 
   async start(): Promise<void> {
     const { signalingUrl, channelId, role, metadata, options } = this.request;
+    window.addEventListener(RID_REQUEST_EVENT, this.onRidRequest);
     try {
       const sora = Sora.connection(signalingUrl, false);
       const sdkOptions = options as SdkOptions as ConnectionOptions;
@@ -132,6 +146,7 @@ export class ClientSession {
   private finish(): void {
     if (this.state === "closed") return;
     this.state = "closed";
+    window.removeEventListener(RID_REQUEST_EVENT, this.onRidRequest);
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     for (const t of this.localStream?.getTracks() ?? []) t.stop();
@@ -159,6 +174,11 @@ export class ClientSession {
     for (const e of entries) {
       if (typeof e.connection_id === "string" && typeof e.client_id === "string") this.clientIds.set(e.connection_id, e.client_id);
     }
+  }
+
+  /** The simulcast layer this receiver asked for of `sender` (see wantedRid), or null. */
+  ridOf(sender: string): string | null {
+    return wantedRid(this.ridRequests, sender, this.request.options);
   }
 
   /** The sender connection id of an inbound row (by its track), or null. */

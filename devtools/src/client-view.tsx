@@ -23,7 +23,7 @@ function Video({ stream, muted }: { stream: MediaStream; muted: boolean }) {
   return <video ref={ref} autoplay playsInline muted={muted} />;
 }
 
-function StatsRows({ session, rows }: { session: ClientSession; rows: StreamRow[] }) {
+function StatsRows({ session, rows, rid }: { session: ClientSession; rows: StreamRow[]; rid?: string | null }) {
   return (
     <div class="stats">
       {rows.map((row) => {
@@ -35,6 +35,7 @@ function StatsRows({ session, rows }: { session: ClientSession; rows: StreamRow[
                 {row.kind}
                 {row.rid ? ` ${row.rid}` : ""}
               </b>{" "}
+              {row.direction === "in" && row.kind === "video" && rid ? <span title="the simulcast layer this receiver asked for (connect or RequestRtpStream)">rid {rid} · </span> : null}
               {row.kind === "video" && row.width ? `${row.width}×${row.height} · ` : ""}
               {fmt(row.bitrateKbps, 0, " kbps")}
               {row.kind === "video" ? ` · ${fmt(row.fps, 0, " fps")}` : ""} · loss {fmt(row.lossPercent, 1, "%")} · rtt {fmt(row.rttMs, 0, " ms")}
@@ -70,7 +71,7 @@ function RemoteTile({ session, connectionId, stream }: { session: ClientSession;
           {muted ? "unmute" : "mute"}
         </button>
       </div>
-      <StatsRows session={session} rows={rows} />
+      <StatsRows session={session} rows={rows} rid={session.ridOf(connectionId)} />
     </div>
   );
 }

@@ -146,3 +146,26 @@ function parseJson(text: string): unknown {
 export function edgeSignalingUrl(location: { protocol: string; host: string }): string {
   return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/signaling`;
 }
+
+/**
+ * The simulcast layer a receiver asked for of one sender, in the node's order (media-node
+ * Connection.wantedLayerOf): a RequestRtpStream for that sender, else one for every sender (key
+ * "*"), else the connect's `simulcast_request_rid`, else r0. Null when this receiver did not
+ * connect with simulcast or spotlight and made no request: then the page shows no rid.
+ */
+export function wantedRid(requests: ReadonlyMap<string, string>, sender: string, options: SdkOptions): string | null {
+  const requested = requests.get(sender) ?? requests.get("*");
+  if (requested) return requested;
+  if (!options.simulcast && !options.spotlight) return null;
+  return options.simulcastRequestRid ?? "r0";
+}
+
+/** What the cluster view announces after a RequestRtpStream/ResetRtpStream, for the page's own clients. */
+export interface RidRequestEvent {
+  recv: string;
+  /** Undefined = every sender. */
+  send?: string;
+  /** Null = reset. */
+  rid: string | null;
+}
+export const RID_REQUEST_EVENT = "devtools-rid-request";

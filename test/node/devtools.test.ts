@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildAdminModel } from "../../devtools/src/admin-data.js";
 import { TARGETS } from "../../devtools/src/api.js";
-import { defaultConnectForm, edgeSignalingUrl, toConnectRequest } from "../../devtools/src/connect-options.js";
+import { defaultConnectForm, edgeSignalingUrl, toConnectRequest, wantedRid } from "../../devtools/src/connect-options.js";
 import { pushSample, streamRows, type StatsEntry } from "../../devtools/src/stats.js";
 import { catalog, targetOf, type ApiName } from "../../shared/api/catalog.js";
 
@@ -95,6 +95,18 @@ describe("connect form → sora-js-sdk options", () => {
     expect(error({ signalingNotifyMetadata: "nope" })).toMatch(/notify metadata/);
     // Spotlight fields are ignored without spotlight; ignore_disconnect_websocket needs DataChannels.
     expect(toConnectRequest({ ...form, spotlightNumber: "99", ignoreDisconnectWebSocket: true })).toMatchObject({ ok: true, options: { audio: true, video: true } });
+  });
+});
+
+describe("the rid a receiver asked for", () => {
+  it("follows the node's order: request for the sender, for all, the connect's, r0", () => {
+    const simulcast = { audio: true, video: true, simulcast: true };
+    expect(wantedRid(new Map(), "S", { audio: true, video: true })).toBeNull();
+    expect(wantedRid(new Map(), "S", simulcast)).toBe("r0");
+    expect(wantedRid(new Map(), "S", { ...simulcast, simulcastRequestRid: "r2" })).toBe("r2");
+    expect(wantedRid(new Map([["*", "r1"]]), "S", { ...simulcast, simulcastRequestRid: "r2" })).toBe("r1");
+    expect(wantedRid(new Map([["*", "r1"], ["S", "r0"]]), "S", simulcast)).toBe("r0");
+    expect(wantedRid(new Map([["T", "r2"]]), "S", { audio: true, video: true })).toBeNull();
   });
 });
 
