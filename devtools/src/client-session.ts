@@ -112,7 +112,9 @@ export class ClientSession {
       } else {
         this.localStream = await navigator.mediaDevices.getUserMedia({
           audio: options.audio,
-          video: options.video ? { width: { ideal: 640 }, height: { ideal: 360 } } : false,
+          // Simulcast needs a large enough source: Chrome drops layers below its per-resolution
+          // table (3 layers from 960×540), so simulcast senders capture 720p.
+          video: options.video ? (options.simulcast || options.spotlight ? { width: { ideal: 1280 }, height: { ideal: 720 } } : { width: { ideal: 640 }, height: { ideal: 360 } }) : false,
         });
         await (connection as ReturnType<ReturnType<typeof Sora.connection>["sendrecv"]>).connect(this.localStream);
       }

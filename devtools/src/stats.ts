@@ -82,7 +82,8 @@ export function streamRows(current: Iterable<StatsEntry>, previous: ReadonlyMap<
     }
     rows.push(row);
   }
-  return rows;
+  // Stable order for the page: audio before video, simulcast layers r0 → r2.
+  return rows.sort((a, b) => (a.kind === b.kind ? (a.rid ?? "").localeCompare(b.rid ?? "") : a.kind === "audio" ? -1 : 1));
 }
 
 /** (now - before) per second, scaled: bytes → kbps with scale 8 (bits per ms = kbps), frames → fps with 1000. */

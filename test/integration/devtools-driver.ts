@@ -46,10 +46,22 @@ export async function openDevtools(browser: Browser, edgeUrl: string, viewport =
 }
 
 /** Fills the connect form and connects; answers the connection id once connected. */
-export async function connect(page: Page, opts: { channelId: string; role?: "sendrecv" | "sendonly" | "recvonly"; clientId?: string }): Promise<string> {
+export async function connect(
+  page: Page,
+  opts: { channelId: string; role?: "sendrecv" | "sendonly" | "recvonly"; clientId?: string; options?: Record<string, string | boolean> },
+): Promise<string> {
   await page.fill("form.connect input[name=channelId]", opts.channelId);
   await page.selectOption("form.connect select[name=role]", opts.role ?? "sendrecv");
   await page.fill("form.connect input[name=clientId]", opts.clientId ?? "");
+  if (opts.options) {
+    await page.locator("form.connect details").evaluate((d) => ((d as HTMLDetailsElement).open = true));
+    for (const [name, value] of Object.entries(opts.options)) {
+      const field = page.locator(`form.connect [name=${name}]`);
+      if (typeof value === "boolean") await field.setChecked(value);
+      else if ((await field.evaluate((el) => el.tagName)) === "SELECT") await field.selectOption(value);
+      else await field.fill(value);
+    }
+  }
   const before = await page.locator("article.client").count();
   await page.click("form.connect button[name=connect]");
   // New clients are listed first.

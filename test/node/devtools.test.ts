@@ -141,6 +141,12 @@ describe("stats from two getStats() snapshots", () => {
     ]);
   });
 
+  it("orders audio first, then simulcast layers by rid", () => {
+    const out = (id: string, kind: string, rid?: string): StatsEntry => ({ id, type: "outbound-rtp", timestamp: 1, kind, ...(rid ? { rid } : {}) });
+    const rows = streamRows([out("v2", "video", "r2"), out("v0", "video", "r0"), out("a", "audio"), out("v1", "video", "r1")]);
+    expect(rows.map((r) => r.id)).toEqual(["a", "v0", "v1", "v2"]);
+  });
+
   it("has no rates without a previous sample or when counters restart", () => {
     const [first] = streamRows(snapshot(1000, 100, 10_000, 30, 0));
     expect(first).toMatchObject({ bitrateKbps: null, fps: null });
