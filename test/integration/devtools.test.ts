@@ -7,7 +7,8 @@ import { startEdge, startNode, until, type EdgeProcess, type NodeProcess } from 
 
 // The devtools page end to end: served by the edge (wrangler dev, Workers assets), two tabs
 // connect through the edge's /signaling redirect with the real sora-js-sdk, each decodes the
-// other's video; the admin view (HTTP API) lists both and its Pause button stops one direction.
+// other's video; the admin view (HTTP API) lists both, its Pause button stops one direction (and
+// Resume restarts it), Push reaches the other tab and Disconnect ends it.
 
 const SCREENSHOT = path.resolve(import.meta.dirname, "../../tmp/devtools-integration.png");
 
@@ -34,7 +35,7 @@ const rising = async (page: Page, senderId: string, windowMs: number): Promise<n
   return (await framesDecodedFrom(page, senderId)) - before;
 };
 
-it("connects two tabs, shows each other's video, lists them and pauses one direction", async () => {
+it("connects two tabs, shows each other's video, lists them, pauses one direction, pushes and disconnects", async () => {
   const channelId = "devtools-e2e";
   const alice = await openDevtools(browser, edge.url);
   const bob = await openDevtools(browser, edge.url);
@@ -80,4 +81,16 @@ it("connects two tabs, shows each other's video, lists them and pauses one direc
 
   mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
   await alice.screenshot({ path: SCREENSHOT, fullPage: true });
+
+  // Push from the cluster view reaches bob's client (its event log).
+  await channel.locator("select[name=target]").selectOption(bobId);
+  await channel.locator("textarea[name=metadata]").fill('{"greeting": "hi bob"}');
+  await channel.locator("button[name=push]").click();
+  await until("bob logs the push", async () => (await bob.locator("article.client details.log").textContent())?.includes('push {"greeting":"hi bob"}'), 10_000);
+
+  // DisconnectConnection ends bob's connection: his card closes and the cluster view drops him.
+  await channel.locator(`tr[data-connection-id="${bobId}"] button[name=disconnect-connection]`).click();
+  await bob.locator('article.client[data-state="closed"]').waitFor({ timeout: 15_000 });
+  await channel.locator(`tr[data-connection-id="${bobId}"]`).waitFor({ state: "detached", timeout: 15_000 });
+  expect(await channel.locator("tr[data-connection-id]").count()).toBe(1);
 }, 120_000);
