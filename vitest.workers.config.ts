@@ -1,5 +1,11 @@
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { defineConfig } from "vitest/config";
+
+// wrangler.toml's [assets] directory (the devtools page) must exist before workerd starts; `npm test`
+// builds it first, this covers a direct `npx vitest run -c vitest.workers.config.ts`.
+if (!existsSync("devtools/dist/devtools/index.html")) execFileSync("npx", ["tsx", "devtools/build.ts"], { stdio: "inherit" });
 
 // Edge tests: run inside workerd (Miniflare) against the real Worker and Durable Objects of
 // wrangler.toml. Storage is isolated per test file. Short timeouts so "node unreachable" and

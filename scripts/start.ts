@@ -1,5 +1,6 @@
 // `npm start`: the local cluster. The edge (Sora's HTTP API, in workerd through `wrangler dev`)
-// on http://127.0.0.1:3000/ and N media nodes (signaling on ws://127.0.0.1:5000/signaling, 5001, ...),
+// on http://127.0.0.1:3000/ (with the devtools page at /devtools/, built by `npm run devtools:build`
+// before this script runs) and N media nodes (signaling on ws://127.0.0.1:5000/signaling, 5001, ...),
 // each joined to the edge. A child that exits on its own is reported and restarted with backoff
 // (launcher/supervised-child.ts) while the others keep serving; only Ctrl-C / SIGTERM (or the
 // parent going away) stops everything.
@@ -119,6 +120,7 @@ for (const url of signalingUrls) {
 
 console.log("");
 console.log("Sora-compatible SFU is running:");
+if (edgeAvailable) console.log(`  devtools    ${apiUrl}devtools/  (connect clients, watch stats, drive the HTTP API)`);
 if (edgeAvailable) console.log(`  HTTP API    ${apiUrl}  (POST / with x-sora-target: Sora_YYYYMMDD.Name)`);
 for (const url of signalingUrls) console.log(`  signaling   ${url}`);
 if (edgeAvailable) console.log(`  edge signaling ws://${host}:${apiPort}/signaling (redirects to the channel's node)`);

@@ -19,6 +19,8 @@ export interface Env {
   ALLOW_UNAUTHENTICATED_NODES?: string;
   /** How long the edge waits for a node's ack (ms); default COMMAND_TIMEOUT_MS. */
   COMMAND_TIMEOUT_MS?: string;
+  /** The devtools page (wrangler.toml [assets], built by `npm run devtools:build`): /devtools/. */
+  ASSETS?: Fetcher;
   /** A node link silent (no "ping") this long is closed (ms); default 3 ping intervals. */
   NODE_LIVENESS_TIMEOUT_MS?: string;
 }
