@@ -5,7 +5,7 @@ import type { ClusterObject } from "./objects/cluster-object.js";
 export interface Env {
   CLUSTER: DurableObjectNamespace<ClusterObject>;
   CHANNEL: DurableObjectNamespace<ChannelObject>;
-  /** Static assets (wrangler.toml `[assets]`): the devtools page; absent when not configured. */
+  /** Static assets (wrangler.toml `[assets]`, built by `npm run devtools:build`): the devtools page; absent when not configured. */
   ASSETS?: Fetcher;
   /** Secret: clients of the HTTP API send `authorization: Bearer <API_TOKEN>`. */
   API_TOKEN?: string;
@@ -19,8 +19,6 @@ export interface Env {
   ALLOW_UNAUTHENTICATED_NODES?: string;
   /** How long the edge waits for a node's ack (ms); default COMMAND_TIMEOUT_MS. */
   COMMAND_TIMEOUT_MS?: string;
-  /** The devtools page (wrangler.toml [assets], built by `npm run devtools:build`): /devtools/. */
-  ASSETS?: Fetcher;
   /** A node link silent (no "ping") this long is closed (ms); default 3 ping intervals. */
   NODE_LIVENESS_TIMEOUT_MS?: string;
 }
