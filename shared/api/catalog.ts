@@ -31,6 +31,7 @@ import {
   port,
   push,
   rid,
+  ridOrNone,
   streamPair,
 } from "./fields.js";
 
@@ -88,6 +89,16 @@ export const catalog = {
     description: "Returns the pair (or, without `send_connection_id`, every pair of the subscriber) to its connect-time rid, whatever RequestRtpStream covered it.",
     request: z.object({ channel_id: channelId, recv_connection_id: connectionId, send_connection_id: connectionId.optional() }),
     answer: echo({ channel_id: channelId, recv_connection_id: connectionId, send_connection_id: connectionId.optional() }),
+  }),
+
+  RequestSimulcastRid: entry({
+    date: "20251217",
+    section: "Simulcast",
+    object: "channel",
+    description:
+      "The HTTP twin of DataChannel RPC `2025.2.0/RequestSimulcastRid`, for any receiver: the same state and rule as RequestRtpStream (the latest call covering a pair decides it), and `rid` may be `none`. The receiver gets `simulcast.switched` when its layer changes. Not bound by the receiver's `simulcast_rpc_rids`.",
+    request: z.object({ channel_id: channelId, receiver_connection_id: connectionId, rid: ridOrNone, sender_connection_id: connectionId.optional() }),
+    answer: echo({ channel_id: channelId, receiver_connection_id: connectionId, rid: ridOrNone, sender_connection_id: connectionId.optional() }),
   }),
 
   // --- Signaling (experimental) ---------------------------------------------------------------
@@ -212,6 +223,36 @@ export const catalog = {
       "Removes that sender's focus (also a fixed one); it is not refocused by join order, only when it speaks. Its slot goes to another sender.",
     request: z.object(connectionKey),
     answer: echo(connectionKey),
+  }),
+  RequestSpotlightRid: entry({
+    date: "20211215",
+    section: "Spotlight",
+    object: "channel",
+    description:
+      "The receiver `recv_connection_id` gets focused senders at `spotlight_focus_rid` and the others at `spotlight_unfocus_rid` (`none` = no video), for `send_connection_id` or (omitted) every sender; a request for one sender wins over the one for all. RequestRtpStream / RequestSimulcastRid for the pair win over both. Same state as DataChannel RPC `2025.2.0/RequestSpotlightRid`.",
+    request: z.object({
+      channel_id: channelId,
+      recv_connection_id: connectionId,
+      spotlight_focus_rid: ridOrNone,
+      spotlight_unfocus_rid: ridOrNone,
+      send_connection_id: connectionId.optional(),
+    }),
+    answer: echo({
+      channel_id: channelId,
+      recv_connection_id: connectionId,
+      spotlight_focus_rid: ridOrNone,
+      spotlight_unfocus_rid: ridOrNone,
+      send_connection_id: connectionId.optional(),
+    }),
+  }),
+  ResetSpotlightRid: entry({
+    date: "20211215",
+    section: "Spotlight",
+    object: "channel",
+    description:
+      "Drops the receiver's RequestSpotlightRid for `send_connection_id`, or (omitted) all of them: the connect's `spotlight_focus_rid` / `spotlight_unfocus_rid` apply again (default `r1` / `r0`).",
+    request: z.object({ channel_id: channelId, recv_connection_id: connectionId, send_connection_id: connectionId.optional() }),
+    answer: echo({ channel_id: channelId, recv_connection_id: connectionId, send_connection_id: connectionId.optional() }),
   }),
   ChangeSpotlightNumber: entry({
     date: "20200807",
