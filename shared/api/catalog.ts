@@ -470,6 +470,47 @@ export const catalog = {
     answer: userAgentStatsAnswer,
   }),
 
+  GetStatsClient: entry({
+    date: "20170529",
+    section: "Statistics",
+    object: "channel",
+    description: "GetStatsConnection's answer for every connection of the channel with that `client_id` (CLIENT-NOT-FOUND when none has it).",
+    request: z.object({ ...channelKey, client_id: clientId }),
+    answer: z.array(connectionStatsAnswer),
+  }),
+  GetStatsAllConnections: entry({
+    date: "20171101",
+    section: "Statistics",
+    object: "cluster",
+    description: "GetStatsConnection's answer for every live connection of every channel on a connected node.",
+    request: noKeys,
+    answer: z.array(connectionStatsAnswer),
+  }),
+  ListRtcStats: entry({
+    date: "20211215",
+    section: "Statistics",
+    object: "cluster",
+    description: "ListUserAgentStats under its current name (Sora Cloud renamed user-agent stats to RTC stats).",
+    request: noKeys,
+    answer: z.array(userAgentStatsEntry),
+  }),
+  ListChannelRtcStats: entry({
+    date: "20211215",
+    section: "Statistics",
+    object: "channel",
+    description: "ListChannelUserAgentStats under its current name.",
+    request: z.object(channelKey),
+    answer: z.array(userAgentStatsEntry),
+  }),
+  GetRtcStats: entry({
+    date: "20211215",
+    section: "Statistics",
+    object: "channel",
+    description: "GetUserAgentStats under its current name.",
+    request: z.object(connectionKey),
+    answer: userAgentStatsAnswer,
+  }),
+
   // --- Audio streaming ------------------------------------------------------------------------
   StartAudioStreaming: entry({
     date: "20221221",
