@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { simulcastSwitchedNotify } from "../../media-node/src/sfu/connection.js";
 import { Publication } from "../../media-node/src/sfu/publication.js";
 import { NO_LAYER, Subscription, type SwitchTrigger } from "../../media-node/src/sfu/subscription.js";
+import { SDK_DECODERS } from "../support/sdk-decoders.js";
 
 // When a simulcast subscription changes the layer it relays, its owner is told once (Sora's
 // `simulcast.switched` notify): at the keyframe that makes the switch, with the previous and the
@@ -94,5 +95,10 @@ describe("simulcast layer switch reporting", () => {
       previous_rid: "r0",
     });
     expect(simulcastSwitchedNotify("SENDER", 2, 1, 2, "sender", [])).toMatchObject({ priority: "lower", request_rid: "r2", current_rid: "r1", previous_rid: "r2" });
+  });
+
+  it("every other SDK's notify decoder accepts it (as sent: with type and timestamp)", () => {
+    const sent = { type: "notify", timestamp: new Date().toISOString(), ...simulcastSwitchedNotify("SENDER", 1, 0, 0, "receiver", []) };
+    for (const [sdk, decoder] of Object.entries(SDK_DECODERS)) expect(decoder.notify.safeParse(sent).success, sdk).toBe(true);
   });
 });
