@@ -31,6 +31,7 @@ import {
   port,
   push,
   rid,
+  ridOrNone,
   streamPair,
 } from "./fields.js";
 
@@ -88,6 +89,16 @@ export const catalog = {
     description: "Returns the pair (or, without `send_connection_id`, every pair of the subscriber) to its connect-time rid, whatever RequestRtpStream covered it.",
     request: z.object({ channel_id: channelId, recv_connection_id: connectionId, send_connection_id: connectionId.optional() }),
     answer: echo({ channel_id: channelId, recv_connection_id: connectionId, send_connection_id: connectionId.optional() }),
+  }),
+
+  RequestSimulcastRid: entry({
+    date: "20251217",
+    section: "Simulcast",
+    object: "channel",
+    description:
+      "The HTTP twin of DataChannel RPC `2025.2.0/RequestSimulcastRid`, for any receiver: the same state and rule as RequestRtpStream (the latest call covering a pair decides it), and `rid` may be `none`. The receiver gets `simulcast.switched` when its layer changes. Not bound by the receiver's `simulcast_rpc_rids`.",
+    request: z.object({ channel_id: channelId, receiver_connection_id: connectionId, rid: ridOrNone, sender_connection_id: connectionId.optional() }),
+    answer: echo({ channel_id: channelId, receiver_connection_id: connectionId, rid: ridOrNone, sender_connection_id: connectionId.optional() }),
   }),
 
   // --- Signaling (experimental) ---------------------------------------------------------------
@@ -212,6 +223,36 @@ export const catalog = {
       "Removes that sender's focus (also a fixed one); it is not refocused by join order, only when it speaks. Its slot goes to another sender.",
     request: z.object(connectionKey),
     answer: echo(connectionKey),
+  }),
+  RequestSpotlightRid: entry({
+    date: "20211215",
+    section: "Spotlight",
+    object: "channel",
+    description:
+      "The receiver `recv_connection_id` gets focused senders at `spotlight_focus_rid` and the others at `spotlight_unfocus_rid` (`none` = no video), for `send_connection_id` or (omitted) every sender; a request for one sender wins over the one for all. RequestRtpStream / RequestSimulcastRid for the pair win over both. Same state as DataChannel RPC `2025.2.0/RequestSpotlightRid`.",
+    request: z.object({
+      channel_id: channelId,
+      recv_connection_id: connectionId,
+      spotlight_focus_rid: ridOrNone,
+      spotlight_unfocus_rid: ridOrNone,
+      send_connection_id: connectionId.optional(),
+    }),
+    answer: echo({
+      channel_id: channelId,
+      recv_connection_id: connectionId,
+      spotlight_focus_rid: ridOrNone,
+      spotlight_unfocus_rid: ridOrNone,
+      send_connection_id: connectionId.optional(),
+    }),
+  }),
+  ResetSpotlightRid: entry({
+    date: "20211215",
+    section: "Spotlight",
+    object: "channel",
+    description:
+      "Drops the receiver's RequestSpotlightRid for `send_connection_id`, or (omitted) all of them: the connect's `spotlight_focus_rid` / `spotlight_unfocus_rid` apply again (default `r1` / `r0`).",
+    request: z.object({ channel_id: channelId, recv_connection_id: connectionId, send_connection_id: connectionId.optional() }),
+    answer: echo({ channel_id: channelId, recv_connection_id: connectionId, send_connection_id: connectionId.optional() }),
   }),
   ChangeSpotlightNumber: entry({
     date: "20200807",
@@ -425,6 +466,47 @@ export const catalog = {
     section: "Statistics",
     object: "channel",
     description: "Latest `getStats()` of one connection.",
+    request: z.object(connectionKey),
+    answer: userAgentStatsAnswer,
+  }),
+
+  GetStatsClient: entry({
+    date: "20170529",
+    section: "Statistics",
+    object: "channel",
+    description: "GetStatsConnection's answer for every connection of the channel with that `client_id` (CLIENT-NOT-FOUND when none has it).",
+    request: z.object({ ...channelKey, client_id: clientId }),
+    answer: z.array(connectionStatsAnswer),
+  }),
+  GetStatsAllConnections: entry({
+    date: "20171101",
+    section: "Statistics",
+    object: "cluster",
+    description: "GetStatsConnection's answer for every live connection of every channel on a connected node.",
+    request: noKeys,
+    answer: z.array(connectionStatsAnswer),
+  }),
+  ListRtcStats: entry({
+    date: "20211215",
+    section: "Statistics",
+    object: "cluster",
+    description: "ListUserAgentStats under its current name (Sora Cloud renamed user-agent stats to RTC stats).",
+    request: noKeys,
+    answer: z.array(userAgentStatsEntry),
+  }),
+  ListChannelRtcStats: entry({
+    date: "20211215",
+    section: "Statistics",
+    object: "channel",
+    description: "ListChannelUserAgentStats under its current name.",
+    request: z.object(channelKey),
+    answer: z.array(userAgentStatsEntry),
+  }),
+  GetRtcStats: entry({
+    date: "20211215",
+    section: "Statistics",
+    object: "channel",
+    description: "GetUserAgentStats under its current name.",
     request: z.object(connectionKey),
     answer: userAgentStatsAnswer,
   }),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { nodeModeSchema, ridSchema } from "../control-protocol.js";
+import { nodeModeSchema, ridOrNoneSchema, ridSchema } from "../control-protocol.js";
 import { checkJsonLimits, MAX_JSON_DEPTH, MAX_METADATA_BYTES } from "../json-limits.js";
 
 // The keys that recur across API calls, with their ranges, so every target validates a
@@ -12,6 +12,7 @@ export const channelId = name("channel_id").describe("Channel id.");
 export const connectionId = name("connection_id").describe("Connection id (26 characters in Sora's format).");
 export const nodeName = name("node_name").describe("Media node name, e.g. `node-01@192.0.2.5`.");
 export const rid = ridSchema.describe("Simulcast layer: `r0` (lowest) … `r2` (highest).");
+export const ridOrNone = ridOrNoneSchema.describe("`none` (no video of that sender) or a simulcast layer `r0` (lowest) … `r2` (highest).");
 export const mode = nodeModeSchema.describe("`normal`, `block_new_session` or `block_new_connection`.");
 /** ListClusterNodes also reports `initial` (Sora's state of a node not yet serving). */
 export const reportedMode = z.enum([...nodeModeSchema.options, "initial"]);

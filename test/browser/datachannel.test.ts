@@ -65,13 +65,24 @@ it("rpc: RequestSimulcastRid moves the decoded width, PutSignalingNotifyMetadata
   const up = await page.rpc(receiver.id, "2025.2.0/RequestSimulcastRid", { rid: "r1", sender_connection_id: sender.connectionId });
   expect(up).toEqual({ result: { channel_id: channelId, receiver_connection_id: receiver.connectionId, rid: "r1", sender_connection_id: sender.connectionId } });
   await waitFor("r1 decoded after the RPC", () => widthIs(page, receiver.id, 480), 30_000);
-  expect(await page.rpc(receiver.id, "2025.2.0/RequestSimulcastRid", { rid: "r0" })).toMatchObject({ result: { rid: "r0" } });
-  // The latest request covering the pair decides it (as RequestRtpStream, shared/rid-requests.ts):
-  // the one for every sender supersedes the earlier per-sender r1 ...
-  await waitFor("r0 after the request for every sender", () => widthIs(page, receiver.id, 240), 15_000);
-  // ... and a newer per-sender request supersedes that one for its sender.
-  await page.rpc(receiver.id, "2025.2.0/RequestSimulcastRid", { rid: "r1", sender_connection_id: sender.connectionId });
-  await waitFor("r1 again for that sender", () => widthIs(page, receiver.id, 480), 15_000);
+  // As sora-js-sdk's rpc e2e: the switch is announced with its `current_rid`; `rpc_rids` lists
+  // what RPC may ask (all four: no simulcast_rpc_rids narrowed it).
+  const switched = await waitFor("simulcast.switched after the RPC", async () =>
+    (await page.state(receiver.id)).notifies.find((n) => n.event_type === "simulcast.switched" && n.current_rid === "r1"),
+  );
+  expect(switched).toMatchObject({ sender_connection_id: sender.connectionId, previous_rid: "r0", request_rid: "r1", trigger: "receiver", rpc_rids: ["none", "r0", "r1", "r2"] });
+  // A request for every sender is the latest covering the pair: it supersedes the per-sender one
+  // (shared/rid-requests.ts, as RequestRtpStream).
+  expect(await page.rpc(receiver.id, "2025.2.0/RequestSimulcastRid", { rid: "r2" })).toMatchObject({ result: { rid: "r2" } });
+  await waitFor("r2 decoded after the request for every sender", () => widthIs(page, receiver.id, 960), 30_000);
+  await page.rpc(receiver.id, "2025.2.0/RequestSimulcastRid", { rid: "r0", sender_connection_id: sender.connectionId });
+  await waitFor("back to r0", () => widthIs(page, receiver.id, 240), 15_000);
+  const switches = (await page.state(receiver.id)).notifies.filter((n) => n.event_type === "simulcast.switched" && n.trigger === "receiver");
+  expect(switches.map((n) => [n.previous_rid, n.current_rid])).toEqual([
+    ["r0", "r1"],
+    ["r1", "r2"],
+    ["r2", "r0"],
+  ]);
 
   const metadata = await page.rpc(receiver.id, "2025.2.0/PutSignalingNotifyMetadata", { metadata: { hand: "up" } });
   expect(metadata).toEqual({ result: { hand: "up" } });

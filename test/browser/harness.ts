@@ -41,7 +41,17 @@ export interface ClientHandle {
 
 export interface ClientState {
   connectionId: string | null;
-  notifies: { event_type: string; connection_id?: string; channel_connections?: number; metadata?: unknown; data?: unknown[]; role?: string; turn_transport_type?: string }[];
+  /** Summaries; a `simulcast.switched` notify is kept whole (but `type`/`timestamp`). */
+  notifies: {
+    event_type: string;
+    connection_id?: string;
+    channel_connections?: number;
+    metadata?: unknown;
+    data?: unknown[];
+    role?: string;
+    turn_transport_type?: string;
+    [key: string]: unknown;
+  }[];
   pushes: unknown[];
   tracks: Record<string, { kind: string; streamId: string }>;
   removed: { kind: string; streamId: string }[];

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { fails, ok } from "./support/api.js";
+import { api, fails, ok } from "./support/api.js";
 import { NodePeer, channel, connection, connectionStats, defaultAnswer, until } from "./support/node-peer.js";
 
 // Connection and channel management (Sora's Disconnect*, Push*, List(Channel)Connections,
@@ -139,6 +139,36 @@ describe("stats and keyframes", () => {
     expect(lastCommand()).toEqual({ name: "get_connection_stats", channel_id: CH, connection_id: S });
     await fails("GetStatsConnection", { channel_id: CH, connection_id: "NOPE" }, "CONNECTION-NOT-FOUND");
     await fails("GetStatsConnection", { channel_id: "nowhere", connection_id: S }, "CHANNEL-NOT-FOUND");
+  });
+
+  it("GetStatsClient answers every connection of that client_id; GetStatsAllConnections every live one", async () => {
+    const alice = await ok("GetStatsClient", { channel_id: CH, client_id: "alice" });
+    expect(alice).toHaveLength(2);
+    expect(alice).toEqual(expect.arrayContaining([connectionStats(CH, S), connectionStats(CH, R)]));
+    await fails("GetStatsClient", { channel_id: CH, client_id: "bob" }, "CLIENT-NOT-FOUND");
+    await fails("GetStatsClient", { channel_id: "nowhere", client_id: "alice" }, "CHANNEL-NOT-FOUND");
+    const all = await ok("GetStatsAllConnections");
+    expect(all).toEqual(expect.arrayContaining([connectionStats(CH, S), connectionStats(CH, R), connectionStats(SPOT, T)]));
+    // A connection that left while its node was asked is left out, not an error.
+    node.answer = (command) =>
+      command.name === "get_connection_stats" && command.connection_id === R
+        ? { ok: false, error_type: "CONNECTION-NOT-FOUND", error_reason: { connection_id: R } }
+        : defaultAnswer(command);
+    expect(await ok("GetStatsClient", { channel_id: CH, client_id: "alice" })).toEqual([connectionStats(CH, S)]);
+    node.answer = defaultAnswer;
+  });
+
+  it("ListRtcStats / ListChannelRtcStats / GetRtcStats are the user-agent stats calls under Sora's current names", async () => {
+    node.send({ type: "user_agent_stats", channel_id: CH, connection_id: S, timestamp: "2026-01-02T03:04:05.000Z", stats: [{ type: "inbound-rtp" }] });
+    const got = await until("stats stored", async () => {
+      const res = await api("GetRtcStats", { channel_id: CH, connection_id: S });
+      return res.status === 200 ? res.body : undefined;
+    });
+    expect(got).toEqual(await ok("GetUserAgentStats", { channel_id: CH, connection_id: S }));
+    expect(got).toMatchObject({ channel_id: CH, connection_id: S, stats: [{ type: "inbound-rtp" }] });
+    expect(await ok("ListChannelRtcStats", { channel_id: CH })).toEqual(await ok("ListChannelUserAgentStats", { channel_id: CH }));
+    expect(await ok("ListRtcStats")).toEqual(await ok("ListUserAgentStats"));
+    await fails("GetRtcStats", { channel_id: CH, connection_id: R }, "USER-AGENT-STATS-NOT-FOUND");
   });
 
   it("a malformed stats answer from a node is a 400, not a 500", async () => {

@@ -151,7 +151,13 @@ describe("rpc", () => {
     beforeAll(async () => {
       hook = createServer((_req, res) => {
         res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ allowed: true, rpc_methods: ["2025.2.0/PutSignalingNotifyMetadata", "2025.2.0/NotImplementedHere"] }));
+        res.end(
+          JSON.stringify({
+            allowed: true,
+            rpc_methods: ["2025.2.0/PutSignalingNotifyMetadata", "2025.2.0/RequestSimulcastRid", "2025.2.0/NotImplementedHere"],
+            simulcast_rpc_rids: ["r0", "r1"],
+          }),
+        );
       });
       await new Promise<void>((resolve) => hook.listen(0, "127.0.0.1", resolve));
       const address = hook.address();
@@ -166,7 +172,7 @@ describe("rpc", () => {
 
     it("replaces the node's default; a method outside it is not allowed", async () => {
       const me = await connected("rpc-narrow", [], `ws://127.0.0.1:${hooked.port}/signaling`);
-      expect(me.offer.rpc_methods).toEqual(["2025.2.0/PutSignalingNotifyMetadata"]);
+      expect(me.offer.rpc_methods).toEqual(["2025.2.0/PutSignalingNotifyMetadata", "2025.2.0/RequestSimulcastRid"]);
       me.dataChannels.get("rpc")!.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "2025.2.0/PutSignalingNotifyMetadataItem", params: { key: "a", value: 1 } }));
       await until("answer", () => rpcOf(me).length === 1);
       expect(rpcOf(me)[0]).toEqual({
@@ -174,6 +180,15 @@ describe("rpc", () => {
         id: 1,
         error: { code: -32601, message: "Method not allowed", data: { method: "2025.2.0/PutSignalingNotifyMetadataItem" } },
       });
+      await me.close();
+    });
+
+    it("simulcast_rpc_rids bounds RequestSimulcastRid's rid (-32602 outside it) and is the notify's rpc_rids", async () => {
+      const me = await connected("rpc-rids", [], `ws://127.0.0.1:${hooked.port}/signaling`);
+      expect(hooked.sfu.findConnection("rpc-rids", me.connectionId)?.notifiedRpcRids()).toEqual(["r0", "r1"]);
+      me.dataChannels.get("rpc")!.send(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "2025.2.0/RequestSimulcastRid", params: { rid: "r2" } }));
+      await until("answer", () => rpcOf(me).length === 1);
+      expect(rpcOf(me)[0]).toMatchObject({ id: 1, error: { code: -32602, data: { reason: "rid is not in simulcast_rpc_rids", rid: "r2" } } });
       await me.close();
     });
   });

@@ -57,6 +57,27 @@ describe("decideRpc", () => {
     expect(decideRpc(req({ method: "2025.2.0/PutSignalingNotifyMetadata", params: { metadata: [1] } }), all, self)).toMatchObject({ response: { error: { code: -32602 } } });
   });
 
+  it("simulcast_rpc_rids (auth webhook) bounds the rids RequestSimulcastRid may ask: -32602 outside it", () => {
+    const bounded = { ...self, simulcastRpcRids: ["r0", "r1"] };
+    expect(decideRpc(req({ method: "2025.2.0/RequestSimulcastRid", params: { rid: "r1" } }), all, bounded)).toEqual({
+      kind: "call",
+      id: 1,
+      call: { method: "RequestSimulcastRid", rid: "r1" },
+    });
+    for (const rid of ["r2", "none"]) {
+      expect(decideRpc(req({ method: "2025.2.0/RequestSimulcastRid", params: { rid } }), all, bounded)).toEqual({
+        kind: "reply",
+        response: {
+          jsonrpc: "2.0",
+          id: 1,
+          error: { code: -32602, message: "Invalid params", data: { reason: "rid is not in simulcast_rpc_rids", rid, simulcast_rpc_rids: ["r0", "r1"] } },
+        },
+      });
+    }
+    // Other methods are not bound by it.
+    expect(decideRpc(req({ method: "2025.2.0/RequestSpotlightRid", params: { spotlight_focus_rid: "r2", spotlight_unfocus_rid: "none" } }), all, bounded)).toMatchObject({ kind: "call" });
+  });
+
   it("a notification (no id) never gets an answer, even when it cannot run", () => {
     const note = (body: Record<string, unknown>) => JSON.stringify({ jsonrpc: "2.0", ...body });
     expect(decideRpc(note({ method: "2025.2.0/RequestSimulcastRid", params: { rid: "r2" } }), all, self)).toEqual({

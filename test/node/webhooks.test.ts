@@ -278,6 +278,15 @@ describe("auth webhook", () => {
     expect(await refused("auth-encodings", { simulcast: true })).toEqual({ code: 4503, reason: "AUTH-WEBHOOK-INVALID-RESPONSE" });
   });
 
+  it("takes simulcast_rpc_rids (the rids RPC RequestSimulcastRid may ask); refuses with 4503 a rid that is none of none/r0–r2", async () => {
+    receiver.auth = () => ({ body: { allowed: true, simulcast_rpc_rids: ["r0", "none", "r0"] } });
+    const bounded = client("auth-rpc-rids");
+    await bounded.connect();
+    expect(node.sfu.findConnection("auth-rpc-rids", bounded.connectionId)?.simulcastRpcRids).toEqual(["r0", "none"]);
+    receiver.auth = () => ({ body: { allowed: true, simulcast_rpc_rids: ["r3"] } });
+    expect(await refused("auth-rpc-rids-bad")).toEqual({ code: 4503, reason: "AUTH-WEBHOOK-INVALID-RESPONSE" });
+  });
+
   it("applies the answer's forwarding_filter to what the connection receives", async () => {
     receiver.auth = () => ({ body: { allowed: true } });
     const alice = client("auth-filter", { client_id: "alice" });

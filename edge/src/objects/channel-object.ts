@@ -385,42 +385,81 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
    * the new full state, stored once acked. The answer is the JSON-RPC result.
    */
   connectionCall(channelId: string, connectionId: string, call: ConnectionCall): Promise<ApiResult<unknown>> {
+    return this.mutate(() => this.applyCall(channelId, connectionId, call));
+  }
+
+  /**
+   * The HTTP twins of the RPCs (Sora_20251217.RequestSimulcastRid, Sora_20211215.Request/
+   * ResetSpotlightRid) name the receiver instead of being it: the same decision
+   * (shared/connection-calls.ts) with the receiver as caller. The answer echoes the request, so
+   * the spotlight ones add the `send_connection_id` their RPC result leaves out.
+   */
+  RequestSimulcastRid(request: ApiRequest<"RequestSimulcastRid">): Result<"RequestSimulcastRid"> {
     return this.mutate(async () => {
-      const { session, connection } = await this.requireConnection(channelId, connectionId);
-      const control = await this.store.control();
-      const connections = await this.store.connections();
-      const outcome = applyConnectionCall(
-        {
-          channelId: session.channel_id,
-          callerId: connection.connection_id,
-          spotlight: session.spotlight,
-          simulcast: session.simulcast,
-          connections: new Map(connections.map((c) => [c.connection_id, c])),
-          ridRequests: control.rid_requests,
-          spotlightRidRequests: control.spotlight_rid_requests ?? [],
-          metadata: connection.signaling_notify_metadata,
-        },
-        call,
-      );
-      const channel_id = session.channel_id;
-      if (outcome.ridRequests) {
-        await this.commandOwner(session, { name: "set_rid_requests", channel_id, requests: outcome.ridRequests });
-        await this.saveControl({ rid_requests: outcome.ridRequests });
-      }
-      if (outcome.spotlightRidRequests) {
-        await this.commandOwner(session, { name: "set_spotlight_rid_requests", channel_id, requests: outcome.spotlightRidRequests });
-        await this.saveControl({ spotlight_rid_requests: outcome.spotlightRidRequests });
-      }
-      if (outcome.metadata) {
-        const command: NodeCommand = { name: "set_notify_metadata", channel_id, connection_id: connection.connection_id };
-        if (outcome.metadata.after !== undefined) command.metadata = outcome.metadata.after;
-        if (outcome.metadata.push) command.push = outcome.metadata.push;
-        await this.commandOwner(session, command);
-        const latest = await this.store.connection(connection.connection_id);
-        if (latest) await this.store.putConnection({ ...latest, signaling_notify_metadata: outcome.metadata.after });
-      }
-      return outcome.result;
+      const call: ConnectionCall = { method: "RequestSimulcastRid", rid: request.rid };
+      if (request.sender_connection_id !== undefined) call.sender_connection_id = request.sender_connection_id;
+      return (await this.applyCall(request.channel_id, request.receiver_connection_id, call)) as ApiAnswer<"RequestSimulcastRid">;
     });
+  }
+
+  RequestSpotlightRid(request: ApiRequest<"RequestSpotlightRid">): Result<"RequestSpotlightRid"> {
+    return this.mutate(async () => {
+      const call: ConnectionCall = {
+        method: "RequestSpotlightRid",
+        spotlight_focus_rid: request.spotlight_focus_rid,
+        spotlight_unfocus_rid: request.spotlight_unfocus_rid,
+      };
+      if (request.send_connection_id !== undefined) call.send_connection_id = request.send_connection_id;
+      const result = (await this.applyCall(request.channel_id, request.recv_connection_id, call)) as ApiAnswer<"RequestSpotlightRid">;
+      return request.send_connection_id === undefined ? result : { ...result, send_connection_id: request.send_connection_id };
+    });
+  }
+
+  ResetSpotlightRid(request: ApiRequest<"ResetSpotlightRid">): Result<"ResetSpotlightRid"> {
+    return this.mutate(async () => {
+      const call: ConnectionCall = { method: "ResetSpotlightRid" };
+      if (request.send_connection_id !== undefined) call.send_connection_id = request.send_connection_id;
+      const result = (await this.applyCall(request.channel_id, request.recv_connection_id, call)) as ApiAnswer<"ResetSpotlightRid">;
+      return request.send_connection_id === undefined ? result : { ...result, send_connection_id: request.send_connection_id };
+    });
+  }
+
+  /** Applies one ConnectionCall of `callerId` (already inside the mutation queue); answers its result. */
+  private async applyCall(channelId: string, callerId: string, call: ConnectionCall): Promise<unknown> {
+    const { session, connection } = await this.requireConnection(channelId, callerId);
+    const control = await this.store.control();
+    const connections = await this.store.connections();
+    const outcome = applyConnectionCall(
+      {
+        channelId: session.channel_id,
+        callerId: connection.connection_id,
+        spotlight: session.spotlight,
+        simulcast: session.simulcast,
+        connections: new Map(connections.map((c) => [c.connection_id, c])),
+        ridRequests: control.rid_requests,
+        spotlightRidRequests: control.spotlight_rid_requests ?? [],
+        metadata: connection.signaling_notify_metadata,
+      },
+      call,
+    );
+    const channel_id = session.channel_id;
+    if (outcome.ridRequests) {
+      await this.commandOwner(session, { name: "set_rid_requests", channel_id, requests: outcome.ridRequests });
+      await this.saveControl({ rid_requests: outcome.ridRequests });
+    }
+    if (outcome.spotlightRidRequests) {
+      await this.commandOwner(session, { name: "set_spotlight_rid_requests", channel_id, requests: outcome.spotlightRidRequests });
+      await this.saveControl({ spotlight_rid_requests: outcome.spotlightRidRequests });
+    }
+    if (outcome.metadata) {
+      const command: NodeCommand = { name: "set_notify_metadata", channel_id, connection_id: connection.connection_id };
+      if (outcome.metadata.after !== undefined) command.metadata = outcome.metadata.after;
+      if (outcome.metadata.push) command.push = outcome.metadata.push;
+      await this.commandOwner(session, command);
+      const latest = await this.store.connection(connection.connection_id);
+      if (latest) await this.store.putConnection({ ...latest, signaling_notify_metadata: outcome.metadata.after });
+    }
+    return outcome.result;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -436,15 +475,52 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   GetStatsConnection(request: ApiRequest<"GetStatsConnection">): Result<"GetStatsConnection"> {
     return toApiResult(async () => {
       const { session } = await this.requireConnection(request.channel_id, request.connection_id);
-      const result = await this.commandOwner(session, {
-        name: "get_connection_stats",
-        channel_id: session.channel_id,
-        connection_id: request.connection_id,
-      });
-      const stats = connectionStatsAnswer.safeParse(result);
-      if (!stats.success) throw new ApiError("NODE-COMMAND-FAILED", { node_name: session.node_name, detail: "malformed stats in the node's answer" });
-      return stats.data;
+      return this.connectionStats(session, request.connection_id);
     });
+  }
+
+  GetStatsClient(request: ApiRequest<"GetStatsClient">): Result<"GetStatsClient"> {
+    return toApiResult(async () => {
+      await this.requireClient(request.channel_id, request.client_id);
+      return this.connectionStatsList(request.client_id);
+    });
+  }
+
+  /**
+   * GetStatsConnection of every connection (with that client_id when given), read from the owner
+   * node in parallel; one that left while being read is skipped. GetStatsAllConnections' share.
+   */
+  async connectionStatsList(clientId?: string): Promise<ApiAnswer<"GetStatsClient">> {
+    const session = await this.store.session();
+    if (!session) return [];
+    const connections = (await this.store.connections()).filter((c) => clientId === undefined || c.client_id === clientId);
+    const stats = await Promise.all(
+      connections.map(async (c) => {
+        try {
+          return await this.connectionStats(session, c.connection_id);
+        } catch (err) {
+          if (err instanceof ApiError && err.body.error_type === "CONNECTION-NOT-FOUND") return undefined;
+          throw err;
+        }
+      }),
+    );
+    return stats.filter((s) => s !== undefined);
+  }
+
+  private async connectionStats(session: ChannelSession, connectionId: string): Promise<ApiAnswer<"GetStatsConnection">> {
+    const result = await this.commandOwner(session, { name: "get_connection_stats", channel_id: session.channel_id, connection_id: connectionId });
+    const stats = connectionStatsAnswer.safeParse(result);
+    if (!stats.success) throw new ApiError("NODE-COMMAND-FAILED", { node_name: session.node_name, detail: "malformed stats in the node's answer" });
+    return stats.data;
+  }
+
+  // Sora's current names of the user-agent stats calls (Sora Cloud: `rtc_stats`).
+  ListChannelRtcStats(request: ApiRequest<"ListChannelRtcStats">): Result<"ListChannelRtcStats"> {
+    return this.ListChannelUserAgentStats(request);
+  }
+
+  GetRtcStats(request: ApiRequest<"GetRtcStats">): Result<"GetRtcStats"> {
+    return this.GetUserAgentStats(request);
   }
 
   GetUserAgentStats(request: ApiRequest<"GetUserAgentStats">): Result<"GetUserAgentStats"> {

@@ -554,6 +554,20 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
     });
   }
 
+  /** ListUserAgentStats under Sora's current name. */
+  ListRtcStats(request: ApiRequest<"ListRtcStats">): Promise<ApiResult<ApiAnswer<"ListRtcStats">>> {
+    return this.ListUserAgentStats(request);
+  }
+
+  GetStatsAllConnections(_: ApiRequest<"GetStatsAllConnections">): Promise<ApiResult<ApiAnswer<"GetStatsAllConnections">>> {
+    return toApiResult(async () => {
+      const connected = this.links.connectedNames();
+      const owners = (await this.liveOwners()).filter((o) => connected.has(o.node_name));
+      const lists = await Promise.all(owners.map((o) => channelStub(this.env, o.channel_id).connectionStatsList()));
+      return lists.flat() as ApiAnswer<"GetStatsAllConnections">;
+    });
+  }
+
   GenerateCrashLog(request: ApiRequest<"GenerateCrashLog">): Promise<ApiResult<ApiAnswer<"GenerateCrashLog">>> {
     return toApiResult(async () => {
       const connected = this.links.connectedNames();

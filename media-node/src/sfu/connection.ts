@@ -1,5 +1,5 @@
 import { RTP_EXTENSION_URI, type MediaStreamTrack, type RTCDataChannel, type RTCRtpTransceiver } from "werift";
-import type { ConnectionInfo } from "../../../shared/control-protocol.js";
+import type { ConnectionInfo, RidOrNone } from "../../../shared/control-protocol.js";
 import { newSoraId } from "../../../shared/ids.js";
 import { requestedRid } from "../../../shared/rid-requests.js";
 import type { NodeConfig, VideoCodecName } from "../config.js";
@@ -12,7 +12,7 @@ import { Peer, type DataChannelSpec, type MediaKind } from "./peer.js";
 import { forwards, type ForwardingFilter } from "./forwarding-filter.js";
 import type { ConnectionGrants } from "./sfu.js";
 import { Publication, SIMULCAST_RIDS } from "./publication.js";
-import { NO_LAYER, Subscription } from "./subscription.js";
+import { NO_LAYER, Subscription, type LayerSwitchListener, type SwitchTrigger } from "./subscription.js";
 import { RPC_METHOD_NAMES } from "../signaling/rpc.js";
 
 // One client in a channel: its PeerConnection, what it publishes, what it receives, and the
@@ -45,10 +45,15 @@ export interface MessagingChannel {
   headerFields?: { type: string }[];
 }
 
+/** The rids RPC RequestSimulcastRid may ask when the auth webhook gave no `simulcast_rpc_rids`. */
+export const ALL_RPC_RIDS: readonly RidOrNone[] = ["none", "r0", "r1", "r2"];
+
+const REQUEST_SIMULCAST_RID = "2025.2.0/RequestSimulcastRid";
+
 /** Chrome expects REMB about once a second; faster lets a bitrate pin take hold sooner. */
 const PUBLISHER_FEEDBACK_INTERVAL_MS = 500;
 
-export class Connection {
+export class Connection implements LayerSwitchListener {
   readonly id: string;
   readonly createdAt = Date.now();
   readonly clientId: string;
@@ -67,6 +72,8 @@ export class Connection {
   readonly rpcMethods: string[];
   /** The `rpc` DataChannel's messages are deflated (connect `data_channels` entry for `rpc`). */
   readonly rpcCompress: boolean;
+  /** The rids RPC RequestSimulcastRid may ask (auth webhook `simulcast_rpc_rids`, else all). */
+  readonly simulcastRpcRids: readonly RidOrNone[];
   signalingNotifyMetadata: unknown;
   readonly metadata: unknown;
   /** Auth webhook `metadata` (offer `metadata`, notify `authn_metadata`); undefined without auth webhook. */
@@ -140,6 +147,7 @@ export class Connection {
       ? [...new Set(auth?.rpcMethods ?? config.defaultRpcMethods)].filter((m) => (RPC_METHOD_NAMES as readonly string[]).includes(m))
       : [];
     this.rpcCompress = connect.data_channels?.find((d) => d.label === RPC_LABEL)?.compress === true;
+    this.simulcastRpcRids = auth?.simulcastRpcRids ? [...new Set(auth.simulcastRpcRids)] : ALL_RPC_RIDS;
     this.signalingNotifyMetadata = connect.signaling_notify_metadata;
     this.metadata = connect.metadata;
     // Spotlight delivers senders at per-subscriber rids, so its senders always publish simulcast.
@@ -245,7 +253,7 @@ export class Connection {
   addSubscription(pub: Publication): void {
     if (this.subscriptions.has(pub) || this.closed) return;
     const transceiver = this.peer.addDownstream(pub.kind, pub.connectionId, pub.codec);
-    const sub = new Subscription(pub, transceiver, this.id, this.config.debugSubscriberLoss);
+    const sub = new Subscription(pub, transceiver, this.id, this.config.debugSubscriberLoss, this);
     if (pub.kind === "video" && this.channel.isPaused(this.id, pub.connectionId)) sub.setPaused(true);
     if (pub.simulcast) sub.setWantedLayer(this.wantedLayerOf(pub));
     this.subscriptions.set(pub, sub);
@@ -282,6 +290,26 @@ export class Connection {
     const rid = requested ?? this.connect.simulcast_request_rid ?? this.connect.simulcast_rid ?? simulcastObjectRid ?? "r0";
     if (rid === "none") return NO_LAYER;
     return pub.layerOf(rid);
+  }
+
+  /**
+   * Sora's `simulcast.switched` notify, to this receiver only, when one of its subscriptions
+   * starts relaying another layer (shape: sora-js-sdk types.ts SignalingNotifySimulcastSwitched;
+   * sora-js-sdk e2e rpc waits for its `current_rid` after RequestSimulcastRid). Deferred so the
+   * packet that made the switch is forwarded first: the hot path only calls this.
+   */
+  onLayerSwitched(sub: Subscription, previous: number, current: number, trigger: SwitchTrigger): void {
+    const pub = sub.publication;
+    const wanted = sub.wantedLayer;
+    setImmediate(() => {
+      if (this.closed || !this.subscriptions.has(pub)) return;
+      this.sendNotify(simulcastSwitchedNotify(pub.connectionId, previous, current, wanted, trigger, this.notifiedRpcRids()));
+    });
+  }
+
+  /** `rpc_rids` of simulcast.switched: what RPC RequestSimulcastRid may ask, nothing when it is not granted. */
+  notifiedRpcRids(): RidOrNone[] {
+    return this.rpcMethods.includes(REQUEST_SIMULCAST_RID) ? [...this.simulcastRpcRids] : [];
   }
 
   /** Re-applies the channel's rid requests to every simulcast subscription (RequestRtpStream/ResetRtpStream). */
@@ -462,4 +490,32 @@ export class Connection {
     }
     await this.peer?.close();
   }
+}
+
+/**
+ * The `simulcast.switched` notify body. Sora documents the keys, not their meaning; ours:
+ * `priority` says whether the new layer is higher or lower than the previous one, `trigger`
+ * whether the receiver's choice (request, spotlight rid) or the sender's layers (one stopped or
+ * came back) caused it, `request_rid` is the layer the receiver wants, `auto_rids` is empty
+ * (no automatic layer choice here).
+ */
+export function simulcastSwitchedNotify(
+  senderConnectionId: string,
+  previous: number,
+  current: number,
+  wanted: number,
+  trigger: SwitchTrigger,
+  rpcRids: RidOrNone[],
+): Record<string, unknown> {
+  return {
+    event_type: "simulcast.switched",
+    sender_connection_id: senderConnectionId,
+    priority: current > previous ? "higher" : "lower",
+    trigger,
+    rpc_rids: rpcRids,
+    auto_rids: [],
+    request_rid: SIMULCAST_RIDS[wanted === NO_LAYER ? current : wanted] ?? SIMULCAST_RIDS[current],
+    current_rid: SIMULCAST_RIDS[current],
+    previous_rid: SIMULCAST_RIDS[previous],
+  };
 }

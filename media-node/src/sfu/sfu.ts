@@ -1,6 +1,6 @@
 import { ApiError } from "../../../shared/api/errors.js";
 import { applyConnectionCall } from "../../../shared/connection-calls.js";
-import type { ChannelSnapshot, ConnectionCall, PausedStream, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
+import type { ChannelSnapshot, ConnectionCall, PausedStream, RidOrNone, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
 import { connectionStats } from "./connection-stats.js";
 import type { NodeConfig } from "../config.js";
 import { AudioStreaming } from "../egress/audio-streamer.js";
@@ -57,6 +57,8 @@ export interface Authorization {
   spotlightEncodings?: Record<string, unknown>[];
   /** Auth webhook `rpc_methods`: the DataChannel RPC methods this connection may call (replaces the node's default). */
   rpcMethods?: string[];
+  /** Auth webhook `simulcast_rpc_rids`: the rids RPC RequestSimulcastRid may ask (all when absent). */
+  simulcastRpcRids?: RidOrNone[];
 }
 
 /** How a connection's RPC ended: the JSON-RPC result, or an error in the API's vocabulary. */

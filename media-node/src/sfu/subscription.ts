@@ -42,6 +42,18 @@ export const RETRANSMIT_BURST = 400;
 /** No layer wanted (spotlight unfocus "none"). */
 export const NO_LAYER = -1;
 
+/** What moved the relayed layer: the receiver's choice (request, spotlight rid) or the sender's layers starting/stopping. */
+export type SwitchTrigger = "receiver" | "sender";
+
+/**
+ * Told when a simulcast subscription starts relaying another layer (Sora's `simulcast.switched`
+ * notify). Called on the hot path but only at a switch, never per packet; `previous` is the
+ * last layer relayed before (a pause with no layer in between does not count as one).
+ */
+export interface LayerSwitchListener {
+  onLayerSwitched(sub: Subscription, previous: number, current: number, trigger: SwitchTrigger): void;
+}
+
 export class Subscription {
   paused = false;
   private ready = false;
@@ -75,6 +87,10 @@ export class Subscription {
   wantedLayer = 0;
   private targetLayer = 0;
   private currentLayer: number;
+  /** The last real layer relayed (NO_LAYER before the first): `previous_rid` of the next switch. */
+  private lastRelayedLayer = NO_LAYER;
+  /** Why the target last changed; reported with the switch it leads to. */
+  private targetTrigger: SwitchTrigger = "receiver";
   private lastKeyframeAskMs = 0;
   layerSwitches = 0;
   packetsSent = 0;
@@ -87,6 +103,7 @@ export class Subscription {
     readonly transceiver: RTCRtpTransceiver,
     readonly subscriberConnectionId: string,
     private readonly lossRate: number,
+    private readonly switchListener?: LayerSwitchListener,
   ) {
     // A single-layer track is relayed from its first packet; simulcast waits for a keyframe.
     this.currentLayer = publication.simulcast ? NO_LAYER : 0;
@@ -130,7 +147,7 @@ export class Subscription {
   setWantedLayer(layer: number): void {
     if (!this.publication.simulcast || this.wantedLayer === layer) return;
     this.wantedLayer = layer;
-    this.retarget(Date.now(), true);
+    this.retarget(Date.now(), true, "receiver");
   }
 
   /**
@@ -153,14 +170,18 @@ export class Subscription {
   onPacket(packet: RtpPacket, layer: number, nowMs: number): void {
     if (!this.ready || this.paused) return;
     if (!this.publication.simulcast) return this.forward(packet, layer, nowMs);
-    this.retarget(nowMs, false);
+    this.retarget(nowMs, false, "sender");
     if (layer === this.currentLayer && this.currentLayer === this.targetLayer) return this.forward(packet, layer, nowMs);
     if (layer === this.targetLayer && this.targetLayer !== NO_LAYER) {
       if (this.publication.isKeyframe(packet.payload)) {
+        const previous = this.lastRelayedLayer;
         this.currentLayer = layer;
+        this.lastRelayedLayer = layer;
         this.layerSwitches++;
         this.rebaser.restart();
         this.vp8?.rebase();
+        // The first layer relayed is no switch (the receiver asked for it at connect).
+        if (previous !== NO_LAYER && previous !== layer) this.switchListener?.onLayerSwitched(this, previous, layer, this.targetTrigger);
         return this.forward(packet, layer, nowMs);
       }
       if (nowMs - this.lastKeyframeAskMs > KEYFRAME_RETRY_MS) this.askKeyframe(this.targetLayer, nowMs, false);
@@ -170,7 +191,7 @@ export class Subscription {
   }
 
   /** Picks the layer to chase: the wanted one if it is being sent, else the highest lower one, else the lowest higher one. */
-  private retarget(nowMs: number, urgent: boolean): void {
+  private retarget(nowMs: number, urgent: boolean, trigger: SwitchTrigger): void {
     const pub = this.publication;
     let target = NO_LAYER;
     if (this.wantedLayer !== NO_LAYER) {
@@ -188,6 +209,7 @@ export class Subscription {
     }
     if (target === this.targetLayer) return;
     this.targetLayer = target;
+    this.targetTrigger = trigger;
     if (target === NO_LAYER) {
       this.currentLayer = NO_LAYER;
       return;

@@ -82,7 +82,11 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "obj
  * Reads one message of the `rpc` label (already decompressed). `allowed` = the connection's
  * rpc_methods; `self` = the caller's channel and connection ids.
  */
-export function decideRpc(text: string, allowed: ReadonlySet<string>, self: { channelId: string; connectionId: string }): RpcDecision {
+export function decideRpc(
+  text: string,
+  allowed: ReadonlySet<string>,
+  self: { channelId: string; connectionId: string; simulcastRpcRids?: readonly string[] },
+): RpcDecision {
   let message: unknown;
   try {
     message = JSON.parse(text);
@@ -125,6 +129,11 @@ export function decideRpc(text: string, allowed: ReadonlySet<string>, self: { ch
     return fail(JSONRPC_ERROR.invalidParams, "Invalid params", { issues: [{ path: "value", message: "required" }] });
   }
   const call = { method: method.slice(method.indexOf("/") + 1), ...parsed.data } as ConnectionCall;
+  // The auth webhook's `simulcast_rpc_rids` bounds what RequestSimulcastRid may ask (Sora's RPC
+  // e2e grants it beside rpc_methods); the HTTP API is not bound by it.
+  if (call.method === "RequestSimulcastRid" && self.simulcastRpcRids && !self.simulcastRpcRids.includes(call.rid)) {
+    return fail(JSONRPC_ERROR.invalidParams, "Invalid params", { reason: "rid is not in simulcast_rpc_rids", rid: call.rid, simulcast_rpc_rids: self.simulcastRpcRids });
+  }
   return { kind: "call", id: replyId, call };
 }
 

@@ -335,7 +335,11 @@ export class SignalingSession implements SignalingPort {
     };
     const plain = decodeMessage(data, { compress: conn.rpcCompress });
     if (!plain) return reply(rpcError(null, JSONRPC_ERROR.parseError, "Parse error"));
-    const decision = decideRpc(plain.toString("utf8"), new Set(conn.rpcMethods), { channelId: conn.channel.channelId, connectionId: conn.id });
+    const decision = decideRpc(plain.toString("utf8"), new Set(conn.rpcMethods), {
+      channelId: conn.channel.channelId,
+      connectionId: conn.id,
+      simulcastRpcRids: conn.simulcastRpcRids,
+    });
     if (decision.kind === "ignore") return;
     if (decision.kind === "reply") return reply(decision.response);
     const id = decision.id;

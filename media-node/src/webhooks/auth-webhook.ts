@@ -77,6 +77,8 @@ const authResponse = z
     connection_lifetime: z.number().int().min(1).optional(),
     /** Sora 2025.2 DataChannel RPC: the methods this connection may call (copied to offer `rpc_methods`). */
     rpc_methods: z.array(z.string().max(255)).max(64).optional(),
+    /** The rids RPC RequestSimulcastRid may ask (sora-js-sdk e2e rpc grants ["none","r0","r1","r2"]); the notify's `rpc_rids`. */
+    simulcast_rpc_rids: z.array(ridOrNone).max(4).optional(),
   })
   .loose();
 type AuthResponse = z.infer<typeof authResponse>;
@@ -122,6 +124,7 @@ export const APPLIED_OVERRIDES = [
   "simulcast_encodings",
   "spotlight_encodings",
   "rpc_methods",
+  "simulcast_rpc_rids",
 ] as const;
 
 export class AuthWebhook {
@@ -165,6 +168,7 @@ export class AuthWebhook {
     if (answer.simulcast_encodings) auth.simulcastEncodings = answer.simulcast_encodings;
     if (answer.spotlight_encodings) auth.spotlightEncodings = answer.spotlight_encodings;
     if (answer.rpc_methods) auth.rpcMethods = answer.rpc_methods;
+    if (answer.simulcast_rpc_rids) auth.simulcastRpcRids = answer.simulcast_rpc_rids;
     return auth;
   }
 

@@ -29,6 +29,10 @@ window.RTCPeerConnection = class extends NativeRTCPeerConnection {
 };
 
 function summarizeNotify(m) {
+  if (m.event_type === "simulcast.switched") {
+    const { type: _type, timestamp: _timestamp, ...fields } = m;
+    return fields;
+  }
   return { event_type: m.event_type, connection_id: m.connection_id, channel_connections: m.channel_connections, metadata: m.metadata, data: m.data, role: m.role, turn_transport_type: m.turn_transport_type };
 }
 
