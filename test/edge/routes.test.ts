@@ -90,8 +90,9 @@ describe("/devtools", () => {
   } as unknown as Fetcher;
 
   it("is a 404 in Sora's error shape without an ASSETS binding", async () => {
+    // The test Worker has the binding (wrangler.toml [assets]); a deployment without the page does not.
     for (const path of ["/devtools", "/devtools/", "/devtools/app.js"]) {
-      const res = await SELF.fetch(`http://edge.test${path}`);
+      const res = await fetchWith({ ASSETS: undefined }, new Request(`http://edge.test${path}`));
       expect(res.status, path).toBe(404);
       expect(await res.json()).toEqual({ error_type: "NOT-FOUND", error_reason: { path } });
     }
