@@ -11,6 +11,7 @@ import {
 } from "werift";
 import { SequenceRebaser } from "../rtp/sequence-rebaser.js";
 import { Vp8Munger } from "../rtp/vp8-munger.js";
+import { mediaCounters } from "./media-counters.js";
 import { RtpEgress } from "../transport/rtp-egress.js";
 import { transportCounters } from "../transport/transport-counters.js";
 import type { Publication } from "./publication.js";
@@ -95,7 +96,10 @@ export class Subscription {
     const sender = transceiver.sender;
     this.unsubscribers.push(
       sender.onGenericNack.subscribe((nack) => this.onNack(nack)).unSubscribe,
-      sender.onPictureLossIndication.subscribe(() => this.onSubscriberKeyframeRequest()).unSubscribe,
+      sender.onPictureLossIndication.subscribe(() => {
+        mediaCounters.pliReceived++;
+        this.onSubscriberKeyframeRequest();
+      }).unSubscribe,
       sender.onRtcp.subscribe((rtcp) => this.onRtcp(rtcp)).unSubscribe,
     );
   }
@@ -159,6 +163,7 @@ export class Subscription {
       if (this.publication.isKeyframe(packet.payload)) {
         this.currentLayer = layer;
         this.layerSwitches++;
+        mediaCounters.simulcastLayerSwitches++;
         this.rebaser.restart();
         this.vp8?.rebase();
         return this.forward(packet, layer, nowMs);
@@ -244,6 +249,8 @@ export class Subscription {
     const dtls = this.transceiver.sender.dtlsTransport;
     this.packetsSent++;
     this.bytesSent += packet.payload.length;
+    mediaCounters.packetsForwarded++;
+    mediaCounters.bytesForwarded += packet.payload.length;
     // The VP8 rewrite is applied to the shared payload and undone right after: the fast path
     // copies it into its send buffer, werift's SRTP serializes it synchronously (before
     // sendRtp's first await), so the scratch header can be reused too.
@@ -282,6 +289,8 @@ export class Subscription {
     this.retransmitTokens = Math.min(RETRANSMIT_BURST, this.retransmitTokens + ((nowMs - this.retransmitRefillMs) * RETRANSMIT_RATE_PPS) / 1000);
     this.retransmitRefillMs = nowMs;
     const lost = nack.lost;
+    mediaCounters.nacksReceived++;
+    mediaCounters.nackedPackets += lost.length;
     for (let i = 0; i < lost.length; i++) {
       const slot = lost[i]! & SENT_MASK;
       const source = this.sentSource[slot]!;
@@ -298,6 +307,7 @@ export class Subscription {
       this.retransmitTokens--;
       const outSeq = lost[i]!;
       this.retransmitted++;
+      mediaCounters.nackPacketsResent++;
       this.send(packet, outSeq, (packet.header.timestamp + tsOffset) >>> 0);
     }
   }
@@ -305,6 +315,7 @@ export class Subscription {
   private onRtcp(rtcp: RtcpPacket): void {
     // FIR (PSFB fmt 4) is not surfaced by werift as an event; treat it like PLI.
     if (rtcp.type === 206 && (rtcp as { feedback?: { count?: number } }).feedback?.count === 4) {
+      mediaCounters.firReceived++;
       this.onSubscriberKeyframeRequest();
     }
   }
