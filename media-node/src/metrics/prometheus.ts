@@ -155,6 +155,7 @@ export class NodeMetrics {
     sampledCounter(r, "sora_sfu_sessions_created_total", "Sessions created.", () => c.total_session_created);
     sampledCounter(r, "sora_sfu_sessions_destroyed_total", "Sessions destroyed.", () => c.total_session_destroyed);
     sampledCounter(r, "sora_sfu_connection_setup_seconds_total", "Sum of connect-to-connected times of connections created.", () => c.total_setup_time_msec / 1000);
+    sampledCounter(r, "sora_sfu_connection_duration_seconds_total", "Sum of the connected lifetimes of connections destroyed.", () => c.total_duration_msec / 1000);
     const msg = sfu.messagingCounters;
     sampledCounter(r, "sora_sfu_messaging_messages_total", "DataChannel messaging (# labels): deliveries made, messages dropped.", () => [
       [{ outcome: "relayed" }, msg.messaging_relayed],
