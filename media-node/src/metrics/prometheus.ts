@@ -110,7 +110,7 @@ function processMetricsRegistry(): Registry {
   ], ["type"]);
   sampledCounter(r, "sora_sfu_keyframe_requests_suppressed_total", "Subscribers' PLI/FIR ignored: the same subscriber asked less than 1 s before.", () => transportCounters.keyframeRequestsSuppressed);
   sampledCounter(r, "sora_sfu_pli_sent_total", "PLIs sent to publishers (the node never sends FIR).", () => m.pliSent);
-  sampledCounter(r, "sora_sfu_simulcast_layer_switches_total", "Simulcast layer switches made for subscribers.", () => m.simulcastLayerSwitches);
+  sampledCounter(r, "sora_sfu_simulcast_layer_switches_total", "Simulcast layer switches made for subscribers (on a keyframe of the new layer; the first layer relayed is none).", () => m.simulcastLayerSwitches);
   sampledCounter(r, "sora_sfu_rtp_forwarding_sent_packets_total", "RTP packets sent by RTP forwarding legs (StartForwardingRtp).", () => m.rtpForwardingPacketsSent);
   sampledCounter(r, "sora_sfu_audio_streaming_frames_total", "Opus frames handed to audio streaming, by outcome (dropped: the gateway stream was not writable).", () => [
     [{ outcome: "sent" }, m.audioStreamingPacketsSent],

@@ -21,7 +21,7 @@ export const mediaCounters = {
   firReceived: 0,
   /** PLIs sent to publishers (the node never sends FIR: libwebrtc answers PLI with a keyframe). */
   pliSent: 0,
-  /** Simulcast layer switches made by subscriptions (on a keyframe of the new layer). */
+  /** Simulcast layer switches made by subscriptions (on a keyframe of the new layer; a subscription's first layer is none). */
   simulcastLayerSwitches: 0,
   /** Egress: RTP sent by RTP forwarding legs; Opus frames written / dropped by audio streaming. */
   rtpForwardingPacketsSent: 0,

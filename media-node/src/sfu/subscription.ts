@@ -163,7 +163,7 @@ export class Subscription {
       if (this.publication.isKeyframe(packet.payload)) {
         this.currentLayer = layer;
         this.layerSwitches++;
-        mediaCounters.simulcastLayerSwitches++;
+        if (this.layerSwitches > 1) mediaCounters.simulcastLayerSwitches++; // the first layer relayed is no switch
         this.rebaser.restart();
         this.vp8?.rebase();
         return this.forward(packet, layer, nowMs);
