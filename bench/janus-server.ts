@@ -7,7 +7,7 @@ import { join } from "node:path";
 // Janus (Debian package `janus`, 1.x) as the third server of the fan-out scenarios: started per
 // scenario from a generated config folder that loads only the VideoRoom plugin and the plain
 // HTTP transport, bound to 127.0.0.1. Its CPU and RSS come from /proc, because it is a C process
-// without our /metrics; /proc/<pid>/stat sums all of its threads, so the figure is Janus's total
+// without our /metrics.json; /proc/<pid>/stat sums all of its threads, so the figure is Janus's total
 // CPU time, comparable with the node's process.cpuUsage().
 
 export const JANUS_ROOM = 1000;
@@ -204,7 +204,7 @@ const clockTicks = (() => {
   }
 })();
 
-/** Janus's cumulative CPU (all threads, µs) and RSS, in the shape of the node's /metrics. */
+/** Janus's cumulative CPU (all threads, µs) and RSS, in the shape of the node's /metrics.json. */
 export function procMetrics(pid: number): { time_ms: number; cpu_user_us: number; cpu_system_us: number; rss_bytes: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // Fields after the command name, which is in parentheses and may contain spaces.

@@ -5,11 +5,12 @@ import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { JANUS_ROOM, janusAvailable, procMetrics, removeJanusConfig, startJanus, type JanusServer } from "./janus-server.js";
 import type { ClientSpec, ConnectPhases, ServerMode, WorkerReply, WorkerRequest, WorkerSnapshot } from "./protocol.js";
+import { maxBetween, quantileBetween, type HistogramSnapshot } from "../media-node/src/metrics/bucket-histogram.js";
 
 // `npm run bench [-- --quick] [-- --only fanout-100] [-- --node-arg=--fast-path=off]`
 //
 // Load tool: the media node runs as its own process (media-node/src/main.ts) and reports its CPU,
-// event-loop delay and RSS on /metrics; headless Sora clients (werift ICE/DTLS/SRTP) run in
+// event-loop delay and RSS on /metrics.json; headless Sora clients (werift ICE/DTLS/SRTP) run in
 // separate client processes, publish synthetic VP8 + Opus RTP at a set rate and size, and count
 // arrivals (loss from sequence numbers, reordering, one-way delay from a send time in the
 // payload). Each scenario is also run through a minimal Node UDP relay (no crypto) with the
@@ -143,10 +144,10 @@ async function startServer(mode: ServerMode, logName: string): Promise<Server> {
       const relay = /relay (\d+) (\d+)/.exec(out);
       if (sora) {
         clearTimeout(timer);
-        resolve({ proc, url: `${sora[1]}/signaling`, metricsUrl: `${sora[1]!.replace("ws:", "http:")}/metrics` });
+        resolve({ proc, url: `${sora[1]}/signaling`, metricsUrl: `${sora[1]!.replace("ws:", "http:")}/metrics.json` });
       } else if (relay) {
         clearTimeout(timer);
-        resolve({ proc, relayPort: Number(relay[1]), metricsUrl: `http://127.0.0.1:${relay[2]}/metrics` });
+        resolve({ proc, relayPort: Number(relay[1]), metricsUrl: `http://127.0.0.1:${relay[2]}/metrics.json` });
       }
     });
     proc.stderr!.on("data", (d: Buffer) => (out += d.toString()));
@@ -172,17 +173,24 @@ interface Metrics {
   cpu_user_us: number;
   cpu_system_us: number;
   rss_bytes: number;
-  event_loop_delay_p99_ms: number;
-  event_loop_delay_max_ms: number;
+  /** Cumulative since the server started (absent for Janus); a window is the difference of two reads. */
+  event_loop_delay?: HistogramSnapshot;
   connections: number;
   fast_rtp_sent?: number;
   fast_rtp_received?: number;
 }
 
 async function metrics(s: Server): Promise<Metrics> {
-  if (s.janus) return { ...procMetrics(s.proc.pid!), event_loop_delay_p99_ms: NaN, event_loop_delay_max_ms: NaN, connections: NaN };
+  if (s.janus) return { ...procMetrics(s.proc.pid!), connections: NaN };
   const res = await fetch(s.metricsUrl!);
   return (await res.json()) as Metrics;
+}
+
+/** Event-loop delay p99 / max (ms) between two reads, to the histogram's bucket resolution (NaN for Janus). */
+function loopDelayMs(from: Metrics, to: Metrics, which: "p99" | "max"): number {
+  if (!to.event_loop_delay) return NaN;
+  const seconds = which === "p99" ? quantileBetween(from.event_loop_delay, to.event_loop_delay, 0.99) : maxBetween(from.event_loop_delay, to.event_loop_delay);
+  return seconds * 1000;
 }
 
 class Worker {
@@ -318,12 +326,13 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
     workers.forEach((w, i) => w.send({ type: "join", mode, url: server.url, relayPort: server.relayPort, janusRoom: JANUS_ROOM, janusIceAddress: server.janus?.iceAddress, clients: parts[i]! }));
     const total = sc.clients.length;
     const joinStarted = Date.now();
+    let stormStart: Metrics | undefined;
     let stormMetrics: Metrics | undefined;
     if (sc.kind === "storm") {
       // Media flows while the others join: measure the node's loop during the storm.
       await new Promise((r) => setTimeout(r, 400));
       workers.forEach((w) => w.send({ type: "start-media" }));
-      await metrics(server); // reset the loop-delay window
+      stormStart = await metrics(server); // start of the loop-delay window
     }
     const joinDeadline = joinStarted + 60_000 + Math.max(...sc.clients.map((c) => c.delayMs ?? 0));
     for (;;) {
@@ -385,8 +394,8 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
       cpuPercent: (cpuUs / 1e6 / seconds) * 100,
       ppsPerCore: received > 0 ? received / (cpuUs / 1e6) : 0,
       cpuUsPerPacket: received > 0 ? cpuUs / received : NaN,
-      loopDelayP99Ms: (stormMetrics ?? m1).event_loop_delay_p99_ms,
-      loopDelayMaxMs: (stormMetrics ?? m1).event_loop_delay_max_ms,
+      loopDelayP99Ms: loopDelayMs(stormStart ?? m0, stormMetrics ?? m1, "p99"),
+      loopDelayMaxMs: loopDelayMs(stormStart ?? m0, stormMetrics ?? m1, "max"),
       rssMb: m1.rss_bytes / 2 ** 20,
       rssPerConnectionMb: mode !== "raw" && connections > 0 ? (m1.rss_bytes - idle.rss_bytes) / 2 ** 20 / connections : NaN,
       lossPercent: expected > 0 ? Math.max(0, (1 - receivedRaw / expected) * 100) : NaN,

@@ -1,10 +1,10 @@
 import { createSocket, type RemoteInfo } from "node:dgram";
 import { createServer } from "node:http";
-import { processMetrics } from "../media-node/src/metrics.js";
+import { processMetrics } from "../media-node/src/metrics/process-json.js";
 
 // Baseline for the load tool: the least a Node process can do per forwarded packet. One UDP
 // socket; a 1-byte 0xff datagram subscribes its sender; every other datagram is sent to every
-// subscriber except its source. No crypto, no parsing. Serves the same /metrics JSON as a node.
+// subscriber except its source. No crypto, no parsing. Serves the same /metrics.json as a node.
 // Usage: tsx bench/udp-relay.ts <metricsPort>  (prints "relay <udpPort>")
 
 const sock = createSocket("udp4");

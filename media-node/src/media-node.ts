@@ -1,6 +1,7 @@
 import { defaultConfig, type NodeConfig, type NodeConfigInput } from "./config.js";
 import { rootLogger, type Logger } from "./logger.js";
 import { NodeControl } from "./control/node-control.js";
+import { NodeMetrics } from "./metrics/prometheus.js";
 import { SignalingServer } from "./signaling/signaling-server.js";
 import { Sfu } from "./sfu/sfu.js";
 import { configureFastPath } from "./transport/rtp-egress.js";
@@ -35,9 +36,10 @@ export class MediaNode {
     this.derivedIdentity = config.port === 0 && !config.nodeName && !config.externalSignalingUrl;
     this.log = log.child({ node: this.config.nodeName });
     this.sfu = new Sfu(this.config, this.log);
-    this.signaling = new SignalingServer(this.config, this.sfu, this.log);
     if (Webhooks.enabled(this.config)) this.webhooks = new Webhooks(this.sfu, this.config, this.log);
     if (this.config.turn) this.turn = new TurnService(this.sfu, this.config.turn, this.log);
+    const metrics = new NodeMetrics({ sfu: this.sfu, webhooks: this.webhooks, turn: this.turn?.counters });
+    this.signaling = new SignalingServer(this.config, this.sfu, this.log, metrics);
     if (this.config.edgeUrl) {
       const control = new NodeControl(this.sfu, this.config, this.log, { webhooks: this.webhooks?.counters, turn: this.turn?.counters });
       this.control = control;

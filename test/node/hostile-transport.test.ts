@@ -10,7 +10,7 @@ import { WeriftSoraClient } from "../support/werift-sora-client.js";
 // Hostile traffic against live connections (werift clients against an in-process node):
 // datagrams from other source ports, DTLS-shaped garbage as if from the selected pair, malformed
 // RTP/RTCP and NACK/PLI floods from an authenticated client. Media to the other subscribers keeps
-// flowing and /metrics counts what was dropped. A DTLS session that really ends (authenticated
+// flowing and /metrics.json counts what was dropped. A DTLS session that really ends (authenticated
 // alert) ends the connection visibly: the client is told, peers get connection.destroyed.
 
 let node: MediaNode;
@@ -32,7 +32,7 @@ afterAll(async () => {
 
 type Metrics = Record<string, number>;
 async function metrics(): Promise<Metrics> {
-  return (await (await fetch(`http://127.0.0.1:${node.port}/metrics`)).json()) as Metrics;
+  return (await (await fetch(`http://127.0.0.1:${node.port}/metrics.json`)).json()) as Metrics;
 }
 
 async function waitFor(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {

@@ -2,6 +2,7 @@ import { constants, type ClientHttp2Session, type ClientHttp2Stream } from "node
 import type { RtpPacket } from "werift";
 import type { Logger } from "../logger.js";
 import type { PacketTap, Publication } from "../sfu/publication.js";
+import { mediaCounters } from "../sfu/media-counters.js";
 
 // One sending connection's audio towards the audio streaming gateway: a single HTTP/2 POST
 // whose request body never ends — the connection's Opus payloads back to back, each optionally
@@ -72,6 +73,7 @@ export class AudioStream implements PacketTap {
     const request = this.request;
     if (!request || !request.writable || request.writableLength > MAX_PENDING_BYTES) {
       this.packetsDropped++;
+      mediaCounters.audioStreamingPacketsDropped++;
       return;
     }
     const payload = packet.payload;
@@ -92,6 +94,7 @@ export class AudioStream implements PacketTap {
       body = Buffer.from(payload);
     }
     this.packetsSent++;
+    mediaCounters.audioStreamingPacketsSent++;
     request.write(body);
   }
 

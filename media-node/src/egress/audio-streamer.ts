@@ -65,6 +65,13 @@ export class AudioStreaming {
   private readonly active = new Map<string, ChannelStreaming>();
   private readonly subscribers = new Map<string, Set<string>>();
 
+  /** Audio streams open now (one HTTP/2 POST per sending connection), for /metrics. */
+  streamCount(): number {
+    let n = 0;
+    for (const s of this.active.values()) n += s.streams.size;
+    return n;
+  }
+
   constructor(
     private readonly sfu: Sfu,
     private readonly config: NodeConfig,

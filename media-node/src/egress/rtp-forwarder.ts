@@ -87,6 +87,13 @@ export class RtpForwarding {
   /** Destination → the stream last sent there by a forward that was stopped (insertion order = age). */
   private readonly stoppedStreams = new Map<string, ForwardedStream>();
 
+  /** RTP forwarding legs sending now (one per forwarded track), for /metrics. */
+  legCount(): number {
+    let n = 0;
+    for (const f of this.forwards.values()) n += f.legs.length;
+    return n;
+  }
+
   constructor(
     private readonly sfu: Sfu,
     private readonly log: Logger,

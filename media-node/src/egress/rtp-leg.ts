@@ -4,6 +4,7 @@ import type { RtpPacket } from "werift";
 import { SequenceRebaser } from "../rtp/sequence-rebaser.js";
 import { Vp8Munger } from "../rtp/vp8-munger.js";
 import type { PacketTap, Publication } from "../sfu/publication.js";
+import { mediaCounters } from "../sfu/media-counters.js";
 
 // One track of an RTP forward: a tap on a publication that re-sends its packets as plain RTP
 // (no SRTP, no header extensions, no RTCP) to one UDP port. The receiver sees a single stream
@@ -145,6 +146,7 @@ export class RtpLeg implements PacketTap {
     payload.copy(out, RTP_HEADER_SIZE);
     this.vp8?.apply(out.subarray(RTP_HEADER_SIZE));
     this.packetsSent++;
+    mediaCounters.rtpForwardingPacketsSent++;
     this.socket.send(out, this.port, this.address);
   }
 }

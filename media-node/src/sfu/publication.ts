@@ -7,6 +7,7 @@ import { RtpIngress } from "../transport/rtp-ingress.js";
 import { rembSize, writeRemb } from "../rtp/remb.js";
 import { AudioActivity } from "./spotlight.js";
 import { KeyFrameRequest } from "./keyframe-request.js";
+import { mediaCounters } from "./media-counters.js";
 
 // One incoming track of a sender (mediasoup's Producer). A simulcast video track has one
 // layer per rid (r0 lowest → r2 highest), each with its own SSRC, packet cache (subscribers'
@@ -113,6 +114,8 @@ export class Publication {
     if (layer.ssrc !== header.ssrc) layer.ssrc = header.ssrc;
     layer.packetsReceived++;
     layer.bytesReceived += packet.payload.length;
+    mediaCounters.packetsReceived++;
+    mediaCounters.bytesReceived += packet.payload.length;
     const nowMs = Date.now();
     layer.lastPacketMs = nowMs;
     layer.cache[header.sequenceNumber & CACHE_MASK] = packet;
@@ -143,6 +146,7 @@ export class Publication {
     if (this.kind !== "video" || !this.receiver) return;
     const layer = this.layers[layerIndex];
     if (!layer || !layer.takeKeyframeRequestSlot(Date.now(), urgent)) return;
+    mediaCounters.pliSent++;
     this.receiver.sendRtcpPLI(layer.ssrc).catch(() => undefined);
   }
 
@@ -173,7 +177,10 @@ export class Publication {
     const now = Date.now();
     let pending = false;
     for (const layer of this.layers) {
-      if (layer.keyFrameRequest.takePli(now)) this.receiver?.sendRtcpPLI(layer.ssrc).catch(() => undefined);
+      if (layer.keyFrameRequest.takePli(now) && this.receiver) {
+        mediaCounters.pliSent++;
+        this.receiver.sendRtcpPLI(layer.ssrc).catch(() => undefined);
+      }
       pending ||= layer.keyFrameRequest.pending;
     }
     if (!pending) this.stopKeyFrameRequests();

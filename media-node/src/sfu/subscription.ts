@@ -11,6 +11,7 @@ import {
 } from "werift";
 import { SequenceRebaser } from "../rtp/sequence-rebaser.js";
 import { Vp8Munger } from "../rtp/vp8-munger.js";
+import { mediaCounters } from "./media-counters.js";
 import { RtpEgress } from "../transport/rtp-egress.js";
 import { transportCounters } from "../transport/transport-counters.js";
 import type { Publication } from "./publication.js";
@@ -112,7 +113,10 @@ export class Subscription {
     const sender = transceiver.sender;
     this.unsubscribers.push(
       sender.onGenericNack.subscribe((nack) => this.onNack(nack)).unSubscribe,
-      sender.onPictureLossIndication.subscribe(() => this.onSubscriberKeyframeRequest()).unSubscribe,
+      sender.onPictureLossIndication.subscribe(() => {
+        mediaCounters.pliReceived++;
+        this.onSubscriberKeyframeRequest();
+      }).unSubscribe,
       sender.onRtcp.subscribe((rtcp) => this.onRtcp(rtcp)).unSubscribe,
     );
   }
@@ -178,6 +182,7 @@ export class Subscription {
         this.currentLayer = layer;
         this.lastRelayedLayer = layer;
         this.layerSwitches++;
+        if (this.layerSwitches > 1) mediaCounters.simulcastLayerSwitches++; // the first layer relayed is no switch
         this.rebaser.restart();
         this.vp8?.rebase();
         // The first layer relayed is no switch (the receiver asked for it at connect).
@@ -266,6 +271,8 @@ export class Subscription {
     const dtls = this.transceiver.sender.dtlsTransport;
     this.packetsSent++;
     this.bytesSent += packet.payload.length;
+    mediaCounters.packetsForwarded++;
+    mediaCounters.bytesForwarded += packet.payload.length;
     // The VP8 rewrite is applied to the shared payload and undone right after: the fast path
     // copies it into its send buffer, werift's SRTP serializes it synchronously (before
     // sendRtp's first await), so the scratch header can be reused too.
@@ -304,6 +311,8 @@ export class Subscription {
     this.retransmitTokens = Math.min(RETRANSMIT_BURST, this.retransmitTokens + ((nowMs - this.retransmitRefillMs) * RETRANSMIT_RATE_PPS) / 1000);
     this.retransmitRefillMs = nowMs;
     const lost = nack.lost;
+    mediaCounters.nacksReceived++;
+    mediaCounters.nackedPackets += lost.length;
     for (let i = 0; i < lost.length; i++) {
       const slot = lost[i]! & SENT_MASK;
       const source = this.sentSource[slot]!;
@@ -320,6 +329,7 @@ export class Subscription {
       this.retransmitTokens--;
       const outSeq = lost[i]!;
       this.retransmitted++;
+      mediaCounters.nackPacketsResent++;
       this.send(packet, outSeq, (packet.header.timestamp + tsOffset) >>> 0);
     }
   }
@@ -327,6 +337,7 @@ export class Subscription {
   private onRtcp(rtcp: RtcpPacket): void {
     // FIR (PSFB fmt 4) is not surfaced by werift as an event; treat it like PLI.
     if (rtcp.type === 206 && (rtcp as { feedback?: { count?: number } }).feedback?.count === 4) {
+      mediaCounters.firReceived++;
       this.onSubscriberKeyframeRequest();
     }
   }

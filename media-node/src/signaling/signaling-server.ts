@@ -2,13 +2,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { WebSocketServer, type WebSocket } from "ws";
 import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
-import { processMetrics } from "../metrics.js";
+import { processMetrics } from "../metrics/process-json.js";
+import { NodeMetrics } from "../metrics/prometheus.js";
 import type { Sfu } from "../sfu/sfu.js";
 import { MAX_SIGNALING_MESSAGE_BYTES } from "./messages.js";
 import { CLOSE, SignalingSession } from "./session.js";
 
-// HTTP listener of a media node: WebSocket signaling on /signaling, a tiny /health and /metrics
-// (process CPU, memory, event-loop delay; see metrics.ts).
+// HTTP listener of a media node: WebSocket signaling on /signaling, a tiny /health, /metrics in
+// the Prometheus text format (metrics/prometheus.ts) and the same counters as JSON on
+// /metrics.json (metrics/process-json.ts, for the load tool and tests). Reading either changes nothing.
 // Messages over 1 MiB are refused by ws itself (close 1009) before any parsing.
 
 export class SignalingServer {
@@ -20,6 +22,7 @@ export class SignalingServer {
     private readonly config: NodeConfig,
     private readonly sfu: Sfu,
     private readonly log: Logger,
+    private readonly metrics: NodeMetrics = new NodeMetrics({ sfu }),
   ) {
     this.http = createServer((req, res) => this.onHttp(req, res));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_SIGNALING_MESSAGE_BYTES });
@@ -34,12 +37,27 @@ export class SignalingServer {
   }
 
   private onHttp(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? "").split("?")[0];
+    if (path === "/metrics") {
+      this.metrics.text().then(
+        (body) => {
+          res.writeHead(200, { "content-type": NodeMetrics.contentType });
+          res.end(body);
+        },
+        (err: unknown) => {
+          this.log.error({ err }, "metrics scrape failed");
+          res.writeHead(503, { "content-type": "application/json" });
+          res.end(JSON.stringify({ error_type: "METRICS-UNAVAILABLE" }));
+        },
+      );
+      return;
+    }
     if (req.url === "/health") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ node_name: this.config.nodeName, connections: this.sfu.connectionCount(), mode: this.sfu.mode }));
       return;
     }
-    if (req.url === "/metrics") {
+    if (path === "/metrics.json") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ ...processMetrics(), connections: this.sfu.connectionCount(), ...this.sfu.messagingCounters }));
       return;

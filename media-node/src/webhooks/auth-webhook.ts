@@ -7,6 +7,7 @@ import type { Logger } from "../logger.js";
 import type { Channel } from "../sfu/channel.js";
 import { Refusal, type Authorization } from "../sfu/sfu.js";
 import { connectMessage, type ConnectMessage } from "../signaling/messages.js";
+import type { BucketHistogram } from "../metrics/bucket-histogram.js";
 import type { WebhookCounters } from "./counters.js";
 import { postJson, type WebhookFailure } from "./http.js";
 
@@ -134,16 +135,19 @@ export class AuthWebhook {
     private readonly counters: WebhookCounters,
     private readonly log: Logger,
     private readonly signal: AbortSignal,
+    private readonly durations?: BucketHistogram,
   ) {}
 
   /** Sfu.authorizer: resolves with the (rewritten) connect, or throws Refusal. */
   async authorize(connect: ConnectMessage, connectionId: string, channel: Channel | undefined): Promise<Authorization> {
     const body = authRequestBody(connect, connectionId, channel, this.config);
+    const started = performance.now();
     const result = await postJson(this.url, body, {
       timeoutMs: this.config.webhooks.timeoutMs,
       headers: { "sora-connection-id": connectionId },
       signal: this.signal,
     });
+    this.durations?.observe((performance.now() - started) / 1000);
     const log = this.log.child({ connection_id: connectionId, channel_id: connect.channel_id });
     if (!result.ok) return this.failed(log, result.failure, { status: result.status, error: result.error });
     const parsed = authResponse.safeParse(result.body);

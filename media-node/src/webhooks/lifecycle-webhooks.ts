@@ -5,7 +5,7 @@ import type { Logger } from "../logger.js";
 import type { Channel } from "../sfu/channel.js";
 import type { Connection } from "../sfu/connection.js";
 import type { SfuEvents } from "../sfu/sfu.js";
-import type { WebhookCounters } from "./counters.js";
+import type { WebhookCounters, WebhookDurations } from "./counters.js";
 import { postJson } from "./http.js";
 
 // Session webhooks (session.created / session.destroyed) and event webhooks
@@ -33,6 +33,7 @@ export class LifecycleWebhooks implements SfuEvents {
     private readonly signal: AbortSignal,
     /** The session webhook's answer to session.created (it may ask for session settings). */
     private readonly onSessionCreatedAnswer?: (channel: Channel, answer: unknown) => void,
+    private readonly durations?: WebhookDurations,
   ) {}
 
   // ---- SfuEvents ------------------------------------------------------------------------
@@ -195,7 +196,9 @@ export class LifecycleWebhooks implements SfuEvents {
     attempt: number,
     onAnswer?: (answer: unknown) => void,
   ): Promise<void> {
+    const started = performance.now();
     const result = await postJson(url, body, { timeoutMs: this.config.webhooks.timeoutMs, headers, signal: this.signal });
+    this.durations?.[kind].observe((performance.now() - started) / 1000);
     if (result.ok) {
       if (kind === "session") this.counters.total_successful_session_webhook++;
       else this.counters.total_successful_event_webhook++;

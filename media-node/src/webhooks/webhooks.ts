@@ -2,7 +2,7 @@ import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Sfu } from "../sfu/sfu.js";
 import { AuthWebhook } from "./auth-webhook.js";
-import { newWebhookCounters, type WebhookCounters } from "./counters.js";
+import { newWebhookCounters, newWebhookDurations, type WebhookCounters, type WebhookDurations } from "./counters.js";
 import { LifecycleWebhooks } from "./lifecycle-webhooks.js";
 import { applySessionCreatedAnswer } from "./session-answer.js";
 
@@ -11,6 +11,7 @@ import { applySessionCreatedAnswer } from "./session-answer.js";
 
 export class Webhooks {
   readonly counters: WebhookCounters = newWebhookCounters();
+  readonly durations: WebhookDurations = newWebhookDurations();
   private readonly abort = new AbortController();
   private readonly lifecycle?: LifecycleWebhooks;
 
@@ -18,12 +19,13 @@ export class Webhooks {
     const w = config.webhooks;
     const wlog = log.child({ component: "webhooks" });
     if (w.authUrl) {
-      const auth = new AuthWebhook(w.authUrl, config, this.counters, wlog, this.abort.signal);
+      const auth = new AuthWebhook(w.authUrl, config, this.counters, wlog, this.abort.signal, this.durations.auth);
       sfu.authorizer = (connect, connectionId, channel) => auth.authorize(connect, connectionId, channel);
     }
     if (w.sessionUrl || w.eventUrl) {
       this.lifecycle = new LifecycleWebhooks({ session: w.sessionUrl, event: w.eventUrl }, config, this.counters, wlog, this.abort.signal, (channel, answer) =>
         applySessionCreatedAnswer(sfu, channel, answer, wlog),
+      this.durations,
       );
       sfu.listeners.push(this.lifecycle);
     }

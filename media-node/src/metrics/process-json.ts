@@ -1,12 +1,13 @@
-import { monitorEventLoopDelay } from "node:perf_hooks";
-import { fastCounters } from "./transport/fast-transport.js";
-import { transportCounters } from "./transport/transport-counters.js";
+import { fastCounters } from "../transport/fast-transport.js";
+import { transportCounters } from "../transport/transport-counters.js";
+import { mediaCounters } from "../sfu/media-counters.js";
+import type { HistogramSnapshot } from "./bucket-histogram.js";
+import { eventLoopDelay } from "./event-loop-delay.js";
 
-// Process metrics for load tests and operators (GET /metrics on the signaling port): cumulative
-// CPU, memory, and the event-loop delay p99 since the previous read. Tiny on purpose.
-
-const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-loopDelay.enable();
+// The node's counters as one JSON object (GET /metrics.json on the signaling port) for the load
+// tool and tests: cumulative CPU, memory, the event-loop delay histogram and the packet counters.
+// Reading changes nothing: every figure is cumulative, a window is the difference of two reads
+// (quantileBetween/maxBetween in bucket-histogram.ts). Prometheus scrapes GET /metrics (prometheus.ts).
 
 export interface ProcessMetrics {
   time_ms: number;
@@ -14,13 +15,18 @@ export interface ProcessMetrics {
   cpu_system_us: number;
   rss_bytes: number;
   heap_used_bytes: number;
-  /** Event-loop delay since the previous read (ms). */
-  event_loop_delay_p99_ms: number;
-  event_loop_delay_max_ms: number;
+  /** Event-loop delay since the process started, in seconds (event-loop-delay.ts). */
+  event_loop_delay: HistogramSnapshot;
   fast_rtp_sent: number;
   fast_rtp_received: number;
   srtp_auth_failures: number;
   srtp_replays: number;
+  /** Media path (sfu/media-counters.ts). */
+  rtp_received: number;
+  rtp_forwarded: number;
+  nack_packets_resent: number;
+  pli_sent: number;
+  simulcast_layer_switches: number;
   /** Dropped hostile or broken transport input, and connections ended by DTLS (transport-counters.ts). */
   ice_foreign_datagrams: number;
   dtls_records_dropped: number;
@@ -35,18 +41,22 @@ export interface ProcessMetrics {
 export function processMetrics(): ProcessMetrics {
   const cpu = process.cpuUsage();
   const mem = process.memoryUsage();
-  const m: ProcessMetrics = {
+  return {
     time_ms: performance.timeOrigin + performance.now(),
     cpu_user_us: cpu.user,
     cpu_system_us: cpu.system,
     rss_bytes: mem.rss,
     heap_used_bytes: mem.heapUsed,
-    event_loop_delay_p99_ms: loopDelay.percentile(99) / 1e6,
-    event_loop_delay_max_ms: loopDelay.max / 1e6,
+    event_loop_delay: eventLoopDelay().snapshot(),
     fast_rtp_sent: fastCounters.rtpSent,
     fast_rtp_received: fastCounters.rtpReceived,
     srtp_auth_failures: fastCounters.srtpAuthFailures,
     srtp_replays: fastCounters.srtpReplays,
+    rtp_received: mediaCounters.packetsReceived,
+    rtp_forwarded: mediaCounters.packetsForwarded,
+    nack_packets_resent: mediaCounters.nackPacketsResent,
+    pli_sent: mediaCounters.pliSent,
+    simulcast_layer_switches: mediaCounters.simulcastLayerSwitches,
     ice_foreign_datagrams: transportCounters.iceForeignDatagrams,
     dtls_records_dropped: transportCounters.dtlsRecordsDropped,
     dtls_alerts_received: transportCounters.dtlsAlertsReceived,
@@ -56,6 +66,4 @@ export function processMetrics(): ProcessMetrics {
     nack_retransmissions_suppressed: transportCounters.nackRetransmissionsSuppressed,
     keyframe_requests_suppressed: transportCounters.keyframeRequestsSuppressed,
   };
-  loopDelay.reset();
-  return m;
 }
