@@ -23,6 +23,7 @@ export interface ProcessMetrics {
   srtp_replays: number;
   /** Dropped hostile or broken transport input, and connections ended by DTLS (transport-counters.ts). */
   ice_foreign_datagrams: number;
+  udp_mux_dropped: number;
   dtls_records_dropped: number;
   dtls_alerts_received: number;
   dtls_connections_ended: number;
@@ -48,6 +49,7 @@ export function processMetrics(): ProcessMetrics {
     srtp_auth_failures: fastCounters.srtpAuthFailures,
     srtp_replays: fastCounters.srtpReplays,
     ice_foreign_datagrams: transportCounters.iceForeignDatagrams,
+    udp_mux_dropped: transportCounters.udpMuxDropped,
     dtls_records_dropped: transportCounters.dtlsRecordsDropped,
     dtls_alerts_received: transportCounters.dtlsAlertsReceived,
     dtls_connections_ended: transportCounters.dtlsConnectionsEnded,
