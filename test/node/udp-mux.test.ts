@@ -1,0 +1,206 @@
+import { execFileSync } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Message } from "werift";
+import { MediaNode } from "../../media-node/src/media-node.js";
+import { processMetrics } from "../../media-node/src/metrics.js";
+import { stunUsernameLocalPart } from "../../media-node/src/transport/udp-mux.js";
+import { WeriftSoraClient } from "../support/werift-sora-client.js";
+
+// Media nodes on real VMs (infra/node/README.md): all ICE of the node on one UDP port, host
+// candidates carrying an announced address while the socket binds 0.0.0.0; or per-connection
+// sockets in a configured port range.
+
+// 127/8 all reaches lo: "the public address" of this test's 1:1 NAT. Clients know the node by it
+// alone (the offer's only candidate); the node's own packets still leave its 0.0.0.0 socket with
+// the kernel's source address (127.0.0.1: no NAT here rewrites it), so clients may also learn that
+// as a peer-reflexive address, which a real 1:1 NAT would show as the announced one.
+const ANNOUNCED = "127.0.0.3";
+
+const STUN_BINDING_REQUEST = 0x0001;
+
+function bindingRequest(username?: string): Buffer {
+  const msg = new Message(1, 0);
+  if (username !== undefined) msg.setAttribute("USERNAME", username);
+  return Buffer.from(msg.bytes);
+}
+
+describe("stunUsernameLocalPart", () => {
+  it("reads the receiver's ufrag of USERNAME, and nothing from other or broken input", () => {
+    expect(bindingRequest("abcd1234:xyz9").readUInt16BE(0)).toBe(STUN_BINDING_REQUEST);
+    expect(stunUsernameLocalPart(bindingRequest("abcd1234:xyz9"))).toBe("abcd1234");
+    expect(stunUsernameLocalPart(bindingRequest("nocolon"))).toBe("nocolon");
+    expect(stunUsernameLocalPart(bindingRequest())).toBeUndefined();
+    expect(stunUsernameLocalPart(Buffer.from([0x80, 0x60, 0, 0]))).toBeUndefined(); // RTP-shaped
+    const withUser = bindingRequest("abcd1234:xyz9");
+    expect(stunUsernameLocalPart(withUser.subarray(0, 26))).toBeUndefined(); // attribute cut short
+    const lying = Buffer.from(withUser);
+    lying.writeUInt16BE(0xfff0, 22); // attribute length past the end
+    expect(stunUsernameLocalPart(lying)).toBeUndefined();
+  });
+});
+
+function candidatesOf(client: WeriftSoraClient): string[][] {
+  return String(client.offer.sdp)
+    .split("\r\n")
+    .filter((l) => l.startsWith("a=candidate:"))
+    .map((l) => l.split(" "));
+}
+
+async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function exchangeMedia(url: string, channelId: string): Promise<[WeriftSoraClient, WeriftSoraClient]> {
+  const a = new WeriftSoraClient({ url, channelId, role: "sendrecv" });
+  const b = new WeriftSoraClient({ url, channelId, role: "sendrecv" });
+  await a.connect();
+  a.startMedia(50, 500);
+  await b.connect();
+  b.startMedia(50, 500);
+  await until("media both ways", () => a.packetsFrom(b.connectionId, "video") > 20 && b.packetsFrom(a.connectionId, "video") > 20);
+  expect(a.packetsFrom(b.connectionId, "audio")).toBeGreaterThan(5);
+  return [a, b];
+}
+
+/** The node's candidates as the client knows them: from the offer ("host"), or learned from checks ("prflx"). */
+function remoteCandidates(client: WeriftSoraClient, type = "host"): string[] {
+  const connection = (client.pc as unknown as { iceTransports: { connection: { remoteCandidates: { host: string; port: number; type: string }[] } }[] }).iceTransports[0]!
+    .connection;
+  return [...new Set(connection.remoteCandidates.filter((c) => c.type === type).map((c) => `${c.host}:${c.port}`))];
+}
+
+/** Local "address:port" of every UDP socket this process holds (ss, as an operator would look). */
+function processUdpSockets(): string[] {
+  const out = execFileSync("ss", ["-uanp"], { encoding: "utf8" });
+  return out
+    .split("\n")
+    .filter((l) => l.includes(`pid=${process.pid},`))
+    .map((l) => l.trim().split(/\s+/)[3]!)
+    .sort();
+}
+
+function clientSocketPorts(clients: WeriftSoraClient[]): Set<number> {
+  const ports = new Set<number>();
+  for (const c of clients) {
+    for (const t of (c.pc as unknown as { iceTransports: { connection: { protocols: { transport?: { port?: number } }[] } }[] }).iceTransports) {
+      for (const p of t.connection.protocols) if (p.transport?.port) ports.add(p.transport.port);
+    }
+  }
+  return ports;
+}
+
+describe("one UDP port for all ICE, announced address (node binds 0.0.0.0)", () => {
+  let node: MediaNode;
+  let url: string;
+
+  beforeAll(async () => {
+    node = new MediaNode({ port: 0, iceAddresses: [], udpPort: 0, announcedAddress: ANNOUNCED });
+    await node.start();
+    url = `ws://127.0.0.1:${node.port}/signaling`;
+  });
+
+  afterAll(async () => {
+    await node?.stop();
+  });
+
+  it("binds one socket on 0.0.0.0 and offers only the announced address on its port; media flows both ways through it", async () => {
+    const mux = node.udpMux!;
+    expect(mux.socket.address()).toMatchObject({ address: "0.0.0.0", port: expect.any(Number) });
+    const before = processMetrics();
+    const [a, b] = await exchangeMedia(url, "mux-media");
+    // The fast path sends and receives through the shared socket (fast-transport.ts uses the pair's transport).
+    const after = processMetrics();
+    expect(after.fast_rtp_sent - before.fast_rtp_sent).toBeGreaterThan(40);
+    expect(after.fast_rtp_received - before.fast_rtp_received).toBeGreaterThan(40);
+    for (const client of [a, b]) {
+      const candidates = candidatesOf(client);
+      expect(candidates.length).toBeGreaterThan(0);
+      for (const c of candidates) expect([c[2]?.toLowerCase(), c[4], c[5], c[7]]).toEqual(["udp", ANNOUNCED, String(mux.port), "host"]);
+      expect(remoteCandidates(client)).toEqual([`${ANNOUNCED}:${mux.port}`]);
+    }
+    expect(mux.size).toBe(2);
+    await a.close();
+    await b.close();
+    await until("entries released", () => mux.size === 0);
+    expect(mux.addressCount).toBe(0);
+    await until("connections gone", () => node.sfu.connectionCount() === 0);
+  });
+
+  it("serves 20 clients on that one socket (ss), and closing them leaves the mux empty", async () => {
+    const mux = node.udpMux!;
+    const clients = Array.from({ length: 20 }, (_, i) => new WeriftSoraClient({ url, channelId: `mux-many-${i % 4}`, role: "sendonly" }));
+    for (let i = 0; i < clients.length; i += 5) await Promise.all(clients.slice(i, i + 5).map((c) => c.connect()));
+    expect(mux.size).toBe(20);
+    for (const c of clients) expect(remoteCandidates(c)).toEqual([`${ANNOUNCED}:${mux.port}`]);
+    const clientPorts = clientSocketPorts(clients);
+    const nodeSockets = processUdpSockets().filter((local) => !clientPorts.has(Number(local.slice(local.lastIndexOf(":") + 1))));
+    expect(nodeSockets).toEqual([`0.0.0.0:${mux.port}`]);
+    await Promise.all(clients.map((c) => c.close()));
+    await until("all 20 entries released", () => mux.size === 0);
+    expect(mux.addressCount).toBe(0);
+    await until("connections gone", () => node.sfu.connectionCount() === 0);
+  });
+
+  it("drops and counts datagrams of no connection: unknown ufrag, unknown source", async () => {
+    const mux = node.udpMux!;
+    const before = processMetrics().udp_mux_dropped;
+    const socket = createSocket("udp4");
+    await new Promise<void>((r) => socket.bind(0, "127.0.0.1", () => r()));
+    const send = (data: Buffer) => new Promise<void>((r) => socket.send(data, mux.port, ANNOUNCED, () => r()));
+    await send(bindingRequest("nobody00:abcd")); // a check for no connection
+    await send(bindingRequest()); // STUN without USERNAME from an address nobody sent to
+    await send(Buffer.from([0x80, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3])); // RTP-shaped
+    await send(Buffer.from([0x16, 0xfe, 0xfd, 0, 0])); // DTLS-shaped
+    let replies = 0;
+    socket.on("message", () => replies++);
+    await until("4 drops counted", () => processMetrics().udp_mux_dropped - before >= 4, 3000);
+    expect(processMetrics().udp_mux_dropped - before).toBe(4);
+    expect(replies).toBe(0);
+    socket.close();
+  });
+});
+
+describe("per-connection sockets in a port range, announced address", () => {
+  let node: MediaNode;
+  let url: string;
+  const min = 40_000 + Math.floor(Math.random() * 20_000);
+  const range: [number, number] = [min, min + 9];
+
+  beforeAll(async () => {
+    node = new MediaNode({ port: 0, iceAddresses: [], udpPortRange: range, announcedAddress: ANNOUNCED });
+    await node.start();
+    url = `ws://127.0.0.1:${node.port}/signaling`;
+  });
+
+  afterAll(async () => {
+    await node?.stop();
+  });
+
+  it("offers the announced address on a port of the range, one candidate per connection; media flows", async () => {
+    expect(node.udpMux).toBeUndefined();
+    const [a, b] = await exchangeMedia(url, "range-media");
+    const ports = new Set<string>();
+    for (const client of [a, b]) {
+      const candidates = candidatesOf(client);
+      expect(new Set(candidates.map((c) => c.join(" "))).size).toBe(1); // the same candidate in each bundled m-line
+      const [, , , , address, port] = candidates[0]!;
+      expect(address).toBe(ANNOUNCED);
+      expect(Number(port)).toBeGreaterThanOrEqual(range[0]);
+      expect(Number(port)).toBeLessThanOrEqual(range[1]);
+      ports.add(port!);
+      expect(remoteCandidates(client)).toEqual([`${ANNOUNCED}:${port}`]);
+    }
+    expect(ports.size).toBe(2);
+    await a.close();
+    await b.close();
+    await until("connections gone", () => node.sfu.connectionCount() === 0);
+    // Their sockets are closed: every port of the range binds again.
+    expect(processUdpSockets().filter((l) => Number(l.slice(l.lastIndexOf(":") + 1)) >= range[0] && Number(l.slice(l.lastIndexOf(":") + 1)) <= range[1])).toEqual([]);
+  });
+});
