@@ -75,6 +75,10 @@ function remoteCandidates(client: WeriftSoraClient, type = "host"): string[] {
   return [...new Set(connection.remoteCandidates.filter((c) => c.type === type).map((c) => `${c.host}:${c.port}`))];
 }
 
+interface IcePcInternals {
+  iceTransports: { connection: { checkList: { state: number; remoteAddr: [string, number] }[] } }[];
+}
+
 /** Local "address:port" of every UDP socket this process holds (ss, as an operator would look). */
 function processUdpSockets(): string[] {
   const out = execFileSync("ss", ["-uanp"], { encoding: "utf8" });
@@ -125,6 +129,31 @@ describe("one UDP port for all ICE, announced address (node binds 0.0.0.0)", () 
       expect(remoteCandidates(client)).toEqual([`${ANNOUNCED}:${mux.port}`]);
     }
     expect(mux.size).toBe(2);
+
+    // The validated-pair rule (werift-patches.ts) still holds behind the mux: the node also sent
+    // checks to a's other candidate (a's sockets bind 127.0.0.1, so that pair never succeeds); data
+    // from that learned but unvalidated address reaches a's connection and is dropped there.
+    const ice = (node.sfu.findConnection("mux-media", a.connectionId)!.peer.pc as unknown as IcePcInternals).iceTransports[0]!.connection;
+    const unvalidated = ice.checkList.filter((p) => p.state !== 3 /* SUCCEEDED */ && p.remoteAddr[0] !== "127.0.0.1").map((p) => p.remoteAddr);
+    if (unvalidated.length > 0) {
+      const [ip, port] = unvalidated[0]!;
+      const spoofer = createSocket("udp4");
+      await new Promise<void>((resolve, reject) => {
+        spoofer.once("error", reject);
+        spoofer.bind(port, ip, () => resolve());
+      });
+      const before = processMetrics();
+      const dtlsShaped = Buffer.from([0x17, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 4, 1, 2, 3, 4]);
+      for (let i = 0; i < 10; i++) spoofer.send(dtlsShaped, mux.port, ANNOUNCED);
+      await until("10 foreign datagrams counted", () => processMetrics().ice_foreign_datagrams - before.ice_foreign_datagrams >= 10, 3000);
+      const after = processMetrics();
+      expect(after.ice_foreign_datagrams - before.ice_foreign_datagrams).toBe(10);
+      expect(after.udp_mux_dropped - before.udp_mux_dropped).toBe(0);
+      spoofer.close();
+      const flowing = b.packetsFrom(a.connectionId, "video");
+      await until("media keeps flowing", () => b.packetsFrom(a.connectionId, "video") > flowing + 10);
+    }
+
     await a.close();
     await b.close();
     await until("entries released", () => mux.size === 0);
