@@ -467,7 +467,8 @@ if [ "$turn" = on ]; then
 ${turn_conf#*$'\n'}"
   if [ "$public_ip" = "$private_ip" ]; then
     # No NAT: coturn's relay candidates already carry the address clients reach.
-    turn_conf=$(printf '%s\n' "$turn_conf" | grep -v -e '^external-ip=' -e '^# Behind 1:1 NAT')
+    turn_conf=$(printf '%s\n' "$turn_conf" | grep -v -e '^external-ip=' -e '^# Behind 1:1 NAT' \
+      -e '^allowed-peer-ip=@PUBLIC_IP@' -e '^# The node.s announced ICE address')
   fi
   turn_conf=${turn_conf//@PRIVATE_IP@/$private_ip}
   turn_conf=${turn_conf//@PUBLIC_IP@/$public_ip}

@@ -132,7 +132,7 @@ describe("fresh VM, TURN on behind 1:1 NAT", () => {
     const conf = p.files.get("/etc/sora-sfu/turnserver.conf")!;
     expect(conf).toMatchObject({ mode: "0640", owner: "root:turnserver" });
     const lines = conf.content.split("\n");
-    for (const line of ["listening-ip=10.0.0.5", "relay-ip=10.0.0.5", "external-ip=203.0.113.7/10.0.0.5", "realm=example.com", `static-auth-secret=${REDACTED}`, "allowed-peer-ip=10.0.0.5", "denied-peer-ip=0.0.0.0-255.255.255.255"]) {
+    for (const line of ["listening-ip=10.0.0.5", "relay-ip=10.0.0.5", "external-ip=203.0.113.7/10.0.0.5", "realm=example.com", `static-auth-secret=${REDACTED}`, "allowed-peer-ip=10.0.0.5", "allowed-peer-ip=203.0.113.7", "denied-peer-ip=0.0.0.0-255.255.255.255"]) {
       expect(lines).toContain(line);
     }
     expect(conf.content).not.toMatch(/@[A-Z_]+@/);
@@ -218,6 +218,7 @@ describe("other flag sets", () => {
     expect(p.code, p.stderr).toBe(0);
     expect(p.stdout).toContain("# TURN secret: generated (64 hex characters)");
     expect(p.files.get("/etc/sora-sfu/turnserver.conf")!.content).not.toContain("external-ip");
+    expect(p.files.get("/etc/sora-sfu/turnserver.conf")!.content.match(/^allowed-peer-ip=.*$/gm)).toEqual(["allowed-peer-ip=192.0.2.10"]);
     const json = JSON.parse(p.files.get("/etc/sora-sfu/node.json")!.content);
     expect(json).toMatchObject({ port: 443, external_signaling_url: "wss://node-01.example.com/signaling" });
     expect(json.udp_port).toBeUndefined(); // --udp-port 0: a socket per connection
