@@ -1,10 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Message } from "werift";
+import { Message, RTCPeerConnection } from "werift";
 import { MediaNode } from "../../media-node/src/media-node.js";
 import { processMetrics } from "../../media-node/src/metrics.js";
-import { stunUsernameLocalPart } from "../../media-node/src/transport/udp-mux.js";
+import { useIceSocketPlan } from "../../media-node/src/transport/ice-sockets.js";
+import { stunUsernameLocalPart, UdpMux, type MuxEntry } from "../../media-node/src/transport/udp-mux.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
 
 // Media nodes on real VMs (infra/node/README.md): all ICE of the node on one UDP port, host
@@ -37,6 +38,124 @@ describe("stunUsernameLocalPart", () => {
     const lying = Buffer.from(withUser);
     lying.writeUInt16BE(0xfff0, 22); // attribute length past the end
     expect(stunUsernameLocalPart(lying)).toBeUndefined();
+  });
+});
+
+describe("UdpMux routing (loopback sockets, owners stubbed)", () => {
+  let mux: UdpMux;
+  let peer: ReturnType<typeof createSocket>;
+  let peerPort = 0;
+
+  beforeAll(async () => {
+    mux = await UdpMux.bind({ bindAddress: "127.0.0.1", port: 0 });
+    peer = createSocket("udp4");
+    await new Promise<void>((r) => peer.bind(0, "127.0.0.1", () => r()));
+    peerPort = peer.address().port;
+  });
+  afterAll(async () => {
+    peer.close();
+    await mux.close();
+  });
+
+  function capture(entry: MuxEntry): Buffer[] {
+    const got: Buffer[] = [];
+    entry.onData = (data, addr) => {
+      expect(addr).toEqual(["127.0.0.1", peerPort]);
+      got.push(Buffer.from(data));
+    };
+    return got;
+  }
+  const fromPeer = (data: Buffer) => new Promise<void>((r) => peer.send(data, mux.port, "127.0.0.1", () => r()));
+  const settle = () => new Promise((r) => setTimeout(r, 100));
+
+  it("routes checks by ufrag, responses by transaction, data by learned address (validated owner first); release forgets all", async () => {
+    const a = mux.reserve();
+    const b = mux.reserve();
+    expect(a.ufrag).toMatch(/^[0-9a-f]{8}$/);
+    expect(a.ufrag).not.toBe(b.ufrag);
+    const gotA = capture(a);
+    const gotB = capture(b);
+    const dropped = processMetrics().udp_mux_dropped;
+
+    // STUN request: by the receiver part of USERNAME, from any address.
+    await fromPeer(bindingRequest(`${b.ufrag}:peer`));
+    await settle();
+    expect([gotA.length, gotB.length]).toEqual([0, 1]);
+
+    // Data from an address no entry sent to: dropped.
+    const dtls = Buffer.from([0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    await fromPeer(dtls);
+    await settle();
+    expect(processMetrics().udp_mux_dropped - dropped).toBe(1);
+
+    // Both entries sent to the peer: data goes to the one whose connection validated it.
+    await a.send(Buffer.from("x"), ["127.0.0.1", peerPort]);
+    await b.send(Buffer.from("y"), ["127.0.0.1", peerPort]);
+    expect(mux.addressCount).toBe(1);
+    a.owner = { acceptsData: () => false, hasTransaction: () => false };
+    b.owner = { acceptsData: () => true, hasTransaction: () => false };
+    await fromPeer(dtls);
+    await settle();
+    expect([gotA.length, gotB.length]).toEqual([0, 2]);
+
+    // A response (no USERNAME) goes to the entry with that transaction in flight.
+    const response = new Message(1, 0x100);
+    const id = Buffer.from(response.transactionId).toString("hex");
+    a.owner = { acceptsData: () => false, hasTransaction: (t) => t === id };
+    await fromPeer(Buffer.from(response.bytes));
+    await settle();
+    expect([gotA.length, gotB.length]).toEqual([1, 2]);
+
+    // Released: its ufrag and address no longer route, the other entry keeps the address.
+    b.close();
+    expect(b.closed).toBe(true);
+    await fromPeer(bindingRequest(`${b.ufrag}:peer`));
+    await settle();
+    expect(gotB.length).toBe(2);
+    a.owner = { acceptsData: () => true, hasTransaction: () => false };
+    await fromPeer(dtls);
+    await settle();
+    expect(gotA.length).toBe(2);
+    a.close();
+    expect([mux.size, mux.addressCount]).toEqual([0, 0]);
+  });
+
+  it("keeps a few ufrags across ICE restarts, each routable until dropped", () => {
+    const e = mux.reserve();
+    const first = e.ufrag;
+    for (let i = 0; i < 4; i++) mux.addUfrag(e);
+    expect(e.ufrags).toHaveLength(4);
+    expect(e.ufrags).not.toContain(first);
+    e.close();
+    expect(mux.size).toBe(0);
+  });
+
+  it("a PeerConnection with the plan: offer carries the reserved ufrag and one candidate; restart and close keep the mux in step", async () => {
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    useIceSocketPlan(pc, { mux, bindAddress: "127.0.0.1", announcedAddress: ANNOUNCED });
+    pc.addTransceiver("audio", { direction: "recvonly" });
+    await pc.setLocalDescription(await pc.createOffer());
+    await until("gathered", () => pc.iceGatheringState === "complete");
+    expect(mux.size).toBe(1);
+    const connection = (pc as unknown as { iceTransports: { connection: { localUsername: string; restart(): Promise<void> } }[] }).iceTransports[0]!.connection;
+    const ufrag = connection.localUsername;
+    expect(ufrag).toMatch(/^[0-9a-f]{8}$/);
+    const sdp = pc.localDescription!.sdp;
+    expect(sdp).toContain(`a=ice-ufrag:${ufrag}`);
+    expect(sdp.split("\r\n").filter((l) => l.startsWith("a=candidate:"))).toEqual([expect.stringContaining(` udp 2116026367 ${ANNOUNCED} ${mux.port} typ host`)]);
+    void connection.restart();
+    expect(connection.localUsername).not.toBe(ufrag);
+    expect(connection.localUsername).toMatch(/^[0-9a-f]{8}$/);
+    await pc.close();
+    expect(mux.size).toBe(0);
+
+    // Closed before it ever gathered: the reserved entry is released too.
+    const early = new RTCPeerConnection({ iceServers: [] });
+    useIceSocketPlan(early, { mux, bindAddress: "127.0.0.1", announcedAddress: ANNOUNCED });
+    early.addTransceiver("audio", { direction: "recvonly" });
+    expect(mux.size).toBe(1);
+    await early.close();
+    expect(mux.size).toBe(0);
   });
 });
 
