@@ -237,6 +237,8 @@ describe("one UDP port for all ICE, announced address (node binds 0.0.0.0)", () 
     expect(mux.socket.address()).toMatchObject({ address: "0.0.0.0", port: expect.any(Number) });
     const before = processMetrics();
     const [a, b] = await exchangeMedia(url, "mux-media");
+    expect(a.messages.some((m) => m.type === "re-offer")).toBe(true); // b's tracks reached a through a re-offer
+    expect(a.notifies("connection.created").some((n) => n.connection_id === b.connectionId)).toBe(true);
     // The fast path sends and receives through the shared socket (fast-transport.ts uses the pair's transport).
     const after = processMetrics();
     expect(after.fast_rtp_sent - before.fast_rtp_sent).toBeGreaterThan(40);
@@ -282,9 +284,14 @@ describe("one UDP port for all ICE, announced address (node binds 0.0.0.0)", () 
 
   it("serves 20 clients on that one socket (ss), and closing them leaves the mux empty", async () => {
     const mux = node.udpMux!;
-    const clients = Array.from({ length: 20 }, (_, i) => new WeriftSoraClient({ url, channelId: `mux-many-${i % 4}`, role: "sendonly" }));
+    // Every fourth one switches to DataChannel signaling: SCTP over DTLS over the shared socket.
+    const clients = Array.from(
+      { length: 20 },
+      (_, i) => new WeriftSoraClient({ url, channelId: `mux-many-${i % 4}`, role: "sendonly", ...(i % 4 === 0 ? { dataChannelSignaling: true, ignoreDisconnectWebSocket: false } : {}) }),
+    );
     for (let i = 0; i < clients.length; i += 5) await Promise.all(clients.slice(i, i + 5).map((c) => c.connect()));
     expect(mux.size).toBe(20);
+    await until("DataChannel signaling switched", () => clients.filter((c) => c.messages.some((m) => m.type === "switched")).length === 5);
     for (const c of clients) expect(remoteCandidates(c)).toEqual([`${ANNOUNCED}:${mux.port}`]);
     const clientPorts = clientSocketPorts(clients);
     const nodeSockets = processUdpSockets().filter((local) => !clientPorts.has(Number(local.slice(local.lastIndexOf(":") + 1))));
