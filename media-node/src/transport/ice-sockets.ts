@@ -2,7 +2,6 @@ import { createSocket, type Socket } from "node:dgram";
 import { isIP } from "node:net";
 import * as werift from "werift";
 import { Candidate, Connection, RTCPeerConnection, candidateFoundation, candidatePriority } from "werift";
-import "./werift-patches.js";
 import { acceptsDataFrom } from "./werift-patches.js";
 import type { MuxEntry, UdpMux } from "./udp-mux.js";
 
@@ -12,9 +11,10 @@ import type { MuxEntry, UdpMux } from "./udp-mux.js";
 // - otherwise one socket per connection bound to `bindAddress`, on a port of `portRange` (or an
 //   ephemeral one), its candidate carrying `announcedAddress` (1:1 NAT: bind the private
 //   address, announce the public one, like mediasoup's `announcedAddress` / LiveKit's `node_ip`).
-// werift 0.25 gathers one socket per host interface address (plus `iceAdditionalHostAddresses`)
-// and puts the socket's own address in the candidate when binding an interface address; a PeerConnection
-// given a plan with useIceSocketPlan() gathers exactly one host candidate as above instead.
+// werift 0.25 gathers a socket per interface address (plus `iceAdditionalHostAddresses`), each
+// advertising that address, and picks range ports by bind-and-close probing (racy under
+// concurrent joins); a PeerConnection given a plan with useIceSocketPlan() gathers exactly one
+// host candidate as above instead.
 // PeerConnections without a plan (load/test clients, warm-up) keep werift's gathering.
 
 export interface IceSocketPlan {
