@@ -45,8 +45,11 @@ Node:
   --private-ip IPV4         the VM's own address: signaling, ICE and coturn bind it
                             (default: the source address of the default route)
   --public-ip IPV4          the address clients reach (1:1 NAT in most clouds); announced in the
-                            TURN URLs and coturn's relay candidates (default: PRIVATE_IP)
+                            node's ICE host candidates (announced_address), the TURN URLs and
+                            coturn's relay candidates (default: PRIVATE_IP)
   --port N                  signaling port (default 5000)
+  --udp-port N              the one UDP port of all the node's ICE traffic (default 5000);
+                            0 = a kernel-picked port per connection instead
   --signaling-url URL       external_signaling_url, what the edge redirects clients to
                             (default ws://PUBLIC_IP:PORT/signaling)
   --auth-webhook-url URL, --session-webhook-url URL, --event-webhook-url URL   (http/https)
@@ -83,7 +86,7 @@ die() {
 
 # ---------------------------------------------------------------- flags
 edge_url="" node_secret="" node_secret_file="" node_name="" private_ip="" public_ip=""
-port=5000 signaling_url="" auth_webhook_url="" session_webhook_url="" event_webhook_url=""
+port=5000 udp_port=5000 signaling_url="" auth_webhook_url="" session_webhook_url="" event_webhook_url=""
 turn=on turn_secret="" turn_secret_file="" turn_realm=sora-compatible-sfu turn_policy=all
 install_dir=/opt/sora-sfu source_dir="" ref="" repo="" dry_run=0
 
@@ -105,7 +108,7 @@ while [ $# -gt 0 ]; do
       esac
       continue
       ;;
-    --edge-url | --node-secret | --node-secret-file | --node-name | --private-ip | --public-ip | --port | \
+    --edge-url | --node-secret | --node-secret-file | --node-name | --private-ip | --public-ip | --port | --udp-port | \
       --signaling-url | --auth-webhook-url | --session-webhook-url | --event-webhook-url | --turn | \
       --turn-secret | --turn-secret-file | --turn-realm | --turn-policy | --install-dir | --source | --ref | --repo)
       if [ $value_given = 0 ]; then
@@ -124,6 +127,7 @@ while [ $# -gt 0 ]; do
     --private-ip) private_ip=$value ;;
     --public-ip) public_ip=$value ;;
     --port) port=$value ;;
+    --udp-port) udp_port=$value ;;
     --signaling-url) signaling_url=$value ;;
     --auth-webhook-url) auth_webhook_url=$value ;;
     --session-webhook-url) session_webhook_url=$value ;;
@@ -185,6 +189,8 @@ fi
 [[ $turn_realm =~ ^[A-Za-z0-9._-]{1,128}$ ]] || die_usage "--turn-realm must be 1-128 characters of [A-Za-z0-9._-]"
 if ! [[ $port =~ ^[0-9]{1,5}$ ]] || ((10#$port < 1 || 10#$port > 65535)); then die_usage "--port must be 1-65535, got '$port'"; fi
 port=$((10#$port))
+if ! [[ $udp_port =~ ^[0-9]{1,5}$ ]] || ((10#$udp_port > 65535)); then die_usage "--udp-port must be 0-65535, got '$udp_port'"; fi
+udp_port=$((10#$udp_port))
 if [ -z "$private_ip" ]; then
   # The address the kernel would send from towards the outside (TEST-NET-1 is never routed locally).
   private_ip=$(ip -4 route get 192.0.2.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p' || true)
@@ -406,6 +412,9 @@ json=(
   "  \"default_video_codec\": \"VP9\""
   "  \"crash_log_dir\": \"/var/lib/sora-sfu/crash-logs\""
 )
+# ICE: one UDP port bound on the private address; host candidates carry the public one.
+[ "$udp_port" = 0 ] || json+=("  \"udp_port\": $udp_port")
+[ "$public_ip" = "$private_ip" ] || json+=("  \"announced_address\": $(json_str "$public_ip")")
 [ -z "$edge_url" ] || json+=("  \"edge_url\": $(json_str "$edge_url")")
 json+=("  \"auto_join\": true")
 [ -z "$auth_webhook_url" ] || json+=("  \"auth_webhook_url\": $(json_str "$auth_webhook_url")")
@@ -458,7 +467,8 @@ if [ "$turn" = on ]; then
 ${turn_conf#*$'\n'}"
   if [ "$public_ip" = "$private_ip" ]; then
     # No NAT: coturn's relay candidates already carry the address clients reach.
-    turn_conf=$(printf '%s\n' "$turn_conf" | grep -v -e '^external-ip=' -e '^# Behind 1:1 NAT')
+    turn_conf=$(printf '%s\n' "$turn_conf" | grep -v -e '^external-ip=' -e '^# Behind 1:1 NAT' \
+      -e '^allowed-peer-ip=@PUBLIC_IP@' -e '^# The node.s announced ICE address')
   fi
   turn_conf=${turn_conf//@PRIVATE_IP@/$private_ip}
   turn_conf=${turn_conf//@PUBLIC_IP@/$public_ip}
@@ -499,7 +509,13 @@ if [ "$turn" = on ]; then
   note "  udp+tcp $TURN_PORT from clients: coturn"
   note "  udp $TURN_MIN_PORT-$TURN_MAX_PORT from the node only (its own public address behind 1:1 NAT): coturn relay ports"
 fi
-if [ "$turn_policy" = relay ]; then
+if [ "$udp_port" != 0 ]; then
+  if [ "$turn_policy" = relay ]; then
+    note "  udp $udp_port only from coturn on $private_ip: the node's ICE port (clients use TURN only)"
+  else
+    note "  udp $udp_port from clients: the node's ICE port (every connection, announced as $public_ip)"
+  fi
+elif [ "$turn_policy" = relay ]; then
   note "  the node's ICE ports (udp, the kernel's ephemeral range) only from coturn on $private_ip"
 else
   ephemeral=32768-60999 # Linux's default net.ipv4.ip_local_port_range

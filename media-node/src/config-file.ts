@@ -40,6 +40,12 @@ export const configFileSchema = z.strictObject({
   port: port.optional(),
   external_signaling_url: z.string().optional(),
   ice_addresses: z.array(z.string()).optional(),
+  /** One UDP port for all ICE traffic (the firewall's one media rule); else a socket per connection. */
+  udp_port: port.min(1).optional(),
+  /** [min, max] for per-connection ICE sockets (without udp_port). */
+  udp_port_range: z.tuple([port.min(1), port.min(1)]).refine(([min, max]) => min <= max, "udp_port_range: min must not exceed max").optional(),
+  /** Address placed in host candidates (1:1 NAT: the public IP; sockets bind ice_addresses[0] or 0.0.0.0). */
+  announced_address: z.ipv4().optional(),
   default_video_codec: z.enum(["VP8", "VP9", "H264", "AV1"]).optional(),
   crash_log_dir: z.string().optional(),
   // ---- cluster (the node secret stays in the environment: NODE_SECRET)
@@ -91,6 +97,9 @@ export function fromConfigFile(f: ConfigFile): NodeConfigInput {
   set("port", f.port);
   set("externalSignalingUrl", f.external_signaling_url);
   set("iceAddresses", f.ice_addresses);
+  set("udpPort", f.udp_port);
+  set("udpPortRange", f.udp_port_range);
+  set("announcedAddress", f.announced_address);
   set("defaultVideoCodec", f.default_video_codec);
   set("crashLogDir", f.crash_log_dir);
   set("edgeUrl", f.edge_url);

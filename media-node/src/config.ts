@@ -9,6 +9,18 @@ export interface NodeConfig {
   externalSignalingUrl: string;
   /** Addresses the ICE agent binds and advertises (empty = all interfaces). */
   iceAddresses: string[];
+  /**
+   * One UDP port for every ICE connection of the node (transport/udp-mux.ts), bound on
+   * iceAddresses[0] or 0.0.0.0. Unset: a socket per connection (udpPortRange, else ephemeral).
+   */
+  udpPort?: number;
+  /** Per-connection ICE sockets take a port of [min, max] (inclusive); ignored with udpPort. */
+  udpPortRange?: [number, number];
+  /**
+   * Address put in the host candidates while the sockets bind iceAddresses[0] / 0.0.0.0 (1:1 NAT:
+   * the public address of a VM whose interface holds a private one). Unset: the bound address.
+   */
+  announcedAddress?: string;
   /** Video codec when connect does not name one. Sora's default is VP9. */
   defaultVideoCodec: VideoCodecName;
   /** Interval of signaling `ping` over WebSocket (Sora: stats every 5 s). */

@@ -13,6 +13,9 @@ const program = new Command()
   .option("--node-name <name>", "cluster node name (default node-PORT@HOST)")
   .option("--external-signaling-url <url>", "URL clients are redirected to")
   .option("--default-video-codec <codec>", "VP9 (default), VP8, H264 or AV1")
+  .option("--udp-port <port>", "one UDP port for all ICE traffic of the node (config: udp_port; env SFU_UDP_PORT)")
+  .option("--udp-port-range <min-max>", "per-connection ICE sockets on ports min..max (config: udp_port_range)")
+  .option("--announced-ip <ip>", "address placed in ICE host candidates, sockets bind the private one (1:1 NAT; config: announced_address)")
   .option("--edge-url <url>", "control-plane WebSocket of the edge (e.g. ws://127.0.0.1:3000/node; env EDGE_URL)")
   .option("--no-auto-join", "connect to the edge as a known node without joining the cluster (join later with JoinCluster)")
   .option("--crash-log-dir <dir>", "where GenerateCrashLog writes (default crash-logs)")
@@ -25,6 +28,19 @@ const program = new Command()
   .option("--event-webhook-url <url>", "event webhook (config: event_webhook_url)")
   .parse();
 
+function parsePort(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`${flag}: not a port: ${value}`);
+  return n;
+}
+
+function parsePortRange(value: string): [number, number] {
+  const [min, max] = value.split("-");
+  const range: [number, number] = [parsePort(min ?? "", "--udp-port-range"), parsePort(max ?? "", "--udp-port-range")];
+  if (range[0] > range[1]) throw new Error(`--udp-port-range: min exceeds max: ${value}`);
+  return range;
+}
+
 const opts = program.opts<Record<string, string | undefined> & { autoJoin: boolean; fastPath: boolean; audioStreamingHeader?: boolean }>();
 const file: NodeConfigInput = opts.config ? await loadConfigFile(opts.config) : {};
 /** First defined of CLI flag, environment variable, config file value. */
@@ -34,6 +50,10 @@ const portValue = pick(opts.port, process.env.SFU_PORT);
 const port = portValue !== undefined ? Number(portValue) : (file.port ?? 5000);
 const edgeUrl = pick(opts.edgeUrl, process.env.EDGE_URL, file.edgeUrl);
 const audioStreamingUrl = pick(opts.audioStreamingUrl, process.env.AUDIO_STREAMING_URL, file.audioStreamingUrl);
+const udpPortValue = pick(opts.udpPort, process.env.SFU_UDP_PORT);
+const udpPort = udpPortValue !== undefined ? parsePort(udpPortValue, "--udp-port") : file.udpPort;
+const udpPortRange = opts.udpPortRange !== undefined ? parsePortRange(opts.udpPortRange) : file.udpPortRange;
+const announcedAddress = pick(opts.announcedIp, file.announcedAddress);
 const webhooks = { ...file.webhooks };
 if (opts.authWebhookUrl) webhooks.authUrl = opts.authWebhookUrl;
 if (opts.sessionWebhookUrl) webhooks.sessionUrl = opts.sessionWebhookUrl;
@@ -47,6 +67,9 @@ const node = new MediaNode({
   defaultVideoCodec: (opts.defaultVideoCodec as NodeConfig["defaultVideoCodec"] | undefined) ?? file.defaultVideoCodec ?? "VP9",
   debugSubscriberLoss: Number(opts.debugSubscriberLoss),
   ...(edgeUrl ? { edgeUrl } : {}),
+  ...(udpPort !== undefined ? { udpPort } : {}),
+  ...(udpPortRange ? { udpPortRange } : {}),
+  ...(announcedAddress ? { announcedAddress } : {}),
   autoJoin: program.getOptionValueSource("autoJoin") === "cli" ? opts.autoJoin : (file.autoJoin ?? true),
   fastPath: program.getOptionValueSource("fastPath") === "cli" ? opts.fastPath : (file.fastPath ?? true),
   crashLogDir: opts.crashLogDir ?? file.crashLogDir ?? "crash-logs",

@@ -4,7 +4,9 @@ import { NodeControl } from "./control/node-control.js";
 import { NodeMetrics } from "./metrics/prometheus.js";
 import { SignalingServer } from "./signaling/signaling-server.js";
 import { Sfu } from "./sfu/sfu.js";
+import { iceSocketPlan } from "./transport/ice-sockets.js";
 import { configureFastPath } from "./transport/rtp-egress.js";
+import { UdpMux } from "./transport/udp-mux.js";
 import { warmUpPeerConnections } from "./transport/warm-up.js";
 import { TurnService } from "./turn/turn-service.js";
 import { Webhooks } from "./webhooks/webhooks.js";
@@ -22,6 +24,8 @@ export class MediaNode {
   /** coturn beside the node and TURN credentials in offers, when turn is configured. */
   readonly turn?: TurnService;
   port = 0;
+  /** The node's shared ICE socket when `udpPort` is configured (closed by stop()). */
+  udpMux?: UdpMux;
 
   private readonly derivedIdentity: boolean;
   /** How long the start-up PeerConnection warm-up took (ms; -1 = did not complete). */
@@ -50,6 +54,7 @@ export class MediaNode {
   async start(): Promise<void> {
     // TURN first: offers name it, so it must answer before the first client arrives.
     await this.turn?.start();
+    await this.openIceSockets();
     this.port = await this.signaling.listen();
     if (this.derivedIdentity) {
       this.config.nodeName = `node-${this.port}@${this.config.host}`;
@@ -65,9 +70,25 @@ export class MediaNode {
     this.control?.start();
   }
 
+  /** Shared ICE port / port range / announced address: bound before the first client can arrive. */
+  private async openIceSockets(): Promise<void> {
+    const c = this.config;
+    if (c.udpPort === undefined && c.udpPortRange === undefined && c.announcedAddress === undefined) return;
+    const bindAddress = c.iceAddresses[0] ?? "0.0.0.0";
+    if (c.udpPort !== undefined) {
+      this.udpMux = await UdpMux.bind({ bindAddress, port: c.udpPort, ...(c.announcedAddress ? { announcedAddress: c.announcedAddress } : {}) });
+    }
+    this.sfu.iceSockets = iceSocketPlan(c, this.udpMux);
+    this.log.info(
+      { ice_udp_port: this.udpMux?.port, ice_udp_port_range: c.udpPortRange, ice_bind: bindAddress, ice_announced: this.sfu.iceSockets.announcedAddress },
+      "ICE sockets",
+    );
+  }
+
   async stop(): Promise<void> {
     this.stopping.abort();
     await this.signaling.close();
+    await this.udpMux?.close();
     await this.webhooks?.stop();
     await this.turn?.stop();
     await this.control?.stop();

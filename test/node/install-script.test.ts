@@ -106,6 +106,8 @@ describe("fresh VM, TURN on behind 1:1 NAT", () => {
       host: "10.0.0.5",
       port: 5000,
       ice_addresses: ["10.0.0.5"],
+      udp_port: 5000,
+      announced_address: "203.0.113.7",
       external_signaling_url: "ws://203.0.113.7:5000/signaling",
       edge_url: "wss://edge.example.com/node",
       auth_webhook_url: "https://app.example.com/sora/auth",
@@ -114,6 +116,7 @@ describe("fresh VM, TURN on behind 1:1 NAT", () => {
     const path = join(scratch, "node.json");
     writeFileSync(path, file.content.replace(REDACTED, TURN_SECRET));
     const config = await loadConfigFile(path);
+    expect(config).toMatchObject({ udpPort: 5000, announcedAddress: "203.0.113.7", iceAddresses: ["10.0.0.5"] });
     expect(config.turn).toMatchObject({ spawn: false, externalHost: "203.0.113.7", sharedSecret: TURN_SECRET, minPort: 49160, maxPort: 49999 });
   });
 
@@ -129,7 +132,7 @@ describe("fresh VM, TURN on behind 1:1 NAT", () => {
     const conf = p.files.get("/etc/sora-sfu/turnserver.conf")!;
     expect(conf).toMatchObject({ mode: "0640", owner: "root:turnserver" });
     const lines = conf.content.split("\n");
-    for (const line of ["listening-ip=10.0.0.5", "relay-ip=10.0.0.5", "external-ip=203.0.113.7/10.0.0.5", "realm=example.com", `static-auth-secret=${REDACTED}`, "allowed-peer-ip=10.0.0.5", "denied-peer-ip=0.0.0.0-255.255.255.255"]) {
+    for (const line of ["listening-ip=10.0.0.5", "relay-ip=10.0.0.5", "external-ip=203.0.113.7/10.0.0.5", "realm=example.com", `static-auth-secret=${REDACTED}`, "allowed-peer-ip=10.0.0.5", "allowed-peer-ip=203.0.113.7", "denied-peer-ip=0.0.0.0-255.255.255.255"]) {
       expect(lines).toContain(line);
     }
     expect(conf.content).not.toMatch(/@[A-Z_]+@/);
@@ -154,6 +157,7 @@ describe("fresh VM, TURN on behind 1:1 NAT", () => {
     expect(p.stdout).toContain("#   tcp 5000 ");
     expect(p.stdout).toContain("#   udp+tcp 3478 ");
     expect(p.stdout).toContain("#   udp 49160-49999 ");
+    expect(p.stdout).toContain("#   udp 5000 from clients: the node's ICE port (every connection, announced as 203.0.113.7)");
   });
 
   it("a re-run over the finished install changes nothing and keeps both secrets", () => {
@@ -210,12 +214,15 @@ describe("other flag sets", () => {
   });
 
   it("no public IP: coturn gets no external-ip; relay policy; a generated TURN secret; port and signaling URL", () => {
-    const p = plan(["--private-ip", "192.0.2.10", "--turn-policy", "relay", "--port", "443", "--signaling-url", "wss://node-01.example.com/signaling"]);
+    const p = plan(["--private-ip", "192.0.2.10", "--turn-policy", "relay", "--port", "443", "--udp-port", "0", "--signaling-url", "wss://node-01.example.com/signaling"]);
     expect(p.code, p.stderr).toBe(0);
     expect(p.stdout).toContain("# TURN secret: generated (64 hex characters)");
     expect(p.files.get("/etc/sora-sfu/turnserver.conf")!.content).not.toContain("external-ip");
+    expect(p.files.get("/etc/sora-sfu/turnserver.conf")!.content.match(/^allowed-peer-ip=.*$/gm)).toEqual(["allowed-peer-ip=192.0.2.10"]);
     const json = JSON.parse(p.files.get("/etc/sora-sfu/node.json")!.content);
     expect(json).toMatchObject({ port: 443, external_signaling_url: "wss://node-01.example.com/signaling" });
+    expect(json.udp_port).toBeUndefined(); // --udp-port 0: a socket per connection
+    expect(json.announced_address).toBeUndefined(); // public = private
     expect(json.turn).toMatchObject({ external_ip: "192.0.2.10", ice_transport_policy: "relay", shared_secret: REDACTED });
     expect(p.stdout).toContain("the node's ICE ports (udp, the kernel's ephemeral range) only from coturn on 192.0.2.10");
   });
@@ -250,6 +257,7 @@ describe("bad flags: a clear error, exit code 2, nothing done", () => {
     [["--private-ip", "300.0.0.5"], /--private-ip must be an IPv4 address/],
     [["--private-ip", "10.0.0.5", "--public-ip", "example.com"], /--public-ip must be an IPv4 address/],
     [["--private-ip", "10.0.0.5", "--port", "70000"], /--port must be 1-65535/],
+    [["--private-ip", "10.0.0.5", "--udp-port", "70000"], /--udp-port must be 0-65535/],
     [["--private-ip", "10.0.0.5", "--turn-secret", "short"], /--turn-secret must be 16-512 characters/],
     [["--private-ip", "10.0.0.5", "--turn", "off", "--turn-secret", TURN_SECRET], /--turn-secret needs --turn on/],
     [["--private-ip", "10.0.0.5", "--node-secret", "with space 0123456789"], /--node-secret must be/],

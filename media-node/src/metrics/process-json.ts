@@ -29,6 +29,7 @@ export interface ProcessMetrics {
   simulcast_layer_switches: number;
   /** Dropped hostile or broken transport input, and connections ended by DTLS (transport-counters.ts). */
   ice_foreign_datagrams: number;
+  udp_mux_dropped: number;
   dtls_records_dropped: number;
   dtls_alerts_received: number;
   dtls_connections_ended: number;
@@ -58,6 +59,7 @@ export function processMetrics(): ProcessMetrics {
     pli_sent: mediaCounters.pliSent,
     simulcast_layer_switches: mediaCounters.simulcastLayerSwitches,
     ice_foreign_datagrams: transportCounters.iceForeignDatagrams,
+    udp_mux_dropped: transportCounters.udpMuxDropped,
     dtls_records_dropped: transportCounters.dtlsRecordsDropped,
     dtls_alerts_received: transportCounters.dtlsAlertsReceived,
     dtls_connections_ended: transportCounters.dtlsConnectionsEnded,

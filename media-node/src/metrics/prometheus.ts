@@ -124,6 +124,7 @@ function processMetricsRegistry(): Registry {
   sampledCounter(r, "sora_sfu_dtls_connections_ended_total", "Connections ended because their DTLS transport closed or failed.", () => t.dtlsConnectionsEnded);
   sampledCounter(r, "sora_sfu_rtp_malformed_total", "RTP packets with a malformed header (dropped).", () => t.rtpMalformed);
   sampledCounter(r, "sora_sfu_rtcp_malformed_total", "RTCP packets whose lengths do not add up (dropped).", () => t.rtcpMalformed);
+  sampledCounter(r, "sora_sfu_udp_mux_dropped_total", "Datagrams on the shared ICE UDP port that belong to no connection (dropped).", () => t.udpMuxDropped);
   processRegistry = r;
   return r;
 }

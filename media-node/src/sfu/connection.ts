@@ -4,6 +4,7 @@ import { newSoraId } from "../../../shared/ids.js";
 import { requestedRid } from "../../../shared/rid-requests.js";
 import type { NodeConfig, VideoCodecName } from "../config.js";
 import type { Logger } from "../logger.js";
+import type { IceSocketPlan } from "../transport/ice-sockets.js";
 import type { ConnectMessage } from "../signaling/messages.js";
 import { relayTransportOf } from "../turn/relay-detection.js";
 import type { Channel } from "./channel.js";
@@ -112,6 +113,7 @@ export class Connection implements LayerSwitchListener {
     private readonly config: NodeConfig,
     readonly log: Logger,
     auth?: ConnectionGrants,
+    private readonly iceSockets?: IceSocketPlan,
   ) {
     // The auth webhook is asked before the Connection exists, under the id it will have.
     this.id = auth?.connectionId ?? newSoraId();
@@ -206,6 +208,7 @@ export class Connection implements LayerSwitchListener {
     const hasUpstreamVideo = this.publications.some((p) => p.kind === "video");
     this.peer = new Peer({
       iceAddresses: this.config.iceAddresses,
+      ...(this.iceSockets ? { iceSockets: this.iceSockets } : {}),
       upstreamAudio: hasUpstreamAudio,
       upstreamVideo: hasUpstreamVideo,
       videoCodec: this.videoCodec,

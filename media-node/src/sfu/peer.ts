@@ -12,6 +12,7 @@ import {
 } from "werift";
 import type { VideoCodecName } from "../config.js";
 import "../transport/werift-patches.js";
+import { useIceSocketPlan, type IceSocketPlan } from "../transport/ice-sockets.js";
 import { DEFAULT_OPUS_FMTP, OPUS_PAYLOAD_TYPE, withOpusFormat, type OpusFormat } from "./opus-format.js";
 
 // The server side of one client's RTCPeerConnection. werift does ICE/DTLS/SRTP/SCTP/SDP;
@@ -51,6 +52,8 @@ export const VIDEO_CODECS: Record<VideoCodecName, () => RTCRtpCodecParameters> =
 
 export interface PeerOptions {
   iceAddresses: string[];
+  /** The node's ICE socket plan (shared UDP port, port range, announced address); unset = werift's gathering on iceAddresses. */
+  iceSockets?: IceSocketPlan;
   upstreamAudio: boolean;
   upstreamVideo: boolean;
   videoCodec: VideoCodecName;
@@ -94,6 +97,8 @@ export class Peer {
         video: [useSdesMid(), useAbsSendTime(), useSdesRTPStreamId(), useRepairedRtpStreamId()],
       },
     });
+    // Before any transceiver: the ICE transport is created with the first one.
+    if (options.iceSockets) useIceSocketPlan(this.pc, options.iceSockets);
     if (options.upstreamAudio) {
       this.upstreamAudio = this.pc.addTransceiver("audio", { direction: "recvonly" });
     }
@@ -163,7 +168,7 @@ export class Peer {
 
   /** werift also advertises the machine's other interfaces (on sockets bound to the configured address): drop those. */
   private keepConfiguredCandidates(sdp: string): string {
-    const allowed = this.options.iceAddresses;
+    const allowed = this.options.iceSockets ? [this.options.iceSockets.announcedAddress] : this.options.iceAddresses;
     if (allowed.length === 0) return sdp;
     return sdp
       .split("\r\n")

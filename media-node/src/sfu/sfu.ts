@@ -6,6 +6,7 @@ import type { NodeConfig } from "../config.js";
 import { AudioStreaming } from "../egress/audio-streamer.js";
 import { RtpForwarding } from "../egress/rtp-forwarder.js";
 import type { Logger } from "../logger.js";
+import type { IceSocketPlan } from "../transport/ice-sockets.js";
 import type { ConnectMessage } from "../signaling/messages.js";
 import type { RtcConfiguration } from "../signaling/offer-config.js";
 import { Channel } from "./channel.js";
@@ -122,6 +123,9 @@ export class Sfu {
   readonly rtpForwarding: RtpForwarding;
   readonly audioStreaming: AudioStreaming;
 
+  /** Where connections put their ICE host candidate (shared port / range / announced address); set by MediaNode.start. */
+  iceSockets?: IceSocketPlan;
+
   constructor(
     readonly config: NodeConfig,
     private readonly log: Logger,
@@ -165,7 +169,7 @@ export class Sfu {
       this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session created");
       for (const l of this.listeners) l.sessionCreated?.(channel);
     }
-    const conn = new Connection(channel, connect, this.config, this.log.child({ channel_id: channel.channelId }), auth);
+    const conn = new Connection(channel, connect, this.config, this.log.child({ channel_id: channel.channelId }), auth, this.iceSockets);
     channel.connections.set(conn.id, conn);
     return conn;
   }

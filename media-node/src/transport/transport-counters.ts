@@ -4,6 +4,8 @@
 export const transportCounters = {
   /** Non-STUN datagrams from an address that is not the connection's selected ICE pair (dropped before DTLS/SRTP). */
   iceForeignDatagrams: 0,
+  /** Datagrams on the shared ICE port (udp-mux.ts) of no registered connection: unknown ufrag or source address. */
+  udpMuxDropped: 0,
   /** DTLS records discarded: truncated, unknown content type, epoch 0 after the handshake, alerts that fail authentication. */
   dtlsRecordsDropped: 0,
   /** Authenticated DTLS alerts that ended a session (close_notify or fatal). */

@@ -27,7 +27,9 @@ export class TurnService {
     private readonly turn: TurnConfig,
     private readonly log: Logger,
   ) {
-    if (turn.spawn) this.coturn = new Coturn(turn, sfu.config.iceAddresses, log.child({ component: "coturn" }));
+    // Relayed clients send to the node's host candidates: its ICE addresses, and the announced one.
+    const peers = [...sfu.config.iceAddresses, ...(sfu.config.announcedAddress ? [sfu.config.announcedAddress] : [])];
+    if (turn.spawn) this.coturn = new Coturn(turn, peers, log.child({ component: "coturn" }));
     sfu.rtcConfigFor = (conn) => rtcConfiguration(turn, conn.id);
     sfu.listeners.push({ connectionCreated: (conn) => this.countIfRelayed(conn, true) });
   }

@@ -207,6 +207,12 @@ window.widthsByStream = async (id) => {
 
 // The ICE pair in use, from the client's side: local/remote candidate types and, for a relay
 // candidate, the transport to the TURN server (relayProtocol).
+// The node's candidates as the offer carried them (a=candidate lines of the remote description).
+window.offerCandidates = (id) => {
+  const sdp = clients.get(id)?.client.pc?.remoteDescription?.sdp ?? "";
+  return sdp.split("\r\n").filter((l) => l.startsWith("a=candidate:"));
+};
+
 window.selectedCandidatePair = async (id) => {
   const s = clients.get(id);
   const stats = await s.client.pc.getStats();
