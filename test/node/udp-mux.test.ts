@@ -3,7 +3,7 @@ import { createSocket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Message, RTCPeerConnection } from "werift";
 import { MediaNode } from "../../media-node/src/media-node.js";
-import { processMetrics } from "../../media-node/src/metrics.js";
+import { processMetrics } from "../../media-node/src/metrics/process-json.js";
 import { useIceSocketPlan } from "../../media-node/src/transport/ice-sockets.js";
 import { stunUsernameLocalPart, UdpMux, type MuxEntry } from "../../media-node/src/transport/udp-mux.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
