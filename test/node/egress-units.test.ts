@@ -41,7 +41,7 @@ it("forwards a simulcast source from its highest active layer, switching on a ke
   });
   const pub = new Publication("SENDER", "video", "VP8", 90000, true);
   const leg = new RtpLeg(pub, tx, "127.0.0.1", rx.port, 120);
-  pub.taps.push(leg);
+  pub.addTap(leg);
   leg.start();
   // Only r0 is sending: its delta frames wait for a keyframe, then flow.
   pub.onRtp(packet(100, 1000, 0xa0, VP8_DELTA), 0);
@@ -76,15 +76,15 @@ it("continues the same RTP stream when a forward to the same destination is rest
   });
   const pub = new Publication("SENDER", "audio", "OPUS", 48000);
   const first = new RtpLeg(pub, tx, "127.0.0.1", rx.port, 109);
-  pub.taps.push(first);
+  pub.addTap(first);
   first.start();
   for (let i = 0; i < 3; i++) pub.onRtp(packet(200 + i, 960 * i, 0xa1, [0xf8, i]), 0);
   await waitForCount(rx.got, 3);
-  pub.taps.length = 0; // stopped
+  pub.removeTap(first); // stopped
   await sleep(100);
   // Restarted with the stopped leg's stream; the source went on meanwhile (sequence 300).
   const second = new RtpLeg(pub, tx, "127.0.0.1", rx.port, 109, first.stream);
-  pub.taps.push(second);
+  pub.addTap(second);
   second.start();
   for (let i = 0; i < 3; i++) pub.onRtp(packet(300 + i, 96_000 + 960 * i, 0xa1, [0xf8, 10 + i]), 0);
   await waitForCount(rx.got, 6);

@@ -60,7 +60,7 @@ export class AudioStream implements PacketTap {
   ) {}
 
   start(): void {
-    this.publication.taps.push(this);
+    this.publication.addTap(this);
     this.open();
   }
 
@@ -182,9 +182,7 @@ export class AudioStream implements PacketTap {
     if (this.closed) return;
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    const taps = this.publication.taps;
-    const i = taps.indexOf(this);
-    if (i >= 0) taps.splice(i, 1);
+    this.publication.removeTap(this);
     const request = this.request;
     this.request = undefined;
     if (request && !request.closed) request.close(constants.NGHTTP2_NO_ERROR);
