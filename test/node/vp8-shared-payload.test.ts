@@ -28,7 +28,7 @@ const pictureIdOf = (payload: Buffer) => ((payload[2]! & 0x7f) << 8) | payload[3
 
 /** A subscriber leg whose transport records what it is given, as (ssrc, payload) after decryption. */
 /** The packet being fanned out now, and its picture id as the sender sent it. */
-const current = { payload: Buffer.alloc(0), pictureId: 0 };
+const current: { payload: Buffer; pictureId: number } = { payload: Buffer.alloc(0), pictureId: 0 };
 /** While any leg sends, the shared payload must hold the sender's picture id (an in-place rewrite undone later would show here). */
 const sharedUntouched = () => expect(pictureIdOf(current.payload)).toBe(current.pictureId);
 
