@@ -7,6 +7,7 @@ import { AudioStream } from "../../media-node/src/egress/audio-stream.js";
 import { KEYFRAME_REFRESH_MS, KEYFRAME_REFRESH_WINDOW_MS, RtpLeg, keyframeRefreshDue } from "../../media-node/src/egress/rtp-leg.js";
 import { rootLogger } from "../../media-node/src/logger.js";
 import { Publication } from "../../media-node/src/sfu/publication.js";
+import { until } from "../support/wait.js";
 
 // Egress building blocks without browsers: a forward leg's simulcast layer choice and sequence
 // continuity, and an audio stream's retry after a gateway refusal and its unframed body.
@@ -109,9 +110,7 @@ it("asks for keyframes every second during the first seconds of a forward, then 
   expect(keyframeRefreshDue(start, start + 9500, start + KEYFRAME_REFRESH_WINDOW_MS + 600)).toBe(false);
 });
 
-async function waitForCount(list: unknown[], n: number): Promise<void> {
-  for (let i = 0; i < 100 && list.length < n; i++) await sleep(20);
-}
+const waitForCount = (list: unknown[], n: number) => until(`${n} packets`, () => list.length >= n, 2_000);
 
 it("re-opens a refused audio stream and sends unframed payloads when the header is off", async () => {
   let attempts = 0;
@@ -161,8 +160,7 @@ it("re-opens a refused audio stream and sends unframed payloads when the header 
   // Unframed: the payloads back to back, nothing else.
   const expected = Buffer.from([100, 101, 102, 103, 104].flatMap((i) => [0xf8, i, i]));
   const tail = () => Buffer.concat(bodies[0]!).subarray(-expected.length);
-  for (let i = 0; i < 50 && !tail().equals(expected); i++) await sleep(20);
-  expect(tail().equals(expected)).toBe(true);
+  await until("the unframed payloads", () => tail().equals(expected), 1_000);
   expect(Buffer.concat(bodies[0]!).length % 3).toBe(0);
   expect(stream.packetsDropped).toBeGreaterThan(0); // while no stream was open
   stream.close();
