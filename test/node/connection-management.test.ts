@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { MediaNode } from "../../media-node/src/media-node.js";
 import { EdgePeer } from "../support/edge-peer.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
+import { until } from "../support/wait.js";
 
 // The node's side of Sora's connection management APIs (Disconnect*, Push*, GetStatsConnection,
 // RequestKeyFrame, spotlight focus) driven through the control protocol, with werift clients:
@@ -14,13 +15,6 @@ let url: string;
 let hooks: Server;
 const events: Record<string, unknown>[] = [];
 
-async function until(what: string, cond: () => boolean, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MediaNode } from "../../media-node/src/media-node.js";
 import { RPC_METHOD_NAMES } from "../../media-node/src/signaling/rpc.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
+import { until } from "../support/wait.js";
 
 // DataChannel messaging as each side asked (compress/header per connection and label) and
 // DataChannel RPC (JSON-RPC 2.0 on `rpc`), with werift clients against a standalone node (the
@@ -22,13 +23,6 @@ afterAll(async () => {
   await node?.stop();
 });
 
-async function until(what: string, cond: () => boolean, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function connected(channelId: string, dataChannels: Record<string, unknown>[], nodeUrl = url): Promise<WeriftSoraClient> {
   const client = new WeriftSoraClient({

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { MediaNode } from "../../media-node/src/media-node.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
+import { until } from "../support/wait.js";
 
 // DataChannel signaling with werift clients: `switched`, life after the WebSocket closes,
 // notifies over the `notify` channel, periodic connection.updated, and `#` messaging relay
@@ -19,13 +20,6 @@ afterAll(async () => {
   await node?.stop();
 });
 
-async function until(what: string, cond: () => boolean, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 it("switches to DataChannels, survives the WebSocket closing and relays messaging", async () => {
   const channelId = "dc-signaling";

@@ -11,6 +11,7 @@ import { rootLogger } from "../../media-node/src/logger.js";
 import { MediaNode } from "../../media-node/src/media-node.js";
 import { EdgePeer } from "../support/edge-peer.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
+import { until } from "../support/wait.js";
 
 // The node's half of the control protocol, driven by a test peer that speaks the edge's half
 // (the real edge is exercised in workerd by test/edge and end to end by test/integration).
@@ -21,13 +22,6 @@ let node: MediaNode;
 let url: string;
 const crashLogDir = mkdtempSync(path.join(tmpdir(), "crash-"));
 
-async function until(what: string, cond: () => boolean, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 beforeAll(async () => {
   edge = new EdgePeer();

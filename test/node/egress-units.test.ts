@@ -7,6 +7,7 @@ import { AudioStream } from "../../media-node/src/egress/audio-stream.js";
 import { KEYFRAME_REFRESH_MS, KEYFRAME_REFRESH_WINDOW_MS, RtpLeg, keyframeRefreshDue } from "../../media-node/src/egress/rtp-leg.js";
 import { rootLogger } from "../../media-node/src/logger.js";
 import { Publication } from "../../media-node/src/sfu/publication.js";
+import { until } from "../support/wait.js";
 
 // Egress building blocks without browsers: a forward leg's simulcast layer choice and sequence
 // continuity, and an audio stream's retry after a gateway refusal and its unframed body.
@@ -41,7 +42,7 @@ it("forwards a simulcast source from its highest active layer, switching on a ke
   });
   const pub = new Publication("SENDER", "video", "VP8", 90000, true);
   const leg = new RtpLeg(pub, tx, "127.0.0.1", rx.port, 120);
-  pub.taps.push(leg);
+  pub.addTap(leg);
   leg.start();
   // Only r0 is sending: its delta frames wait for a keyframe, then flow.
   pub.onRtp(packet(100, 1000, 0xa0, VP8_DELTA), 0);
@@ -76,15 +77,15 @@ it("continues the same RTP stream when a forward to the same destination is rest
   });
   const pub = new Publication("SENDER", "audio", "OPUS", 48000);
   const first = new RtpLeg(pub, tx, "127.0.0.1", rx.port, 109);
-  pub.taps.push(first);
+  pub.addTap(first);
   first.start();
   for (let i = 0; i < 3; i++) pub.onRtp(packet(200 + i, 960 * i, 0xa1, [0xf8, i]), 0);
   await waitForCount(rx.got, 3);
-  pub.taps.length = 0; // stopped
+  pub.removeTap(first); // stopped
   await sleep(100);
   // Restarted with the stopped leg's stream; the source went on meanwhile (sequence 300).
   const second = new RtpLeg(pub, tx, "127.0.0.1", rx.port, 109, first.stream);
-  pub.taps.push(second);
+  pub.addTap(second);
   second.start();
   for (let i = 0; i < 3; i++) pub.onRtp(packet(300 + i, 96_000 + 960 * i, 0xa1, [0xf8, 10 + i]), 0);
   await waitForCount(rx.got, 6);
@@ -109,9 +110,7 @@ it("asks for keyframes every second during the first seconds of a forward, then 
   expect(keyframeRefreshDue(start, start + 9500, start + KEYFRAME_REFRESH_WINDOW_MS + 600)).toBe(false);
 });
 
-async function waitForCount(list: unknown[], n: number): Promise<void> {
-  for (let i = 0; i < 100 && list.length < n; i++) await sleep(20);
-}
+const waitForCount = (list: unknown[], n: number) => until(`${n} packets`, () => list.length >= n, 2_000);
 
 it("re-opens a refused audio stream and sends unframed payloads when the header is off", async () => {
   let attempts = 0;
@@ -161,8 +160,7 @@ it("re-opens a refused audio stream and sends unframed payloads when the header 
   // Unframed: the payloads back to back, nothing else.
   const expected = Buffer.from([100, 101, 102, 103, 104].flatMap((i) => [0xf8, i, i]));
   const tail = () => Buffer.concat(bodies[0]!).subarray(-expected.length);
-  for (let i = 0; i < 50 && !tail().equals(expected); i++) await sleep(20);
-  expect(tail().equals(expected)).toBe(true);
+  await until("the unframed payloads", () => tail().equals(expected), 1_000);
   expect(Buffer.concat(bodies[0]!).length % 3).toBe(0);
   expect(stream.packetsDropped).toBeGreaterThan(0); // while no stream was open
   stream.close();

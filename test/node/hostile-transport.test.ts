@@ -6,6 +6,7 @@ import type { Connection } from "../../media-node/src/sfu/connection.js";
 import { SrtpContext } from "../../media-node/src/rtp/srtp.js";
 import { RETRANSMIT_BURST } from "../../media-node/src/sfu/subscription.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
+import { until } from "../support/wait.js";
 
 // Hostile traffic against live connections (werift clients against an in-process node):
 // datagrams from other source ports, DTLS-shaped garbage as if from the selected pair, malformed
@@ -35,13 +36,6 @@ async function metrics(): Promise<Metrics> {
   return (await (await fetch(`http://127.0.0.1:${node.port}/metrics.json`)).json()) as Metrics;
 }
 
-async function waitFor(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -161,7 +155,7 @@ describe("datagrams that are not from the selected pair, and DTLS garbage", () =
     publisher = await client(channelId, "sendonly");
     stop = pumpMedia(publisher);
     subscriber = await client(channelId, "recvonly");
-    await waitFor("subscriber receives video", () => subscriber.packetsFrom(publisher.connectionId, "video") > 50);
+    await until("subscriber receives video", () => subscriber.packetsFrom(publisher.connectionId, "video") > 50);
   });
   afterAll(() => stop());
 
@@ -177,7 +171,7 @@ describe("datagrams that are not from the selected pair, and DTLS garbage", () =
       for (const d of datagrams.slice(i, i + 50)) attacker.send(d, nodePort, "127.0.0.1");
       // In batches the node's socket buffer holds even when the event loop stalls (loaded CI).
       const sent = Math.min(i + 50, datagrams.length);
-      await waitFor(`${sent} datagrams counted`, async () => (await metrics()).ice_foreign_datagrams - before.ice_foreign_datagrams >= sent);
+      await until(`${sent} datagrams counted`, async () => (await metrics()).ice_foreign_datagrams - before.ice_foreign_datagrams >= sent);
     }
     const after = await metrics();
     expect(after.ice_foreign_datagrams - before.ice_foreign_datagrams).toBe(datagrams.length);
@@ -234,13 +228,13 @@ describe("a DTLS session that really ends", () => {
     const stop = pumpMedia(publisher);
     try {
       const subscriber = await client(channelId, "recvonly");
-      await waitFor("subscriber receives video", () => subscriber.packetsFrom(publisher.connectionId, "video") > 20);
-      await waitFor("publisher told of the subscriber", () => publisher.notifies("connection.created").some((n) => n.connection_id === subscriber.connectionId));
+      await until("subscriber receives video", () => subscriber.packetsFrom(publisher.connectionId, "video") > 20);
+      await until("publisher told of the subscriber", () => publisher.notifies("connection.created").some((n) => n.connection_id === subscriber.connectionId));
       const before = await metrics();
       await sendAuthenticatedAlert(subscriber, level, description);
-      await waitFor("subscriber's WebSocket closed", () => subscriber.closeInfo !== undefined);
+      await until("subscriber's WebSocket closed", () => subscriber.closeInfo !== undefined);
       expect(subscriber.closeInfo).toEqual({ code: 1000, reason });
-      await waitFor("publisher gets connection.destroyed", () =>
+      await until("publisher gets connection.destroyed", () =>
         publisher.notifies("connection.destroyed").some((n) => n.connection_id === subscriber.connectionId),
       );
       expect(node.sfu.findConnection(channelId, subscriber.connectionId)).toBeUndefined();
@@ -266,7 +260,7 @@ describe("hostile RTP/RTCP from an authenticated client", () => {
     bystander = await client(channelId, "recvonly");
     hostile = await client(channelId, "sendrecv");
     stops.push(pumpMedia(hostile));
-    await waitFor("both receive the publisher", () =>
+    await until("both receive the publisher", () =>
       bystander.packetsFrom(publisher.connectionId, "video") > 50 && hostile.packetsFrom(publisher.connectionId, "video") > 50,
     );
   });
@@ -318,7 +312,7 @@ describe("hostile RTP/RTCP from an authenticated client", () => {
       "9fc8 0006 00000001 00000000 00000000 00000000 00000000 00000000", // SR claiming 31 report blocks
     ];
     for (const hex of lyingRtcp) await clientDtls.sendRtcp([raw(hex)]);
-    await waitFor("malformed packets counted", async () => {
+    await until("malformed packets counted", async () => {
       const m = await metrics();
       return m.rtp_malformed - before.rtp_malformed >= malformedRtp.length && m.rtcp_malformed - before.rtcp_malformed >= lyingRtcp.length;
     }).catch(async (err: Error) => {

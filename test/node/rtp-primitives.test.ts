@@ -36,23 +36,25 @@ it("detects VP9, H.264 and AV1 keyframes", () => {
   expect(isAv1Keyframe(Buffer.from([0x10]))).toBe(false);
 });
 
-it("keeps VP8 picture id and TL0PICIDX continuous across a layer switch and restores the shared payload", () => {
+it("keeps VP8 picture id and TL0PICIDX continuous across a layer switch, writing only the outgoing copy", () => {
   const m = new Vp8Munger();
   const read = (p: Buffer) => ({ pid: ((p[2]! & 0x7f) << 8) | p[3]!, tl0: p[4]! });
   const seen: { pid: number; tl0: number }[] = [];
+  const send = (p: Buffer) => {
+    const out = Buffer.concat([Buffer.alloc(12), p]); // header room, then the payload copied after it
+    m.apply(out, 12, out.length);
+    seen.push(read(out.subarray(12)));
+  };
   for (const [pid, tl0] of [[100, 7], [101, 8]] as const) {
     const p = vp8(pid, tl0);
-    m.apply(p);
-    seen.push(read(p));
-    m.restore(p);
-    expect(read(p)).toEqual({ pid, tl0 }); // other subscribers see the original
+    send(p);
+    expect(read(p)).toEqual({ pid, tl0 }); // the shared payload is never written
   }
   m.rebase(); // switch to a layer whose counters are elsewhere
   for (const [pid, tl0] of [[30000, 200], [30001, 201]] as const) {
     const p = vp8(pid, tl0, { key: pid === 30000 });
-    m.apply(p);
-    seen.push(read(p));
-    m.restore(p);
+    send(p);
+    expect(read(p)).toEqual({ pid, tl0 });
   }
   expect(seen).toEqual([
     { pid: 100, tl0: 7 },

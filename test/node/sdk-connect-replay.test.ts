@@ -6,6 +6,7 @@ import type { z } from "zod";
 import { MediaNode } from "../../media-node/src/media-node.js";
 import { SDK_DECODERS } from "../support/sdk-decoders.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
+import { until } from "../support/wait.js";
 
 // The iOS, Android, C++/Python and Momo SDKs' `connect`, replayed exactly as each SDK's public
 // source builds it (test/fixtures/sdk-connect/<sdk>.json names repository, commit and code). Each
@@ -51,15 +52,6 @@ function expectDecodes(schema: z.ZodType, message: unknown, what: string): void 
   expect(result.success ? [] : result.error.issues, `${what}: ${JSON.stringify(message).slice(0, 600)}`).toEqual([]);
 }
 
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 let node: MediaNode;
 let url: string;

@@ -6,6 +6,7 @@ import { NodeControl } from "../../media-node/src/control/node-control.js";
 import { MediaNode } from "../../media-node/src/media-node.js";
 import type { Channel } from "../../media-node/src/sfu/channel.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
+import { until } from "../support/wait.js";
 
 // Webhooks against a real local HTTP receiver (node:http) with werift clients: the auth
 // webhook's body and header, its overrides as seen in offer/notify, every refusal path, and
@@ -75,13 +76,6 @@ const clients: WeriftSoraClient[] = [];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, probe: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 function client(channelId: string, extra: Record<string, unknown> = {}, role: "sendrecv" | "recvonly" = "sendrecv"): WeriftSoraClient {
   const c = new WeriftSoraClient({ url, channelId, role, extra });

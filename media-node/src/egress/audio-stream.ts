@@ -61,7 +61,7 @@ export class AudioStream implements PacketTap {
   ) {}
 
   start(): void {
-    this.publication.taps.push(this);
+    this.publication.addTap(this);
     this.open();
   }
 
@@ -185,9 +185,7 @@ export class AudioStream implements PacketTap {
     if (this.closed) return;
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    const taps = this.publication.taps;
-    const i = taps.indexOf(this);
-    if (i >= 0) taps.splice(i, 1);
+    this.publication.removeTap(this);
     const request = this.request;
     this.request = undefined;
     if (request && !request.closed) request.close(constants.NGHTTP2_NO_ERROR);

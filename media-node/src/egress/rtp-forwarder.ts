@@ -68,11 +68,7 @@ class Forward {
   }
 
   close(): void {
-    for (const leg of this.legs) {
-      const taps = leg.publication.taps;
-      const i = taps.indexOf(leg);
-      if (i >= 0) taps.splice(i, 1);
-    }
+    for (const leg of this.legs) leg.publication.removeTap(leg);
     this.socket.close();
   }
 }
@@ -159,7 +155,7 @@ export class RtpForwarding {
     tracks.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "audio" ? -1 : 1));
     this.forwards.set(key, new Forward({ ...request }, source, socket, legs));
     for (const leg of legs) {
-      leg.publication.taps.push(leg);
+      leg.publication.addTap(leg);
       leg.start();
     }
     this.log.info({ channel_id, connection_id: source.id, ip_address, audio_port, video_port }, "rtp forwarding started");

@@ -58,13 +58,14 @@ export class Layer {
 
 /** Egress (RTP forwarding, audio streaming) sees every packet of a track through a tap. */
 export interface PacketTap {
-  onPacket(packet: RtpPacket, layer: number): void;
+  /** `keyframe`: the packet starts a keyframe (always true for audio); detected once per packet. */
+  onPacket(packet: RtpPacket, layer: number, keyframe: boolean): void;
 }
 
 export class Publication {
   readonly layers: Layer[];
   readonly subscriptions: Subscription[] = [];
-  readonly taps: PacketTap[] = [];
+  private readonly tapList: PacketTap[] = [];
   readonly isKeyframe: (payload: Uint8Array) => boolean;
   /** Audio: loudness from the sender's audio-level header extension (spotlight speaker detection). */
   readonly activity = new AudioActivity();
@@ -119,7 +120,9 @@ export class Publication {
     const nowMs = Date.now();
     layer.lastPacketMs = nowMs;
     layer.cache[header.sequenceNumber & CACHE_MASK] = packet;
-    if (layer.keyFrameRequest.pending && this.isKeyframe(packet.payload)) layer.keyFrameRequest.keyFrameReceived();
+    // Detected once here rather than by each subscriber that needs it.
+    const keyframe = this.isKeyframe(packet.payload);
+    if (keyframe && layer.keyFrameRequest.pending) layer.keyFrameRequest.keyFrameReceived();
     if (this.audioLevelExtId !== 0) {
       const exts = header.extensions;
       for (let i = 0; i < exts.length; i++) {
@@ -130,9 +133,9 @@ export class Publication {
       }
     }
     const subs = this.subscriptions;
-    for (let i = 0; i < subs.length; i++) subs[i]!.onPacket(packet, layerIndex, nowMs);
-    const taps = this.taps;
-    for (let i = 0; i < taps.length; i++) taps[i]!.onPacket(packet, layerIndex);
+    for (let i = 0; i < subs.length; i++) subs[i]!.onPacket(packet, layerIndex, keyframe, nowMs);
+    const taps = this.tapList;
+    for (let i = 0; i < taps.length; i++) taps[i]!.onPacket(packet, layerIndex, keyframe);
   }
 
   /** The highest layer at or below `wanted` that is sending now (-1 if none is). */
@@ -207,6 +210,21 @@ export class Publication {
     const length = writeRemb(this.rembBuffer, receiver.rtcpSsrc, bitrateBps, ssrcs);
     const packet = this.rembBuffer.subarray(0, length);
     receiver.dtlsTransport.sendRtcp([{ serialize: () => packet } as never]).catch(() => undefined);
+  }
+
+  /** The egress taps on this track, in the order they were added. */
+  get taps(): readonly PacketTap[] {
+    return this.tapList;
+  }
+
+  /** Starts handing every packet to `tap` (once, however often it is added). */
+  addTap(tap: PacketTap): void {
+    if (!this.tapList.includes(tap)) this.tapList.push(tap);
+  }
+
+  removeTap(tap: PacketTap): void {
+    const i = this.tapList.indexOf(tap);
+    if (i >= 0) this.tapList.splice(i, 1);
   }
 
   addSubscription(sub: Subscription): void {

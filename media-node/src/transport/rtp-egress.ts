@@ -1,11 +1,12 @@
 import type { RTCDtlsTransport } from "werift";
 import { absSendTime, writeRtpHeader } from "../rtp/rtp-header.js";
+import type { Vp8Munger } from "../rtp/vp8-munger.js";
 import { FastTransport, SRTP_PROFILE_AES128_CM_HMAC_SHA1_80 } from "./fast-transport.js";
 import { setSrtpProfiles } from "./werift-patches.js";
 
 // The send side of one subscriber leg on the fast path: header written straight into a slab
 // buffer (MID + abs-send-time rebuilt, publisher extensions dropped), payload copied after it,
-// SRTP-protected in place and handed to the ICE pair's socket. Falls back (returns false) when the
+// VP8 descriptor rewritten in that copy (never in the shared payload), SRTP-protected in place and handed to the ICE pair's socket. Falls back (returns false) when the
 // fast path is off or the transport cannot take it; the caller then uses werift's sendRtp.
 
 let enabled = false;
@@ -42,6 +43,7 @@ export class RtpEgress {
     mid: Buffer,
     absSendTimeId: number,
     payload: Uint8Array,
+    vp8?: Vp8Munger,
   ): boolean {
     if (!enabled) return false;
     let fast = this.fast;
@@ -54,6 +56,7 @@ export class RtpEgress {
     const buf = fast.allocate(HEADER_OVERHEAD + mid.length + payload.length);
     const h = writeRtpHeader(buf, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, absSendTime(Date.now()));
     buf.set(payload, h);
+    if (vp8 !== undefined) vp8.apply(buf, h, h + payload.length);
     return fast.sendRtp(buf, h, h + payload.length);
   }
 }
