@@ -6,18 +6,30 @@ import { applyConnectionCall } from "../../../shared/connection-calls.js";
 import type { ChannelSnapshot, ConnectionCall, ConnectionInfo, NodeCommand, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
 import { withRidRequest, withRidReset } from "../../../shared/rid-requests.js";
 import type { ApiHandlers } from "../api-handlers.js";
-import { clusterStub, type Env } from "../env.js";
+import { nodeStub, type Env } from "../env.js";
 import { ChannelStore, withoutConnections, type ChannelControl, type ChannelSession, type StoredConnection } from "./channel-store.js";
 import type { CommandOutcome } from "./node-links.js";
+import { placeNewSession, signalingTarget, type PlacementEntry } from "./placement.js";
 import { applyMetadataChange, type MetadataChange } from "../../../shared/notify-metadata.js";
 
 // One channel (idFromName(channel_id)): its session, connections and what the API asked of it
 // (metadata, paused streams, rid requests, forwards, audio streaming), plus the latest
-// user-agent stats. Fed by the owner node's reports through ClusterObject; API calls are checked
-// here, then the owner node is commanded with the channel's full new state, and the state is
+// user-agent stats, and where a new session of the channel goes (a node's `place` claim). Fed by
+// the owner node's reports through its NodeObject; API calls are checked here, then the owner
+// node is commanded (through its NodeObject) with the channel's full new state, and the state is
 // stored only once the node has acked (the node is where it takes effect).
 
 type Result<N extends ApiNamesOf<"channel">> = Promise<ApiResult<ApiAnswer<N>>>;
+
+/** A `place` claim not confirmed by `session.created` within this time no longer holds the channel. */
+const CLAIM_TTL_MS = 60_000;
+
+/** The answer to a node's `place` (shared/control-protocol.ts `response`). */
+export interface PlaceAnswer {
+  owner: string;
+  redirect_url?: string;
+  refused?: string;
+}
 
 export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"channel"> {
   private readonly store: ChannelStore;
@@ -30,7 +42,52 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Reports from the owner node (through ClusterObject)
+  // Placement (the channel is its own placement shard: no single object on the connect path)
+
+  /**
+   * A node asks where a new session of this channel belongs: the node whose session or recent
+   * claim holds it while that node is connected (`table`: the asking NodeObject's cached
+   * placement table), else the least loaded member (placement.ts), which is claimed.
+   */
+  claim(asking: string, table: PlacementEntry[]): Promise<PlaceAnswer> {
+    return this.serialized(async () => {
+      const holder = await this.holder(asking, table);
+      if (holder) return holder.node_name === asking ? { owner: asking } : { owner: holder.node_name, redirect_url: holder.signaling_url };
+      const decision = placeNewSession(table, asking);
+      if (decision.kind === "refuse") return { owner: asking, refused: decision.reason };
+      const chosen = decision.kind === "owner" ? asking : decision.entry.node_name;
+      await this.store.putClaim({ node_name: chosen, claimed_at: Date.now() });
+      return decision.kind === "owner" ? { owner: asking } : { owner: chosen, redirect_url: decision.entry.signaling_url };
+    });
+  }
+
+  /** `GET /signaling`: the holder's signaling URL, else the least loaded node's (no claim); null when none has room. */
+  async signalingUrl(table: PlacementEntry[]): Promise<string | null> {
+    const holder = await this.holder(undefined, table);
+    if (holder) return holder.signaling_url;
+    return signalingTarget(table)?.signaling_url ?? null;
+  }
+
+  /** The connected node whose session (or unexpired claim) holds this channel; the asking node's own session counts even when the table is older than its link. */
+  private async holder(asking: string | undefined, table: readonly PlacementEntry[]): Promise<{ node_name: string; signaling_url: string } | undefined> {
+    const live = new Map(table.map((e) => [e.node_name, e]));
+    const session = await this.store.session();
+    if (session) {
+      if (session.node_name === asking) return { node_name: asking, signaling_url: "" };
+      const entry = live.get(session.node_name);
+      if (entry) return entry;
+    }
+    const claim = await this.store.claim();
+    if (claim && Date.now() - claim.claimed_at < CLAIM_TTL_MS) {
+      if (claim.node_name === asking) return { node_name: asking, signaling_url: "" };
+      const entry = live.get(claim.node_name);
+      if (entry) return entry;
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reports from the owner node (through its NodeObject)
 
   /**
    * session.created or a hello snapshot (or one part of it): the node's view replaces ours (same
@@ -646,7 +703,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   /** Commands the session's owner node; a failed ack becomes that error (NODE-UNREACHABLE on timeout). */
   private async commandOwner(session: ChannelSession, command: NodeCommand): Promise<unknown> {
     // RPC typing turns `unknown` fields into `never`; the value is the plain CommandOutcome.
-    const outcome = (await clusterStub(this.env).command(session.node_name, command)) as unknown as CommandOutcome;
+    const outcome = (await nodeStub(this.env, session.node_name).command(session.node_name, command)) as unknown as CommandOutcome;
     if (!outcome.ok) throw ApiError.fromNode(outcome.error_type, outcome.error_reason, session.node_name);
     return outcome.result;
   }
