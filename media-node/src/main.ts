@@ -14,6 +14,7 @@ const program = new Command()
   .option("--external-signaling-url <url>", "URL clients are redirected to")
   .option("--default-video-codec <codec>", "VP9 (default), VP8, H264 or AV1")
   .option("--edge-url <url>", "control-plane WebSocket of the edge (e.g. ws://127.0.0.1:3000/node; env EDGE_URL)")
+  .option("--max-connections <n>", "hard cap on this node's connections; the edge places new sessions elsewhere past it (config: max_connections)")
   .option("--no-auto-join", "connect to the edge as a known node without joining the cluster (join later with JoinCluster)")
   .option("--crash-log-dir <dir>", "where GenerateCrashLog writes (default crash-logs)")
   .option("--no-fast-path", "forward RTP through werift's own sender/receiver path instead of the fast path (config: fastPath)")
@@ -47,6 +48,7 @@ const node = new MediaNode({
   defaultVideoCodec: (opts.defaultVideoCodec as NodeConfig["defaultVideoCodec"] | undefined) ?? file.defaultVideoCodec ?? "VP9",
   debugSubscriberLoss: Number(opts.debugSubscriberLoss),
   ...(edgeUrl ? { edgeUrl } : {}),
+  ...(opts.maxConnections ? { maxConnections: Number(opts.maxConnections) } : {}),
   autoJoin: program.getOptionValueSource("autoJoin") === "cli" ? opts.autoJoin : (file.autoJoin ?? true),
   fastPath: program.getOptionValueSource("fastPath") === "cli" ? opts.fastPath : (file.fastPath ?? true),
   crashLogDir: opts.crashLogDir ?? file.crashLogDir ?? "crash-logs",
