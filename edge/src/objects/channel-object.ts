@@ -8,6 +8,7 @@ import { withRidRequest, withRidReset } from "../../../shared/rid-requests.js";
 import type { ApiHandlers } from "../api-handlers.js";
 import { nodeStub, type Env } from "../env.js";
 import { ChannelStore, withoutConnections, type ChannelControl, type ChannelSession, type StoredConnection } from "./channel-store.js";
+import { CallCounter } from "./call-counter.js";
 import type { CommandOutcome } from "./node-links.js";
 import { placeNewSession, signalingTarget, type PlacementEntry } from "./placement.js";
 import { applyMetadataChange, type MetadataChange } from "../../../shared/notify-metadata.js";
@@ -35,6 +36,8 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   private readonly store: ChannelStore;
   /** API calls that change state run one at a time (read, command the node, write). */
   private mutations: Promise<unknown> = Promise.resolve();
+  /** Reports and state changes (`serialized`) and API reads (`requireSession`). */
+  private readonly calls = new CallCounter();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -647,12 +650,14 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
    * otherwise be overwritten by the call's stale read of the pause set.
    */
   private serialized<T>(work: () => Promise<T>): Promise<T> {
+    this.calls.count("serialized");
     const run = this.mutations.then(work);
     this.mutations = run.catch(() => undefined);
     return run;
   }
 
   private async requireSession(channelId: string): Promise<ChannelSession> {
+    this.calls.count("read");
     const session = await this.store.session();
     if (!session || session.channel_id !== channelId) throw new ApiError("CHANNEL-NOT-FOUND", { channel_id: channelId });
     return session;
@@ -710,6 +715,11 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
 
   private async saveControl(change: Partial<ChannelControl>): Promise<void> {
     await this.store.putControl({ ...(await this.store.control()), ...change });
+  }
+
+  /** Calls this instance handled (call-counter.ts), for the edge load test. */
+  callCounts(): { since: number; counts: Record<string, number> } {
+    return this.calls.snapshot();
   }
 }
 

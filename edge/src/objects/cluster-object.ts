@@ -4,6 +4,7 @@ import type { ApiResult } from "../../../shared/api/errors.js";
 import { COMMAND_TIMEOUT_MS, type ChannelSnapshot, type Hello, type NodeLoad } from "../../../shared/control-protocol.js";
 import type { ApiHandlers } from "../api-handlers.js";
 import { numberVar, type Env } from "../env.js";
+import { CallCounter } from "./call-counter.js";
 import { ClusterApi } from "./cluster-api.js";
 import { ClusterRegistry, type HelloOutcome, type SessionSummary } from "./cluster-registry.js";
 import { ClusterStore } from "./cluster-store.js";
@@ -19,6 +20,7 @@ import type { PlacementEntry } from "./placement.js";
 export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cluster"> {
   private readonly registry: ClusterRegistry;
   private readonly api: ClusterApi;
+  private readonly calls = new CallCounter();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -31,31 +33,38 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
   // From NodeObjects (O(membership changes + sessions + load reports), never per connection)
 
   nodeHello(hello: Hello, linkId: string): Promise<HelloOutcome> {
+    this.calls.count("nodeHello");
     return this.registry.hello(hello, linkId);
   }
 
   nodeSnapshotPart(nodeName: string, channels: ChannelSnapshot[], live: string[] | null, complete: boolean): Promise<void> {
+    this.calls.count("nodeSnapshotPart");
     return this.registry.snapshotPart(nodeName, channels, live, complete);
   }
 
   nodeUnlinked(nodeName: string, linkId: string): Promise<void> {
+    this.calls.count("nodeUnlinked");
     return this.registry.unlinked(nodeName, linkId);
   }
 
   nodeLoad(nodeName: string, load: NodeLoad): Promise<void> {
+    this.calls.count("nodeLoad");
     return this.registry.load(nodeName, load);
   }
 
   sessionIndexed(nodeName: string, session: SessionSummary): Promise<void> {
+    this.calls.count("sessionIndexed");
     return this.registry.indexSession(nodeName, session);
   }
 
   sessionUnindexed(nodeName: string, channelId: string): Promise<void> {
+    this.calls.count("sessionUnindexed");
     return this.registry.unindexSession(nodeName, channelId);
   }
 
   /** Connected nodes with membership, mode and load; NodeObjects and the Worker cache it (placement-cache.ts). */
   placementTable(): Promise<PlacementEntry[]> {
+    this.calls.count("placementTable");
     return this.registry.placementTable();
   }
 
@@ -63,39 +72,56 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
   // API (cluster-api.ts)
 
   ListChannels(request: ApiRequest<"ListChannels">): Promise<ApiResult<ApiAnswer<"ListChannels">>> {
+    this.calls.count("ListChannels");
     return this.api.ListChannels(request);
   }
   ListConnections(request: ApiRequest<"ListConnections">): Promise<ApiResult<ApiAnswer<"ListConnections">>> {
+    this.calls.count("ListConnections");
     return this.api.ListConnections(request);
   }
   InitCluster(request: ApiRequest<"InitCluster">): Promise<ApiResult<ApiAnswer<"InitCluster">>> {
+    this.calls.count("InitCluster");
     return this.api.InitCluster(request);
   }
   JoinCluster(request: ApiRequest<"JoinCluster">): Promise<ApiResult<ApiAnswer<"JoinCluster">>> {
+    this.calls.count("JoinCluster");
     return this.api.JoinCluster(request);
   }
   ListClusterNodes(request: ApiRequest<"ListClusterNodes">): Promise<ApiResult<ApiAnswer<"ListClusterNodes">>> {
+    this.calls.count("ListClusterNodes");
     return this.api.ListClusterNodes(request);
   }
   ListClusterChannels(request: ApiRequest<"ListClusterChannels">): Promise<ApiResult<ApiAnswer<"ListClusterChannels">>> {
+    this.calls.count("ListClusterChannels");
     return this.api.ListClusterChannels(request);
   }
   PurgeClusterNode(request: ApiRequest<"PurgeClusterNode">): Promise<ApiResult<ApiAnswer<"PurgeClusterNode">>> {
+    this.calls.count("PurgeClusterNode");
     return this.api.PurgeClusterNode(request);
   }
   ChangeMode(request: ApiRequest<"ChangeMode">): Promise<ApiResult<ApiAnswer<"ChangeMode">>> {
+    this.calls.count("ChangeMode");
     return this.api.ChangeMode(request);
   }
   GetMode(request: ApiRequest<"GetMode">): Promise<ApiResult<ApiAnswer<"GetMode">>> {
+    this.calls.count("GetMode");
     return this.api.GetMode(request);
   }
   GetStatsReport(request: ApiRequest<"GetStatsReport">): Promise<ApiResult<ApiAnswer<"GetStatsReport">>> {
+    this.calls.count("GetStatsReport");
     return this.api.GetStatsReport(request);
   }
   ListUserAgentStats(request: ApiRequest<"ListUserAgentStats">): Promise<ApiResult<ApiAnswer<"ListUserAgentStats">>> {
+    this.calls.count("ListUserAgentStats");
     return this.api.ListUserAgentStats(request);
   }
   GenerateCrashLog(request: ApiRequest<"GenerateCrashLog">): Promise<ApiResult<ApiAnswer<"GenerateCrashLog">>> {
+    this.calls.count("GenerateCrashLog");
     return this.api.GenerateCrashLog(request);
+  }
+
+  /** Calls this instance handled (call-counter.ts), for the edge load test. */
+  callCounts(): { since: number; counts: Record<string, number> } {
+    return this.calls.snapshot();
   }
 }

@@ -13,6 +13,7 @@ import {
 import { channelStub, clusterStub, durationVar, numberVar, type Env } from "../env.js";
 import { loadFromCounters, type HelloOutcome, type Welcome } from "./cluster-registry.js";
 import { NodeLinkHost, type Report } from "./node-link-host.js";
+import { CallCounter } from "./call-counter.js";
 import type { CommandOutcome } from "./node-links.js";
 import { PLACEMENT_CACHE_MS, PlacementCache } from "./placement-cache.js";
 
@@ -43,6 +44,7 @@ export class NodeObject extends DurableObject<Env> {
   /** Per link whose hello snapshot comes in parts: the channels it has listed so far. */
   private readonly snapshots = new WeakMap<WebSocket, Set<string>>();
   private lastForwarded: { load: NodeLoad; at: number } | undefined;
+  private readonly calls = new CallCounter();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -64,6 +66,7 @@ export class NodeObject extends DurableObject<Env> {
 
   /** `GET /node` upgrade, authenticated by the Worker, which put the presented name in `x-sora-node-name`. */
   override async fetch(request: Request): Promise<Response> {
+    this.calls.count("link");
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response(JSON.stringify({ error_type: "UPGRADE-REQUIRED" }), { status: 426 });
     }
@@ -71,6 +74,7 @@ export class NodeObject extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    this.calls.count("message");
     await this.host.message(ws, message);
   }
 
@@ -223,17 +227,20 @@ export class NodeObject extends DurableObject<Env> {
 
   /** Sends a command to the node and waits for its ack (NODE-UNREACHABLE when not linked or silent). */
   command(nodeName: string, command: NodeCommand): Promise<CommandOutcome> {
+    this.calls.count("command");
     return this.host.command(nodeName, command, this.commandTimeoutMs);
   }
 
   /** A membership change (InitCluster, JoinCluster): the node learns its member flag and epoch. */
   sendWelcome(welcome: Welcome): void {
+    this.calls.count("sendWelcome");
     const ws = this.host.links.socketOf(welcome.node_name);
     if (ws) this.host.links.send(ws, welcome satisfies EdgeMessage);
   }
 
   /** GetStatsReport: fresh counters from a linked node (within `timeoutMs`), else the last reported. */
   async statsCounters(nodeName: string, linked: boolean, timeoutMs: number): Promise<{ counters: NodeCounters | null; fresh: boolean }> {
+    this.calls.count("statsCounters");
     if (linked) {
       const outcome = await this.host.command(nodeName, { name: "get_counters" }, timeoutMs);
       const fresh = outcome.ok ? nodeCountersSchema.safeParse(outcome.result) : undefined;
@@ -247,6 +254,12 @@ export class NodeObject extends DurableObject<Env> {
 
   /** PurgeClusterNode: the node is forgotten. */
   async forget(): Promise<void> {
+    this.calls.count("forget");
     await this.ctx.storage.deleteAll();
+  }
+
+  /** Calls this instance handled (call-counter.ts), for the edge load test. */
+  callCounts(): { since: number; counts: Record<string, number> } {
+    return this.calls.snapshot();
   }
 }
