@@ -368,27 +368,25 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   // Pause / resume
 
   PauseRtpStream(request: ApiRequest<"PauseRtpStream">): Result<"PauseRtpStream"> {
-    return this.mutate(async () => {
-      const session = await this.requireStreamPair(request);
-      const control = await this.store.control();
-      const pair: PausedStream = { recv_connection_id: request.recv_connection_id, send_connection_id: request.send_connection_id };
-      const paused = [...control.paused.filter((p) => !samePair(p, pair)), pair];
-      await this.commandOwner(session, { name: "set_paused_streams", channel_id: session.channel_id, paused });
-      await this.saveControl({ paused });
-      return { channel_id: request.channel_id, ...pair };
-    });
+    const pair: PausedStream = { recv_connection_id: request.recv_connection_id, send_connection_id: request.send_connection_id };
+    return this.changeControl(
+      () => this.requireStreamPair(request),
+      (session, control) => {
+        const paused = [...control.paused.filter((p) => !samePair(p, pair)), pair];
+        return { command: { name: "set_paused_streams", channel_id: session.channel_id, paused }, save: { paused }, answer: { channel_id: request.channel_id, ...pair } };
+      },
+    );
   }
 
   ResumeRtpStream(request: ApiRequest<"ResumeRtpStream">): Result<"ResumeRtpStream"> {
-    return this.mutate(async () => {
-      const session = await this.requireStreamPair(request);
-      const control = await this.store.control();
-      const pair: PausedStream = { recv_connection_id: request.recv_connection_id, send_connection_id: request.send_connection_id };
-      const paused = control.paused.filter((p) => !samePair(p, pair));
-      await this.commandOwner(session, { name: "set_paused_streams", channel_id: session.channel_id, paused });
-      await this.saveControl({ paused });
-      return { channel_id: request.channel_id, ...pair };
-    });
+    const pair: PausedStream = { recv_connection_id: request.recv_connection_id, send_connection_id: request.send_connection_id };
+    return this.changeControl(
+      () => this.requireStreamPair(request),
+      (session, control) => {
+        const paused = control.paused.filter((p) => !samePair(p, pair));
+        return { command: { name: "set_paused_streams", channel_id: session.channel_id, paused }, save: { paused }, answer: { channel_id: request.channel_id, ...pair } };
+      },
+    );
   }
 
   ListPauseRtpStreams(request: ApiRequest<"ListPauseRtpStreams">): Result<"ListPauseRtpStreams"> {
@@ -408,32 +406,30 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   // Simulcast
 
   RequestRtpStream(request: ApiRequest<"RequestRtpStream">): Result<"RequestRtpStream"> {
-    return this.mutate(async () => {
-      const session = await this.requireSimulcast(request);
-      const wanted: RidRequest = { recv_connection_id: request.recv_connection_id, rid: request.rid };
-      if (request.send_connection_id !== undefined) wanted.send_connection_id = request.send_connection_id;
-      const control = await this.store.control();
-      const requests = withRidRequest(control.rid_requests, wanted);
-      await this.commandOwner(session, { name: "set_rid_requests", channel_id: session.channel_id, requests });
-      await this.saveControl({ rid_requests: requests });
-      const answer: ApiAnswer<"RequestRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id, rid: request.rid };
-      if (request.send_connection_id !== undefined) answer.send_connection_id = request.send_connection_id;
-      return answer;
-    });
+    const wanted: RidRequest = { recv_connection_id: request.recv_connection_id, rid: request.rid };
+    if (request.send_connection_id !== undefined) wanted.send_connection_id = request.send_connection_id;
+    const answer: ApiAnswer<"RequestRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id, rid: request.rid };
+    if (request.send_connection_id !== undefined) answer.send_connection_id = request.send_connection_id;
+    return this.changeControl(
+      () => this.requireSimulcast(request),
+      (session, control) => {
+        const requests = withRidRequest(control.rid_requests, wanted);
+        return { command: { name: "set_rid_requests", channel_id: session.channel_id, requests }, save: { rid_requests: requests }, answer };
+      },
+    );
   }
 
   ResetRtpStream(request: ApiRequest<"ResetRtpStream">): Result<"ResetRtpStream"> {
-    return this.mutate(async () => {
-      const session = await this.requireSimulcast(request);
-      const control = await this.store.control();
-      // Without a sender, every pair of that subscriber returns to its connect-time rid.
-      const requests = withRidReset(control.rid_requests, request.recv_connection_id, request.send_connection_id);
-      await this.commandOwner(session, { name: "set_rid_requests", channel_id: session.channel_id, requests });
-      await this.saveControl({ rid_requests: requests });
-      const answer: ApiAnswer<"ResetRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id };
-      if (request.send_connection_id !== undefined) answer.send_connection_id = request.send_connection_id;
-      return answer;
-    });
+    const answer: ApiAnswer<"ResetRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id };
+    if (request.send_connection_id !== undefined) answer.send_connection_id = request.send_connection_id;
+    return this.changeControl(
+      () => this.requireSimulcast(request),
+      (session, control) => {
+        // Without a sender, every pair of that subscriber returns to its connect-time rid.
+        const requests = withRidReset(control.rid_requests, request.recv_connection_id, request.send_connection_id);
+        return { command: { name: "set_rid_requests", channel_id: session.channel_id, requests }, save: { rid_requests: requests }, answer };
+      },
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -556,15 +552,18 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
    * streaming on its own (session webhook answer) and then needs the list at once.
    */
   private changeSubscribers(request: { channel_id: string; connection_id: string }, subscribe: boolean) {
-    return this.mutate(async () => {
-      const { session, connection } = await this.requireConnection(request.channel_id, request.connection_id);
-      const control = await this.store.control();
-      const others = control.audio_subscribers.filter((id) => id !== connection.connection_id);
-      const audio_subscribers = subscribe ? [...others, connection.connection_id] : others;
-      await this.commandOwner(session, { name: "set_audio_streaming_subscribers", channel_id: session.channel_id, connection_ids: audio_subscribers });
-      await this.saveControl({ audio_subscribers });
-      return { channel_id: request.channel_id, connection_id: request.connection_id };
-    });
+    return this.changeControl(
+      async () => (await this.requireConnection(request.channel_id, request.connection_id)).session,
+      (session, control) => {
+        const others = control.audio_subscribers.filter((id) => id !== request.connection_id);
+        const audio_subscribers = subscribe ? [...others, request.connection_id] : others;
+        return {
+          command: { name: "set_audio_streaming_subscribers", channel_id: session.channel_id, connection_ids: audio_subscribers },
+          save: { audio_subscribers },
+          answer: { channel_id: request.channel_id, connection_id: request.connection_id },
+        };
+      },
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -639,6 +638,24 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  /**
+   * The shape of most state-changing calls, as one step: require (the checks that answer Sora's
+   * not-found errors) → read the channel's control state → command the owner node with the full
+   * new state → save it once the node has acked. `build` is pure.
+   */
+  private changeControl<A>(
+    require: () => Promise<ChannelSession>,
+    build: (session: ChannelSession, control: ChannelControl) => { command: NodeCommand; save: Partial<ChannelControl>; answer: A },
+  ): Promise<ApiResult<A>> {
+    return this.mutate(async () => {
+      const session = await require();
+      const step = build(session, await this.store.control());
+      await this.commandOwner(session, step.command);
+      await this.saveControl(step.save);
+      return step.answer;
+    });
+  }
 
   private mutate<T>(handler: () => Promise<T>): Promise<ApiResult<T>> {
     return this.serialized(() => toApiResult(handler));
