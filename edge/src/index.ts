@@ -1,6 +1,7 @@
 import { Router, type IRequest } from "itty-router";
 import { bearerMatches } from "./auth.js";
 import { handleApiCall } from "./api.js";
+import { handleCallCounts } from "./call-counts.js";
 import { serveDevtools } from "./devtools.js";
 import { nodeStub, type Env } from "./env.js";
 import { apiError, json, preflight } from "./http.js";
@@ -20,6 +21,7 @@ export { NodeObject } from "./objects/node-object.js";
 //   OPTIONS (any path)  CORS preflight, no auth (browsers send preflights without credentials)
 //   /devtools, /devtools/*  the devtools page (Workers static assets), see devtools.ts
 //   POST /              Sora's HTTP API behind API_TOKEN (api.ts pipeline)
+//   POST /internal/call-counts   calls handled per Durable Object class (call-counts.ts), API_TOKEN
 // Anything else passes the API token check first (so an unauthenticated caller learns nothing
 // about paths), then is 405 on `/` or 404 elsewhere. Nothing escapes as a bare 500: every
 // answer of ours is JSON with CORS headers.
@@ -81,6 +83,7 @@ const router = Router<IRequest, [Env]>({
   .all("/devtools/*", serveDevtools)
   .all("*", requireApiToken)
   .post("/", exact((request, env) => handleApiCall(request, env)))
+  .post("/internal/call-counts", exact((request, env) => handleCallCounts(request, env)))
   .all("/", exact(methodNotAllowed))
   .all("*", notFound);
 
