@@ -150,9 +150,18 @@ function conn(id: string) {
 }
 
 async function api(base: string, name: ApiName, body: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(base, { method: "POST", headers: { "x-sora-target": targetOf(name), "content-type": "application/json" }, body: JSON.stringify(body) });
+  let res: Response;
+  try {
+    res = await fetch(base, { method: "POST", headers: { "x-sora-target": targetOf(name), "content-type": "application/json" }, body: JSON.stringify(body) });
+  } catch (err) {
+    return { status: 0, body: String((err as Error).cause ?? err) };
+  }
   const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  try {
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  } catch {
+    return { status: res.status, body: text.slice(0, 200) };
+  }
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -190,7 +199,10 @@ async function main(): Promise<void> {
         const t0 = performance.now();
         const res = await api(base, name, body);
         const ms = performance.now() - t0;
-        if (res.status !== 200) errors.set(name, (errors.get(name) ?? 0) + 1);
+        if (res.status !== 200) {
+          errors.set(name, (errors.get(name) ?? 0) + 1);
+          if ((errors.get(name) ?? 0) <= 2) console.warn(`${name} → ${res.status} ${JSON.stringify(res.body)}`);
+        }
         const list = latencies.get(name) ?? [];
         list.push(ms);
         latencies.set(name, list);
@@ -263,6 +275,7 @@ async function main(): Promise<void> {
     }
     for (const n of nodes) n.close();
     if (mismatched > 0) process.exitCode = 1;
+    if (edge && (mismatched > 0 || errors.size > 0)) console.log(`\nwrangler dev output (tail):\n${edge.output.slice(-3000)}`);
   } finally {
     await edge?.stop();
   }
