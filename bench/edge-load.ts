@@ -51,6 +51,7 @@ class SimNode {
   private nextId = 1;
   private readonly waiting = new Map<number, () => void>();
   commands = 0;
+  closed: string | undefined;
 
   constructor(
     readonly name: string,
@@ -66,6 +67,12 @@ class SimNode {
     await new Promise((resolve, reject) => this.ws.once("open", resolve).once("error", reject));
     const welcomed = new Promise<void>((resolve) => this.waiting.set(0, resolve));
     this.ws.on("message", (data) => this.onMessage(data.toString()));
+    this.ws.on("close", (code, reason) => {
+      this.closed = `${code} ${reason.toString()}`;
+      for (const done of this.waiting.values()) done();
+    });
+    // Like a real node: pings from the open, not from the welcome (the edge's liveness clock starts at accept).
+    this.ping = setInterval(() => this.ws.readyState === WebSocket.OPEN && this.ws.send("ping"), 2_000);
     this.send({
       type: "hello",
       protocol_version: CONTROL_PROTOCOL_VERSION,
@@ -81,7 +88,7 @@ class SimNode {
       load: this.load(),
     });
     await welcomed;
-    this.ping = setInterval(() => this.ws.readyState === WebSocket.OPEN && this.ws.send("ping"), 2_000);
+    if (this.closed) throw new Error(`${this.name}: link closed before the welcome (${this.closed})`);
     // Each channel: a session with two permanent connections the API clients act on.
     for (const c of this.channels) {
       this.send({
@@ -241,6 +248,8 @@ async function main(): Promise<void> {
     reporting = false;
     await apiDone;
     const reports = nodes.reduce((n, x) => n + x.sent, 0) - sentBefore;
+    const lost = nodes.filter((n) => n.closed);
+    if (lost.length > 0) console.log(`links closed during the run: ${lost.length} (${lost[0]!.closed})`);
     const countsAfter = await (await fetch(new URL("/internal/call-counts", base), { method: "POST", body: JSON.stringify(names) })).json();
 
     // Nothing lost or reordered: each channel lists exactly P1, P2 and its live window.
