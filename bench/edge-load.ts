@@ -2,9 +2,10 @@ import { Command } from "commander";
 import WebSocket from "ws";
 import { CONTROL_PROTOCOL_VERSION, zeroNodeCounters, type EdgeMessage, type NodeLoad, type NodeReport } from "../shared/control-protocol.js";
 import { targetOf, type ApiName } from "../shared/api/catalog.js";
-import { startEdge, type EdgeProcess } from "../test/integration/processes.js";
+import { startEdge } from "../test/integration/processes.js";
+import { startMiniflareEdge } from "./edge-miniflare.js";
 
-// `npm run bench:edge [-- --nodes 50 --rate 100 --seconds 10 --api-concurrency 4]`
+// `npm run bench:edge [-- --nodes 50 --rate 100 --seconds 10 --api-concurrency 4 --runtime wrangler|miniflare]`
 //
 // Edge load test: the real Worker and Durable Objects in workerd (`wrangler dev`), N simulated
 // media nodes speaking the real control protocol (shared/control-protocol.ts: hello, numbered
@@ -22,9 +23,10 @@ const program = new Command()
   .option("--rate <n>", "connection reports per second per node", "100")
   .option("--seconds <n>", "how long the nodes report", "10")
   .option("--api-concurrency <n>", "API calls in flight", "4")
-  .option("--edge <url>", "use a running edge (http://127.0.0.1:3000) instead of starting wrangler dev")
+  .option("--runtime <name>", "wrangler (wrangler dev, the figures in docs/performance.md) or miniflare (workerd without wrangler's proxy)", "wrangler")
+  .option("--edge <url>", "use a running edge (http://127.0.0.1:3000) instead of starting one")
   .parse();
-const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; edge?: string }>();
+const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; runtime: string; edge?: string }>();
 const NODES = Number(opts.nodes);
 const CHANNELS = Number(opts.channels);
 const RATE = Number(opts.rate);
@@ -177,8 +179,10 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  let edge: EdgeProcess | undefined;
-  const base = opts.edge ?? (edge = await startEdge()).url;
+  let edge: { url: string; output?: string; stop(): Promise<void> } | undefined;
+  if (!opts.edge) edge = opts.runtime === "wrangler" ? await startEdge() : await startMiniflareEdge();
+  const base = opts.edge ?? edge!.url;
+  console.log(`edge: ${opts.edge ?? opts.runtime} at ${base}`);
   try {
     const nodes = Array.from({ length: NODES }, (_, i) => new SimNode(`bench-${i}@edge-load`, CHANNELS));
     const linkStart = performance.now();
@@ -284,7 +288,7 @@ async function main(): Promise<void> {
     }
     for (const n of nodes) n.close();
     if (mismatched > 0) process.exitCode = 1;
-    if (edge && (mismatched > 0 || errors.size > 0)) console.log(`\nwrangler dev output (tail):\n${edge.output.slice(-3000)}`);
+    if (edge?.output && (mismatched > 0 || errors.size > 0)) console.log(`\nwrangler dev output (tail):\n${edge.output.slice(-3000)}`);
   } finally {
     await edge?.stop();
   }

@@ -83,3 +83,26 @@ describe("signalingTarget", () => {
     expect(signalingTarget([node("a", load(5, 5))])).toBeUndefined();
   });
 });
+
+describe("PlacementCache", () => {
+  it("reuses the table within its ttl, shares one read among concurrent callers, reads again after invalidate", async () => {
+    const { PlacementCache } = await import("../../edge/src/objects/placement-cache.js");
+    let reads = 0;
+    const cache = new PlacementCache(async () => {
+      reads++;
+      return [node(`n${reads}`, load(0))];
+    }, 1_000);
+    const [a, b] = await Promise.all([cache.get(), cache.get()]);
+    expect(reads).toBe(1);
+    expect(a).toBe(b);
+    expect((await cache.get())[0]!.node_name).toBe("n1");
+    cache.invalidate();
+    expect((await cache.get())[0]!.node_name).toBe("n2");
+    // Past the ttl: read again.
+    expect((await cache.get(Date.now() + 2_000))[0]!.node_name).toBe("n3");
+    const never = new PlacementCache(async () => [node(`m${++reads}`, load(0))], 0);
+    await never.get();
+    await never.get();
+    expect(reads).toBe(5);
+  });
+});
