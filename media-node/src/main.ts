@@ -39,6 +39,12 @@ const webhooks = { ...file.webhooks };
 if (opts.authWebhookUrl) webhooks.authUrl = opts.authWebhookUrl;
 if (opts.sessionWebhookUrl) webhooks.sessionUrl = opts.sessionWebhookUrl;
 if (opts.eventWebhookUrl) webhooks.eventUrl = opts.eventWebhookUrl;
+function positiveInteger(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) program.error(`${flag} must be a positive integer (got ${JSON.stringify(value)})`);
+  return n;
+}
+
 const node = new MediaNode({
   ...file,
   host,
@@ -48,7 +54,7 @@ const node = new MediaNode({
   defaultVideoCodec: (opts.defaultVideoCodec as NodeConfig["defaultVideoCodec"] | undefined) ?? file.defaultVideoCodec ?? "VP9",
   debugSubscriberLoss: Number(opts.debugSubscriberLoss),
   ...(edgeUrl ? { edgeUrl } : {}),
-  ...(opts.maxConnections ? { maxConnections: Number(opts.maxConnections) } : {}),
+  ...(opts.maxConnections !== undefined ? { maxConnections: positiveInteger("--max-connections", opts.maxConnections) } : {}),
   autoJoin: program.getOptionValueSource("autoJoin") === "cli" ? opts.autoJoin : (file.autoJoin ?? true),
   fastPath: program.getOptionValueSource("fastPath") === "cli" ? opts.fastPath : (file.fastPath ?? true),
   crashLogDir: opts.crashLogDir ?? file.crashLogDir ?? "crash-logs",
