@@ -18,6 +18,8 @@ export default defineConfig({
         bindings: {
           COMMAND_TIMEOUT_MS: "400",
           NODE_LIVENESS_TIMEOUT_MS: "1500",
+          // Placement reads the cluster's table on every new session, so a test sees a change at once.
+          PLACEMENT_CACHE_MS: "0",
           API_TOKEN: "test-api-token",
           NODE_SECRET: "test-node-secret",
         },

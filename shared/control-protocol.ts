@@ -148,6 +148,24 @@ export function zeroNodeCounters(): NodeCounters {
   return zero as NodeCounters;
 }
 
+/**
+ * A node's load as it reports it every LOAD_REPORT_INTERVAL_MS (and in its hello): placement
+ * sends a new session to the connected member with the lowest `connections / max_connections`
+ * (Sora's rule, docs/reference sora-signaling.md "lowest connections / licensed max").
+ */
+export const nodeLoadSchema = z.object({
+  connections: z.number().int().nonnegative(),
+  /** The node's hard cap (config `max_connections`); null = none. */
+  max_connections: z.number().int().positive().nullable(),
+  forwarded_packets_per_second: z.number().nonnegative(),
+  cpu_percent: z.number().nonnegative(),
+  event_loop_delay_p99_ms: z.number().nonnegative(),
+});
+export type NodeLoad = z.infer<typeof nodeLoadSchema>;
+
+/** How often a node reports its load (placement works on loads at most this old, plus the hop). */
+export const LOAD_REPORT_INTERVAL_MS = 2_000;
+
 export const licenseSchema = z.object({
   license_max_nodes: z.number().int().nullable(),
   license_max_connections: z.number().int().nullable(),
@@ -179,6 +197,8 @@ export const helloSchema = z.object({
   mode: nodeModeSchema,
   channels: z.array(channelSnapshotSchema),
   counters: nodeCountersSchema,
+  /** The node's load at connect time (absent from older nodes). */
+  load: nodeLoadSchema.optional(),
   /** False when `snapshot` reports with more channels follow (absent = the snapshot is complete). */
   snapshot_complete: z.boolean().optional(),
 });
@@ -216,6 +236,8 @@ export const nodeReportSchema = z.discriminatedUnion("type", [
     stats: z.array(z.unknown()),
   }),
   z.object({ type: z.literal("counters"), seq, counters: nodeCountersSchema }),
+  /** The node's current load (every LOAD_REPORT_INTERVAL_MS), kept by its NodeObject for placement. */
+  z.object({ type: z.literal("load"), seq, load: nodeLoadSchema }),
   /** Stands in for a report the node dropped because it would not fit a frame (keeps `seq` gapless). */
   z.object({ type: z.literal("dropped"), seq, report_type: z.string() }),
   /** Answer to a command. */
@@ -345,6 +367,8 @@ export const edgeMessageSchema = z.discriminatedUnion("type", [
     id: z.number().int(),
     owner: z.string(),
     redirect_url: z.string().optional(),
+    /** Set when no node may take the new session (every one full or blocked): the client is refused with it. */
+    refused: z.string().optional(),
   }),
   /** Answer to `rpc`: the JSON-RPC result, or the API error it ran into. */
   z.object({

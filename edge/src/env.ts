@@ -1,10 +1,12 @@
 import type { ChannelObject } from "./objects/channel-object.js";
 import type { ClusterObject } from "./objects/cluster-object.js";
+import type { NodeObject } from "./objects/node-object.js";
 
 // The Worker's bindings (wrangler.toml [vars], secrets and Durable Object namespaces).
 export interface Env {
   CLUSTER: DurableObjectNamespace<ClusterObject>;
   CHANNEL: DurableObjectNamespace<ChannelObject>;
+  NODE: DurableObjectNamespace<NodeObject>;
   /** Static assets (wrangler.toml `[assets]`, built by `npm run devtools:build`): the devtools page; absent when not configured. */
   ASSETS?: Fetcher;
   /** Secret: clients of the HTTP API send `authorization: Bearer <API_TOKEN>`. */
@@ -21,6 +23,8 @@ export interface Env {
   COMMAND_TIMEOUT_MS?: string;
   /** A node link silent (no "ping") this long is closed (ms); default 3 ping intervals. */
   NODE_LIVENESS_TIMEOUT_MS?: string;
+  /** How long a NodeObject or the Worker reuses the placement table (ms, 0 = never); default PLACEMENT_CACHE_MS. */
+  PLACEMENT_CACHE_MS?: string;
 }
 
 export function numberVar(value: string | undefined, fallback: number): number {
@@ -28,7 +32,13 @@ export function numberVar(value: string | undefined, fallback: number): number {
   return value !== undefined && value !== "" && Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
-/** The one Cluster Durable Object (the cluster store and every node's control link). */
+/** Like numberVar, but 0 is a valid value (a cache that is never reused). */
+export function durationVar(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return value !== undefined && value !== "" && Number.isFinite(n) && n >= 0 ? n : fallback;
+}
+
+/** The one Cluster Durable Object: membership, epochs, modes, the channel → node index, the placement table. */
 export function clusterStub(env: Env): DurableObjectStub<ClusterObject> {
   return env.CLUSTER.get(env.CLUSTER.idFromName("cluster"));
 }
@@ -36,4 +46,9 @@ export function clusterStub(env: Env): DurableObjectStub<ClusterObject> {
 /** The Durable Object holding one channel's state. */
 export function channelStub(env: Env, channelId: string): DurableObjectStub<ChannelObject> {
   return env.CHANNEL.get(env.CHANNEL.idFromName(channelId));
+}
+
+/** The Durable Object of one media node: its control link, report order, liveness, commands, load. */
+export function nodeStub(env: Env, nodeName: string): DurableObjectStub<NodeObject> {
+  return env.NODE.get(env.NODE.idFromName(nodeName));
 }

@@ -1,23 +1,27 @@
 import { Router, type IRequest } from "itty-router";
 import { bearerMatches } from "./auth.js";
 import { handleApiCall } from "./api.js";
+import { handleCallCounts } from "./call-counts.js";
 import { serveDevtools } from "./devtools.js";
-import { clusterStub, type Env } from "./env.js";
+import { nodeStub, type Env } from "./env.js";
 import { apiError, json, preflight } from "./http.js";
 import { serveOpenApi } from "./openapi.js";
 import { handleSignaling } from "./signaling-redirect.js";
 
 export { ClusterObject } from "./objects/cluster-object.js";
 export { ChannelObject } from "./objects/channel-object.js";
+export { NodeObject } from "./objects/node-object.js";
 
 // The edge Worker's routes (itty-router; the first handler that returns a Response wins):
 //   GET  /health        liveness
 //   GET  /openapi.json  the API's OpenAPI 3.1 document (shared/api/openapi.ts)
 //   GET  /signaling     a client's first stop: answered with a `redirect` to the channel's node
-//   GET  /node          a media node's control link (NODE_SECRET), handed to the Cluster object
+//   GET  /node          a media node's control link (NODE_SECRET), handed to that node's NodeObject
+//                       (the node names itself: `?node_name=` or `x-sora-node-name`)
 //   OPTIONS (any path)  CORS preflight, no auth (browsers send preflights without credentials)
 //   /devtools, /devtools/*  the devtools page (Workers static assets), see devtools.ts
 //   POST /              Sora's HTTP API behind API_TOKEN (api.ts pipeline)
+//   POST /internal/call-counts   calls handled per Durable Object class (call-counts.ts), API_TOKEN
 // Anything else passes the API token check first (so an unauthenticated caller learns nothing
 // about paths), then is 405 on `/` or 404 elsewhere. Nothing escapes as a bare 500: every
 // answer of ours is JSON with CORS headers.
@@ -39,8 +43,20 @@ const nodeLink: Handler = (request, env) => {
   if (env.ALLOW_UNAUTHENTICATED_NODES !== "true" && !bearerMatches(request, env.NODE_SECRET)) {
     return apiError(env, "UNAUTHORIZED", undefined, { "www-authenticate": "Bearer" });
   }
-  return clusterStub(env).fetch(request);
+  const nodeName = presentedNodeName(request);
+  if (nodeName === null) {
+    return apiError(env, "INVALID-REQUEST", { detail: "GET /node needs the node's name: ?node_name= or x-sora-node-name (1 to 255 characters)" });
+  }
+  const headers = new Headers(request.headers);
+  headers.set("x-sora-node-name", nodeName);
+  return nodeStub(env, nodeName).fetch(new Request(request.url, { headers }));
 };
+
+/** The name a node presents on `GET /node` (query wins over header); its hello must say the same. */
+function presentedNodeName(request: Request): string | null {
+  const name = new URL(request.url).searchParams.get("node_name") ?? request.headers.get("x-sora-node-name");
+  return name !== null && name.length > 0 && name.length <= 255 ? name : null;
+}
 
 /** Middleware: answers 401 without the API token, else lets the next route handle the request. */
 const requireApiToken: Handler = (request, env) => {
@@ -67,6 +83,7 @@ const router = Router<IRequest, [Env]>({
   .all("/devtools/*", serveDevtools)
   .all("*", requireApiToken)
   .post("/", exact((request, env) => handleApiCall(request, env)))
+  .post("/internal/call-counts", exact((request, env) => handleCallCounts(request, env)))
   .all("/", exact(methodNotAllowed))
   .all("*", notFound);
 

@@ -1,8 +1,11 @@
-import { clusterStub, type Env } from "./env.js";
+import { channelStub, clusterStub, durationVar, type Env } from "./env.js";
+import { PLACEMENT_CACHE_MS, PlacementCache } from "./objects/placement-cache.js";
 
 // `GET /signaling`: one signaling URL for clients. The edge reads the `connect` message, asks the
-// cluster which node serves the channel (its owner, else the least loaded connected node) and
-// answers Sora's `redirect`; the client reconnects there. Media never touches the edge.
+// channel's ChannelObject which node serves it (its live owner, else the least loaded connected
+// member, objects/placement.ts) and answers Sora's `redirect`; the client reconnects there. Media
+// never touches the edge. The placement table comes from ClusterObject through a cache kept per
+// Worker isolate (PLACEMENT_CACHE_MS), so connects do not all pass through the one ClusterObject.
 
 const FIRST_MESSAGE_TIMEOUT_MS = 10_000;
 /** Close codes in the 4000 range (application), echoing HTTP statuses. */
@@ -31,7 +34,8 @@ async function redirect(ws: WebSocket, env: Env, data: string | ArrayBuffer): Pr
   const channelId = connectChannelId(data);
   if (channelId === null) return close(ws, CLOSE_BAD_CONNECT, "INVALID-MESSAGE: expected a connect message with channel_id");
   try {
-    const location = await clusterStub(env).signalingUrlFor(channelId);
+    const table = await placementCache(env).get();
+    const location = await channelStub(env, channelId).signalingUrl(table);
     if (location === null) return close(ws, CLOSE_NO_NODE, "NO-MEDIA-NODE: no media node is connected");
     ws.send(JSON.stringify({ type: "redirect", location }));
     close(ws, 1000, "");
@@ -59,4 +63,14 @@ function close(ws: WebSocket, code: number, reason: string): void {
   } catch {
     // Already closed by the client.
   }
+}
+
+let cache: { env: Env; cache: PlacementCache } | undefined;
+
+/** One cache per isolate (and per env, so tests with other bindings do not share it). */
+function placementCache(env: Env): PlacementCache {
+  if (cache?.env !== env) {
+    cache = { env, cache: new PlacementCache(() => clusterStub(env).placementTable(), durationVar(env.PLACEMENT_CACHE_MS, PLACEMENT_CACHE_MS)) };
+  }
+  return cache.cache;
 }

@@ -51,6 +51,7 @@ export const configFileSchema = z.strictObject({
   // ---- cluster (the node secret stays in the environment: NODE_SECRET)
   edge_url: z.string().optional(),
   auto_join: z.boolean().optional(),
+  max_connections: z.number().int().positive().optional(),
   // ---- media path (transport/): false = werift's own RTP path end to end
   fast_path: z.boolean().optional(),
   // ---- webhooks (webhooks/)
@@ -104,6 +105,7 @@ export function fromConfigFile(f: ConfigFile): NodeConfigInput {
   set("crashLogDir", f.crash_log_dir);
   set("edgeUrl", f.edge_url);
   set("autoJoin", f.auto_join);
+  set("maxConnections", f.max_connections);
   set("fastPath", f.fast_path);
   set("audioStreamingUrl", f.audio_streaming_url);
   set("audioStreamingHeader", f.audio_streaming_header);

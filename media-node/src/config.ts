@@ -54,6 +54,11 @@ export interface NodeConfig {
   edgeUrl?: string;
   /** Join the cluster when the link comes up (Sora's contact_node_name_list); false = known node only. */
   autoJoin: boolean;
+  /**
+   * Hard cap on this node's connections (Sora's license max connections): past it, joins are
+   * refused and the edge places new sessions elsewhere. Undefined = no cap.
+   */
+  maxConnections?: number;
   nodeSecret?: string;
   /** Webhooks (Sora's auth/session/event webhooks); all off unless a URL is set. */
   webhooks: WebhookConfig;

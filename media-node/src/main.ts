@@ -17,6 +17,7 @@ const program = new Command()
   .option("--udp-port-range <min-max>", "per-connection ICE sockets on ports min..max (config: udp_port_range)")
   .option("--announced-ip <ip>", "address placed in ICE host candidates, sockets bind the private one (1:1 NAT; config: announced_address)")
   .option("--edge-url <url>", "control-plane WebSocket of the edge (e.g. ws://127.0.0.1:3000/node; env EDGE_URL)")
+  .option("--max-connections <n>", "hard cap on this node's connections; the edge places new sessions elsewhere past it (config: max_connections)")
   .option("--no-auto-join", "connect to the edge as a known node without joining the cluster (join later with JoinCluster)")
   .option("--crash-log-dir <dir>", "where GenerateCrashLog writes (default crash-logs)")
   .option("--no-fast-path", "forward RTP through werift's own sender/receiver path instead of the fast path (config: fastPath)")
@@ -58,6 +59,12 @@ const webhooks = { ...file.webhooks };
 if (opts.authWebhookUrl) webhooks.authUrl = opts.authWebhookUrl;
 if (opts.sessionWebhookUrl) webhooks.sessionUrl = opts.sessionWebhookUrl;
 if (opts.eventWebhookUrl) webhooks.eventUrl = opts.eventWebhookUrl;
+function positiveInteger(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) program.error(`${flag} must be a positive integer (got ${JSON.stringify(value)})`);
+  return n;
+}
+
 const node = new MediaNode({
   ...file,
   host,
@@ -70,6 +77,7 @@ const node = new MediaNode({
   ...(udpPort !== undefined ? { udpPort } : {}),
   ...(udpPortRange ? { udpPortRange } : {}),
   ...(announcedAddress ? { announcedAddress } : {}),
+  ...(opts.maxConnections !== undefined ? { maxConnections: positiveInteger("--max-connections", opts.maxConnections) } : {}),
   autoJoin: program.getOptionValueSource("autoJoin") === "cli" ? opts.autoJoin : (file.autoJoin ?? true),
   fastPath: program.getOptionValueSource("fastPath") === "cli" ? opts.fastPath : (file.fastPath ?? true),
   crashLogDir: opts.crashLogDir ?? file.crashLogDir ?? "crash-logs",

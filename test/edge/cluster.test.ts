@@ -290,11 +290,15 @@ describe("placement and the signaling redirect", () => {
     expect((await signaling(connect("fresh"))).messages).toEqual([{ type: "redirect", location: k.signalingUrl }]);
   });
 
-  it("moves a channel whose owner is gone to the node that asks", async () => {
+  it("places a channel whose owner is gone afresh: on the least loaded member, which the asker is sent to", async () => {
     await a.close();
     await until("a down", async () => (await connectedOf("a@host")) === false);
-    expect(await b.place("room")).toMatchObject({ owner: "b@host" });
-    expect((await b.place("room")).redirect_url).toBeUndefined();
+    // Loads: b 1 connection, k none (a is gone) — k takes the channel, b's client is redirected.
+    expect(await b.place("room")).toMatchObject({ owner: "k@host", redirect_url: k.signalingUrl });
+    expect(await k.place("room")).toMatchObject({ owner: "k@host" });
+    expect((await k.place("room")).redirect_url).toBeUndefined();
+    // The claim holds for the other nodes too.
+    expect(await b.place("room")).toMatchObject({ owner: "k@host", redirect_url: k.signalingUrl });
   });
 
   it("closes /signaling with 4400 on a malformed first message", async () => {
@@ -310,7 +314,7 @@ describe("placement and the signaling redirect", () => {
 describe("control link hygiene", () => {
   it("refuses a link whose first message is not a valid hello", async () => {
     for (const first of ["garbage", JSON.stringify({ type: "counters", counters: {} }), JSON.stringify({ type: "hello", protocol_version: 99 })]) {
-      const res = await SELF.fetch("http://edge.test/node", { headers: { upgrade: "websocket" } });
+      const res = await SELF.fetch("http://edge.test/node?node_name=garbage%40host", { headers: { upgrade: "websocket" } });
       const ws = res.webSocket!;
       ws.accept();
       const messages: string[] = [];

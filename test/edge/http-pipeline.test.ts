@@ -78,7 +78,8 @@ describe("auth", () => {
   });
 
   it("refuses a node link without the node secret unless nodes are allowed unauthenticated", async () => {
-    const link = (headers: Record<string, string>) => new Request("http://edge.test/node", { headers: { upgrade: "websocket", ...headers } });
+    const link = (headers: Record<string, string>) =>
+      new Request("http://edge.test/node", { headers: { upgrade: "websocket", "x-sora-node-name": "n@host", ...headers } });
     const vars = { ALLOW_UNAUTHENTICATED_NODES: "false", NODE_SECRET: "node-s3cret" };
     expect((await fetchWith(vars, link({}))).status).toBe(401);
     expect((await fetchWith(vars, link({ authorization: "Bearer nope" }))).status).toBe(401);

@@ -127,13 +127,14 @@ it("shows a SIGKILLed node as disconnected within 10 s, then purges it", async (
   console.log(`killed node shown disconnected after ${Date.now() - killedAt} ms`);
   await orphan.close();
 
-  // Its channel can move: a client of that channel is served by a live node, not sent to the dead one.
+  // Its channel can move: a client of that channel is served by a live node, not sent to the dead
+  // one — the least loaded member: b (a serves the three clients of "placed").
   const mover = new WeriftSoraClient({ url: a.signalingUrl, channelId: "orphaned", role: "sendrecv" });
   clients.push(mover);
   await mover.connect();
-  expect(mover.redirects).toEqual([]);
+  expect(mover.redirects).toEqual([b.signalingUrl]);
   const moved = (await edge.ok("Sora_20211215.ListClusterChannels")).find((c: { channel_id: string }) => c.channel_id === "orphaned");
-  expect(moved.owners.map((o: { node_name: string }) => o.node_name)).toEqual([a.nodeName]);
+  expect(moved.owners.map((o: { node_name: string }) => o.node_name)).toEqual([b.nodeName]);
 
   const alive = await edge.api("Sora_20220629.PurgeClusterNode", { target_node_name: a.nodeName });
   expect(alive).toEqual({ status: 400, body: { error_type: "NODE-IS-ALIVE", error_reason: { target_node: a.nodeName } } });

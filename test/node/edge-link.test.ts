@@ -44,6 +44,9 @@ it("says hello with its identity and a bearer secret, and takes the cluster's ep
   expect(hello.auto_join).toBe(true);
   expect(hello.channels).toEqual([]);
   expect(edge.authHeaders[0]).toBe("Bearer s3cret");
+  // The edge routes the link to the node's own Durable Object by this name.
+  expect(new URL(edge.linkUrls[0]!, "ws://edge").searchParams.get("node_name")).toBe(hello.node_name);
+  expect(hello.load).toMatchObject({ connections: 0, max_connections: null });
   expect(node.control!.epoch).toBe(3);
 });
 
@@ -259,6 +262,7 @@ it("backs off re-dials while links fail right after the hello, and starts again 
         channels: [],
         counters: node.control!.counters(),
       }),
+      nodeName: () => "backoff",
       command: async () => ({ ok: true }),
       welcome: () => undefined,
     },

@@ -12,7 +12,9 @@ export class EdgePeer {
   /** Bytes of every frame the node sent (the real edge refuses frames over MAX_CONTROL_MESSAGE_BYTES). */
   readonly frameBytes: number[] = [];
   readonly authHeaders: (string | undefined)[] = [];
-  placeAnswer: (channelId: string) => { owner: string; redirect_url?: string } = () => ({ owner: "self" });
+  /** The request URL of every link (path and query: the node presents its name there). */
+  readonly linkUrls: string[] = [];
+  placeAnswer: (channelId: string) => { owner: string; redirect_url?: string; refused?: string } = () => ({ owner: "self" });
   /** How the edge answers a connection's RPC (the real edge commands the node first, then answers). */
   rpcAnswer: (report: Extract<NodeReport, { type: "rpc" }>) => Promise<Record<string, unknown>> = async () => ({ ok: false, error_type: "INTERNAL-ERROR" });
   private nextId = 1;
@@ -24,6 +26,7 @@ export class EdgePeer {
     this.server.on("connection", (ws, req) => {
       this.socket = ws;
       this.authHeaders.push(req.headers.authorization);
+      this.linkUrls.push(req.url ?? "");
       ws.on("message", (data) => {
         this.frameBytes.push((data as Buffer).length);
         const text = data.toString();

@@ -6,23 +6,38 @@ import { applyConnectionCall } from "../../../shared/connection-calls.js";
 import type { ChannelSnapshot, ConnectionCall, ConnectionInfo, NodeCommand, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
 import { withRidRequest, withRidReset } from "../../../shared/rid-requests.js";
 import type { ApiHandlers } from "../api-handlers.js";
-import { clusterStub, type Env } from "../env.js";
+import { nodeStub, type Env } from "../env.js";
 import { ChannelStore, withoutConnections, type ChannelControl, type ChannelSession, type StoredConnection } from "./channel-store.js";
+import { CallCounter } from "./call-counter.js";
 import type { CommandOutcome } from "./node-links.js";
+import { placeNewSession, signalingTarget, type PlacementEntry } from "./placement.js";
 import { applyMetadataChange, type MetadataChange } from "../../../shared/notify-metadata.js";
 
 // One channel (idFromName(channel_id)): its session, connections and what the API asked of it
 // (metadata, paused streams, rid requests, forwards, audio streaming), plus the latest
-// user-agent stats. Fed by the owner node's reports through ClusterObject; API calls are checked
-// here, then the owner node is commanded with the channel's full new state, and the state is
+// user-agent stats, and where a new session of the channel goes (a node's `place` claim). Fed by
+// the owner node's reports through its NodeObject; API calls are checked here, then the owner
+// node is commanded (through its NodeObject) with the channel's full new state, and the state is
 // stored only once the node has acked (the node is where it takes effect).
 
 type Result<N extends ApiNamesOf<"channel">> = Promise<ApiResult<ApiAnswer<N>>>;
+
+/** A `place` claim not confirmed by `session.created` within this time no longer holds the channel. */
+const CLAIM_TTL_MS = 60_000;
+
+/** The answer to a node's `place` (shared/control-protocol.ts `response`). */
+export interface PlaceAnswer {
+  owner: string;
+  redirect_url?: string;
+  refused?: string;
+}
 
 export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"channel"> {
   private readonly store: ChannelStore;
   /** API calls that change state run one at a time (read, command the node, write). */
   private mutations: Promise<unknown> = Promise.resolve();
+  /** Reports and state changes (`serialized`) and API reads (`requireSession`). */
+  private readonly calls = new CallCounter();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -30,7 +45,52 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Reports from the owner node (through ClusterObject)
+  // Placement (the channel is its own placement shard: no single object on the connect path)
+
+  /**
+   * A node asks where a new session of this channel belongs: the node whose session or recent
+   * claim holds it while that node is connected (`table`: the asking NodeObject's cached
+   * placement table), else the least loaded member (placement.ts), which is claimed.
+   */
+  claim(asking: string, table: PlacementEntry[]): Promise<PlaceAnswer> {
+    return this.serialized(async () => {
+      const holder = await this.holder(asking, table);
+      if (holder) return holder.node_name === asking ? { owner: asking } : { owner: holder.node_name, redirect_url: holder.signaling_url };
+      const decision = placeNewSession(table, asking);
+      if (decision.kind === "refuse") return { owner: asking, refused: decision.reason };
+      const chosen = decision.kind === "owner" ? asking : decision.entry.node_name;
+      await this.store.putClaim({ node_name: chosen, claimed_at: Date.now() });
+      return decision.kind === "owner" ? { owner: asking } : { owner: chosen, redirect_url: decision.entry.signaling_url };
+    });
+  }
+
+  /** `GET /signaling`: the holder's signaling URL, else the least loaded node's (no claim); null when none has room. */
+  async signalingUrl(table: PlacementEntry[]): Promise<string | null> {
+    const holder = await this.holder(undefined, table);
+    if (holder) return holder.signaling_url;
+    return signalingTarget(table)?.signaling_url ?? null;
+  }
+
+  /** The connected node whose session (or unexpired claim) holds this channel; the asking node's own session counts even when the table is older than its link. */
+  private async holder(asking: string | undefined, table: readonly PlacementEntry[]): Promise<{ node_name: string; signaling_url: string } | undefined> {
+    const live = new Map(table.map((e) => [e.node_name, e]));
+    const session = await this.store.session();
+    if (session) {
+      if (session.node_name === asking) return { node_name: asking, signaling_url: "" };
+      const entry = live.get(session.node_name);
+      if (entry) return entry;
+    }
+    const claim = await this.store.claim();
+    if (claim && Date.now() - claim.claimed_at < CLAIM_TTL_MS) {
+      if (claim.node_name === asking) return { node_name: asking, signaling_url: "" };
+      const entry = live.get(claim.node_name);
+      if (entry) return entry;
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reports from the owner node (through its NodeObject)
 
   /**
    * session.created or a hello snapshot (or one part of it): the node's view replaces ours (same
@@ -308,27 +368,25 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   // Pause / resume
 
   PauseRtpStream(request: ApiRequest<"PauseRtpStream">): Result<"PauseRtpStream"> {
-    return this.mutate(async () => {
-      const session = await this.requireStreamPair(request);
-      const control = await this.store.control();
-      const pair: PausedStream = { recv_connection_id: request.recv_connection_id, send_connection_id: request.send_connection_id };
-      const paused = [...control.paused.filter((p) => !samePair(p, pair)), pair];
-      await this.commandOwner(session, { name: "set_paused_streams", channel_id: session.channel_id, paused });
-      await this.saveControl({ paused });
-      return { channel_id: request.channel_id, ...pair };
-    });
+    const pair: PausedStream = { recv_connection_id: request.recv_connection_id, send_connection_id: request.send_connection_id };
+    return this.changeControl(
+      () => this.requireStreamPair(request),
+      (session, control) => {
+        const paused = [...control.paused.filter((p) => !samePair(p, pair)), pair];
+        return { command: { name: "set_paused_streams", channel_id: session.channel_id, paused }, save: { paused }, answer: { channel_id: request.channel_id, ...pair } };
+      },
+    );
   }
 
   ResumeRtpStream(request: ApiRequest<"ResumeRtpStream">): Result<"ResumeRtpStream"> {
-    return this.mutate(async () => {
-      const session = await this.requireStreamPair(request);
-      const control = await this.store.control();
-      const pair: PausedStream = { recv_connection_id: request.recv_connection_id, send_connection_id: request.send_connection_id };
-      const paused = control.paused.filter((p) => !samePair(p, pair));
-      await this.commandOwner(session, { name: "set_paused_streams", channel_id: session.channel_id, paused });
-      await this.saveControl({ paused });
-      return { channel_id: request.channel_id, ...pair };
-    });
+    const pair: PausedStream = { recv_connection_id: request.recv_connection_id, send_connection_id: request.send_connection_id };
+    return this.changeControl(
+      () => this.requireStreamPair(request),
+      (session, control) => {
+        const paused = control.paused.filter((p) => !samePair(p, pair));
+        return { command: { name: "set_paused_streams", channel_id: session.channel_id, paused }, save: { paused }, answer: { channel_id: request.channel_id, ...pair } };
+      },
+    );
   }
 
   ListPauseRtpStreams(request: ApiRequest<"ListPauseRtpStreams">): Result<"ListPauseRtpStreams"> {
@@ -348,32 +406,30 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   // Simulcast
 
   RequestRtpStream(request: ApiRequest<"RequestRtpStream">): Result<"RequestRtpStream"> {
-    return this.mutate(async () => {
-      const session = await this.requireSimulcast(request);
-      const wanted: RidRequest = { recv_connection_id: request.recv_connection_id, rid: request.rid };
-      if (request.send_connection_id !== undefined) wanted.send_connection_id = request.send_connection_id;
-      const control = await this.store.control();
-      const requests = withRidRequest(control.rid_requests, wanted);
-      await this.commandOwner(session, { name: "set_rid_requests", channel_id: session.channel_id, requests });
-      await this.saveControl({ rid_requests: requests });
-      const answer: ApiAnswer<"RequestRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id, rid: request.rid };
-      if (request.send_connection_id !== undefined) answer.send_connection_id = request.send_connection_id;
-      return answer;
-    });
+    const wanted: RidRequest = { recv_connection_id: request.recv_connection_id, rid: request.rid };
+    if (request.send_connection_id !== undefined) wanted.send_connection_id = request.send_connection_id;
+    const answer: ApiAnswer<"RequestRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id, rid: request.rid };
+    if (request.send_connection_id !== undefined) answer.send_connection_id = request.send_connection_id;
+    return this.changeControl(
+      () => this.requireSimulcast(request),
+      (session, control) => {
+        const requests = withRidRequest(control.rid_requests, wanted);
+        return { command: { name: "set_rid_requests", channel_id: session.channel_id, requests }, save: { rid_requests: requests }, answer };
+      },
+    );
   }
 
   ResetRtpStream(request: ApiRequest<"ResetRtpStream">): Result<"ResetRtpStream"> {
-    return this.mutate(async () => {
-      const session = await this.requireSimulcast(request);
-      const control = await this.store.control();
-      // Without a sender, every pair of that subscriber returns to its connect-time rid.
-      const requests = withRidReset(control.rid_requests, request.recv_connection_id, request.send_connection_id);
-      await this.commandOwner(session, { name: "set_rid_requests", channel_id: session.channel_id, requests });
-      await this.saveControl({ rid_requests: requests });
-      const answer: ApiAnswer<"ResetRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id };
-      if (request.send_connection_id !== undefined) answer.send_connection_id = request.send_connection_id;
-      return answer;
-    });
+    const answer: ApiAnswer<"ResetRtpStream"> = { channel_id: request.channel_id, recv_connection_id: request.recv_connection_id };
+    if (request.send_connection_id !== undefined) answer.send_connection_id = request.send_connection_id;
+    return this.changeControl(
+      () => this.requireSimulcast(request),
+      (session, control) => {
+        // Without a sender, every pair of that subscriber returns to its connect-time rid.
+        const requests = withRidReset(control.rid_requests, request.recv_connection_id, request.send_connection_id);
+        return { command: { name: "set_rid_requests", channel_id: session.channel_id, requests }, save: { rid_requests: requests }, answer };
+      },
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -572,15 +628,18 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
    * streaming on its own (session webhook answer) and then needs the list at once.
    */
   private changeSubscribers(request: { channel_id: string; connection_id: string }, subscribe: boolean) {
-    return this.mutate(async () => {
-      const { session, connection } = await this.requireConnection(request.channel_id, request.connection_id);
-      const control = await this.store.control();
-      const others = control.audio_subscribers.filter((id) => id !== connection.connection_id);
-      const audio_subscribers = subscribe ? [...others, connection.connection_id] : others;
-      await this.commandOwner(session, { name: "set_audio_streaming_subscribers", channel_id: session.channel_id, connection_ids: audio_subscribers });
-      await this.saveControl({ audio_subscribers });
-      return { channel_id: request.channel_id, connection_id: request.connection_id };
-    });
+    return this.changeControl(
+      async () => (await this.requireConnection(request.channel_id, request.connection_id)).session,
+      (session, control) => {
+        const others = control.audio_subscribers.filter((id) => id !== request.connection_id);
+        const audio_subscribers = subscribe ? [...others, request.connection_id] : others;
+        return {
+          command: { name: "set_audio_streaming_subscribers", channel_id: session.channel_id, connection_ids: audio_subscribers },
+          save: { audio_subscribers },
+          answer: { channel_id: request.channel_id, connection_id: request.connection_id },
+        };
+      },
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -656,6 +715,24 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
 
   // ---------------------------------------------------------------------------------------------
 
+  /**
+   * The shape of most state-changing calls, as one step: require (the checks that answer Sora's
+   * not-found errors) → read the channel's control state → command the owner node with the full
+   * new state → save it once the node has acked. `build` is pure.
+   */
+  private changeControl<A>(
+    require: () => Promise<ChannelSession>,
+    build: (session: ChannelSession, control: ChannelControl) => { command: NodeCommand; save: Partial<ChannelControl>; answer: A },
+  ): Promise<ApiResult<A>> {
+    return this.mutate(async () => {
+      const session = await require();
+      const step = build(session, await this.store.control());
+      await this.commandOwner(session, step.command);
+      await this.saveControl(step.save);
+      return step.answer;
+    });
+  }
+
   private mutate<T>(handler: () => Promise<T>): Promise<ApiResult<T>> {
     return this.serialized(() => toApiResult(handler));
   }
@@ -666,12 +743,14 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
    * otherwise be overwritten by the call's stale read of the pause set.
    */
   private serialized<T>(work: () => Promise<T>): Promise<T> {
+    this.calls.count("serialized");
     const run = this.mutations.then(work);
     this.mutations = run.catch(() => undefined);
     return run;
   }
 
   private async requireSession(channelId: string): Promise<ChannelSession> {
+    this.calls.count("read");
     const session = await this.store.session();
     if (!session || session.channel_id !== channelId) throw new ApiError("CHANNEL-NOT-FOUND", { channel_id: channelId });
     return session;
@@ -722,13 +801,18 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   /** Commands the session's owner node; a failed ack becomes that error (NODE-UNREACHABLE on timeout). */
   private async commandOwner(session: ChannelSession, command: NodeCommand): Promise<unknown> {
     // RPC typing turns `unknown` fields into `never`; the value is the plain CommandOutcome.
-    const outcome = (await clusterStub(this.env).command(session.node_name, command)) as unknown as CommandOutcome;
+    const outcome = (await nodeStub(this.env, session.node_name).command(session.node_name, command)) as unknown as CommandOutcome;
     if (!outcome.ok) throw ApiError.fromNode(outcome.error_type, outcome.error_reason, session.node_name);
     return outcome.result;
   }
 
   private async saveControl(change: Partial<ChannelControl>): Promise<void> {
     await this.store.putControl({ ...(await this.store.control()), ...change });
+  }
+
+  /** Calls this instance handled (call-counter.ts), for the edge load test. */
+  callCounts(): { since: number; counts: Record<string, number> } {
+    return this.calls.snapshot();
   }
 }
 

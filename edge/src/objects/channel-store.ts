@@ -56,6 +56,14 @@ export const EMPTY_CONTROL: ChannelControl = {
   audio_subscribers: [],
 };
 
+/** A node's `place` put a new session of this channel there (until its session.created, CLAIM_TTL_MS at most). */
+export interface ChannelClaim {
+  node_name: string;
+  claimed_at: number;
+}
+
+const CLAIM = "claim";
+
 export class ChannelStore {
   constructor(private readonly storage: DurableObjectStorage) {}
 
@@ -65,6 +73,14 @@ export class ChannelStore {
 
   putSession(session: ChannelSession): Promise<void> {
     return this.storage.put(SESSION, session);
+  }
+
+  claim(): Promise<ChannelClaim | undefined> {
+    return this.storage.get<ChannelClaim>(CLAIM);
+  }
+
+  putClaim(claim: ChannelClaim): Promise<void> {
+    return this.storage.put(CLAIM, claim);
   }
 
   connection(id: string): Promise<StoredConnection | undefined> {

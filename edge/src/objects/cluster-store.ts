@@ -1,8 +1,12 @@
-import type { NodeCounters, NodeMode } from "../../../shared/control-protocol.js";
+import type { NodeCounters, NodeLoad, NodeMode } from "../../../shared/control-protocol.js";
 
 // Everything the Cluster Durable Object persists, behind one class: node records (members and
-// known nodes), channel owners and each node's last reported counters. Keys are prefixed so a
-// kind lists with one `storage.list({prefix})`. The DO's storage caches in memory, so reads are cheap.
+// known nodes), which node has a live link (as its NodeObject reports it), each node's latest
+// load (for the placement table) and the channel → owner index. Keys are prefixed so a kind
+// lists with one `storage.list({prefix})`. The DO's storage caches in memory, so reads are cheap.
+//
+// `counters:` keys are the pre-NodeObject store (v1): counters now live in each NodeObject; the
+// old ones are only read, as the last known counters of a node whose NodeObject has none.
 
 export interface NodeRecord {
   node_name: string;
@@ -40,6 +44,14 @@ export interface ChannelOwner {
 const NODE = "node:";
 const OWNER = "owner:";
 const COUNTERS = "counters:";
+const LINK = "link:";
+const LOAD = "load:";
+
+/** A node's live link as its NodeObject announced it. */
+export interface LinkRecord {
+  link_id: string;
+  since: number;
+}
 
 export class ClusterStore {
   constructor(private readonly storage: DurableObjectStorage) {}
@@ -67,7 +79,35 @@ export class ClusterStore {
 
   /** Forgets a node entirely (PurgeClusterNode). */
   async deleteNode(name: string): Promise<void> {
-    await this.storage.delete([NODE + name, COUNTERS + name]);
+    await this.storage.delete([NODE + name, COUNTERS + name, LINK + name, LOAD + name]);
+  }
+
+  async links(): Promise<Map<string, LinkRecord>> {
+    const map = new Map<string, LinkRecord>();
+    for (const [key, link] of await this.storage.list<LinkRecord>({ prefix: LINK })) map.set(key.slice(LINK.length), link);
+    return map;
+  }
+
+  link(name: string): Promise<LinkRecord | undefined> {
+    return this.storage.get<LinkRecord>(LINK + name);
+  }
+
+  putLink(name: string, link: LinkRecord): Promise<void> {
+    return this.storage.put(LINK + name, link);
+  }
+
+  async deleteLink(name: string): Promise<void> {
+    await this.storage.delete(LINK + name);
+  }
+
+  async loads(): Promise<Map<string, NodeLoad>> {
+    const map = new Map<string, NodeLoad>();
+    for (const [key, load] of await this.storage.list<NodeLoad>({ prefix: LOAD })) map.set(key.slice(LOAD.length), load);
+    return map;
+  }
+
+  putLoad(name: string, load: NodeLoad): Promise<void> {
+    return this.storage.put(LOAD + name, load);
   }
 
   owner(channelId: string): Promise<ChannelOwner | undefined> {
@@ -86,11 +126,8 @@ export class ClusterStore {
     await this.storage.delete(OWNER + channelId);
   }
 
-  counters(name: string): Promise<NodeCounters | undefined> {
+  /** The counters a v1 edge stored for `name` (read-only: NodeObject keeps them now). */
+  legacyCounters(name: string): Promise<NodeCounters | undefined> {
     return this.storage.get<NodeCounters>(COUNTERS + name);
-  }
-
-  putCounters(name: string, counters: NodeCounters): Promise<void> {
-    return this.storage.put(COUNTERS + name, counters);
   }
 }

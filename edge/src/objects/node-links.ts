@@ -1,11 +1,11 @@
 import { MAX_CONTROL_MESSAGE_BYTES, type EdgeMessage, type NodeCommand, type NodeReport } from "../../../shared/control-protocol.js";
 import { utf8Length } from "../../../shared/json-limits.js";
 
-// The media nodes' control WebSockets as the Cluster Durable Object holds them (hibernation API):
-// which socket belongs to which node, liveness, and commands awaiting their `ack`.
+// A media node's control WebSockets as its NodeObject holds them (hibernation API): which socket
+// is bound to the node (after its hello), liveness, and commands awaiting their `ack`.
 //
-// A socket's node name is only known after its `hello`, so it lives in the socket's attachment
-// (which survives hibernation) rather than in an accept-time tag. Pending commands live in memory:
+// A socket's node name is only bound after its `hello`, so it lives in the socket's attachment
+// (which survives hibernation) with the name presented on `GET /node` and the link's id. Pending commands live in memory:
 // a DO awaiting an ack is not idle, so it does not hibernate while any is pending.
 
 export interface CommandOutcome {
@@ -18,6 +18,10 @@ export interface CommandOutcome {
 interface LinkAttachment {
   node_name: string | null;
   accepted_at: number;
+  /** The name the node presented on `GET /node` (its hello must say the same). */
+  presented_name?: string;
+  /** Tells this link from the node's earlier and later ones (ClusterObject ignores a stale link's end). */
+  link_id?: string;
 }
 
 type Ack = Extract<NodeReport, { type: "ack" }>;
@@ -38,9 +42,17 @@ export class NodeLinks {
 
   constructor(private readonly ctx: DurableObjectState) {}
 
-  accept(ws: WebSocket, now: number): void {
+  accept(ws: WebSocket, now: number, presentedName: string): void {
     this.ctx.acceptWebSocket(ws);
-    ws.serializeAttachment({ node_name: null, accepted_at: now } satisfies LinkAttachment);
+    ws.serializeAttachment({ node_name: null, accepted_at: now, presented_name: presentedName, link_id: crypto.randomUUID() } satisfies LinkAttachment);
+  }
+
+  presentedNameOf(ws: WebSocket): string | undefined {
+    return this.attachment(ws).presented_name;
+  }
+
+  linkIdOf(ws: WebSocket): string {
+    return this.attachment(ws).link_id ?? "";
   }
 
   bind(ws: WebSocket, nodeName: string): void {

@@ -34,6 +34,8 @@ export interface CommandOutcome {
 export interface EdgeLinkHandlers {
   /** Builds the hello (identity, mode, live channels, counters) at connect time. */
   hello(): Omit<Hello, "type" | "protocol_version">;
+  /** The node's name, presented on `GET /node` (`?node_name=`). */
+  nodeName(): string;
   command(command: NodeCommand): Promise<CommandOutcome>;
   welcome(message: Extract<EdgeMessage, { type: "welcome" }>): void;
 }
@@ -41,6 +43,8 @@ export interface EdgeLinkHandlers {
 export interface Placement {
   owner: string;
   redirectUrl?: string;
+  /** No node may take the session (every one at its max_connections): the client is refused with this. */
+  refused?: string;
 }
 
 export interface EdgeLinkTiming {
@@ -168,7 +172,11 @@ export class EdgeLink {
     if (this.stopped) return;
     const headers: Record<string, string> = {};
     if (this.secret) headers.authorization = `Bearer ${this.secret}`;
-    const ws = new WebSocket(this.url, { headers, maxPayload: MAX_CONTROL_MESSAGE_BYTES, handshakeTimeout: 10_000 });
+    // The edge routes the link to this node's own Durable Object by the name presented here
+    // (the hello must carry the same one).
+    const url = new URL(this.url);
+    url.searchParams.set("node_name", this.handlers.nodeName());
+    const ws = new WebSocket(url, { headers, maxPayload: MAX_CONTROL_MESSAGE_BYTES, handshakeTimeout: 10_000 });
     this.ws = ws;
     ws.on("open", () => {
       this.nextSeq = 0;
@@ -276,7 +284,11 @@ export class EdgeLink {
         if (!pending) return;
         this.pendingPlaces.delete(message.id);
         clearTimeout(pending.timer);
-        pending.resolve({ owner: message.owner, ...(message.redirect_url ? { redirectUrl: message.redirect_url } : {}) });
+        pending.resolve({
+          owner: message.owner,
+          ...(message.redirect_url ? { redirectUrl: message.redirect_url } : {}),
+          ...(message.refused ? { refused: message.refused } : {}),
+        });
         return;
       }
       case "rpc_result": {

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { NodeCommand, NodeCounters } from "../../../shared/control-protocol.js";
+import { LOAD_REPORT_INTERVAL_MS, type NodeCommand, type NodeCounters, type NodeLoad } from "../../../shared/control-protocol.js";
 import { SORA_COMPAT_VERSION } from "../../../shared/version.js";
 import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -8,6 +8,7 @@ import type { Sfu } from "../sfu/sfu.js";
 import type { TurnCounters } from "../turn/turn-service.js";
 import { newWebhookCounters, type WebhookCounters } from "../webhooks/counters.js";
 import { EdgeLink, type CommandOutcome, type Placement } from "./edge-link.js";
+import { LoadMeter } from "./load-meter.js";
 
 // What the edge sees of this node and what it may ask of it: the hello snapshot, the reports
 // fed by SFU events, and one handler per command. Every command names the full new state
@@ -22,6 +23,8 @@ const ok = (result: unknown = {}): CommandOutcome => ({ ok: true, result });
 export class NodeControl {
   readonly link: EdgeLink;
   private countersTimer?: NodeJS.Timeout;
+  private loadTimer?: NodeJS.Timeout;
+  private readonly loadMeter = new LoadMeter();
   epoch = 0;
   member = false;
 
@@ -41,12 +44,15 @@ export class NodeControl {
           external_signaling_url: config.externalSignalingUrl,
           external_api_url: null,
           version: SORA_COMPAT_VERSION,
-          license: { license_max_nodes: null, license_max_connections: null, license_serial_code: null, license_type: null },
+          // The node's cap plays Sora's licensed max connections (ListClusterNodes shows it).
+          license: { license_max_nodes: null, license_max_connections: config.maxConnections ?? null, license_serial_code: null, license_type: null },
           auto_join: config.autoJoin,
           mode: sfu.mode,
           channels: [...sfu.channels.values()].map((c) => sfu.snapshot(c)),
           counters: this.counters(),
+          load: this.load(),
         }),
+        nodeName: () => config.nodeName,
         welcome: (w) => {
           this.epoch = w.epoch;
           this.member = w.member;
@@ -103,10 +109,19 @@ export class NodeControl {
     this.link.start();
     this.countersTimer = setInterval(() => this.link.report({ type: "counters", counters: this.counters() }), COUNTERS_REPORT_INTERVAL_MS);
     this.countersTimer.unref();
+    this.loadTimer = setInterval(() => this.link.report({ type: "load", load: this.load() }), LOAD_REPORT_INTERVAL_MS);
+    this.loadTimer.unref();
+  }
+
+  /** Connections against the cap and the process's load since the previous sample (load-meter.ts). */
+  load(): NodeLoad {
+    return this.loadMeter.sample(this.sfu.connectionCount(), this.config.maxConnections);
   }
 
   async stop(): Promise<void> {
     if (this.countersTimer) clearInterval(this.countersTimer);
+    if (this.loadTimer) clearInterval(this.loadTimer);
+    this.loadMeter.stop();
     await this.link.stop();
   }
 

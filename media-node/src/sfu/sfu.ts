@@ -18,6 +18,12 @@ import { decodeMessage, MAX_MESSAGE_BYTES, MessageFanOut } from "./messaging.js"
 
 export type NodeMode = "normal" | "block_new_session" | "block_new_connection";
 
+/**
+ * Refusal past `maxConnections` (node full, and on the edge's `place` when every node is). Sora's
+ * own reason for its license limit is not documented; this name follows its error style.
+ */
+export const MAX_CONNECTIONS_EXCEEDED = "MAX-CONNECTIONS-EXCEEDED";
+
 export class Refusal extends Error {
   constructor(
     readonly reason: string,
@@ -105,7 +111,7 @@ export class Sfu {
   /** Observers of the SFU's lifecycle (edge reports, webhooks); each hook optional. */
   readonly listeners: SfuEvents[] = [];
   /** Set when the node is part of a cluster: where a new session for a channel belongs. */
-  placement?: (channelId: string) => Promise<{ owner: string; redirectUrl?: string } | undefined>;
+  placement?: (channelId: string) => Promise<{ owner: string; redirectUrl?: string; refused?: string } | undefined>;
   /**
    * Set when an auth webhook is configured: decides on a connect that passed admission, before
    * its Connection is built (so its overrides shape the Connection). Throws Refusal to refuse.
@@ -137,6 +143,9 @@ export class Sfu {
   /** Admission checks alone (modes, legacy stream); throws Refusal with Sora-style reasons. */
   checkAdmission(connect: ConnectMessage): void {
     if (this.mode === "block_new_connection") throw new Refusal("BLOCK-NEW-CONNECTION");
+    // The cap counts every admitted connection, set up or not (each holds ports and a PeerConnection).
+    const max = this.config.maxConnections;
+    if (max !== undefined && this.connectionCount() >= max) throw new Refusal(MAX_CONNECTIONS_EXCEEDED);
     const channel = this.channels.get(connect.channel_id);
     if (!channel || channel.size === 0) {
       if (this.mode === "block_new_session") throw new Refusal("BLOCK-NEW-SESSION");

@@ -127,6 +127,7 @@ export class SignalingSession implements SignalingPort {
       this.state = "placing";
       const placed = await this.sfu.placement(connect.channel_id);
       if (this.state !== "placing") return; // closed while asking
+      if (placed?.refused) return this.fail(CLOSE.refused, placed.refused); // every node is full
       if (placed?.redirectUrl) {
         this.log.info({ channel_id: connect.channel_id, owner: placed.owner }, "redirecting to the channel's node");
         this.sendWebSocket({ type: "redirect", location: placed.redirectUrl });

@@ -30,6 +30,8 @@ export interface PeerOptions {
   /** Defaults to SELF.fetch; a test can pass the Worker's fetch with another env. */
   fetcher?: (request: Request) => Promise<Response>;
   pingIntervalMs?: number;
+  /** The name presented on GET /node (default: the hello's). */
+  presentedName?: string;
   /** false: the hello's snapshot is the first of several parts (`snapshot` reports follow). */
   snapshotComplete?: boolean;
 }
@@ -92,7 +94,7 @@ export class NodePeer {
   static async connect(name: string, options: PeerOptions = {}): Promise<NodePeer> {
     const headers: Record<string, string> = { upgrade: "websocket" };
     if (options.secret) headers.authorization = `Bearer ${options.secret}`;
-    const request = new Request("http://edge.test/node", { headers });
+    const request = new Request(`http://edge.test/node?node_name=${encodeURIComponent(options.presentedName ?? name)}`, { headers });
     const res = await (options.fetcher ?? ((r: Request) => SELF.fetch(r)))(request);
     if (res.status !== 101 || !res.webSocket) throw new Error(`node link refused: ${res.status} ${await res.text()}`);
     const ws = res.webSocket;

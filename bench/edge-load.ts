@@ -1,0 +1,297 @@
+import { Command } from "commander";
+import WebSocket from "ws";
+import { CONTROL_PROTOCOL_VERSION, zeroNodeCounters, type EdgeMessage, type NodeLoad, type NodeReport } from "../shared/control-protocol.js";
+import { targetOf, type ApiName } from "../shared/api/catalog.js";
+import { startEdge } from "../test/integration/processes.js";
+import { startMiniflareEdge } from "./edge-miniflare.js";
+
+// `npm run bench:edge [-- --nodes 50 --rate 100 --seconds 10 --api-concurrency 4 --runtime wrangler|miniflare]`
+//
+// Edge load test: the real Worker and Durable Objects in workerd (`wrangler dev`), N simulated
+// media nodes speaking the real control protocol (shared/control-protocol.ts: hello, numbered
+// reports, pings, acks), each reporting joins and leaves on its channels at a set rate plus its
+// load every 2 s, while API clients call ListChannels, GetStatsReport, Put/GetSignalingNotifyMetadata
+// and PauseRtpStream on live channels. Reports: node reports/s absorbed (each node ends with a
+// `place`, answered only after every earlier report of its link was applied), whether the edge's
+// connection lists equal what the nodes reported (nothing lost, nothing applied out of order: a
+// leave applied before its join would leave the connection listed), API latency p50/p99 per
+// target, and calls per second each Durable Object class handled (POST /internal/call-counts).
+
+const program = new Command()
+  .option("--nodes <n>", "simulated media nodes", "50")
+  .option("--channels <n>", "channels per node", "4")
+  .option("--rate <n>", "connection reports per second per node", "100")
+  .option("--seconds <n>", "how long the nodes report", "10")
+  .option("--api-concurrency <n>", "API calls in flight", "4")
+  .option("--runtime <name>", "wrangler (wrangler dev, the figures in docs/performance.md) or miniflare (workerd without wrangler's proxy)", "wrangler")
+  .option("--edge <url>", "use a running edge (http://127.0.0.1:3000) instead of starting one")
+  .parse();
+const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; runtime: string; edge?: string }>();
+const NODES = Number(opts.nodes);
+const CHANNELS = Number(opts.channels);
+const RATE = Number(opts.rate);
+const SECONDS = Number(opts.seconds);
+const API_CONCURRENCY = Number(opts.apiConcurrency);
+const TICK_MS = 20;
+/** Short-lived connections kept per channel at most; beyond, the oldest leaves. */
+const WINDOW = 6;
+
+interface ChannelState {
+  id: string;
+  session: string;
+  /** Live short-lived connections, oldest first. */
+  live: string[];
+  next: number;
+}
+
+class SimNode {
+  readonly channels: ChannelState[];
+  private ws!: WebSocket;
+  private seq = 0;
+  sent = 0;
+  private ping?: NodeJS.Timeout;
+  private nextId = 1;
+  private readonly waiting = new Map<number, () => void>();
+  commands = 0;
+  closed: string | undefined;
+
+  constructor(
+    readonly name: string,
+    channelCount: number,
+  ) {
+    this.channels = Array.from({ length: channelCount }, (_, i) => ({ id: `${name}-ch${i}`, session: `s-${name}-ch${i}`, live: [], next: 0 }));
+  }
+
+  async connect(baseUrl: string): Promise<void> {
+    const url = new URL("/node", baseUrl.replace(/^http/, "ws"));
+    url.searchParams.set("node_name", this.name);
+    this.ws = new WebSocket(url, { maxPayload: 1024 * 1024 });
+    await new Promise((resolve, reject) => this.ws.once("open", resolve).once("error", reject));
+    const welcomed = new Promise<void>((resolve) => this.waiting.set(0, resolve));
+    this.ws.on("message", (data) => this.onMessage(data.toString()));
+    this.ws.on("close", (code, reason) => {
+      this.closed = `${code} ${reason.toString()}`;
+      for (const done of this.waiting.values()) done();
+    });
+    // Like a real node: pings from the open, not from the welcome (the edge's liveness clock starts at accept).
+    this.ping = setInterval(() => this.ws.readyState === WebSocket.OPEN && this.ws.send("ping"), 2_000);
+    this.send({
+      type: "hello",
+      protocol_version: CONTROL_PROTOCOL_VERSION,
+      node_name: this.name,
+      external_signaling_url: `ws://${this.name}/signaling`,
+      external_api_url: null,
+      version: "bench",
+      license: { license_max_nodes: null, license_max_connections: 1000, license_serial_code: null, license_type: null },
+      auto_join: true,
+      mode: "normal",
+      channels: [],
+      counters: zeroNodeCounters(),
+      load: this.load(),
+    });
+    await welcomed;
+    if (this.closed) throw new Error(`${this.name}: link closed before the welcome (${this.closed})`);
+    // Each channel: a session with two permanent connections the API clients act on.
+    for (const c of this.channels) {
+      this.send({
+        type: "session.created",
+        channel: { channel_id: c.id, session_id: c.session, multistream: true, spotlight: false, simulcast: false, created_at: Date.now(), connections: [conn("P1"), conn("P2")] },
+      });
+    }
+  }
+
+  private onMessage(text: string): void {
+    if (text === "pong") return;
+    const message = JSON.parse(text) as EdgeMessage;
+    if (message.type === "welcome") this.waiting.get(0)?.();
+    else if (message.type === "response") this.waiting.get(message.id)?.();
+    else if (message.type === "command") {
+      this.commands++;
+      const result = message.command.name === "get_counters" ? zeroNodeCounters() : {};
+      this.ws.send(JSON.stringify({ type: "ack", id: message.id, ok: true, result }));
+    }
+  }
+
+  private send(report: NodeReport): void {
+    if (report.type !== "ack") report.seq = this.seq++;
+    this.ws.send(JSON.stringify(report));
+    this.sent++;
+  }
+
+  /** One join or leave on a channel (round robin): joins until the window is full, then the oldest leaves. */
+  step(i: number): void {
+    const c = this.channels[i % this.channels.length]!;
+    if (c.live.length < WINDOW) {
+      const id = `C${c.next++}`;
+      c.live.push(id);
+      this.send({ type: "connection.created", channel_id: c.id, session_id: c.session, connection: conn(id) });
+    } else {
+      const id = c.live.shift()!;
+      this.send({ type: "connection.destroyed", channel_id: c.id, session_id: c.session, connection_id: id });
+    }
+  }
+
+  load(): NodeLoad {
+    const connections = this.channels?.reduce((n, c) => n + 2 + c.live.length, 0) ?? 0;
+    return { connections, max_connections: 1000, forwarded_packets_per_second: 0, cpu_percent: 0, event_loop_delay_p99_ms: 0 };
+  }
+
+  sendLoad(): void {
+    this.send({ type: "load", load: this.load() });
+  }
+
+  /** Resolves once the edge has applied every report this node sent before it. */
+  barrier(): Promise<void> {
+    const id = this.nextId++;
+    const done = new Promise<void>((resolve) => this.waiting.set(id, resolve));
+    this.send({ type: "place", id, channel_id: this.channels[0]!.id });
+    return done;
+  }
+
+  close(): void {
+    if (this.ping) clearInterval(this.ping);
+    this.ws.close(1000);
+  }
+}
+
+function conn(id: string) {
+  return { connection_id: id, client_id: id, bundle_id: id, role: "sendrecv" as const, simulcast: false, spotlight: false, created_at: 1 };
+}
+
+async function api(base: string, name: ApiName, body: unknown): Promise<{ status: number; body: any }> {
+  let res: Response;
+  try {
+    res = await fetch(base, { method: "POST", headers: { "x-sora-target": targetOf(name), "content-type": "application/json" }, body: JSON.stringify(body) });
+  } catch (err) {
+    return { status: 0, body: String((err as Error).cause ?? err) };
+  }
+  const text = await res.text();
+  try {
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  } catch {
+    return { status: res.status, body: text.slice(0, 200) };
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function main(): Promise<void> {
+  let edge: { url: string; output?: string; stop(): Promise<void> } | undefined;
+  if (!opts.edge) edge = opts.runtime === "wrangler" ? await startEdge() : await startMiniflareEdge();
+  const base = opts.edge ?? edge!.url;
+  console.log(`edge: ${opts.edge ?? opts.runtime} at ${base}`);
+  try {
+    const nodes = Array.from({ length: NODES }, (_, i) => new SimNode(`bench-${i}@edge-load`, CHANNELS));
+    const linkStart = performance.now();
+    await Promise.all(nodes.map((n) => n.connect(base)));
+    await Promise.all(nodes.map((n) => n.barrier()));
+    console.log(`${NODES} nodes linked with ${NODES * CHANNELS} channels in ${Math.round(performance.now() - linkStart)} ms`);
+    const names = { nodes: nodes.map((n) => n.name), channels: nodes.flatMap((n) => n.channels.map((c) => c.id)) };
+    const countsBefore = await (await fetch(new URL("/internal/call-counts", base), { method: "POST", body: JSON.stringify(names) })).json();
+
+    // API clients, for as long as the nodes report.
+    const latencies = new Map<string, number[]>();
+    const errors = new Map<string, number>();
+    let reporting = true;
+    const targets: ((k: number) => [ApiName, unknown])[] = [
+      () => ["ListChannels", {}],
+      () => ["GetStatsReport", {}],
+      (k) => ["PutSignalingNotifyMetadata", { channel_id: names.channels[k % names.channels.length], connection_id: "P1", metadata: { k } }],
+      (k) => ["GetSignalingNotifyMetadata", { channel_id: names.channels[k % names.channels.length], connection_id: "P1" }],
+      (k) => ["PauseRtpStream", { channel_id: names.channels[k % names.channels.length], recv_connection_id: "P2", send_connection_id: "P1" }],
+    ];
+    let k = 0;
+    const apiClient = async () => {
+      while (reporting) {
+        const [name, body] = targets[k % targets.length]!(k++);
+        const t0 = performance.now();
+        const res = await api(base, name, body);
+        const ms = performance.now() - t0;
+        if (res.status !== 200) {
+          errors.set(name, (errors.get(name) ?? 0) + 1);
+          if ((errors.get(name) ?? 0) <= 2) console.warn(`${name} → ${res.status} ${JSON.stringify(res.body)}`);
+        }
+        const list = latencies.get(name) ?? [];
+        list.push(ms);
+        latencies.set(name, list);
+      }
+    };
+
+    // Nodes report at RATE per second each, in TICK_MS batches; load every 2 s.
+    const perTick = (RATE * TICK_MS) / 1000;
+    let carry = 0;
+    let tickIndex = 0;
+    const start = performance.now();
+    const sentBefore = nodes.reduce((n, x) => n + x.sent, 0);
+    const apiDone = Promise.all(Array.from({ length: API_CONCURRENCY }, apiClient));
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        const elapsed = performance.now() - start;
+        if (elapsed >= SECONDS * 1000) {
+          clearInterval(timer);
+          resolve();
+          return;
+        }
+        // Catch up on ticks the event loop was late for, so the offered rate holds.
+        const due = Math.floor(elapsed / TICK_MS) + 1 - tickIndex;
+        for (let t = 0; t < due; t++, tickIndex++) {
+          carry += perTick;
+          const count = Math.floor(carry);
+          carry -= count;
+          for (const node of nodes) for (let i = 0; i < count; i++) node.step(tickIndex * 7 + i);
+          if (tickIndex % Math.round(2000 / TICK_MS) === 0) for (const node of nodes) node.sendLoad();
+        }
+      }, TICK_MS);
+    });
+    const offeredMs = performance.now() - start;
+    await Promise.all(nodes.map((n) => n.barrier()));
+    const absorbedMs = performance.now() - start;
+    reporting = false;
+    await apiDone;
+    const reports = nodes.reduce((n, x) => n + x.sent, 0) - sentBefore;
+    const lost = nodes.filter((n) => n.closed);
+    if (lost.length > 0) console.log(`links closed during the run: ${lost.length} (${lost[0]!.closed})`);
+    const countsAfter = await (await fetch(new URL("/internal/call-counts", base), { method: "POST", body: JSON.stringify(names) })).json();
+
+    // Nothing lost or reordered: each channel lists exactly P1, P2 and its live window.
+    let mismatched = 0;
+    for (const node of nodes) {
+      for (const c of node.channels) {
+        const res = await api(base, "ListChannelConnections", { channel_id: c.id });
+        const listed = (res.body as { connection_id: string }[]).map((x) => x.connection_id).sort();
+        const expected = ["P1", "P2", ...c.live].sort();
+        if (JSON.stringify(listed) !== JSON.stringify(expected)) mismatched++;
+      }
+    }
+
+    console.log(`\nnode reports: ${reports} in ${(offeredMs / 1000).toFixed(1)} s offered (${Math.round(reports / (offeredMs / 1000))}/s), all applied after ${(absorbedMs / 1000).toFixed(1)} s → absorbed ${Math.round(reports / (absorbedMs / 1000))}/s`);
+    console.log(`channels whose connections differ from what the nodes reported: ${mismatched} of ${names.channels.length}`);
+    console.log("\n| API target | calls | errors | p50 ms | p99 ms |\n|---|---|---|---|---|");
+    for (const [name, list] of latencies) {
+      const sorted = [...list].sort((a, b) => a - b);
+      console.log(`| ${name} | ${list.length} | ${errors.get(name) ?? 0} | ${percentile(sorted, 50).toFixed(1)} | ${percentile(sorted, 99).toFixed(1)} |`);
+    }
+    console.log(`\n| Durable Object class | instances | calls/s | by kind (per s) |\n|---|---|---|---|`);
+    const seconds = absorbedMs / 1000;
+    for (const cls of ["ClusterObject", "NodeObject", "ChannelObject"] as const) {
+      const before = countsBefore[cls].counts as Record<string, number>;
+      const after = countsAfter[cls].counts as Record<string, number>;
+      const kinds = Object.keys(after)
+        .map((kind) => [kind, ((after[kind] ?? 0) - (before[kind] ?? 0)) / seconds] as const)
+        .filter(([, rate]) => rate > 0)
+        .sort((a, b) => b[1] - a[1]);
+      const total = kinds.reduce((n, [, r]) => n + r, 0);
+      console.log(`| ${cls} | ${countsAfter[cls].instances} | ${Math.round(total)} | ${kinds.map(([kind, r]) => `${kind} ${r.toFixed(1)}`).join(", ")} |`);
+    }
+    for (const n of nodes) n.close();
+    if (mismatched > 0) process.exitCode = 1;
+    if (edge?.output && (mismatched > 0 || errors.size > 0)) console.log(`\nwrangler dev output (tail):\n${edge.output.slice(-3000)}`);
+  } finally {
+    await edge?.stop();
+  }
+}
+
+await main();

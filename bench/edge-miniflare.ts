@@ -1,0 +1,49 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { build } from "esbuild";
+import { Miniflare } from "miniflare";
+
+// The edge in workerd through Miniflare directly (the runtime under `wrangler dev` and the edge
+// tests), without wrangler's proxy and inspector (`npm run bench:edge -- --runtime miniflare`). The Worker is
+// bundled with esbuild the way wrangler does (ESM, `cloudflare:*` external) and given the
+// bindings of wrangler.toml's development top level.
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+
+export interface LocalEdge {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startMiniflareEdge(): Promise<LocalEdge> {
+  const outdir = mkdtempSync(path.join(tmpdir(), "edge-bundle-"));
+  await build({
+    entryPoints: [path.join(ROOT, "edge/src/index.ts")],
+    bundle: true,
+    format: "esm",
+    platform: "neutral",
+    target: "es2022",
+    outfile: path.join(outdir, "index.js"),
+    external: ["cloudflare:*", "node:*"],
+    conditions: ["workerd", "worker", "browser"],
+    mainFields: ["module", "main"],
+    logLevel: "warning",
+  });
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: path.join(outdir, "index.js"),
+    modulesRoot: outdir,
+    compatibilityDate: "2025-09-01",
+    host: "127.0.0.1",
+    port: 0,
+    bindings: { ALLOWED_ORIGIN: "*", ALLOW_UNAUTHENTICATED: "true", ALLOW_UNAUTHENTICATED_NODES: "true" },
+    durableObjects: {
+      CLUSTER: { className: "ClusterObject", useSQLite: true },
+      CHANNEL: { className: "ChannelObject", useSQLite: true },
+      NODE: { className: "NodeObject", useSQLite: true },
+    },
+  });
+  const url = (await mf.ready).toString();
+  return { url, stop: () => mf.dispose() };
+}

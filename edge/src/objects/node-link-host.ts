@@ -1,0 +1,166 @@
+import {
+  CONTROL_PING_INTERVAL_MS,
+  MAX_CONTROL_MESSAGE_BYTES,
+  nodeReportSchema,
+  type Hello,
+  type NodeCommand,
+  type NodeReport,
+} from "../../../shared/control-protocol.js";
+import { NodeLinks, type CommandOutcome } from "./node-links.js";
+import { ReportSequencer } from "./report-sequencer.js";
+
+// The link host: the part of NodeObject that holds a media node's control WebSocket (hibernation
+// API, "ping" auto-answered without waking the object). It parses and validates frames, puts the
+// node's messages back in the node's order (report-sequencer.ts), applies them one at a time,
+// closes a link silent past the liveness timeout and carries commands to their acks. What a
+// report means is not its business: it hands each to `LinkHandlers`.
+
+export type Report = Exclude<NodeReport, { type: "hello" | "ack" }>;
+type Sequenced = Exclude<NodeReport, { type: "ack" }>;
+
+export interface LinkHandlers {
+  /** The link's hello, in its turn; binds the link (links.bind) or refuses it. */
+  hello(ws: WebSocket, hello: Hello): Promise<void>;
+  /** Any later report of a bound link, in the node's order. */
+  report(ws: WebSocket, nodeName: string, report: Report): Promise<void>;
+  /** The link closed, errored or went silent (called once per link). */
+  linkGone(ws: WebSocket, nodeName: string | null): Promise<void>;
+}
+
+export class NodeLinkHost {
+  readonly links: NodeLinks;
+  /** Per link: puts its messages back in the node's order. */
+  private readonly sequencers = new WeakMap<WebSocket, ReportSequencer<Sequenced>>();
+  /** Per link: the tail of its reports being applied, one at a time (a connection after its session). */
+  private readonly chains = new WeakMap<WebSocket, Promise<void>>();
+  private readonly gone = new WeakSet<WebSocket>();
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly handlers: LinkHandlers,
+    readonly livenessTimeoutMs: number,
+  ) {
+    this.links = new NodeLinks(ctx);
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  /** `GET /node` upgrade for the node that presented `nodeName`. */
+  async accept(nodeName: string): Promise<Response> {
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.links.accept(server, Date.now(), nodeName);
+    await this.scheduleLivenessCheck();
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  async message(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (typeof message !== "string" || message.length > MAX_CONTROL_MESSAGE_BYTES) {
+      return this.refuse(ws, "control messages are JSON text frames of at most 1 MiB");
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(message);
+    } catch {
+      // A linked node's stray frame is logged, not fatal; a link that starts with garbage is refused.
+      if (!this.links.nameOf(ws)) return this.refuse(ws, "control messages must be JSON");
+      console.warn("ignoring a control message that is not JSON");
+      return;
+    }
+    const parsed = nodeReportSchema.safeParse(raw);
+    if (!parsed.success) {
+      if (!this.links.nameOf(ws)) return this.refuse(ws, `invalid first message: ${parsed.error.issues[0]?.message ?? "?"}`);
+      console.warn("ignoring an invalid control message", parsed.error.issues.slice(0, 3));
+      const seq = (raw as { seq?: unknown } | null)?.seq;
+      if (Number.isSafeInteger(seq) && (seq as number) >= 0) this.sequencerOf(ws).skip(seq as number);
+      return;
+    }
+    const report = parsed.data;
+    if (report.type === "ack") {
+      const nodeName = this.links.nameOf(ws);
+      if (nodeName) this.links.settle(nodeName, report);
+      return;
+    }
+    if (report.seq === undefined) this.enqueue(ws, report);
+    else this.sequencerOf(ws).push(report.seq, report);
+    // Keep this event open until what it released has been applied.
+    await this.chains.get(ws);
+  }
+
+  async closed(ws: WebSocket, code: number, reason: string): Promise<void> {
+    await this.onLinkGone(ws);
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+
+  async errored(ws: WebSocket): Promise<void> {
+    await this.onLinkGone(ws);
+  }
+
+  /** Liveness: closes links that sent no "ping" for livenessTimeoutMs. True while a link is open. */
+  async checkLiveness(): Promise<boolean> {
+    const now = Date.now();
+    for (const ws of this.links.openSockets()) {
+      if (now - this.links.lastHeard(ws) > this.livenessTimeoutMs) {
+        this.links.close(ws, 4408, "no ping within the liveness timeout");
+        await this.onLinkGone(ws);
+      }
+    }
+    return this.links.openSockets().length > 0;
+  }
+
+  async scheduleLivenessCheck(): Promise<void> {
+    if (this.links.openSockets().length === 0) return;
+    if ((await this.ctx.storage.getAlarm()) !== null) return;
+    await this.ctx.storage.setAlarm(Date.now() + this.livenessInterval());
+  }
+
+  livenessInterval(): number {
+    return Math.min(CONTROL_PING_INTERVAL_MS, Math.max(100, Math.floor(this.livenessTimeoutMs / 3)));
+  }
+
+  refuse(ws: WebSocket, reason: string): void {
+    this.links.send(ws, { type: "refused", reason });
+    this.links.close(ws, 4400, reason.slice(0, 120));
+  }
+
+  /** Sends a command to the node and waits for its ack (NODE-UNREACHABLE when not linked or silent). */
+  command(nodeName: string, command: NodeCommand, timeoutMs: number): Promise<CommandOutcome> {
+    return this.links.command(nodeName, command, timeoutMs);
+  }
+
+  private sequencerOf(ws: WebSocket): ReportSequencer<Sequenced> {
+    let sequencer = this.sequencers.get(ws);
+    if (!sequencer) {
+      // A link without a name has not been welcomed: its hello is number 0. A named one was
+      // running before this object woke up: its next message sets the count.
+      sequencer = new ReportSequencer<Sequenced>((report) => this.enqueue(ws, report), this.links.nameOf(ws) ? undefined : 0);
+      this.sequencers.set(ws, sequencer);
+    }
+    return sequencer;
+  }
+
+  /** Applies `report` after the link's earlier ones; the node name is read when its turn comes (after the hello). */
+  private enqueue(ws: WebSocket, report: Sequenced): void {
+    const previous = this.chains.get(ws) ?? Promise.resolve();
+    const next = previous
+      .then(() => {
+        if (report.type === "hello") return this.handlers.hello(ws, report);
+        const nodeName = this.links.nameOf(ws);
+        if (!nodeName) return this.refuse(ws, "the first message must be hello");
+        return this.handlers.report(ws, nodeName, report);
+      })
+      .catch((err) => console.error("control report failed", report.type, err));
+    this.chains.set(ws, next);
+  }
+
+  private async onLinkGone(ws: WebSocket): Promise<void> {
+    this.links.markClosed(ws);
+    this.sequencers.get(ws)?.dispose();
+    this.sequencers.delete(ws);
+    if (this.gone.has(ws)) return;
+    this.gone.add(ws);
+    await this.handlers.linkGone(ws, this.links.nameOf(ws));
+  }
+}

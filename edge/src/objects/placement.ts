@@ -1,0 +1,89 @@
+import type { NodeLoad, NodeMode } from "../../../shared/control-protocol.js";
+
+// Placement rules, pure: which node takes a new session. Sora's older cluster model places a
+// channel on the node with the lowest connections / licensed max connections, ties going to the
+// node the client reached (reference/sora-signaling.md §cluster); `max_connections` is a hard cap.
+// The table holds connected nodes only; ClusterObject builds it, NodeObjects and the Worker cache it.
+
+/** One connected node as placement sees it. */
+export interface PlacementEntry {
+  node_name: string;
+  signaling_url: string;
+  member: boolean;
+  mode: NodeMode;
+  /** Undefined: the node reported no load yet (counts as idle, uncapped). */
+  load: NodeLoad | undefined;
+}
+
+/** Capacity assumed for a node without `max_connections`, so that loads compare as ratios. */
+export const UNCAPPED_CAPACITY = 10_000;
+
+/** Sora's refusal when every node is at its `max_connections` (reason unsourced; see docs/edge.md). */
+export const CLUSTER_FULL = "MAX-CONNECTIONS-EXCEEDED";
+
+export function hasRoom(entry: PlacementEntry): boolean {
+  const load = entry.load;
+  return !load || load.max_connections === null || load.connections < load.max_connections;
+}
+
+export function loadScore(entry: PlacementEntry): number {
+  const load = entry.load;
+  if (!load) return 0;
+  return load.connections / (load.max_connections ?? UNCAPPED_CAPACITY);
+}
+
+/**
+ * The node for a new session: the connected member in `normal` mode with room and the lowest
+ * load score; ties go to `preferred` (the node the client reached), then by name.
+ */
+export function leastLoaded(table: readonly PlacementEntry[], preferred?: string): PlacementEntry | undefined {
+  let best: PlacementEntry | undefined;
+  for (const entry of table) {
+    if (!entry.member || entry.mode !== "normal" || !hasRoom(entry)) continue;
+    if (!best || better(entry, best, preferred)) best = entry;
+  }
+  return best;
+}
+
+function better(a: PlacementEntry, b: PlacementEntry, preferred: string | undefined): boolean {
+  const sa = loadScore(a);
+  const sb = loadScore(b);
+  if (sa !== sb) return sa < sb;
+  if (a.node_name === preferred) return true;
+  if (b.node_name === preferred) return false;
+  return a.node_name < b.node_name;
+}
+
+/**
+ * `GET /signaling` without a live owner: the least loaded member in normal mode; failing that,
+ * any connected node with room (members and normal mode first), whose own mode then answers the
+ * client. Undefined when no connected node has room.
+ */
+export function signalingTarget(table: readonly PlacementEntry[]): PlacementEntry | undefined {
+  const best = leastLoaded(table);
+  if (best) return best;
+  const rank = (e: PlacementEntry) => [e.member ? 0 : 1, e.mode === "normal" ? 0 : 1, loadScore(e)] as const;
+  return table
+    .filter(hasRoom)
+    .map((e) => ({ e, r: rank(e) }))
+    .sort((x, y) => x.r[0] - y.r[0] || x.r[1] - y.r[1] || x.r[2] - y.r[2] || x.e.node_name.localeCompare(y.e.node_name))[0]?.e;
+}
+
+export type PlaceDecision =
+  | { kind: "owner"; node_name: string }
+  | { kind: "redirect"; entry: PlacementEntry }
+  | { kind: "refuse"; reason: string };
+
+/**
+ * A node asks where a new session of a channel belongs (no live owner elsewhere): the least
+ * loaded member, the asking node on a tie; the asking node itself when no member qualifies but it
+ * has room (its own mode then decides, as before load-aware placement); refused when none has room.
+ */
+export function placeNewSession(table: readonly PlacementEntry[], asking: string): PlaceDecision {
+  const best = leastLoaded(table, asking);
+  if (best) return best.node_name === asking ? { kind: "owner", node_name: asking } : { kind: "redirect", entry: best };
+  const self = table.find((e) => e.node_name === asking);
+  if (!self || hasRoom(self)) return { kind: "owner", node_name: asking };
+  const other = signalingTarget(table);
+  return other ? { kind: "redirect", entry: other } : { kind: "refuse", reason: CLUSTER_FULL };
+}

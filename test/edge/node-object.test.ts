@@ -1,0 +1,151 @@
+import { SELF, env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { NodeLoad } from "../../shared/control-protocol.js";
+import { ok } from "./support/api.js";
+import { NodePeer, channel, connection, until } from "./support/node-peer.js";
+
+// One NodeObject per media node: GET /node is routed by the name the node presents, the link
+// (and its ordering, liveness, commands) lives there, connection reports go straight to the
+// channel's ChannelObject, and ClusterObject only hears of membership, sessions and load changes.
+
+const clusterCalls = async () => (await env.CLUSTER.get(env.CLUSTER.idFromName("cluster")).callCounts()).counts as Record<string, number>;
+const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+const load = (connections: number, max_connections: number | null = null): NodeLoad => ({
+  connections,
+  max_connections,
+  forwarded_packets_per_second: 0,
+  cpu_percent: 0,
+  event_loop_delay_p99_ms: 0,
+});
+
+describe("routing by node name", () => {
+  it("needs the node's name on GET /node (query or header), 400 without", async () => {
+    const bare = await SELF.fetch("http://edge.test/node", { headers: { upgrade: "websocket" } });
+    expect(bare.status).toBe(400);
+    expect(await bare.json()).toMatchObject({ error_type: "INVALID-REQUEST" });
+    const tooLong = await SELF.fetch(`http://edge.test/node?node_name=${"x".repeat(256)}`, { headers: { upgrade: "websocket" } });
+    expect(tooLong.status).toBe(400);
+    const byHeader = await SELF.fetch("http://edge.test/node", { headers: { upgrade: "websocket", "x-sora-node-name": "hdr@host" } });
+    expect(byHeader.status).toBe(101);
+    byHeader.webSocket!.accept();
+    byHeader.webSocket!.close(1000);
+  });
+
+  it("refuses a hello naming another node than the one presented", async () => {
+    const peer = await NodePeer.connect("real@host", { presentedName: "other@host" });
+    expect(peer.refused).toMatch(/differs from the name presented/);
+    await until("closed", () => peer.closed);
+    expect(peer.closed?.code).toBe(4400);
+  });
+
+  it("holds the link in the node's own NodeObject, none in ClusterObject", async () => {
+    const peer = await NodePeer.connect("held@host");
+    const sockets = await runInDurableObject(env.NODE.get(env.NODE.idFromName("held@host")), (_o, state) => state.getWebSockets().length);
+    expect(sockets).toBe(1);
+    const clusterSockets = await runInDurableObject(env.CLUSTER.get(env.CLUSTER.idFromName("cluster")), (_o, state) => state.getWebSockets().length);
+    expect(clusterSockets).toBe(0);
+    await peer.close();
+  });
+});
+
+describe("reports across the NodeObject hop", () => {
+  it("applies a burst of joins and leaves in the node's order, sent swapped, without ClusterObject seeing them", async () => {
+    const peer = await NodePeer.connect("burst@host");
+    peer.send({ type: "session.created", channel: channel("burst", []) });
+    await until("session indexed", async () => (await ok("ListChannels")).some((c: any) => c.channel_id === "burst"));
+    const before = await clusterCalls();
+    // 60 joins and 30 leaves, every pair of neighbours sent in swapped order.
+    const reports: Parameters<NodePeer["send"]>[0][] = [];
+    for (let i = 0; i < 60; i++) {
+      reports.push({ type: "connection.created", channel_id: "burst", session_id: "session-burst", connection: connection(`C${i}`) });
+      if (i % 2 === 1) reports.push({ type: "connection.destroyed", channel_id: "burst", session_id: "session-burst", connection_id: `C${i}` });
+    }
+    const numbered = reports.map((r) => ({ ...r, seq: peer.nextSeq++ }));
+    for (let i = 0; i + 1 < numbered.length; i += 2) {
+      peer.send(numbered[i + 1]!);
+      peer.send(numbered[i]!);
+    }
+    if (numbered.length % 2 === 1) peer.send(numbered.at(-1)!);
+    const list = await until("30 connections left", async () => {
+      const l = await ok("ListChannelConnections", { channel_id: "burst" });
+      return l.length === 30 ? l : null;
+    });
+    expect(list.map((c: any) => c.connection_id).sort()).toEqual(
+      Array.from({ length: 30 }, (_, i) => `C${2 * i}`).sort(),
+    );
+    // A leave applied before its join would have left the odd ones in place; none is.
+    expect(total(await clusterCalls()) - total(before)).toBe(0);
+    await peer.close();
+  });
+
+  it("commands the channel's node through its NodeObject", async () => {
+    const peer = await NodePeer.connect("cmd@host", { channels: [channel("cmd-room", [connection("A"), connection("B")])] });
+    await ok("PauseRtpStream", { channel_id: "cmd-room", recv_connection_id: "A", send_connection_id: "B" });
+    expect(peer.commandsNamed("set_paused_streams").at(-1)).toEqual({
+      name: "set_paused_streams",
+      channel_id: "cmd-room",
+      paused: [{ recv_connection_id: "A", send_connection_id: "B" }],
+    });
+    const counts = (await env.NODE.get(env.NODE.idFromName("cmd@host")).callCounts()).counts;
+    expect(counts.command).toBeGreaterThanOrEqual(1);
+    await peer.close();
+  });
+});
+
+describe("load reports and placement", () => {
+  let x: NodePeer;
+  let y: NodePeer;
+  let z: NodePeer;
+
+  it("places a new session on the least loaded member by its load report (connections against max_connections)", async () => {
+    x = await NodePeer.connect("x@load");
+    y = await NodePeer.connect("y@load");
+    z = await NodePeer.connect("z@load");
+    // The earlier tests' members are gone (no majority to auto-join): these three form the cluster.
+    await ok("InitCluster", { node_name_list: ["x@load", "y@load", "z@load"] });
+    x.send({ type: "load", load: load(10, 100) }); // 0.10
+    y.send({ type: "load", load: load(40, 1000) }); // 0.04
+    z.send({ type: "load", load: load(5, 50) }); // 0.10
+    // Loads of other links land in their own order: probe with fresh channels (a probe claims its channel).
+    let probe = 0;
+    await until("y preferred", async () => (await x.place(`probe-${probe++}`)).owner === "y@load");
+    expect(await x.place("l1")).toMatchObject({ owner: "y@load", redirect_url: y.signalingUrl });
+    // The claim holds: y itself is told to keep it, z to go there.
+    expect((await y.place("l1")).redirect_url).toBeUndefined();
+    expect(await z.place("l1")).toMatchObject({ owner: "y@load" });
+  });
+
+  it("never places on a node at its max_connections; refuses when every node is full", async () => {
+    y.send({ type: "load", load: load(1000, 1000) });
+    // y's own load goes before its place on its link; x's and z's are probed with fresh channels.
+    let probe = 0;
+    await until("y full", async () => (await y.place(`full-${probe++}`)).owner !== "y@load");
+    // x and z tie at 0.10; y (full) asked: the first by name.
+    expect(await y.place("l2")).toMatchObject({ owner: "x@load", redirect_url: x.signalingUrl });
+    x.send({ type: "load", load: load(100, 100) });
+    z.send({ type: "load", load: load(50, 50) });
+    await until("all full", async () => (await z.place(`full-${probe++}`)).refused !== undefined);
+    const refused = await z.place("l3");
+    expect(refused.refused).toBe("MAX-CONNECTIONS-EXCEEDED");
+    expect(refused.redirect_url).toBeUndefined();
+    // /signaling: no node has room → 4503.
+    const res = await SELF.fetch("http://edge.test/signaling", { headers: { upgrade: "websocket" } });
+    const ws = res.webSocket!;
+    ws.accept();
+    const closed = new Promise<number>((resolve) => ws.addEventListener("close", (e) => resolve(e.code)));
+    ws.send(JSON.stringify({ type: "connect", role: "sendrecv", channel_id: "l4" }));
+    expect(await closed).toBe(4503);
+    // Room again: placement follows the next report.
+    z.send({ type: "load", load: load(10, 50) });
+    await until("z has room", async () => (await x.place(`room-${probe++}`)).owner === "z@load");
+  });
+
+  it("forwards a load to ClusterObject only when it changed", async () => {
+    const before = (await clusterCalls()).nodeLoad ?? 0;
+    for (let i = 0; i < 5; i++) z.send({ type: "load", load: { ...load(10, 50), cpu_percent: i } });
+    z.send({ type: "load", load: load(11, 50) });
+    await until("changed load forwarded", async () => ((await clusterCalls()).nodeLoad ?? 0) > before);
+    expect((await clusterCalls()).nodeLoad).toBe(before + 1);
+    for (const p of [x, y, z]) await p.close();
+  });
+});
