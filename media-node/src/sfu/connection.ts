@@ -15,6 +15,7 @@ import type { ConnectionGrants } from "./sfu.js";
 import { Publication, SIMULCAST_RIDS } from "./publication.js";
 import { NO_LAYER, Subscription, type LayerSwitchListener, type SwitchTrigger } from "./subscription.js";
 import { RPC_METHOD_NAMES } from "../signaling/rpc.js";
+import { RtpEgress } from "../transport/rtp-egress.js";
 
 // One client in a channel: its PeerConnection, what it publishes, what it receives, and the
 // renegotiation queue. Signaling I/O goes through a SignalingPort (WebSocket or DataChannel).
@@ -256,7 +257,9 @@ export class Connection implements LayerSwitchListener {
   addSubscription(pub: Publication): void {
     if (this.subscriptions.has(pub) || this.closed) return;
     const transceiver = this.peer.addDownstream(pub.kind, pub.connectionId, pub.codec);
-    const sub = new Subscription(pub, transceiver, this.id, this.config.debugSubscriberLoss, this);
+    const leg = { subscriberConnectionId: this.id, publisherConnectionId: pub.connectionId, kind: pub.kind };
+    const egress = this.config.subscriberEgress?.(leg) ?? new RtpEgress();
+    const sub = new Subscription(pub, transceiver, this.id, egress, this);
     if (pub.kind === "video" && this.channel.isPaused(this.id, pub.connectionId)) sub.setPaused(true);
     if (pub.simulcast) sub.setWantedLayer(this.wantedLayerOf(pub));
     this.subscriptions.set(pub, sub);

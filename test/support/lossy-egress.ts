@@ -1,0 +1,55 @@
+import type { RTCDtlsTransport } from "werift";
+import type { SubscriberLeg } from "../../media-node/src/config.js";
+import type { Vp8Munger } from "../../media-node/src/rtp/vp8-munger.js";
+import { RtpEgress, type SubscriberEgress } from "../../media-node/src/transport/rtp-egress.js";
+
+// A lossy link between the node and one subscriber: installed through the node's
+// `subscriberEgress` config hook, it drops a fraction of the subscription's outgoing RTP at the
+// send step (first transmissions and NACK answers alike, as a real lossy path would) and passes the rest
+// to the node's own RtpEgress (or, when that declines, to werift's sendRtp as usual).
+export class LossyEgress implements SubscriberEgress {
+  dropped = 0;
+  passed = 0;
+
+  constructor(
+    private readonly lossRate: number,
+    private readonly inner: SubscriberEgress = new RtpEgress(),
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  send(
+    dtls: RTCDtlsTransport,
+    payloadType: number,
+    marker: boolean,
+    sequenceNumber: number,
+    timestamp: number,
+    ssrc: number,
+    midId: number,
+    mid: Buffer,
+    absSendTimeId: number,
+    payload: Uint8Array,
+    vp8?: Vp8Munger,
+  ): boolean {
+    if (this.random() < this.lossRate) {
+      this.dropped++;
+      return true; // taken: nothing goes out, not even through werift
+    }
+    this.passed++;
+    return this.inner.send(dtls, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, payload, vp8);
+  }
+}
+
+/**
+ * A `subscriberEgress` hook making every subscription for which `lossy(leg)` holds a LossyEgress;
+ * the others get the plain RtpEgress. `links` lists the lossy ones created, for assertions.
+ */
+export function lossySubscriberEgress(lossRate: number, lossy: (leg: SubscriberLeg) => boolean = () => true) {
+  const links: { leg: SubscriberLeg; egress: LossyEgress }[] = [];
+  const hook = (leg: SubscriberLeg): SubscriberEgress => {
+    if (!lossy(leg)) return new RtpEgress();
+    const egress = new LossyEgress(lossRate);
+    links.push({ leg, egress });
+    return egress;
+  };
+  return { hook, links };
+}
