@@ -3,13 +3,16 @@ import type { SubscriberLeg } from "../../media-node/src/config.js";
 import type { Vp8Munger } from "../../media-node/src/rtp/vp8-munger.js";
 import { RtpEgress, type SubscriberEgress } from "../../media-node/src/transport/rtp-egress.js";
 
-// A lossy link between the node and one subscriber: installed through the node's
+// A lossy link between the node and one subscriber (with loss 0: a probe of which send path
+// each packet took): installed through the node's
 // `subscriberEgress` config hook, it drops a fraction of the subscription's outgoing RTP at the
 // send step (first transmissions and NACK answers alike, as a real lossy path would) and passes the rest
 // to the node's own RtpEgress (or, when that declines, to werift's sendRtp as usual).
 export class LossyEgress implements SubscriberEgress {
   dropped = 0;
   passed = 0;
+  /** Passed packets the inner egress declined, so the subscription sent them with werift's sendRtp (fast path off). */
+  declined = 0;
 
   constructor(
     private readonly lossRate: number,
@@ -35,7 +38,9 @@ export class LossyEgress implements SubscriberEgress {
       return true; // taken: nothing goes out, not even through werift
     }
     this.passed++;
-    return this.inner.send(dtls, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, payload, vp8);
+    const taken = this.inner.send(dtls, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, payload, vp8);
+    if (!taken) this.declined++;
+    return taken;
   }
 }
 
