@@ -1,3 +1,4 @@
+import { SIGNALING_CLOSE } from "../../shared/close-codes.js";
 import { clusterStub, type Env } from "./env.js";
 
 // `GET /signaling`: one signaling URL for clients. The edge reads the `connect` message, asks the
@@ -5,9 +6,9 @@ import { clusterStub, type Env } from "./env.js";
 // answers Sora's `redirect`; the client reconnects there. Media never touches the edge.
 
 const FIRST_MESSAGE_TIMEOUT_MS = 10_000;
-/** Close codes in the 4000 range (application), echoing HTTP statuses. */
-export const CLOSE_BAD_CONNECT = 4400;
-export const CLOSE_NO_NODE = 4503;
+/** Close codes in the 4000 range (application), echoing HTTP statuses (shared/close-codes.ts). */
+export const CLOSE_BAD_CONNECT = SIGNALING_CLOSE.badRequest;
+export const CLOSE_NO_NODE = SIGNALING_CLOSE.unavailable;
 
 export function handleSignaling(request: Request, env: Env): Response {
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {

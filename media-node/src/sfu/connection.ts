@@ -1,5 +1,5 @@
 import { RTP_EXTENSION_URI, type MediaStreamTrack, type RTCDataChannel, type RTCRtpTransceiver } from "werift";
-import type { ConnectionInfo, RidOrNone } from "../../../shared/control-protocol.js";
+import { ridOrNoneSchema, type ConnectionInfo, type RidOrNone } from "../../../shared/control-protocol.js";
 import { newSoraId } from "../../../shared/ids.js";
 import { requestedRid } from "../../../shared/rid-requests.js";
 import type { NodeConfig, VideoCodecName } from "../config.js";
@@ -48,7 +48,7 @@ export interface MessagingChannel {
 }
 
 /** The rids RPC RequestSimulcastRid may ask when the auth webhook gave no `simulcast_rpc_rids`. */
-export const ALL_RPC_RIDS: readonly RidOrNone[] = ["none", "r0", "r1", "r2"];
+export const ALL_RPC_RIDS: readonly RidOrNone[] = ridOrNoneSchema.options;
 
 const REQUEST_SIMULCAST_RID = "2025.2.0/RequestSimulcastRid";
 

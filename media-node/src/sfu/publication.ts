@@ -1,4 +1,5 @@
 import type { RtpPacket, RTCRtpReceiver } from "werift";
+import { ridSchema } from "../../../shared/control-protocol.js";
 import type { MediaKind } from "./peer.js";
 import type { Subscription } from "./subscription.js";
 import type { VideoCodecName } from "../config.js";
@@ -20,7 +21,7 @@ const KEYFRAME_REQUEST_INTERVAL_MS = 300;
 /** A layer that sent nothing for this long is considered stopped (Chrome drops layers under low bandwidth). */
 export const LAYER_INACTIVE_MS = 1_000;
 
-export const SIMULCAST_RIDS = ["r0", "r1", "r2"] as const;
+export const SIMULCAST_RIDS = ridSchema.options;
 export type SimulcastRid = (typeof SIMULCAST_RIDS)[number];
 
 export class Layer {

@@ -1,6 +1,7 @@
 import { ApiError } from "../../../shared/api/errors.js";
 import { applyConnectionCall } from "../../../shared/connection-calls.js";
-import type { ChannelSnapshot, ConnectionCall, PausedStream, RidOrNone, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
+import { SIGNALING_CLOSE } from "../../../shared/close-codes.js";
+import type { ChannelSnapshot, ConnectionCall, NodeCounters, NodeMode, PausedStream, RidOrNone, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
 import { connectionStats } from "./connection-stats.js";
 import type { NodeConfig } from "../config.js";
 import { AudioStreaming } from "../egress/audio-streamer.js";
@@ -16,28 +17,30 @@ import { decodeMessage, MAX_MESSAGE_BYTES, MessageFanOut } from "./messaging.js"
 // The node's SFU: the channels it owns, admission (modes), and the join/leave choreography
 // (who gets which tracks, notifies and re-offers). Signaling calls in; media never passes here.
 
-export type NodeMode = "normal" | "block_new_session" | "block_new_connection";
+export type { NodeMode };
 
 export class Refusal extends Error {
   constructor(
     readonly reason: string,
-    readonly code = 4403,
+    readonly code: number = SIGNALING_CLOSE.refused,
   ) {
     super(reason);
   }
 }
 
-export interface NodeCounters {
-  total_connection_created: number;
-  total_connection_updated: number;
-  total_connection_destroyed: number;
-  total_session_created: number;
-  total_session_destroyed: number;
-  total_successful_connections: number;
-  total_failed_connections: number;
-  total_duration_msec: number;
-  total_setup_time_msec: number;
-}
+/** The SFU's share of the node's counters (the rest are the webhooks' and TURN's). */
+export type SfuCounters = Pick<
+  NodeCounters,
+  | "total_connection_created"
+  | "total_connection_updated"
+  | "total_connection_destroyed"
+  | "total_session_created"
+  | "total_session_destroyed"
+  | "total_successful_connections"
+  | "total_failed_connections"
+  | "total_duration_msec"
+  | "total_setup_time_msec"
+>;
 
 /** What auth decided for a connect: the connect as rewritten by the auth webhook, and what rides along. */
 export interface Authorization {
@@ -89,7 +92,7 @@ export interface SfuEvents {
 export class Sfu {
   readonly channels = new Map<string, Channel>();
   mode: NodeMode = "normal";
-  readonly counters: NodeCounters = {
+  readonly counters: SfuCounters = {
     total_connection_created: 0,
     total_connection_updated: 0,
     total_connection_destroyed: 0,
@@ -141,7 +144,7 @@ export class Sfu {
     if (!channel || channel.size === 0) {
       if (this.mode === "block_new_session") throw new Refusal("BLOCK-NEW-SESSION");
     }
-    if (connect.multistream === false) throw new Refusal("LEGACY-STREAM-NOT-SUPPORTED", 4400);
+    if (connect.multistream === false) throw new Refusal("LEGACY-STREAM-NOT-SUPPORTED", SIGNALING_CLOSE.badRequest);
   }
 
   /** Auth step between admission and admit: the auth webhook when configured, else the connect as is. */

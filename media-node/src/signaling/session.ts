@@ -1,6 +1,7 @@
 import type { RTCDataChannel, RTCDtlsTransport } from "werift";
 import type { WebSocket } from "ws";
 import { newSoraId } from "../../../shared/ids.js";
+import { SIGNALING_CLOSE } from "../../../shared/close-codes.js";
 import { MAX_JSON_DEPTH, jsonDepth } from "../../../shared/json-limits.js";
 import { SORA_COMPAT_VERSION } from "../../../shared/version.js";
 import type { NodeConfig } from "../config.js";
@@ -20,15 +21,8 @@ import { offerConfig } from "./offer-config.js";
 
 type State = "awaiting-connect" | "placing" | "authenticating" | "offering" | "awaiting-answer" | "active" | "closed";
 
-/** WebSocket close codes: 1000 for normal ends (the SDK treats others as abnormal). */
-export const CLOSE = {
-  normal: 1000,
-  badRequest: 4400,
-  refused: 4403,
-  timeout: 4408,
-  tooMany: 4429,
-  internal: 4500,
-} as const;
+/** WebSocket close codes (shared/close-codes.ts): 1000 for normal ends (the SDK treats others as abnormal). */
+export const CLOSE = SIGNALING_CLOSE;
 
 const MAX_CANDIDATES = 64;
 /** How long a DataChannel `close` message may take to be acknowledged before the PeerConnection closes. */
