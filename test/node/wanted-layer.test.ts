@@ -8,7 +8,8 @@ import { connectMessage } from "../../media-node/src/signaling/messages.js";
 
 // Which simulcast layer a receiver wants of each sender in a spotlight channel, as the RPCs set
 // it: RequestSpotlightRid (for one sender, else for all) over the connect's focus/unfocus rids,
-// and RequestSimulcastRid / RequestRtpStream over both. No network: Connections without a peer.
+// and RequestSimulcastRid / RequestRtpStream over both. No network: Connections whose
+// PeerConnections never negotiate, closed with the channel.
 
 const channel = new Channel("spot", { spotlight: true, simulcast: true, spotlightNumber: 1 });
 afterAll(() => channel.close());

@@ -90,23 +90,23 @@ export class Connection implements LayerSwitchListener {
   private readonly forwardingFilters: ForwardingFilter[];
   /** The auth webhook's `spotlight_encodings` / `simulcast_encodings` for this sender's offer. */
   private readonly encodingsOverride: Record<string, unknown>[] | undefined;
-  peer!: Peer;
-  connected = false;
-  closed = false;
+  /** The server side of the client's PeerConnection, built with the Connection (closed by close()). */
+  readonly peer: Peer;
   readonly publications: Publication[] = [];
   readonly subscriptions = new Map<Publication, Subscription>();
+  readonly setupStartedAt = Date.now();
+  // Lifecycle state and timers: changed only by this class's methods (markConnected, markLeft, close).
+  #connected = false;
+  #closed = false;
+  #connectedAt = 0;
+  #updatedTimer?: NodeJS.Timeout;
+  #feedbackTimer?: NodeJS.Timeout;
+  #latestStats?: { timestamp: string; stats: unknown[] };
+  #upstreamVideoBitrateBps?: number;
+  #disconnectApiReason?: Record<string, unknown> | null;
   private negotiating = false;
   private renegotiationPending = false;
   private port?: SignalingPort;
-  latestStats?: { timestamp: string; stats: unknown[] };
-  setupStartedAt = Date.now();
-  updatedTimer?: NodeJS.Timeout;
-  private feedbackTimer?: NodeJS.Timeout;
-  /** ChangeUpstreamVideoBitRate pin (bps); otherwise the node's configured ceiling. */
-  upstreamVideoBitrateBps?: number;
-  connectedAt = 0;
-  /** Disconnect* API `reason` (null when the API gave none); set only when the API ended it. */
-  disconnectApiReason?: Record<string, unknown> | null;
 
   constructor(
     readonly channel: Channel,
@@ -114,7 +114,7 @@ export class Connection implements LayerSwitchListener {
     private readonly config: NodeConfig,
     readonly log: Logger,
     auth?: ConnectionGrants,
-    private readonly iceSockets?: IceSocketPlan,
+    iceSockets?: IceSocketPlan,
   ) {
     // The auth webhook is asked before the Connection exists, under the id it will have.
     this.id = auth?.connectionId ?? newSoraId();
@@ -157,6 +157,86 @@ export class Connection implements LayerSwitchListener {
     this.simulcast = (connect.simulcast !== undefined && connect.simulcast !== false) || channel.spotlight;
     if (sends && this.audio) this.publications.push(new Publication(this.id, "audio", "OPUS", 48000));
     if (sends && this.video) this.publications.push(new Publication(this.id, "video", this.videoCodec, 90000, this.simulcast));
+    const hasUpstreamAudio = this.publications.some((p) => p.kind === "audio");
+    const hasUpstreamVideo = this.publications.some((p) => p.kind === "video");
+    this.peer = new Peer({
+      iceAddresses: config.iceAddresses,
+      ...(iceSockets ? { iceSockets } : {}),
+      upstreamAudio: hasUpstreamAudio,
+      upstreamVideo: hasUpstreamVideo,
+      videoCodec: this.videoCodec,
+      ...(this.simulcast ? { simulcastRids: [...SIMULCAST_RIDS] } : {}),
+      ...(hasUpstreamAudio ? { upstreamOpusFormat: this.opusFormat() } : {}),
+      dataChannels: this.dataChannelSpecs(),
+    });
+    this.bindUpstream("audio", this.peer.upstreamAudio);
+    this.bindUpstream("video", this.peer.upstreamVideo);
+  }
+
+  /** The PeerConnection is up (set by markConnected, cleared by markLeft). */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** When the PeerConnection came up (ms; 0 before). */
+  get connectedAt(): number {
+    return this.#connectedAt;
+  }
+
+  /** The client's latest getStats() report (recordStats). */
+  get latestStats(): { timestamp: string; stats: unknown[] } | undefined {
+    return this.#latestStats;
+  }
+
+  /** ChangeUpstreamVideoBitRate pin (bps); otherwise the node's configured ceiling. */
+  get upstreamVideoBitrateBps(): number | undefined {
+    return this.#upstreamVideoBitrateBps;
+  }
+
+  /** Disconnect* API `reason` (null when the API gave none); set only when the API ended it. */
+  get disconnectApiReason(): Record<string, unknown> | null | undefined {
+    return this.#disconnectApiReason;
+  }
+
+  /**
+   * The PeerConnection came up: from now on the connection counts as connected, its publisher
+   * feedback runs and `onUpdated` is called every `updatedIntervalMs` until it leaves. False
+   * (nothing changed) if it already was connected or is closed.
+   */
+  markConnected(nowMs: number, updatedIntervalMs: number, onUpdated: () => void): boolean {
+    if (this.#connected || this.#closed) return false;
+    this.#connected = true;
+    this.#connectedAt = nowMs;
+    this.startPublisherFeedback();
+    this.#updatedTimer = setInterval(onUpdated, updatedIntervalMs);
+    this.#updatedTimer.unref();
+    return true;
+  }
+
+  /** The connection is leaving its channel: it no longer counts as connected (close() follows). */
+  markLeft(): void {
+    this.#connected = false;
+    if (this.#updatedTimer) clearInterval(this.#updatedTimer);
+    this.#updatedTimer = undefined;
+  }
+
+  recordStats(stats: unknown[], timestamp = new Date().toISOString()): void {
+    this.#latestStats = { timestamp, stats };
+  }
+
+  /** ChangeUpstreamVideoBitRate: the REMB this sender gets from now on, sent at once. */
+  pinUpstreamVideoBitrate(bps: number): void {
+    this.#upstreamVideoBitrateBps = bps;
+    for (const pub of this.publications) pub.sendBitrateEstimate(bps);
+  }
+
+  /** A Disconnect* API is ending this connection (`reason` goes to the event webhook). */
+  markDisconnectedByApi(reason: Record<string, unknown> | null): void {
+    this.#disconnectApiReason = reason;
   }
 
   get sessionId(): string {
@@ -203,22 +283,8 @@ export class Connection implements LayerSwitchListener {
     return list;
   }
 
-  /** Builds the PeerConnection with everything already published in the channel, and the initial offer SDP. */
+  /** Subscribes to everything already published in the channel, and builds the initial offer SDP. */
   async createInitialOffer(existing: Iterable<Connection>): Promise<string> {
-    const hasUpstreamAudio = this.publications.some((p) => p.kind === "audio");
-    const hasUpstreamVideo = this.publications.some((p) => p.kind === "video");
-    this.peer = new Peer({
-      iceAddresses: this.config.iceAddresses,
-      ...(this.iceSockets ? { iceSockets: this.iceSockets } : {}),
-      upstreamAudio: hasUpstreamAudio,
-      upstreamVideo: hasUpstreamVideo,
-      videoCodec: this.videoCodec,
-      ...(this.simulcast ? { simulcastRids: [...SIMULCAST_RIDS] } : {}),
-      ...(hasUpstreamAudio ? { upstreamOpusFormat: this.opusFormat() } : {}),
-      dataChannels: this.dataChannelSpecs(),
-    });
-    this.bindUpstream("audio", this.peer.upstreamAudio);
-    this.bindUpstream("video", this.peer.upstreamVideo);
     for (const other of existing) for (const pub of other.publications) if (this.wants(pub, other)) this.addSubscription(pub);
     this.negotiating = true;
     return this.peer.createOffer();
@@ -420,7 +486,7 @@ export class Connection implements LayerSwitchListener {
       audio: this.audio,
       video: this.video,
       // Sora's notify names the client's TURN transport; a connection not relayed reports "udp".
-      turn_transport_type: (this.peer?.pc && relayTransportOf(this.peer.pc)) || "udp",
+      turn_transport_type: relayTransportOf(this.peer.pc) || "udp",
     };
     if (this.authnMetadata !== undefined) fields.authn_metadata = this.authnMetadata;
     if (this.authzMetadata !== undefined) fields.authz_metadata = this.authzMetadata;
@@ -461,7 +527,7 @@ export class Connection implements LayerSwitchListener {
    * would drop a `close` message still in flight.
    */
   async dataChannelsFlushed(timeoutMs: number): Promise<void> {
-    const sctp = this.peer?.pc.sctpTransport?.sctp as unknown as { outboundQueue?: unknown[]; sentQueue?: unknown[] } | undefined;
+    const sctp = this.peer.pc.sctpTransport?.sctp as unknown as { outboundQueue?: unknown[]; sentQueue?: unknown[] } | undefined;
     if (!sctp) return;
     const deadline = Date.now() + timeoutMs;
     while ((sctp.outboundQueue?.length ?? 0) + (sctp.sentQueue?.length ?? 0) > 0 && Date.now() < deadline) {
@@ -470,31 +536,34 @@ export class Connection implements LayerSwitchListener {
   }
 
   dataChannel(label: string): RTCDataChannel | undefined {
-    return this.peer?.dataChannels.get(label);
+    return this.peer.dataChannels.get(label);
   }
 
   /** Periodic receiver feedback to this publisher (REMB), from the moment media can flow. */
-  startPublisherFeedback(): void {
-    if (this.feedbackTimer || !this.publications.some((p) => p.kind === "video")) return;
-    this.feedbackTimer = setInterval(() => {
-      const bps = this.upstreamVideoBitrateBps ?? this.config.maxUpstreamVideoBitrateBps;
+  private startPublisherFeedback(): void {
+    if (this.#feedbackTimer || !this.publications.some((p) => p.kind === "video")) return;
+    this.#feedbackTimer = setInterval(() => {
+      const bps = this.#upstreamVideoBitrateBps ?? this.config.maxUpstreamVideoBitrateBps;
       for (const pub of this.publications) pub.sendBitrateEstimate(bps);
     }, PUBLISHER_FEEDBACK_INTERVAL_MS);
-    this.feedbackTimer.unref();
+    this.#feedbackTimer.unref();
   }
 
+  /**
+   * The close cascade (mediasoup's): timers stop, this connection's subscriptions close (each
+   * leaves its publication), its publications close (their remaining subscriptions, keyframe
+   * timers and fast-path SSRC claims go), then the PeerConnection. Idempotent.
+   */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.updatedTimer) clearInterval(this.updatedTimer);
-    if (this.feedbackTimer) clearInterval(this.feedbackTimer);
+    if (this.#closed) return;
+    this.#closed = true;
+    this.markLeft();
+    if (this.#feedbackTimer) clearInterval(this.#feedbackTimer);
+    this.#feedbackTimer = undefined;
     for (const sub of this.subscriptions.values()) sub.close();
     this.subscriptions.clear();
-    for (const pub of this.publications) {
-      pub.subscriptions.length = 0;
-      pub.close();
-    }
-    await this.peer?.close();
+    for (const pub of this.publications) pub.close();
+    await this.peer.close();
   }
 }
 

@@ -195,9 +195,16 @@ export class Publication {
     this.keyFrameRequestTimer = undefined;
   }
 
-  /** The connection is closing: no timer outlives it. */
+  /**
+   * The publishing connection is closing: subscriptions still registered (normally each
+   * subscriber has already dropped its own when the publisher left) close, no timer outlives
+   * it, and the fast path's SSRC claims are released.
+   */
   close(): void {
+    for (const sub of [...this.subscriptions]) sub.close();
+    this.subscriptions.length = 0;
     this.stopKeyFrameRequests();
+    this.ingress.release();
   }
 
   /** Tells the sender how much it may send for this track (REMB over all its layers' SSRCs). */

@@ -172,7 +172,14 @@ export class Sfu {
       this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session created");
       for (const l of this.listeners) l.sessionCreated?.(channel);
     }
-    const conn = new Connection(channel, connect, this.config, this.log.child({ channel_id: channel.channelId }), auth, this.iceSockets);
+    let conn: Connection;
+    try {
+      // Built complete, PeerConnection included.
+      conn = new Connection(channel, connect, this.config, this.log.child({ channel_id: channel.channelId }), auth, this.iceSockets);
+    } catch (err) {
+      this.endSessionIfEmpty(channel); // a channel created for this connect alone does not outlive it
+      throw err;
+    }
     channel.connections.set(conn.id, conn);
     return conn;
   }
@@ -194,20 +201,16 @@ export class Sfu {
 
   /** The connection's PeerConnection is up: announce it and send its tracks to everyone else. */
   onConnected(conn: Connection): void {
-    if (conn.connected || conn.closed) return;
-    conn.connected = true;
-    conn.connectedAt = Date.now();
-    conn.startPublisherFeedback();
+    const channel = conn.channel;
+    const updated = () => {
+      this.counters.total_connection_updated++;
+      channel.announceUpdated(conn);
+    };
+    if (!conn.markConnected(Date.now(), this.config.connectionUpdatedIntervalMs, updated)) return;
     this.counters.total_connection_created++;
     this.counters.total_successful_connections++;
     this.counters.total_setup_time_msec += conn.connectedAt - conn.setupStartedAt;
-    const channel = conn.channel;
     channel.announceCreated(conn);
-    conn.updatedTimer = setInterval(() => {
-      this.counters.total_connection_updated++;
-      channel.announceUpdated(conn);
-    }, this.config.connectionUpdatedIntervalMs);
-    conn.updatedTimer.unref();
     // Tracks of connections that became connected after this one's offer was built.
     let changed = false;
     for (const other of channel.peersOf(conn)) {
@@ -239,13 +242,13 @@ export class Sfu {
     const wasConnected = conn.connected;
     channel.connections.delete(conn.id);
     channel.forgetConnection(conn.id);
-    conn.connected = false;
+    conn.markLeft();
     if (wasConnected) {
       this.counters.total_connection_destroyed++;
       this.counters.total_duration_msec += Date.now() - conn.connectedAt;
       channel.announceDestroyed(conn);
       for (const other of channel.connections.values()) {
-        if (other.closed || !other.peer) continue;
+        if (other.closed) continue;
         if (other.removeSubscriptionsFrom(conn.id)) {
           void other.renegotiate().catch((err) => other.log.warn({ err }, "re-offer failed"));
         }
@@ -257,13 +260,16 @@ export class Sfu {
     }
     conn.log.info({ connection_id: conn.id, reason }, "connection closed");
     await conn.close();
-    if (channel.size === 0 && this.channels.get(channel.channelId) === channel) {
-      this.channels.delete(channel.channelId);
-      channel.close();
-      this.counters.total_session_destroyed++;
-      this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session destroyed");
-      for (const l of this.listeners) l.sessionDestroyed?.(channel);
-    }
+    this.endSessionIfEmpty(channel);
+  }
+
+  private endSessionIfEmpty(channel: Channel): void {
+    if (channel.size !== 0 || this.channels.get(channel.channelId) !== channel) return;
+    this.channels.delete(channel.channelId);
+    void channel.close();
+    this.counters.total_session_destroyed++;
+    this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session destroyed");
+    for (const l of this.listeners) l.sessionDestroyed?.(channel);
   }
 
   /**
@@ -374,8 +380,7 @@ export class Sfu {
     const conn = channel.connections.get(connectionId);
     if (!conn) return "CONNECTION-NOT-FOUND";
     if (!conn.publications.some((p) => p.kind === "video")) return "NOT-A-SENDER";
-    conn.upstreamVideoBitrateBps = kbps * 1000;
-    for (const pub of conn.publications) pub.sendBitrateEstimate(conn.upstreamVideoBitrateBps);
+    conn.pinUpstreamVideoBitrate(kbps * 1000);
     return "ok";
   }
 
@@ -392,7 +397,7 @@ export class Sfu {
     const targets = this.select(channel, selector, false);
     await Promise.all(
       targets.map(async (conn) => {
-        conn.disconnectApiReason = reason ?? null;
+        conn.markDisconnectedByApi(reason ?? null);
         if (!(await conn.endSignaling(1000, "DISCONNECTED-API", "disconnected by the API"))) await this.leave(conn, "disconnected by the API");
       }),
     );
@@ -468,7 +473,7 @@ export class Sfu {
   /** A client's `getStats()` report (pong over WebSocket, `stats` over DataChannel). */
   recordUserAgentStats(conn: Connection, stats: unknown): void {
     const list = Array.isArray(stats) ? stats : Object.values(stats as Record<string, unknown>);
-    conn.latestStats = { timestamp: new Date().toISOString(), stats: list };
+    conn.recordStats(list);
     for (const l of this.listeners) l.userAgentStats?.(conn);
   }
 
