@@ -3,6 +3,7 @@ import { defaultConfig } from "../../media-node/src/config.js";
 import { rootLogger } from "../../media-node/src/logger.js";
 import { Channel } from "../../media-node/src/sfu/channel.js";
 import { Connection } from "../../media-node/src/sfu/connection.js";
+import { connectionOptions } from "../../media-node/src/signaling/connection-options.js";
 import { connectMessage } from "../../media-node/src/signaling/messages.js";
 
 // The close cascade of the SFU's owned objects (mediasoup's): Channel.close → Connection.close
@@ -11,7 +12,7 @@ import { connectMessage } from "../../media-node/src/signaling/messages.js";
 
 function join(channel: Channel, id: string, role: "sendonly" | "recvonly"): Connection {
   const connect = connectMessage.parse({ type: "connect", role, channel_id: channel.channelId, audio: true, video: { codec_type: "VP8" } });
-  const conn = new Connection(channel, connect, defaultConfig(), rootLogger, { connectionId: id });
+  const conn = new Connection(channel, connectionOptions(connect), defaultConfig(), rootLogger, { connectionId: id });
   channel.connections.set(id, conn);
   return conn;
 }

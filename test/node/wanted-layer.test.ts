@@ -4,6 +4,7 @@ import { rootLogger } from "../../media-node/src/logger.js";
 import { Channel } from "../../media-node/src/sfu/channel.js";
 import { Connection } from "../../media-node/src/sfu/connection.js";
 import { NO_LAYER } from "../../media-node/src/sfu/subscription.js";
+import { connectionOptions } from "../../media-node/src/signaling/connection-options.js";
 import { connectMessage } from "../../media-node/src/signaling/messages.js";
 
 // Which simulcast layer a receiver wants of each sender in a spotlight channel, as the RPCs set
@@ -15,7 +16,7 @@ const channel = new Channel("spot", { spotlight: true, simulcast: true, spotligh
 afterAll(() => channel.close());
 
 const join = (id: string, role: "sendonly" | "recvonly") => {
-  const conn = new Connection(channel, connectMessage.parse({ type: "connect", role, channel_id: "spot", audio: false }), defaultConfig(), rootLogger, {
+  const conn = new Connection(channel, connectionOptions(connectMessage.parse({ type: "connect", role, channel_id: "spot", audio: false })), defaultConfig(), rootLogger, {
     connectionId: id,
   });
   channel.connections.set(id, conn);

@@ -177,7 +177,7 @@ export class AudioStreaming {
 
   private addConnection(streaming: ChannelStreaming, conn: Connection): void {
     if (streaming.streams.has(conn.id) || conn.role === "recvonly") return;
-    const languageCode = conn.connect.audio_streaming_language_code;
+    const languageCode = conn.options.audioStreamingLanguageCode;
     if (!languageCode) return;
     const audio = conn.publications.find((p) => p.kind === "audio");
     if (!audio) return;

@@ -5,10 +5,9 @@ import { requestedRid } from "../../../shared/rid-requests.js";
 import type { NodeConfig, VideoCodecName } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { IceSocketPlan } from "../transport/ice-sockets.js";
-import type { ConnectMessage } from "../signaling/messages.js";
+import type { ConnectionOptions } from "./connection-options.js";
 import { relayTransportOf } from "../turn/relay-detection.js";
 import type { Channel } from "./channel.js";
-import { senderOpusFormat, type OpusFormat } from "./opus-format.js";
 import { Peer, type DataChannelSpec, type MediaKind } from "./peer.js";
 import { forwards, type ForwardingFilter } from "./forwarding-filter.js";
 import type { ConnectionGrants } from "./sfu.js";
@@ -20,7 +19,8 @@ import { RtpEgress } from "../transport/rtp-egress.js";
 // One client in a channel: its PeerConnection, what it publishes, what it receives, and the
 // renegotiation queue. Signaling I/O goes through a SignalingPort (WebSocket or DataChannel).
 
-export type Role = "sendrecv" | "sendonly" | "recvonly";
+import type { Role } from "./connection-options.js";
+export type { Role };
 
 export interface SignalingPort {
   /** `signaling` messages: re-offer, close. */
@@ -110,7 +110,8 @@ export class Connection implements LayerSwitchListener {
 
   constructor(
     readonly channel: Channel,
-    readonly connect: ConnectMessage,
+    /** What signaling asked for (connection-options.ts; never the raw connect message). */
+    readonly options: ConnectionOptions,
     private readonly config: NodeConfig,
     readonly log: Logger,
     auth?: ConnectionGrants,
@@ -122,26 +123,24 @@ export class Connection implements LayerSwitchListener {
     this.eventMetadata = auth?.eventMetadata;
     this.authzMetadata = auth?.authzMetadata;
     this.signalingNotify = auth?.signalingNotify ?? true;
-    this.forwardingFilters = [...(connect.forwarding_filter ? [connect.forwarding_filter] : []), ...(connect.forwarding_filters ?? [])];
+    this.forwardingFilters = options.forwardingFilters;
     this.encodingsOverride = (channel.spotlight ? auth?.spotlightEncodings : undefined) ?? auth?.simulcastEncodings;
-    this.role = connect.role;
-    this.clientId = connect.client_id ?? this.id;
-    this.bundleIdExplicit = connect.bundle_id !== undefined;
-    this.bundleId = connect.bundle_id ?? this.id;
+    this.role = options.role;
+    this.clientId = options.clientId ?? this.id;
+    this.bundleIdExplicit = options.bundleId !== undefined;
+    this.bundleId = options.bundleId ?? this.id;
     const sends = this.role !== "recvonly";
-    this.audio = connect.audio !== false;
-    this.video = connect.video !== false;
-    const videoObj = typeof connect.video === "object" ? connect.video : undefined;
-    const requested = videoObj?.codec_type;
-    this.videoCodec = requested && requested !== "H265" ? requested : config.defaultVideoCodec;
-    this.dataChannelSignaling = connect.data_channel_signaling === true;
-    this.ignoreDisconnectWebSocket = this.dataChannelSignaling && connect.ignore_disconnect_websocket === true;
-    this.messaging = (connect.data_channels ?? [])
+    this.audio = options.audio;
+    this.video = options.video;
+    this.videoCodec = options.videoCodec ?? config.defaultVideoCodec;
+    this.dataChannelSignaling = options.dataChannelSignaling;
+    this.ignoreDisconnectWebSocket = this.dataChannelSignaling && options.ignoreDisconnectWebSocket;
+    this.messaging = options.dataChannels
       .filter((d) => d.label.startsWith("#"))
       .map((d) => ({
         label: d.label,
         direction: d.direction,
-        compress: d.compress === true,
+        compress: d.compress,
         header: d.header?.some((h) => h.type === "sender_connection_id") === true,
         ...(d.header ? { headerFields: d.header } : {}),
       }));
@@ -149,12 +148,12 @@ export class Connection implements LayerSwitchListener {
     this.rpcMethods = this.dataChannelSignaling
       ? [...new Set(auth?.rpcMethods ?? config.defaultRpcMethods)].filter((m) => (RPC_METHOD_NAMES as readonly string[]).includes(m))
       : [];
-    this.rpcCompress = connect.data_channels?.find((d) => d.label === RPC_LABEL)?.compress === true;
+    this.rpcCompress = options.dataChannels.find((d) => d.label === RPC_LABEL)?.compress === true;
     this.simulcastRpcRids = auth?.simulcastRpcRids ? [...new Set(auth.simulcastRpcRids)] : ALL_RPC_RIDS;
-    this.signalingNotifyMetadata = connect.signaling_notify_metadata;
-    this.metadata = connect.metadata;
+    this.signalingNotifyMetadata = options.signalingNotifyMetadata;
+    this.metadata = options.metadata;
     // Spotlight delivers senders at per-subscriber rids, so its senders always publish simulcast.
-    this.simulcast = (connect.simulcast !== undefined && connect.simulcast !== false) || channel.spotlight;
+    this.simulcast = options.simulcast || channel.spotlight;
     if (sends && this.audio) this.publications.push(new Publication(this.id, "audio", "OPUS", 48000));
     if (sends && this.video) this.publications.push(new Publication(this.id, "video", this.videoCodec, 90000, this.simulcast));
     const hasUpstreamAudio = this.publications.some((p) => p.kind === "audio");
@@ -166,7 +165,7 @@ export class Connection implements LayerSwitchListener {
       upstreamVideo: hasUpstreamVideo,
       videoCodec: this.videoCodec,
       ...(this.simulcast ? { simulcastRids: [...SIMULCAST_RIDS] } : {}),
-      ...(hasUpstreamAudio ? { upstreamOpusFormat: this.opusFormat() } : {}),
+      ...(hasUpstreamAudio ? { upstreamOpusFormat: options.opusFormat } : {}),
       dataChannels: this.dataChannelSpecs(),
     });
     this.bindUpstream("audio", this.peer.upstreamAudio);
@@ -256,13 +255,13 @@ export class Connection implements LayerSwitchListener {
     const specs: DataChannelSpec[] = [];
     if (this.dataChannelSignaling) for (const label of SYSTEM_DATA_CHANNELS) specs.push({ label });
     if (this.rpcMethods.length > 0) specs.push({ label: RPC_LABEL });
-    for (const m of this.connect.data_channels ?? []) {
+    for (const m of this.options.dataChannels) {
       if (!m.label.startsWith("#")) continue;
       specs.push({
         label: m.label,
         ordered: m.ordered,
-        maxPacketLifeTime: m.max_packet_life_time,
-        maxRetransmits: m.max_retransmits,
+        maxPacketLifeTime: m.maxPacketLifeTime,
+        maxRetransmits: m.maxRetransmits,
         protocol: m.protocol,
       });
     }
@@ -288,12 +287,6 @@ export class Connection implements LayerSwitchListener {
     for (const other of existing) for (const pub of other.publications) if (this.wants(pub, other)) this.addSubscription(pub);
     this.negotiating = true;
     return this.peer.createOffer();
-  }
-
-  /** The Opus format this sender is offered (connect `audio.opus_params`, `audio.bit_rate`). */
-  private opusFormat(): OpusFormat {
-    const audio = typeof this.connect.audio === "object" ? this.connect.audio : undefined;
-    return senderOpusFormat(audio?.opus_params, audio?.bit_rate);
   }
 
   private bindUpstream(kind: MediaKind, transceiver: RTCRtpTransceiver | undefined): void {
@@ -354,12 +347,11 @@ export class Connection implements LayerSwitchListener {
         this.channel.spotlightRidRequests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === pub.connectionId) ??
         this.channel.spotlightRidRequests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === undefined);
       const rid = spotlight.isFocused(pub.connectionId)
-        ? (asked?.spotlight_focus_rid ?? this.connect.spotlight_focus_rid ?? "r1")
-        : (asked?.spotlight_unfocus_rid ?? this.connect.spotlight_unfocus_rid ?? "r0");
+        ? (asked?.spotlight_focus_rid ?? this.options.spotlightFocusRid ?? "r1")
+        : (asked?.spotlight_unfocus_rid ?? this.options.spotlightUnfocusRid ?? "r0");
       return rid === "none" ? NO_LAYER : pub.layerOf(rid);
     }
-    const simulcastObjectRid = typeof this.connect.simulcast === "object" ? (this.connect.simulcast as { rid?: string }).rid : undefined;
-    const rid = requested ?? this.connect.simulcast_request_rid ?? this.connect.simulcast_rid ?? simulcastObjectRid ?? "r0";
+    const rid = requested ?? this.options.simulcastRid ?? "r0";
     if (rid === "none") return NO_LAYER;
     return pub.layerOf(rid);
   }
@@ -404,7 +396,7 @@ export class Connection implements LayerSwitchListener {
       { rid: "r1", scaleResolutionDownBy: 2, maxBitrate: 700_000 },
       { rid: "r2", scaleResolutionDownBy: 1, maxBitrate: 2_500_000 },
     ];
-    const videoBitRate = typeof this.connect.video === "object" ? this.connect.video.bit_rate : undefined;
+    const videoBitRate = this.options.videoBitRateKbps;
     const total = layers.reduce((n, l) => n + l.maxBitrate, 0);
     const scale = videoBitRate !== undefined && videoBitRate * 1000 < total ? (videoBitRate * 1000) / total : 1;
     return layers.map((l) => ({ ...l, active: true, maxBitrate: Math.round(l.maxBitrate * scale), scalabilityMode: "L1T1" }));

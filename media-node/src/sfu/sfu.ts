@@ -9,6 +9,7 @@ import { RtpForwarding } from "../egress/rtp-forwarder.js";
 import type { Logger } from "../logger.js";
 import type { IceSocketPlan } from "../transport/ice-sockets.js";
 import type { ConnectMessage } from "../signaling/messages.js";
+import type { ConnectionOptions } from "./connection-options.js";
 import type { RtcConfiguration } from "../signaling/offer-config.js";
 import { Channel } from "./channel.js";
 import { Connection, type Role } from "./connection.js";
@@ -137,17 +138,20 @@ export class Sfu {
     this.audioStreaming = new AudioStreaming(this, config, log);
   }
 
-  /** Admission checks alone (modes, legacy stream); throws Refusal with Sora-style reasons. */
-  checkAdmission(connect: ConnectMessage): void {
+  /** Admission by the node's mode alone; throws Refusal with Sora-style reasons. */
+  checkAdmission(channelId: string): void {
     if (this.mode === "block_new_connection") throw new Refusal("BLOCK-NEW-CONNECTION");
-    const channel = this.channels.get(connect.channel_id);
+    const channel = this.channels.get(channelId);
     if (!channel || channel.size === 0) {
       if (this.mode === "block_new_session") throw new Refusal("BLOCK-NEW-SESSION");
     }
-    if (connect.multistream === false) throw new Refusal("LEGACY-STREAM-NOT-SUPPORTED", SIGNALING_CLOSE.badRequest);
   }
 
-  /** Auth step between admission and admit: the auth webhook when configured, else the connect as is. */
+  /**
+   * Auth step between admission and admit: the auth webhook when configured, else the connect as
+   * is. The connect message passes through untouched (it is the webhook's input); signaling turns
+   * the result into ConnectionOptions for admit.
+   */
   async authorize(connect: ConnectMessage, connectionId: string): Promise<Authorization> {
     if (!this.authorizer) return { connect };
     return this.authorizer(connect, connectionId, this.channels.get(connect.channel_id));
@@ -157,15 +161,15 @@ export class Sfu {
    * Admission and placement of a new connection; throws Refusal with Sora-style reasons. `auth`
    * (from authorize) gives the id the auth webhook was asked about and what it returned.
    */
-  admit(connect: ConnectMessage, auth?: ConnectionGrants): Connection {
+  admit(options: ConnectionOptions, auth?: ConnectionGrants): Connection {
     // Checked again: the mode may have changed while the auth webhook was being asked.
-    this.checkAdmission(connect);
-    let channel = this.channels.get(connect.channel_id);
+    this.checkAdmission(options.channelId);
+    let channel = this.channels.get(options.channelId);
     if (!channel) {
-      channel = new Channel(connect.channel_id, {
-        spotlight: connect.spotlight === true,
-        simulcast: connect.simulcast !== undefined && connect.simulcast !== false,
-        ...(connect.spotlight_number !== undefined ? { spotlightNumber: connect.spotlight_number } : {}),
+      channel = new Channel(options.channelId, {
+        spotlight: options.spotlight,
+        simulcast: options.simulcast,
+        ...(options.spotlightNumber !== undefined ? { spotlightNumber: options.spotlightNumber } : {}),
       });
       this.channels.set(channel.channelId, channel);
       this.counters.total_session_created++;
@@ -175,7 +179,7 @@ export class Sfu {
     let conn: Connection;
     try {
       // Built complete, PeerConnection included.
-      conn = new Connection(channel, connect, this.config, this.log.child({ channel_id: channel.channelId }), auth, this.iceSockets);
+      conn = new Connection(channel, options, this.config, this.log.child({ channel_id: channel.channelId }), auth, this.iceSockets);
     } catch (err) {
       this.endSessionIfEmpty(channel); // a channel created for this connect alone does not outlive it
       throw err;

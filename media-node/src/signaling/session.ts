@@ -14,6 +14,7 @@ import { transportCounters } from "../transport/transport-counters.js";
 import { connectMessage, sessionMessage, type ConnectMessage, type SessionMessage } from "./messages.js";
 import { JSONRPC_ERROR, decideRpc, rpcError, rpcErrorFor, rpcResult, type RpcResponse } from "./rpc.js";
 import { offerConfig } from "./offer-config.js";
+import { connectionOptions } from "./connection-options.js";
 
 // One client's signaling state machine, over the WebSocket and, after `switched`, the
 // `signaling`/`notify`/`push`/`stats` DataChannels. Anything malformed or out of order
@@ -136,12 +137,13 @@ export class SignalingSession implements SignalingPort {
     let auth: Authorization;
     const connectionId = newSoraId();
     try {
-      this.sfu.checkAdmission(connect);
+      this.sfu.checkAdmission(connect.channel_id);
+      if (connect.multistream === false) throw new Refusal("LEGACY-STREAM-NOT-SUPPORTED", CLOSE.badRequest);
       this.state = "authenticating";
       auth = await this.sfu.authorize(connect, connectionId);
       if (this.state !== "authenticating") return; // closed while asking
       const { connect: admitted, lifetimeSec: _lifetime, ...grants } = auth;
-      conn = this.sfu.admit(admitted, { connectionId, ...grants });
+      conn = this.sfu.admit(connectionOptions(admitted), { connectionId, ...grants });
     } catch (err) {
       if (err instanceof Refusal) return this.fail(err.code, err.reason);
       this.log.error({ err }, "admission failed");
@@ -180,7 +182,7 @@ export class SignalingSession implements SignalingPort {
       ignore_disconnect_websocket: conn.ignoreDisconnectWebSocket,
     };
     // Absent only for an iOS SDK client without relay: its decoder rejects any other `config`.
-    const config = offerConfig(this.sfu.rtcConfigFor(conn), conn.connect.sora_client);
+    const config = offerConfig(this.sfu.rtcConfigFor(conn), conn.options.soraClient);
     if (config) offer.config = config;
     if (conn.authnMetadata !== undefined) offer.metadata = conn.authnMetadata;
     if (conn.audio) offer.audio_codec_type = "OPUS";
