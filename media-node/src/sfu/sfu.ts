@@ -123,7 +123,7 @@ export class Sfu {
   /** The RTCConfiguration a connection's client should use: TURN servers when TURN is on (see signaling/offer-config.ts). */
   rtcConfigFor: (conn: Connection) => RtcConfiguration = () => ({ iceServers: [] });
 
-  /** Egress (StartForwardingRtp, StartAudioStreaming); both follow the lifecycle through `listeners`. */
+  /** Egress (StartForwardingRtp, StartAudioStreaming): given this Sfu as their PacketSource (egress/packet-source.ts). */
   readonly rtpForwarding: RtpForwarding;
   readonly audioStreaming: AudioStreaming;
 
