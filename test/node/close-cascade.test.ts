@@ -59,6 +59,7 @@ it("a publication closed with subscriptions still registered closes them", async
   await sender.close();
   expect(video.subscriptions).toEqual([]);
   expect(sub.unsubscribers).toEqual([]); // closed: no longer listening
+  expect(receiver.subscriptions.has(video)).toBe(false); // and its owner dropped it
   expect(receiver.closed).toBe(false);
   await channel.close();
 });

@@ -371,6 +371,11 @@ export class Connection implements LayerSwitchListener {
     });
   }
 
+  /** One of this connection's subscriptions closed (here, or by its publication's close): forget it. */
+  onSubscriptionClosed(sub: Subscription): void {
+    if (this.subscriptions.get(sub.publication) === sub) this.subscriptions.delete(sub.publication);
+  }
+
   /** `rpc_rids` of simulcast.switched: what RPC RequestSimulcastRid may ask, nothing when it is not granted. */
   notifiedRpcRids(): RidOrNone[] {
     return this.rpcMethods.includes(REQUEST_SIMULCAST_RID) ? [...this.simulcastRpcRids] : [];

@@ -42,10 +42,13 @@ export { NO_LAYER, type SwitchTrigger } from "../rtp/forwarder.js";
  */
 export interface LayerSwitchListener {
   onLayerSwitched(sub: Subscription, previous: number, current: number, trigger: SwitchTrigger): void;
+  /** The subscription closed (its owner drops it; called once, also when its publication closed it). */
+  onSubscriptionClosed?(sub: Subscription): void;
 }
 
 export class Subscription {
   private ready = false;
+  private closed = false;
   private payloadType = 0;
   private ssrc = 0;
   private midExtId = 0;
@@ -265,9 +268,12 @@ export class Subscription {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     for (const un of this.unsubscribers) un();
     this.unsubscribers.length = 0;
     this.ready = false;
     this.publication.removeSubscription(this);
+    this.switchListener?.onSubscriptionClosed?.(this);
   }
 }
