@@ -27,6 +27,18 @@ export const MAX_CONTROL_MESSAGE_BYTES = 1024 * 1024;
 export const nodeModeSchema = z.enum(["normal", "block_new_session", "block_new_connection"]);
 export type NodeMode = z.infer<typeof nodeModeSchema>;
 
+/**
+ * What a command came to: the node's `ack` without its envelope, as the node's executor returns it
+ * and the edge's caller receives it (error_type is a Sora-style error, e.g. CONNECTION-NOT-FOUND,
+ * or the edge's own NODE-UNREACHABLE).
+ */
+export interface CommandOutcome {
+  ok: boolean;
+  result?: unknown;
+  error_type?: string;
+  error_reason?: unknown;
+}
+
 export const roleSchema = z.enum(["sendrecv", "sendonly", "recvonly"]);
 export const ridSchema = z.enum(["r0", "r1", "r2"]);
 export type Rid = z.infer<typeof ridSchema>;

@@ -1,3 +1,4 @@
+import { SIGNALING_CLOSE } from "../../shared/close-codes.js";
 import { channelStub, clusterStub, durationVar, type Env } from "./env.js";
 import { PLACEMENT_CACHE_MS, PlacementCache } from "./objects/placement-cache.js";
 
@@ -8,9 +9,9 @@ import { PLACEMENT_CACHE_MS, PlacementCache } from "./objects/placement-cache.js
 // Worker isolate (PLACEMENT_CACHE_MS), so connects do not all pass through the one ClusterObject.
 
 const FIRST_MESSAGE_TIMEOUT_MS = 10_000;
-/** Close codes in the 4000 range (application), echoing HTTP statuses. */
-export const CLOSE_BAD_CONNECT = 4400;
-export const CLOSE_NO_NODE = 4503;
+/** Close codes in the 4000 range (application), echoing HTTP statuses (shared/close-codes.ts). */
+export const CLOSE_BAD_CONNECT = SIGNALING_CLOSE.badRequest;
+export const CLOSE_NO_NODE = SIGNALING_CLOSE.unavailable;
 
 export function handleSignaling(request: Request, env: Env): Response {
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {

@@ -1,3 +1,4 @@
+import type { SubscriberEgress } from "./transport/rtp-egress.js";
 // Runtime configuration of one media node. Built by main.ts from CLI flags / env;
 // tests build it directly.
 export interface NodeConfig {
@@ -39,8 +40,12 @@ export interface NodeConfig {
    * AES_CM_128_HMAC_SHA1_80. Process-wide. Off = werift's path end to end.
    */
   fastPath: boolean;
-  /** Test hook: drop this fraction (0..1) of first transmissions towards subscribers; NACK answers still go out. */
-  debugSubscriberLoss: number;
+  /**
+   * The egress of each new subscription (default: a fresh transport/rtp-egress.ts RtpEgress).
+   * Tests swap it, e.g. for a lossy link (test/support/lossy-egress.ts); nothing on the media
+   * path branches on it.
+   */
+  subscriberEgress?: (leg: SubscriberLeg) => SubscriberEgress;
   /** Where GenerateCrashLog writes. */
   crashLogDir: string;
   /**
@@ -70,6 +75,13 @@ export interface NodeConfig {
    * webhook's `rpc_methods`, so the default is none; the auth webhook's list replaces this one.
    */
   defaultRpcMethods: string[];
+}
+
+/** Which subscription an egress is made for (NodeConfig.subscriberEgress). */
+export interface SubscriberLeg {
+  subscriberConnectionId: string;
+  publisherConnectionId: string;
+  kind: "audio" | "video";
 }
 
 export interface WebhookConfig {
@@ -155,7 +167,6 @@ export function defaultConfig(overrides: NodeConfigInput = {}): NodeConfig {
     pongTimeoutMs: 30_000,
     signalingTimeoutMs: 15_000,
     connectionUpdatedIntervalMs: 60_000,
-    debugSubscriberLoss: 0,
     fastPath: true,
     audioStreamingHeader: false,
     maxUpstreamVideoBitrateBps: 5_000_000,

@@ -21,7 +21,6 @@ const program = new Command()
   .option("--no-auto-join", "connect to the edge as a known node without joining the cluster (join later with JoinCluster)")
   .option("--crash-log-dir <dir>", "where GenerateCrashLog writes (default crash-logs)")
   .option("--no-fast-path", "forward RTP through werift's own sender/receiver path instead of the fast path (config: fastPath)")
-  .option("--debug-subscriber-loss <fraction>", "test hook: drop this fraction of first transmissions to subscribers", "0")
   .option("--audio-streaming-url <url>", "audio streaming gateway, HTTP/2 (http:// = h2c, https:// = h2; env AUDIO_STREAMING_URL)")
   .option("--audio-streaming-header", "prefix each streamed Opus packet with the 20-byte timestamp/sequence/length header")
   .option("--auth-webhook-url <url>", "auth webhook (config: auth_webhook_url)")
@@ -72,7 +71,6 @@ const node = new MediaNode({
   ...(opts.nodeName ? { nodeName: opts.nodeName } : {}),
   ...(opts.externalSignalingUrl ? { externalSignalingUrl: opts.externalSignalingUrl } : {}),
   defaultVideoCodec: (opts.defaultVideoCodec as NodeConfig["defaultVideoCodec"] | undefined) ?? file.defaultVideoCodec ?? "VP9",
-  debugSubscriberLoss: Number(opts.debugSubscriberLoss),
   ...(edgeUrl ? { edgeUrl } : {}),
   ...(udpPort !== undefined ? { udpPort } : {}),
   ...(udpPortRange ? { udpPortRange } : {}),

@@ -1,10 +1,13 @@
 import { expect, it } from "vitest";
+import { lossySubscriberEgress } from "../support/lossy-egress.js";
 import { nodeAndBrowser, waitFor } from "./harness.js";
 
-// 5 % of first transmissions towards subscribers are dropped by the node's test hook; the
-// subscriber must keep decoding because its NACKs are answered from the publication's cache.
+// 5 % of the RTP sent to the subscriber's video leg is dropped by a lossy link installed through
+// the node's subscriberEgress hook (test/support/lossy-egress.ts; NACK answers can be lost
+// too); the subscriber must keep decoding because its NACKs are answered from the publication's cache.
 
-const ctx = nodeAndBrowser({ debugSubscriberLoss: 0.05 });
+const loss = lossySubscriberEgress(0.05, (leg) => leg.kind === "video");
+const ctx = nodeAndBrowser({ subscriberEgress: loss.hook });
 
 it("keeps decoding with 5% loss on the subscriber leg, NACKs answered from the cache", async () => {
   const url = ctx.url;
@@ -35,9 +38,11 @@ it("keeps decoding with 5% loss on the subscriber leg, NACKs answered from the c
   const nacks = end.nackCount - start.nackCount;
   const conn = ctx.node.sfu.findConnection(channelId, receiver.connectionId!)!;
   const videoSub = [...conn.subscriptions.values()].find((s) => s.publication.kind === "video")!;
-  console.log(`6 s under 5% loss: ${decoded} frames decoded, ${nacks} NACKs sent by Chromium, ${videoSub.retransmitted} packets retransmitted by the node`);
+  const link = loss.links.find((l) => l.leg.subscriberConnectionId === receiver.connectionId && l.leg.publisherConnectionId === S)!;
+  console.log(`6 s under 5% loss: ${decoded} frames decoded, ${link.egress.dropped} of ${link.egress.dropped + link.egress.passed} packets dropped, ${nacks} NACKs sent by Chromium, ${videoSub.retransmitted} packets retransmitted by the node`);
   // Chromium's fake camera gives ~20 fps here (120 frames in 6 s without loss); a stream
   // whose losses were not repaired would stall until the next keyframe and decode far fewer.
+  expect(link.egress.dropped).toBeGreaterThan(0);
   expect(decoded).toBeGreaterThan(75);
   expect(nacks).toBeGreaterThan(0);
   expect(videoSub.retransmitted).toBeGreaterThan(0);

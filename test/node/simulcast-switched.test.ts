@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { simulcastSwitchedNotify } from "../../media-node/src/sfu/connection.js";
 import { Publication } from "../../media-node/src/sfu/publication.js";
 import { NO_LAYER, Subscription, type SwitchTrigger } from "../../media-node/src/sfu/subscription.js";
+import { RtpEgress } from "../../media-node/src/transport/rtp-egress.js";
 import { SDK_DECODERS } from "../support/sdk-decoders.js";
 
 // When a simulcast subscription changes the layer it relays, its owner is told once (Sora's
@@ -24,7 +25,7 @@ const DELTA = Buffer.from([0x10, 0x01, 0, 0]);
 function setup() {
   const pub = new Publication("SENDER", "video", "VP8", 90000, true);
   const switches: { previous: number; current: number; trigger: SwitchTrigger }[] = [];
-  const sub = new Subscription(pub, transceiver, "RECEIVER", 0, {
+  const sub = new Subscription(pub, transceiver, "RECEIVER", new RtpEgress(), {
     onLayerSwitched: (_s, previous, current, trigger) => switches.push({ previous, current, trigger }),
   });
   sub.refreshNegotiated();

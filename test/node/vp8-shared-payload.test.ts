@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { SrtpContext, rtpHeaderLength } from "../../media-node/src/rtp/srtp.js";
 import { Publication } from "../../media-node/src/sfu/publication.js";
 import { Subscription } from "../../media-node/src/sfu/subscription.js";
-import { configureFastPath } from "../../media-node/src/transport/rtp-egress.js";
+import { RtpEgress, configureFastPath } from "../../media-node/src/transport/rtp-egress.js";
 
 // A received VP8 payload is shared by every subscriber of the track and by the publication's
 // NACK cache. Two subscribers whose picture ids run at different offsets (one was paused, so it
@@ -60,7 +60,7 @@ function subscriber(pub: Publication, ssrc: number, sent: { ssrc: number; payloa
     headerExtensions: [],
     sender: { codec: { payloadType: 96 }, ssrc, onGenericNack: noEvent, onPictureLossIndication: noEvent, onRtcp: noEvent, dtlsTransport: dtls },
   } as unknown as RTCRtpTransceiver;
-  const sub = new Subscription(pub, transceiver, `RECV${ssrc}`, 0);
+  const sub = new Subscription(pub, transceiver, `RECV${ssrc}`, new RtpEgress());
   sub.refreshNegotiated();
   pub.addSubscription(sub);
   return sub;

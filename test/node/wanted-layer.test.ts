@@ -4,17 +4,19 @@ import { rootLogger } from "../../media-node/src/logger.js";
 import { Channel } from "../../media-node/src/sfu/channel.js";
 import { Connection } from "../../media-node/src/sfu/connection.js";
 import { NO_LAYER } from "../../media-node/src/sfu/subscription.js";
+import { connectionOptions } from "../../media-node/src/signaling/connection-options.js";
 import { connectMessage } from "../../media-node/src/signaling/messages.js";
 
 // Which simulcast layer a receiver wants of each sender in a spotlight channel, as the RPCs set
 // it: RequestSpotlightRid (for one sender, else for all) over the connect's focus/unfocus rids,
-// and RequestSimulcastRid / RequestRtpStream over both. No network: Connections without a peer.
+// and RequestSimulcastRid / RequestRtpStream over both. No network: Connections whose
+// PeerConnections never negotiate, closed with the channel.
 
 const channel = new Channel("spot", { spotlight: true, simulcast: true, spotlightNumber: 1 });
 afterAll(() => channel.close());
 
 const join = (id: string, role: "sendonly" | "recvonly") => {
-  const conn = new Connection(channel, connectMessage.parse({ type: "connect", role, channel_id: "spot", audio: false }), defaultConfig(), rootLogger, {
+  const conn = new Connection(channel, connectionOptions(connectMessage.parse({ type: "connect", role, channel_id: "spot", audio: false })), defaultConfig(), rootLogger, {
     connectionId: id,
   });
   channel.connections.set(id, conn);

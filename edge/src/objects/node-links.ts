@@ -1,4 +1,4 @@
-import { MAX_CONTROL_MESSAGE_BYTES, type EdgeMessage, type NodeCommand, type NodeReport } from "../../../shared/control-protocol.js";
+import { MAX_CONTROL_MESSAGE_BYTES, type CommandOutcome, type EdgeMessage, type NodeCommand, type NodeReport } from "../../../shared/control-protocol.js";
 import { utf8Length } from "../../../shared/json-limits.js";
 
 // A media node's control WebSockets as its NodeObject holds them (hibernation API): which socket
@@ -8,12 +8,8 @@ import { utf8Length } from "../../../shared/json-limits.js";
 // (which survives hibernation) with the name presented on `GET /node` and the link's id. Pending commands live in memory:
 // a DO awaiting an ack is not idle, so it does not hibernate while any is pending.
 
-export interface CommandOutcome {
-  ok: boolean;
-  result?: unknown;
-  error_type?: string;
-  error_reason?: unknown;
-}
+/** One definition (shared/control-protocol.ts); re-exported for this module's importers. */
+export type { CommandOutcome };
 
 interface LinkAttachment {
   node_name: string | null;

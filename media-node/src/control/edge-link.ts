@@ -4,6 +4,7 @@ import {
   CONTROL_PROTOCOL_VERSION,
   MAX_CONTROL_MESSAGE_BYTES,
   edgeMessageSchema,
+  type CommandOutcome,
   type ConnectionCall,
   type EdgeMessage,
   type Hello,
@@ -24,12 +25,8 @@ import { snapshotParts } from "./snapshot-parts.js";
 // stayed up for `healthyAfterMs`: a link the edge drops right after the hello (a refused or
 // failing hello) is retried every 5 s, not every 250 ms.
 
-export interface CommandOutcome {
-  ok: boolean;
-  result?: unknown;
-  error_type?: string;
-  error_reason?: unknown;
-}
+/** One definition (shared/control-protocol.ts); re-exported for this module's importers. */
+export type { CommandOutcome };
 
 export interface EdgeLinkHandlers {
   /** Builds the hello (identity, mode, live channels, counters) at connect time. */

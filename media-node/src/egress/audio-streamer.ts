@@ -3,7 +3,7 @@ import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Channel } from "../sfu/channel.js";
 import type { Connection } from "../sfu/connection.js";
-import type { Sfu } from "../sfu/sfu.js";
+import type { PacketSource } from "./packet-source.js";
 import { AudioStream } from "./audio-stream.js";
 import { refuse, succeed, type EgressOutcome } from "./outcome.js";
 
@@ -73,11 +73,11 @@ export class AudioStreaming {
   }
 
   constructor(
-    private readonly sfu: Sfu,
+    private readonly source: PacketSource,
     private readonly config: NodeConfig,
     private readonly log: Logger,
   ) {
-    sfu.listeners.push({
+    source.listeners.push({
       connectionCreated: (conn) => {
         const streaming = this.active.get(conn.channel.channelId);
         if (streaming?.channel === conn.channel) this.addConnection(streaming, conn);
@@ -100,7 +100,7 @@ export class AudioStreaming {
   }
 
   start(channelId: string): EgressOutcome<{ session_id: string }> {
-    const channel = this.sfu.channels.get(channelId);
+    const channel = this.source.channels.get(channelId);
     if (!channel) return refuse("CHANNEL-NOT-FOUND", { channel_id: channelId });
     if (this.active.has(channelId)) return refuse("ALREADY-STARTED", { channel_id: channelId, session_id: channel.sessionId });
     const url = this.gatewayUrl();
@@ -115,7 +115,7 @@ export class AudioStreaming {
   stop(channelId: string): EgressOutcome<{ session_id: string }> {
     const streaming = this.active.get(channelId);
     if (!streaming) {
-      const channel = this.sfu.channels.get(channelId);
+      const channel = this.source.channels.get(channelId);
       if (!channel) return refuse("CHANNEL-NOT-FOUND", { channel_id: channelId });
       return refuse("NOT-STARTED", { channel_id: channelId, session_id: channel.sessionId });
     }
@@ -127,7 +127,7 @@ export class AudioStreaming {
 
   /** The channel's whole subscriber set (SubscribeAudioStreamingResultPush / Unsubscribe…, kept by the edge). */
   setSubscribers(channelId: string, connectionIds: string[]): EgressOutcome<Record<string, never>> {
-    if (!this.sfu.channels.has(channelId)) return refuse("CHANNEL-NOT-FOUND", { channel_id: channelId });
+    if (!this.source.channels.has(channelId)) return refuse("CHANNEL-NOT-FOUND", { channel_id: channelId });
     this.subscribers.set(channelId, new Set(connectionIds));
     return succeed({});
   }
@@ -177,7 +177,7 @@ export class AudioStreaming {
 
   private addConnection(streaming: ChannelStreaming, conn: Connection): void {
     if (streaming.streams.has(conn.id) || conn.role === "recvonly") return;
-    const languageCode = conn.connect.audio_streaming_language_code;
+    const languageCode = conn.options.audioStreamingLanguageCode;
     if (!languageCode) return;
     const audio = conn.publications.find((p) => p.kind === "audio");
     if (!audio) return;

@@ -2,7 +2,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { isIP, isIPv6 } from "node:net";
 import type { Logger } from "../logger.js";
 import type { Connection } from "../sfu/connection.js";
-import type { Sfu } from "../sfu/sfu.js";
+import type { PacketSource } from "./packet-source.js";
 import { FORWARD_AUDIO_PAYLOAD_TYPE, FORWARD_VIDEO_PAYLOAD_TYPE, forwardingSdp, type ForwardedTrack } from "./forwarding-sdp.js";
 import { refuse, succeed, type EgressOutcome } from "./outcome.js";
 import { ForwardedStream, RtpLeg } from "./rtp-leg.js";
@@ -91,10 +91,10 @@ export class RtpForwarding {
   }
 
   constructor(
-    private readonly sfu: Sfu,
+    private readonly source: PacketSource,
     private readonly log: Logger,
   ) {
-    sfu.listeners.push({
+    source.listeners.push({
       connectionDestroyed: (conn) => {
         this.stopWhere((f) => f.source === conn, "forwarded connection left");
         this.forgetStreamsOf(conn);
@@ -109,7 +109,7 @@ export class RtpForwarding {
     for (const port of [audio_port, video_port]) {
       if (!Number.isInteger(port) || port < 1 || port > 65535) return refuse("INVALID-COMMAND", { port });
     }
-    const channel = this.sfu.channels.get(channel_id);
+    const channel = this.source.channels.get(channel_id);
     if (!channel) return refuse("CHANNEL-NOT-FOUND", { channel_id });
     const key = keyOf(channel_id, connection_id);
     if (this.forwards.has(key)) return refuse("ALREADY-STARTED", connection_id === undefined ? { channel_id } : { channel_id, connection_id });
@@ -167,7 +167,7 @@ export class RtpForwarding {
     const forward = this.forwards.get(key);
     const echo = connectionId === undefined ? { channel_id: channelId } : { channel_id: channelId, connection_id: connectionId };
     if (!forward) {
-      if (!this.sfu.channels.has(channelId)) return refuse("CHANNEL-NOT-FOUND", { channel_id: channelId });
+      if (!this.source.channels.has(channelId)) return refuse("CHANNEL-NOT-FOUND", { channel_id: channelId });
       return refuse("NOT-STARTED", echo);
     }
     this.forwards.delete(key);

@@ -47,9 +47,15 @@ export class Channel {
     }
   }
 
-  /** The session ended: stop the channel's timers. */
-  close(): void {
+  /**
+   * The session ended: the channel's timers stop and any connection still in it closes (the
+   * top of the close cascade; the Sfu closes a channel once its last connection has left
+   * through Sfu.leave, which also does the counting and notifies).
+   */
+  async close(): Promise<void> {
     if (this.spotlightTimer) clearInterval(this.spotlightTimer);
+    this.spotlightTimer = undefined;
+    await Promise.all([...this.connections.values()].map((c) => c.close()));
   }
 
   private evaluateSpotlight(spotlight: Spotlight): void {

@@ -1,25 +1,26 @@
 import { RTP_EXTENSION_URI, type MediaStreamTrack, type RTCDataChannel, type RTCRtpTransceiver } from "werift";
-import type { ConnectionInfo, RidOrNone } from "../../../shared/control-protocol.js";
+import { ridOrNoneSchema, type ConnectionInfo, type RidOrNone } from "../../../shared/control-protocol.js";
 import { newSoraId } from "../../../shared/ids.js";
 import { requestedRid } from "../../../shared/rid-requests.js";
 import type { NodeConfig, VideoCodecName } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { IceSocketPlan } from "../transport/ice-sockets.js";
-import type { ConnectMessage } from "../signaling/messages.js";
+import type { ConnectionOptions } from "./connection-options.js";
 import { relayTransportOf } from "../turn/relay-detection.js";
 import type { Channel } from "./channel.js";
-import { senderOpusFormat, type OpusFormat } from "./opus-format.js";
 import { Peer, type DataChannelSpec, type MediaKind } from "./peer.js";
 import { forwards, type ForwardingFilter } from "./forwarding-filter.js";
 import type { ConnectionGrants } from "./sfu.js";
 import { Publication, SIMULCAST_RIDS } from "./publication.js";
 import { NO_LAYER, Subscription, type LayerSwitchListener, type SwitchTrigger } from "./subscription.js";
 import { RPC_METHOD_NAMES } from "../signaling/rpc.js";
+import { RtpEgress } from "../transport/rtp-egress.js";
 
 // One client in a channel: its PeerConnection, what it publishes, what it receives, and the
 // renegotiation queue. Signaling I/O goes through a SignalingPort (WebSocket or DataChannel).
 
-export type Role = "sendrecv" | "sendonly" | "recvonly";
+import type { Role } from "./connection-options.js";
+export type { Role };
 
 export interface SignalingPort {
   /** `signaling` messages: re-offer, close. */
@@ -47,7 +48,7 @@ export interface MessagingChannel {
 }
 
 /** The rids RPC RequestSimulcastRid may ask when the auth webhook gave no `simulcast_rpc_rids`. */
-export const ALL_RPC_RIDS: readonly RidOrNone[] = ["none", "r0", "r1", "r2"];
+export const ALL_RPC_RIDS: readonly RidOrNone[] = ridOrNoneSchema.options;
 
 const REQUEST_SIMULCAST_RID = "2025.2.0/RequestSimulcastRid";
 
@@ -89,31 +90,32 @@ export class Connection implements LayerSwitchListener {
   private readonly forwardingFilters: ForwardingFilter[];
   /** The auth webhook's `spotlight_encodings` / `simulcast_encodings` for this sender's offer. */
   private readonly encodingsOverride: Record<string, unknown>[] | undefined;
-  peer!: Peer;
-  connected = false;
-  closed = false;
+  /** The server side of the client's PeerConnection, built with the Connection (closed by close()). */
+  readonly peer: Peer;
   readonly publications: Publication[] = [];
   readonly subscriptions = new Map<Publication, Subscription>();
+  readonly setupStartedAt = Date.now();
+  // Lifecycle state and timers: changed only by this class's methods (markConnected, markLeft, close).
+  #connected = false;
+  #closed = false;
+  #connectedAt = 0;
+  #updatedTimer?: NodeJS.Timeout;
+  #feedbackTimer?: NodeJS.Timeout;
+  #latestStats?: { timestamp: string; stats: unknown[] };
+  #upstreamVideoBitrateBps?: number;
+  #disconnectApiReason?: Record<string, unknown> | null;
   private negotiating = false;
   private renegotiationPending = false;
   private port?: SignalingPort;
-  latestStats?: { timestamp: string; stats: unknown[] };
-  setupStartedAt = Date.now();
-  updatedTimer?: NodeJS.Timeout;
-  private feedbackTimer?: NodeJS.Timeout;
-  /** ChangeUpstreamVideoBitRate pin (bps); otherwise the node's configured ceiling. */
-  upstreamVideoBitrateBps?: number;
-  connectedAt = 0;
-  /** Disconnect* API `reason` (null when the API gave none); set only when the API ended it. */
-  disconnectApiReason?: Record<string, unknown> | null;
 
   constructor(
     readonly channel: Channel,
-    readonly connect: ConnectMessage,
+    /** What signaling asked for (connection-options.ts; never the raw connect message). */
+    readonly options: ConnectionOptions,
     private readonly config: NodeConfig,
     readonly log: Logger,
     auth?: ConnectionGrants,
-    private readonly iceSockets?: IceSocketPlan,
+    iceSockets?: IceSocketPlan,
   ) {
     // The auth webhook is asked before the Connection exists, under the id it will have.
     this.id = auth?.connectionId ?? newSoraId();
@@ -121,26 +123,24 @@ export class Connection implements LayerSwitchListener {
     this.eventMetadata = auth?.eventMetadata;
     this.authzMetadata = auth?.authzMetadata;
     this.signalingNotify = auth?.signalingNotify ?? true;
-    this.forwardingFilters = [...(connect.forwarding_filter ? [connect.forwarding_filter] : []), ...(connect.forwarding_filters ?? [])];
+    this.forwardingFilters = options.forwardingFilters;
     this.encodingsOverride = (channel.spotlight ? auth?.spotlightEncodings : undefined) ?? auth?.simulcastEncodings;
-    this.role = connect.role;
-    this.clientId = connect.client_id ?? this.id;
-    this.bundleIdExplicit = connect.bundle_id !== undefined;
-    this.bundleId = connect.bundle_id ?? this.id;
+    this.role = options.role;
+    this.clientId = options.clientId ?? this.id;
+    this.bundleIdExplicit = options.bundleId !== undefined;
+    this.bundleId = options.bundleId ?? this.id;
     const sends = this.role !== "recvonly";
-    this.audio = connect.audio !== false;
-    this.video = connect.video !== false;
-    const videoObj = typeof connect.video === "object" ? connect.video : undefined;
-    const requested = videoObj?.codec_type;
-    this.videoCodec = requested && requested !== "H265" ? requested : config.defaultVideoCodec;
-    this.dataChannelSignaling = connect.data_channel_signaling === true;
-    this.ignoreDisconnectWebSocket = this.dataChannelSignaling && connect.ignore_disconnect_websocket === true;
-    this.messaging = (connect.data_channels ?? [])
+    this.audio = options.audio;
+    this.video = options.video;
+    this.videoCodec = options.videoCodec ?? config.defaultVideoCodec;
+    this.dataChannelSignaling = options.dataChannelSignaling;
+    this.ignoreDisconnectWebSocket = this.dataChannelSignaling && options.ignoreDisconnectWebSocket;
+    this.messaging = options.dataChannels
       .filter((d) => d.label.startsWith("#"))
       .map((d) => ({
         label: d.label,
         direction: d.direction,
-        compress: d.compress === true,
+        compress: d.compress,
         header: d.header?.some((h) => h.type === "sender_connection_id") === true,
         ...(d.header ? { headerFields: d.header } : {}),
       }));
@@ -148,14 +148,94 @@ export class Connection implements LayerSwitchListener {
     this.rpcMethods = this.dataChannelSignaling
       ? [...new Set(auth?.rpcMethods ?? config.defaultRpcMethods)].filter((m) => (RPC_METHOD_NAMES as readonly string[]).includes(m))
       : [];
-    this.rpcCompress = connect.data_channels?.find((d) => d.label === RPC_LABEL)?.compress === true;
+    this.rpcCompress = options.dataChannels.find((d) => d.label === RPC_LABEL)?.compress === true;
     this.simulcastRpcRids = auth?.simulcastRpcRids ? [...new Set(auth.simulcastRpcRids)] : ALL_RPC_RIDS;
-    this.signalingNotifyMetadata = connect.signaling_notify_metadata;
-    this.metadata = connect.metadata;
+    this.signalingNotifyMetadata = options.signalingNotifyMetadata;
+    this.metadata = options.metadata;
     // Spotlight delivers senders at per-subscriber rids, so its senders always publish simulcast.
-    this.simulcast = (connect.simulcast !== undefined && connect.simulcast !== false) || channel.spotlight;
+    this.simulcast = options.simulcast || channel.spotlight;
     if (sends && this.audio) this.publications.push(new Publication(this.id, "audio", "OPUS", 48000));
     if (sends && this.video) this.publications.push(new Publication(this.id, "video", this.videoCodec, 90000, this.simulcast));
+    const hasUpstreamAudio = this.publications.some((p) => p.kind === "audio");
+    const hasUpstreamVideo = this.publications.some((p) => p.kind === "video");
+    this.peer = new Peer({
+      iceAddresses: config.iceAddresses,
+      ...(iceSockets ? { iceSockets } : {}),
+      upstreamAudio: hasUpstreamAudio,
+      upstreamVideo: hasUpstreamVideo,
+      videoCodec: this.videoCodec,
+      ...(this.simulcast ? { simulcastRids: [...SIMULCAST_RIDS] } : {}),
+      ...(hasUpstreamAudio ? { upstreamOpusFormat: options.opusFormat } : {}),
+      dataChannels: this.dataChannelSpecs(),
+    });
+    this.bindUpstream("audio", this.peer.upstreamAudio);
+    this.bindUpstream("video", this.peer.upstreamVideo);
+  }
+
+  /** The PeerConnection is up (set by markConnected, cleared by markLeft). */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** When the PeerConnection came up (ms; 0 before). */
+  get connectedAt(): number {
+    return this.#connectedAt;
+  }
+
+  /** The client's latest getStats() report (recordStats). */
+  get latestStats(): { timestamp: string; stats: unknown[] } | undefined {
+    return this.#latestStats;
+  }
+
+  /** ChangeUpstreamVideoBitRate pin (bps); otherwise the node's configured ceiling. */
+  get upstreamVideoBitrateBps(): number | undefined {
+    return this.#upstreamVideoBitrateBps;
+  }
+
+  /** Disconnect* API `reason` (null when the API gave none); set only when the API ended it. */
+  get disconnectApiReason(): Record<string, unknown> | null | undefined {
+    return this.#disconnectApiReason;
+  }
+
+  /**
+   * The PeerConnection came up: from now on the connection counts as connected, its publisher
+   * feedback runs and `onUpdated` is called every `updatedIntervalMs` until it leaves. False
+   * (nothing changed) if it already was connected or is closed.
+   */
+  markConnected(nowMs: number, updatedIntervalMs: number, onUpdated: () => void): boolean {
+    if (this.#connected || this.#closed) return false;
+    this.#connected = true;
+    this.#connectedAt = nowMs;
+    this.startPublisherFeedback();
+    this.#updatedTimer = setInterval(onUpdated, updatedIntervalMs);
+    this.#updatedTimer.unref();
+    return true;
+  }
+
+  /** The connection is leaving its channel: it no longer counts as connected (close() follows). */
+  markLeft(): void {
+    this.#connected = false;
+    if (this.#updatedTimer) clearInterval(this.#updatedTimer);
+    this.#updatedTimer = undefined;
+  }
+
+  recordStats(stats: unknown[], timestamp = new Date().toISOString()): void {
+    this.#latestStats = { timestamp, stats };
+  }
+
+  /** ChangeUpstreamVideoBitRate: the REMB this sender gets from now on, sent at once. */
+  pinUpstreamVideoBitrate(bps: number): void {
+    this.#upstreamVideoBitrateBps = bps;
+    for (const pub of this.publications) pub.sendBitrateEstimate(bps);
+  }
+
+  /** A Disconnect* API is ending this connection (`reason` goes to the event webhook). */
+  markDisconnectedByApi(reason: Record<string, unknown> | null): void {
+    this.#disconnectApiReason = reason;
   }
 
   get sessionId(): string {
@@ -175,13 +255,13 @@ export class Connection implements LayerSwitchListener {
     const specs: DataChannelSpec[] = [];
     if (this.dataChannelSignaling) for (const label of SYSTEM_DATA_CHANNELS) specs.push({ label });
     if (this.rpcMethods.length > 0) specs.push({ label: RPC_LABEL });
-    for (const m of this.connect.data_channels ?? []) {
+    for (const m of this.options.dataChannels) {
       if (!m.label.startsWith("#")) continue;
       specs.push({
         label: m.label,
         ordered: m.ordered,
-        maxPacketLifeTime: m.max_packet_life_time,
-        maxRetransmits: m.max_retransmits,
+        maxPacketLifeTime: m.maxPacketLifeTime,
+        maxRetransmits: m.maxRetransmits,
         protocol: m.protocol,
       });
     }
@@ -202,31 +282,11 @@ export class Connection implements LayerSwitchListener {
     return list;
   }
 
-  /** Builds the PeerConnection with everything already published in the channel, and the initial offer SDP. */
+  /** Subscribes to everything already published in the channel, and builds the initial offer SDP. */
   async createInitialOffer(existing: Iterable<Connection>): Promise<string> {
-    const hasUpstreamAudio = this.publications.some((p) => p.kind === "audio");
-    const hasUpstreamVideo = this.publications.some((p) => p.kind === "video");
-    this.peer = new Peer({
-      iceAddresses: this.config.iceAddresses,
-      ...(this.iceSockets ? { iceSockets: this.iceSockets } : {}),
-      upstreamAudio: hasUpstreamAudio,
-      upstreamVideo: hasUpstreamVideo,
-      videoCodec: this.videoCodec,
-      ...(this.simulcast ? { simulcastRids: [...SIMULCAST_RIDS] } : {}),
-      ...(hasUpstreamAudio ? { upstreamOpusFormat: this.opusFormat() } : {}),
-      dataChannels: this.dataChannelSpecs(),
-    });
-    this.bindUpstream("audio", this.peer.upstreamAudio);
-    this.bindUpstream("video", this.peer.upstreamVideo);
     for (const other of existing) for (const pub of other.publications) if (this.wants(pub, other)) this.addSubscription(pub);
     this.negotiating = true;
     return this.peer.createOffer();
-  }
-
-  /** The Opus format this sender is offered (connect `audio.opus_params`, `audio.bit_rate`). */
-  private opusFormat(): OpusFormat {
-    const audio = typeof this.connect.audio === "object" ? this.connect.audio : undefined;
-    return senderOpusFormat(audio?.opus_params, audio?.bit_rate);
   }
 
   private bindUpstream(kind: MediaKind, transceiver: RTCRtpTransceiver | undefined): void {
@@ -256,7 +316,9 @@ export class Connection implements LayerSwitchListener {
   addSubscription(pub: Publication): void {
     if (this.subscriptions.has(pub) || this.closed) return;
     const transceiver = this.peer.addDownstream(pub.kind, pub.connectionId, pub.codec);
-    const sub = new Subscription(pub, transceiver, this.id, this.config.debugSubscriberLoss, this);
+    const leg = { subscriberConnectionId: this.id, publisherConnectionId: pub.connectionId, kind: pub.kind };
+    const egress = this.config.subscriberEgress?.(leg) ?? new RtpEgress();
+    const sub = new Subscription(pub, transceiver, this.id, egress, this);
     if (pub.kind === "video" && this.channel.isPaused(this.id, pub.connectionId)) sub.setPaused(true);
     if (pub.simulcast) sub.setWantedLayer(this.wantedLayerOf(pub));
     this.subscriptions.set(pub, sub);
@@ -285,12 +347,11 @@ export class Connection implements LayerSwitchListener {
         this.channel.spotlightRidRequests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === pub.connectionId) ??
         this.channel.spotlightRidRequests.find((r) => r.recv_connection_id === this.id && r.send_connection_id === undefined);
       const rid = spotlight.isFocused(pub.connectionId)
-        ? (asked?.spotlight_focus_rid ?? this.connect.spotlight_focus_rid ?? "r1")
-        : (asked?.spotlight_unfocus_rid ?? this.connect.spotlight_unfocus_rid ?? "r0");
+        ? (asked?.spotlight_focus_rid ?? this.options.spotlightFocusRid ?? "r1")
+        : (asked?.spotlight_unfocus_rid ?? this.options.spotlightUnfocusRid ?? "r0");
       return rid === "none" ? NO_LAYER : pub.layerOf(rid);
     }
-    const simulcastObjectRid = typeof this.connect.simulcast === "object" ? (this.connect.simulcast as { rid?: string }).rid : undefined;
-    const rid = requested ?? this.connect.simulcast_request_rid ?? this.connect.simulcast_rid ?? simulcastObjectRid ?? "r0";
+    const rid = requested ?? this.options.simulcastRid ?? "r0";
     if (rid === "none") return NO_LAYER;
     return pub.layerOf(rid);
   }
@@ -308,6 +369,11 @@ export class Connection implements LayerSwitchListener {
       if (this.closed || !this.subscriptions.has(pub)) return;
       this.sendNotify(simulcastSwitchedNotify(pub.connectionId, previous, current, wanted, trigger, this.notifiedRpcRids()));
     });
+  }
+
+  /** One of this connection's subscriptions closed (here, or by its publication's close): forget it. */
+  onSubscriptionClosed(sub: Subscription): void {
+    if (this.subscriptions.get(sub.publication) === sub) this.subscriptions.delete(sub.publication);
   }
 
   /** `rpc_rids` of simulcast.switched: what RPC RequestSimulcastRid may ask, nothing when it is not granted. */
@@ -335,7 +401,7 @@ export class Connection implements LayerSwitchListener {
       { rid: "r1", scaleResolutionDownBy: 2, maxBitrate: 700_000 },
       { rid: "r2", scaleResolutionDownBy: 1, maxBitrate: 2_500_000 },
     ];
-    const videoBitRate = typeof this.connect.video === "object" ? this.connect.video.bit_rate : undefined;
+    const videoBitRate = this.options.videoBitRateKbps;
     const total = layers.reduce((n, l) => n + l.maxBitrate, 0);
     const scale = videoBitRate !== undefined && videoBitRate * 1000 < total ? (videoBitRate * 1000) / total : 1;
     return layers.map((l) => ({ ...l, active: true, maxBitrate: Math.round(l.maxBitrate * scale), scalabilityMode: "L1T1" }));
@@ -417,7 +483,7 @@ export class Connection implements LayerSwitchListener {
       audio: this.audio,
       video: this.video,
       // Sora's notify names the client's TURN transport; a connection not relayed reports "udp".
-      turn_transport_type: (this.peer?.pc && relayTransportOf(this.peer.pc)) || "udp",
+      turn_transport_type: relayTransportOf(this.peer.pc) || "udp",
     };
     if (this.authnMetadata !== undefined) fields.authn_metadata = this.authnMetadata;
     if (this.authzMetadata !== undefined) fields.authz_metadata = this.authzMetadata;
@@ -458,7 +524,7 @@ export class Connection implements LayerSwitchListener {
    * would drop a `close` message still in flight.
    */
   async dataChannelsFlushed(timeoutMs: number): Promise<void> {
-    const sctp = this.peer?.pc.sctpTransport?.sctp as unknown as { outboundQueue?: unknown[]; sentQueue?: unknown[] } | undefined;
+    const sctp = this.peer.pc.sctpTransport?.sctp as unknown as { outboundQueue?: unknown[]; sentQueue?: unknown[] } | undefined;
     if (!sctp) return;
     const deadline = Date.now() + timeoutMs;
     while ((sctp.outboundQueue?.length ?? 0) + (sctp.sentQueue?.length ?? 0) > 0 && Date.now() < deadline) {
@@ -467,31 +533,34 @@ export class Connection implements LayerSwitchListener {
   }
 
   dataChannel(label: string): RTCDataChannel | undefined {
-    return this.peer?.dataChannels.get(label);
+    return this.peer.dataChannels.get(label);
   }
 
   /** Periodic receiver feedback to this publisher (REMB), from the moment media can flow. */
-  startPublisherFeedback(): void {
-    if (this.feedbackTimer || !this.publications.some((p) => p.kind === "video")) return;
-    this.feedbackTimer = setInterval(() => {
-      const bps = this.upstreamVideoBitrateBps ?? this.config.maxUpstreamVideoBitrateBps;
+  private startPublisherFeedback(): void {
+    if (this.#feedbackTimer || !this.publications.some((p) => p.kind === "video")) return;
+    this.#feedbackTimer = setInterval(() => {
+      const bps = this.#upstreamVideoBitrateBps ?? this.config.maxUpstreamVideoBitrateBps;
       for (const pub of this.publications) pub.sendBitrateEstimate(bps);
     }, PUBLISHER_FEEDBACK_INTERVAL_MS);
-    this.feedbackTimer.unref();
+    this.#feedbackTimer.unref();
   }
 
+  /**
+   * The close cascade (mediasoup's): timers stop, this connection's subscriptions close (each
+   * leaves its publication), its publications close (their remaining subscriptions, keyframe
+   * timers and fast-path SSRC claims go), then the PeerConnection. Idempotent.
+   */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.updatedTimer) clearInterval(this.updatedTimer);
-    if (this.feedbackTimer) clearInterval(this.feedbackTimer);
+    if (this.#closed) return;
+    this.#closed = true;
+    this.markLeft();
+    if (this.#feedbackTimer) clearInterval(this.#feedbackTimer);
+    this.#feedbackTimer = undefined;
     for (const sub of this.subscriptions.values()) sub.close();
     this.subscriptions.clear();
-    for (const pub of this.publications) {
-      pub.subscriptions.length = 0;
-      pub.close();
-    }
-    await this.peer?.close();
+    for (const pub of this.publications) pub.close();
+    await this.peer.close();
   }
 }
 

@@ -1,4 +1,5 @@
 import type { RtpPacket, RTCRtpReceiver } from "werift";
+import { ridSchema } from "../../../shared/control-protocol.js";
 import type { MediaKind } from "./peer.js";
 import type { Subscription } from "./subscription.js";
 import type { VideoCodecName } from "../config.js";
@@ -20,7 +21,7 @@ const KEYFRAME_REQUEST_INTERVAL_MS = 300;
 /** A layer that sent nothing for this long is considered stopped (Chrome drops layers under low bandwidth). */
 export const LAYER_INACTIVE_MS = 1_000;
 
-export const SIMULCAST_RIDS = ["r0", "r1", "r2"] as const;
+export const SIMULCAST_RIDS = ridSchema.options;
 export type SimulcastRid = (typeof SIMULCAST_RIDS)[number];
 
 export class Layer {
@@ -194,9 +195,16 @@ export class Publication {
     this.keyFrameRequestTimer = undefined;
   }
 
-  /** The connection is closing: no timer outlives it. */
+  /**
+   * The publishing connection is closing: subscriptions still registered (normally each
+   * subscriber has already dropped its own when the publisher left) close, no timer outlives
+   * it, and the fast path's SSRC claims are released.
+   */
   close(): void {
+    for (const sub of [...this.subscriptions]) sub.close();
+    this.subscriptions.length = 0;
     this.stopKeyFrameRequests();
+    this.ingress.release();
   }
 
   /** Tells the sender how much it may send for this track (REMB over all its layers' SSRCs). */

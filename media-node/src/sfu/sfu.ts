@@ -1,6 +1,7 @@
 import { ApiError } from "../../../shared/api/errors.js";
 import { applyConnectionCall } from "../../../shared/connection-calls.js";
-import type { ChannelSnapshot, ConnectionCall, PausedStream, RidOrNone, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
+import { SIGNALING_CLOSE } from "../../../shared/close-codes.js";
+import type { ChannelSnapshot, ConnectionCall, NodeCounters, NodeMode, PausedStream, RidOrNone, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
 import { connectionStats } from "./connection-stats.js";
 import type { NodeConfig } from "../config.js";
 import { AudioStreaming } from "../egress/audio-streamer.js";
@@ -8,6 +9,7 @@ import { RtpForwarding } from "../egress/rtp-forwarder.js";
 import type { Logger } from "../logger.js";
 import type { IceSocketPlan } from "../transport/ice-sockets.js";
 import type { ConnectMessage } from "../signaling/messages.js";
+import type { ConnectionOptions } from "./connection-options.js";
 import type { RtcConfiguration } from "../signaling/offer-config.js";
 import { Channel } from "./channel.js";
 import { Connection, type Role } from "./connection.js";
@@ -16,7 +18,7 @@ import { decodeMessage, MAX_MESSAGE_BYTES, MessageFanOut } from "./messaging.js"
 // The node's SFU: the channels it owns, admission (modes), and the join/leave choreography
 // (who gets which tracks, notifies and re-offers). Signaling calls in; media never passes here.
 
-export type NodeMode = "normal" | "block_new_session" | "block_new_connection";
+export type { NodeMode };
 
 /**
  * Refusal past `maxConnections` (node full, and on the edge's `place` when every node is). Sora's
@@ -27,23 +29,25 @@ export const MAX_CONNECTIONS_EXCEEDED = "MAX-CONNECTIONS-EXCEEDED";
 export class Refusal extends Error {
   constructor(
     readonly reason: string,
-    readonly code = 4403,
+    readonly code: number = SIGNALING_CLOSE.refused,
   ) {
     super(reason);
   }
 }
 
-export interface NodeCounters {
-  total_connection_created: number;
-  total_connection_updated: number;
-  total_connection_destroyed: number;
-  total_session_created: number;
-  total_session_destroyed: number;
-  total_successful_connections: number;
-  total_failed_connections: number;
-  total_duration_msec: number;
-  total_setup_time_msec: number;
-}
+/** The SFU's share of the node's counters (the rest are the webhooks' and TURN's). */
+export type SfuCounters = Pick<
+  NodeCounters,
+  | "total_connection_created"
+  | "total_connection_updated"
+  | "total_connection_destroyed"
+  | "total_session_created"
+  | "total_session_destroyed"
+  | "total_successful_connections"
+  | "total_failed_connections"
+  | "total_duration_msec"
+  | "total_setup_time_msec"
+>;
 
 /** What auth decided for a connect: the connect as rewritten by the auth webhook, and what rides along. */
 export interface Authorization {
@@ -95,7 +99,7 @@ export interface SfuEvents {
 export class Sfu {
   readonly channels = new Map<string, Channel>();
   mode: NodeMode = "normal";
-  readonly counters: NodeCounters = {
+  readonly counters: SfuCounters = {
     total_connection_created: 0,
     total_connection_updated: 0,
     total_connection_destroyed: 0,
@@ -125,7 +129,7 @@ export class Sfu {
   /** The RTCConfiguration a connection's client should use: TURN servers when TURN is on (see signaling/offer-config.ts). */
   rtcConfigFor: (conn: Connection) => RtcConfiguration = () => ({ iceServers: [] });
 
-  /** Egress (StartForwardingRtp, StartAudioStreaming); both follow the lifecycle through `listeners`. */
+  /** Egress (StartForwardingRtp, StartAudioStreaming): given this Sfu as their PacketSource (egress/packet-source.ts). */
   readonly rtpForwarding: RtpForwarding;
   readonly audioStreaming: AudioStreaming;
 
@@ -140,20 +144,23 @@ export class Sfu {
     this.audioStreaming = new AudioStreaming(this, config, log);
   }
 
-  /** Admission checks alone (modes, legacy stream); throws Refusal with Sora-style reasons. */
-  checkAdmission(connect: ConnectMessage): void {
+  /** Admission by the node's mode alone; throws Refusal with Sora-style reasons. */
+  checkAdmission(channelId: string): void {
     if (this.mode === "block_new_connection") throw new Refusal("BLOCK-NEW-CONNECTION");
     // The cap counts every admitted connection, set up or not (each holds ports and a PeerConnection).
     const max = this.config.maxConnections;
     if (max !== undefined && this.connectionCount() >= max) throw new Refusal(MAX_CONNECTIONS_EXCEEDED);
-    const channel = this.channels.get(connect.channel_id);
+    const channel = this.channels.get(channelId);
     if (!channel || channel.size === 0) {
       if (this.mode === "block_new_session") throw new Refusal("BLOCK-NEW-SESSION");
     }
-    if (connect.multistream === false) throw new Refusal("LEGACY-STREAM-NOT-SUPPORTED", 4400);
   }
 
-  /** Auth step between admission and admit: the auth webhook when configured, else the connect as is. */
+  /**
+   * Auth step between admission and admit: the auth webhook when configured, else the connect as
+   * is. The connect message passes through untouched (it is the webhook's input); signaling turns
+   * the result into ConnectionOptions for admit.
+   */
   async authorize(connect: ConnectMessage, connectionId: string): Promise<Authorization> {
     if (!this.authorizer) return { connect };
     return this.authorizer(connect, connectionId, this.channels.get(connect.channel_id));
@@ -163,22 +170,29 @@ export class Sfu {
    * Admission and placement of a new connection; throws Refusal with Sora-style reasons. `auth`
    * (from authorize) gives the id the auth webhook was asked about and what it returned.
    */
-  admit(connect: ConnectMessage, auth?: ConnectionGrants): Connection {
+  admit(options: ConnectionOptions, auth?: ConnectionGrants): Connection {
     // Checked again: the mode may have changed while the auth webhook was being asked.
-    this.checkAdmission(connect);
-    let channel = this.channels.get(connect.channel_id);
+    this.checkAdmission(options.channelId);
+    let channel = this.channels.get(options.channelId);
     if (!channel) {
-      channel = new Channel(connect.channel_id, {
-        spotlight: connect.spotlight === true,
-        simulcast: connect.simulcast !== undefined && connect.simulcast !== false,
-        ...(connect.spotlight_number !== undefined ? { spotlightNumber: connect.spotlight_number } : {}),
+      channel = new Channel(options.channelId, {
+        spotlight: options.spotlight,
+        simulcast: options.simulcast,
+        ...(options.spotlightNumber !== undefined ? { spotlightNumber: options.spotlightNumber } : {}),
       });
       this.channels.set(channel.channelId, channel);
       this.counters.total_session_created++;
       this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session created");
       for (const l of this.listeners) l.sessionCreated?.(channel);
     }
-    const conn = new Connection(channel, connect, this.config, this.log.child({ channel_id: channel.channelId }), auth, this.iceSockets);
+    let conn: Connection;
+    try {
+      // Built complete, PeerConnection included.
+      conn = new Connection(channel, options, this.config, this.log.child({ channel_id: channel.channelId }), auth, this.iceSockets);
+    } catch (err) {
+      this.endSessionIfEmpty(channel); // a channel created for this connect alone does not outlive it
+      throw err;
+    }
     channel.connections.set(conn.id, conn);
     return conn;
   }
@@ -200,20 +214,16 @@ export class Sfu {
 
   /** The connection's PeerConnection is up: announce it and send its tracks to everyone else. */
   onConnected(conn: Connection): void {
-    if (conn.connected || conn.closed) return;
-    conn.connected = true;
-    conn.connectedAt = Date.now();
-    conn.startPublisherFeedback();
+    const channel = conn.channel;
+    const updated = () => {
+      this.counters.total_connection_updated++;
+      channel.announceUpdated(conn);
+    };
+    if (!conn.markConnected(Date.now(), this.config.connectionUpdatedIntervalMs, updated)) return;
     this.counters.total_connection_created++;
     this.counters.total_successful_connections++;
     this.counters.total_setup_time_msec += conn.connectedAt - conn.setupStartedAt;
-    const channel = conn.channel;
     channel.announceCreated(conn);
-    conn.updatedTimer = setInterval(() => {
-      this.counters.total_connection_updated++;
-      channel.announceUpdated(conn);
-    }, this.config.connectionUpdatedIntervalMs);
-    conn.updatedTimer.unref();
     // Tracks of connections that became connected after this one's offer was built.
     let changed = false;
     for (const other of channel.peersOf(conn)) {
@@ -245,13 +255,13 @@ export class Sfu {
     const wasConnected = conn.connected;
     channel.connections.delete(conn.id);
     channel.forgetConnection(conn.id);
-    conn.connected = false;
+    conn.markLeft();
     if (wasConnected) {
       this.counters.total_connection_destroyed++;
       this.counters.total_duration_msec += Date.now() - conn.connectedAt;
       channel.announceDestroyed(conn);
       for (const other of channel.connections.values()) {
-        if (other.closed || !other.peer) continue;
+        if (other.closed) continue;
         if (other.removeSubscriptionsFrom(conn.id)) {
           void other.renegotiate().catch((err) => other.log.warn({ err }, "re-offer failed"));
         }
@@ -263,13 +273,16 @@ export class Sfu {
     }
     conn.log.info({ connection_id: conn.id, reason }, "connection closed");
     await conn.close();
-    if (channel.size === 0 && this.channels.get(channel.channelId) === channel) {
-      this.channels.delete(channel.channelId);
-      channel.close();
-      this.counters.total_session_destroyed++;
-      this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session destroyed");
-      for (const l of this.listeners) l.sessionDestroyed?.(channel);
-    }
+    this.endSessionIfEmpty(channel);
+  }
+
+  private endSessionIfEmpty(channel: Channel): void {
+    if (channel.size !== 0 || this.channels.get(channel.channelId) !== channel) return;
+    this.channels.delete(channel.channelId);
+    void channel.close();
+    this.counters.total_session_destroyed++;
+    this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session destroyed");
+    for (const l of this.listeners) l.sessionDestroyed?.(channel);
   }
 
   /**
@@ -380,8 +393,7 @@ export class Sfu {
     const conn = channel.connections.get(connectionId);
     if (!conn) return "CONNECTION-NOT-FOUND";
     if (!conn.publications.some((p) => p.kind === "video")) return "NOT-A-SENDER";
-    conn.upstreamVideoBitrateBps = kbps * 1000;
-    for (const pub of conn.publications) pub.sendBitrateEstimate(conn.upstreamVideoBitrateBps);
+    conn.pinUpstreamVideoBitrate(kbps * 1000);
     return "ok";
   }
 
@@ -398,7 +410,7 @@ export class Sfu {
     const targets = this.select(channel, selector, false);
     await Promise.all(
       targets.map(async (conn) => {
-        conn.disconnectApiReason = reason ?? null;
+        conn.markDisconnectedByApi(reason ?? null);
         if (!(await conn.endSignaling(1000, "DISCONNECTED-API", "disconnected by the API"))) await this.leave(conn, "disconnected by the API");
       }),
     );
@@ -474,7 +486,7 @@ export class Sfu {
   /** A client's `getStats()` report (pong over WebSocket, `stats` over DataChannel). */
   recordUserAgentStats(conn: Connection, stats: unknown): void {
     const list = Array.isArray(stats) ? stats : Object.values(stats as Record<string, unknown>);
-    conn.latestStats = { timestamp: new Date().toISOString(), stats: list };
+    conn.recordStats(list);
     for (const l of this.listeners) l.userAgentStats?.(conn);
   }
 

@@ -14,7 +14,7 @@ import { NACK_FOUND, NACK_SUPPRESSED, NackHistory } from "../rtp/nack-history.js
 import { SequenceRebaser } from "../rtp/sequence-rebaser.js";
 import { Vp8Munger } from "../rtp/vp8-munger.js";
 import { mediaCounters } from "./media-counters.js";
-import { RtpEgress } from "../transport/rtp-egress.js";
+import type { SubscriberEgress } from "../transport/rtp-egress.js";
 import { transportCounters } from "../transport/transport-counters.js";
 import type { Publication } from "./publication.js";
 
@@ -42,10 +42,13 @@ export { NO_LAYER, type SwitchTrigger } from "../rtp/forwarder.js";
  */
 export interface LayerSwitchListener {
   onLayerSwitched(sub: Subscription, previous: number, current: number, trigger: SwitchTrigger): void;
+  /** The subscription closed (its owner drops it; called once, also when its publication closed it). */
+  onSubscriptionClosed?(sub: Subscription): void;
 }
 
 export class Subscription {
   private ready = false;
+  private closed = false;
   private payloadType = 0;
   private ssrc = 0;
   private midExtId = 0;
@@ -57,7 +60,6 @@ export class Subscription {
   private readonly nackHistory = new NackHistory(Date.now());
   private lastSubscriberKeyframeRequestMs = -Infinity;
   private readonly headerScratch = new RtpHeader();
-  private readonly egress = new RtpEgress();
   private readonly vp8?: Vp8Munger;
   packetsSent = 0;
   bytesSent = 0;
@@ -68,7 +70,8 @@ export class Subscription {
     readonly publication: Publication,
     readonly transceiver: RTCRtpTransceiver,
     readonly subscriberConnectionId: string,
-    private readonly lossRate: number,
+    /** Where rewritten packets go (transport/rtp-egress.ts); false from it = werift's sendRtp. */
+    private readonly egress: SubscriberEgress,
     private readonly switchListener?: LayerSwitchListener,
   ) {
     if (publication.codec === "VP8") this.vp8 = new Vp8Munger();
@@ -190,7 +193,6 @@ export class Subscription {
     const fw = this.forwarder;
     const outSeq = fw.outSeq;
     this.nackHistory.record(outSeq, layer, packet.header.sequenceNumber, fw.tsOffset);
-    if (this.lossRate > 0 && Math.random() < this.lossRate) return;
     this.send(packet, outSeq, fw.outTs);
   }
 
@@ -266,9 +268,12 @@ export class Subscription {
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     for (const un of this.unsubscribers) un();
     this.unsubscribers.length = 0;
     this.ready = false;
     this.publication.removeSubscription(this);
+    this.switchListener?.onSubscriptionClosed?.(this);
   }
 }

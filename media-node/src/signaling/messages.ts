@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ridOrNoneSchema, ridSchema } from "../../../shared/control-protocol.js";
 import { boundedJson } from "../../../shared/json-limits.js";
 import { forwardingFilterSchema } from "../sfu/forwarding-filter.js";
 import { opusParamsSchema } from "../sfu/opus-format.js";
@@ -6,8 +7,8 @@ import { opusParamsSchema } from "../sfu/opus-format.js";
 // Client → server signaling messages, as sora-js-sdk (dist/sora.js), sora-cpp-sdk and the
 // mobile SDKs send them. Unknown keys are kept (SDKs add fields over time); known keys are typed.
 
-const rid = z.enum(["r0", "r1", "r2"]);
-const ridOrNone = z.enum(["none", "r0", "r1", "r2"]);
+const rid = ridSchema;
+const ridOrNone = ridOrNoneSchema;
 const shortString = z.string().min(1).max(255);
 
 const audioSettings = z.union([

@@ -1,6 +1,7 @@
 import type { RTCDataChannel, RTCDtlsTransport } from "werift";
 import type { WebSocket } from "ws";
 import { newSoraId } from "../../../shared/ids.js";
+import { SIGNALING_CLOSE } from "../../../shared/close-codes.js";
 import { MAX_JSON_DEPTH, jsonDepth } from "../../../shared/json-limits.js";
 import { SORA_COMPAT_VERSION } from "../../../shared/version.js";
 import type { NodeConfig } from "../config.js";
@@ -13,6 +14,7 @@ import { transportCounters } from "../transport/transport-counters.js";
 import { connectMessage, sessionMessage, type ConnectMessage, type SessionMessage } from "./messages.js";
 import { JSONRPC_ERROR, decideRpc, rpcError, rpcErrorFor, rpcResult, type RpcResponse } from "./rpc.js";
 import { offerConfig } from "./offer-config.js";
+import { connectionOptions } from "./connection-options.js";
 
 // One client's signaling state machine, over the WebSocket and, after `switched`, the
 // `signaling`/`notify`/`push`/`stats` DataChannels. Anything malformed or out of order
@@ -20,15 +22,8 @@ import { offerConfig } from "./offer-config.js";
 
 type State = "awaiting-connect" | "placing" | "authenticating" | "offering" | "awaiting-answer" | "active" | "closed";
 
-/** WebSocket close codes: 1000 for normal ends (the SDK treats others as abnormal). */
-export const CLOSE = {
-  normal: 1000,
-  badRequest: 4400,
-  refused: 4403,
-  timeout: 4408,
-  tooMany: 4429,
-  internal: 4500,
-} as const;
+/** WebSocket close codes (shared/close-codes.ts): 1000 for normal ends (the SDK treats others as abnormal). */
+export const CLOSE = SIGNALING_CLOSE;
 
 const MAX_CANDIDATES = 64;
 /** How long a DataChannel `close` message may take to be acknowledged before the PeerConnection closes. */
@@ -143,12 +138,13 @@ export class SignalingSession implements SignalingPort {
     let auth: Authorization;
     const connectionId = newSoraId();
     try {
-      this.sfu.checkAdmission(connect);
+      this.sfu.checkAdmission(connect.channel_id);
+      if (connect.multistream === false) throw new Refusal("LEGACY-STREAM-NOT-SUPPORTED", CLOSE.badRequest);
       this.state = "authenticating";
       auth = await this.sfu.authorize(connect, connectionId);
       if (this.state !== "authenticating") return; // closed while asking
       const { connect: admitted, lifetimeSec: _lifetime, ...grants } = auth;
-      conn = this.sfu.admit(admitted, { connectionId, ...grants });
+      conn = this.sfu.admit(connectionOptions(admitted), { connectionId, ...grants });
     } catch (err) {
       if (err instanceof Refusal) return this.fail(err.code, err.reason);
       this.log.error({ err }, "admission failed");
@@ -187,7 +183,7 @@ export class SignalingSession implements SignalingPort {
       ignore_disconnect_websocket: conn.ignoreDisconnectWebSocket,
     };
     // Absent only for an iOS SDK client without relay: its decoder rejects any other `config`.
-    const config = offerConfig(this.sfu.rtcConfigFor(conn), conn.connect.sora_client);
+    const config = offerConfig(this.sfu.rtcConfigFor(conn), conn.options.soraClient);
     if (config) offer.config = config;
     if (conn.authnMetadata !== undefined) offer.metadata = conn.authnMetadata;
     if (conn.audio) offer.audio_codec_type = "OPUS";

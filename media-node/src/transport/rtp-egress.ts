@@ -27,7 +27,32 @@ export function fastPathEnabled(): boolean {
 /** Largest header writeRtpHeader produces besides the MID bytes: 12 + 4 (ext header) + 1 (MID id) + 4 (abs-send-time) + 3 (padding). */
 const HEADER_OVERHEAD = 24;
 
-export class RtpEgress {
+/**
+ * How a subscription hands one rewritten packet to the network. `RtpEgress` below is the one the
+ * node uses; a test may wrap it (config `subscriberEgress`, e.g. a lossy link in
+ * test/support/lossy-egress.ts) so the subscription itself carries no test branch.
+ */
+export interface SubscriberEgress {
+  /**
+   * True when the packet was taken (sent, or deliberately dropped by a wrapper); false when
+   * nothing was done and the caller must send it through werift's sendRtp.
+   */
+  send(
+    dtls: RTCDtlsTransport,
+    payloadType: number,
+    marker: boolean,
+    sequenceNumber: number,
+    timestamp: number,
+    ssrc: number,
+    midId: number,
+    mid: Buffer,
+    absSendTimeId: number,
+    payload: Uint8Array,
+    vp8?: Vp8Munger,
+  ): boolean;
+}
+
+export class RtpEgress implements SubscriberEgress {
   private fast?: FastTransport;
   private dtls?: RTCDtlsTransport;
 

@@ -20,6 +20,7 @@ interface ReceiverInternals {
 
 export class RtpIngress {
   private readonly claimed = new Set<number>();
+  private fast?: FastTransport;
 
   constructor(private readonly deliver: (packet: RtpPacket, layer: number) => void) {}
 
@@ -38,6 +39,16 @@ export class RtpIngress {
       if (nack !== undefined) nack.addPacket(packet);
       deliver(packet, layer);
     });
-    if (ok) this.claimed.add(ssrc);
+    if (!ok) return;
+    this.claimed.add(ssrc);
+    this.fast = fast;
+  }
+
+  /** The publication closed: its SSRCs go back to werift (FastTransport.release). */
+  release(): void {
+    const fast = this.fast;
+    if (fast !== undefined) for (const ssrc of this.claimed) fast.release(ssrc);
+    this.claimed.clear();
+    this.fast = undefined;
   }
 }

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { SIGNALING_CLOSE } from "../../../shared/close-codes.js";
+import { ridOrNoneSchema, ridSchema } from "../../../shared/control-protocol.js";
 import { boundedJson } from "../../../shared/json-limits.js";
 import { newSoraId } from "../../../shared/ids.js";
 import { PRODUCT_NAME, SORA_COMPAT_VERSION } from "../../../shared/version.js";
@@ -18,9 +20,9 @@ import { postJson, type WebhookFailure } from "./http.js";
 /** WebSocket close codes of auth refusals (Sora's own are undocumented; see README). */
 export const AUTH_CLOSE = {
   /** The webhook answered `allowed: false`; the reason is the webhook's `reason` when it gave one. */
-  denied: 4403,
+  denied: SIGNALING_CLOSE.refused,
   /** The webhook could not be asked or answered nonsense: a server-side failure, retrying may help. */
-  failed: 4503,
+  failed: SIGNALING_CLOSE.unavailable,
 } as const;
 
 export const AUTH_DENIED_REASON = "AUTH-WEBHOOK-DENIED";
@@ -33,8 +35,8 @@ const FAILURE_REASONS: Record<WebhookFailure | "invalid-response", string> = {
   "invalid-response": "AUTH-WEBHOOK-INVALID-RESPONSE",
 };
 
-const rid = z.enum(["r0", "r1", "r2"]);
-const ridOrNone = z.enum(["none", "r0", "r1", "r2"]);
+const rid = ridSchema;
+const ridOrNone = ridOrNoneSchema;
 const params = z.record(z.string(), z.unknown());
 /** `simulcast_encodings` / `spotlight_encodings`: passed to the offer as they are, like Sora; each names its rid. */
 const encodings = z.array(z.object({ rid }).loose()).min(1).max(3);
