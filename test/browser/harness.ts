@@ -8,30 +8,13 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll } from "vitest";
 import type { NodeConfig } from "../../media-node/src/config.js";
 import { MediaNode } from "../../media-node/src/media-node.js";
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from "../support/chromium.js";
 
 // Headless Chromium driving the real sora-js-sdk from npm. The page is served from 127.0.0.1.
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-
-export const CHROMIUM_FLAGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--use-fake-device-for-media-stream",
-  "--use-fake-ui-for-media-stream",
-  // ICE must stay on loopback: the node only advertises 127.0.0.1.
-  "--allow-loopback-in-peer-connection",
-  // Keep timers and media running in background tabs.
-  "--disable-background-timer-throttling",
-  "--disable-renderer-backgrounding",
-  "--autoplay-policy=no-user-gesture-required",
-];
+export { CHROMIUM_FLAGS, CHROMIUM_PATH };
 
 export interface ClientHandle {
   id: number;

@@ -1,29 +1,13 @@
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from "../support/chromium.js";
 
 // Drives the devtools page (devtools/, served by the edge at /devtools/) in headless Chromium with
 // fake camera and microphone: used by test/integration/devtools.test.ts and by
 // scripts/devtools-screenshot.ts. No vitest import here, so the script can use it too.
 
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-
-// As test/browser/harness.ts: fake media, ICE on loopback, no throttling of background tabs.
-const CHROMIUM_FLAGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--use-fake-device-for-media-stream",
-  "--use-fake-ui-for-media-stream",
-  "--allow-loopback-in-peer-connection",
-  "--disable-background-timer-throttling",
-  "--disable-renderer-backgrounding",
-  "--autoplay-policy=no-user-gesture-required",
-];
+export { CHROMIUM_PATH };
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 
