@@ -281,8 +281,37 @@ export type NodeReport = z.infer<typeof nodeReportSchema>;
 // ---------------------------------------------------------------------------------------------
 // edge → node
 
+/** One node serving a channel, as `set_channel_nodes` lists it. */
+export const channelNodeSchema = z.object({ node_name: z.string().min(1).max(255), signaling_url: z.string() });
+export type ChannelNode = z.infer<typeof channelNodeSchema>;
+
+/**
+ * The node-to-node relay endpoint of a node, derived from its signaling URL (same server, path
+ * `/relay`): `ws://host:5000/signaling` → `ws://host:5000/relay`. See docs/relay.md.
+ */
+export function relayUrlOf(signalingUrl: string): string {
+  const url = new URL(signalingUrl);
+  url.pathname = url.pathname.replace(/\/signaling\/?$/, "") + "/relay";
+  url.search = "";
+  return url.toString();
+}
+
 export const nodeCommandSchema = z.discriminatedUnion("name", [
   z.object({ name: z.literal("change_mode"), mode: nodeModeSchema }),
+  /**
+   * Cluster relay: every node that serves the channel's session now (this node included), sent to
+   * each of them whenever the set changes (full state, idempotent). Each node keeps one relay link
+   * pulling the channel from every other listed node (it dials that node's `relayUrlOf(...)` with
+   * `relay_token`) and accepts pulls of this channel only with this token. A set of one (or a
+   * node missing from it) closes that node's relay links of the channel.
+   */
+  z.object({
+    name: z.literal("set_channel_nodes"),
+    channel_id: z.string(),
+    session_id: z.string(),
+    relay_token: z.string().min(16).max(128),
+    nodes: z.array(channelNodeSchema).max(256),
+  }),
   /** Replace one connection's signaling notify metadata; optionally push `push` to the whole channel. */
   z.object({
     name: z.literal("set_notify_metadata"),
@@ -379,6 +408,13 @@ export const edgeMessageSchema = z.discriminatedUnion("type", [
     id: z.number().int(),
     owner: z.string(),
     redirect_url: z.string().optional(),
+    /**
+     * Cluster relay: set when the channel already has a live session on another node and the
+     * asking node is to serve it too (`owner` is the asking node): the node joins that session
+     * (same session_id, no second session.created webhook) and the edge lists it in
+     * `set_channel_nodes`.
+     */
+    session_id: z.string().optional(),
     /** Set when no node may take the new session (every one full or blocked): the client is refused with it. */
     refused: z.string().optional(),
   }),
