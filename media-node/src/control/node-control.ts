@@ -159,6 +159,9 @@ export class NodeControl {
         return ok({ mode: command.mode });
       case "get_counters":
         return ok(this.counters());
+      case "set_channel_nodes":
+        // Cluster relay (docs/relay.md): not wired yet; acknowledged so the edge's fan-out holds.
+        return ok();
       case "generate_crash_log":
         return ok({ path: await this.writeCrashLog(command.info) });
       case "set_notify_metadata": {
