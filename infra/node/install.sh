@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs (or updates) one media node of the Sora-compatible SFU on a Debian VM, with coturn
-# beside it: the steps of infra/node/README.md in one idempotent command. Run it again with the
+# Installs (or updates) the media node(s) of the Sora-compatible SFU on a Debian VM, with coturn
+# beside them (--nodes N: one node process per core, each its own cluster node): the steps of infra/node/README.md in one idempotent command. Run it again with the
 # same flags and it changes nothing but the application code (when that changed).
 #
 # --dry-run prints the plan and changes nothing (no root needed). Every line of the plan is:
@@ -51,7 +51,12 @@ Node:
   --udp-port N              the one UDP port of all the node's ICE traffic (default 5000);
                             0 = a kernel-picked port per connection instead
   --signaling-url URL       external_signaling_url, what the edge redirects clients to
-                            (default ws://PUBLIC_IP:PORT/signaling)
+                            (default ws://PUBLIC_IP:PORT/signaling); with --nodes > 1 it must
+                            hold {port} or {n} (e.g. wss://node.example.com:{port}/signaling)
+  --nodes N|auto            node processes on this VM, one per core (default 1; auto = nproc):
+                            instance n (1..N) is the systemd unit sora-sfu-node@n, config
+                            $CONFIG_DIR/node-n.json, name NODE_NAME-n, signaling port PORT+n-1,
+                            UDP port UDP_PORT+n-1; each is its own cluster node
   --auth-webhook-url URL, --session-webhook-url URL, --event-webhook-url URL   (http/https)
 TURN:
   --turn on|off             coturn beside the node (default on)
@@ -86,7 +91,7 @@ die() {
 
 # ---------------------------------------------------------------- flags
 edge_url="" node_secret="" node_secret_file="" node_name="" private_ip="" public_ip=""
-port=5000 udp_port=5000 signaling_url="" auth_webhook_url="" session_webhook_url="" event_webhook_url=""
+port=5000 udp_port=5000 nodes=1 signaling_url="" auth_webhook_url="" session_webhook_url="" event_webhook_url=""
 turn=on turn_secret="" turn_secret_file="" turn_realm=sora-compatible-sfu turn_policy=all
 install_dir=/opt/sora-sfu source_dir="" ref="" repo="" dry_run=0
 
@@ -108,7 +113,7 @@ while [ $# -gt 0 ]; do
       esac
       continue
       ;;
-    --edge-url | --node-secret | --node-secret-file | --node-name | --private-ip | --public-ip | --port | --udp-port | \
+    --edge-url | --node-secret | --node-secret-file | --node-name | --private-ip | --public-ip | --port | --udp-port | --nodes | \
       --signaling-url | --auth-webhook-url | --session-webhook-url | --event-webhook-url | --turn | \
       --turn-secret | --turn-secret-file | --turn-realm | --turn-policy | --install-dir | --source | --ref | --repo)
       if [ $value_given = 0 ]; then
@@ -128,6 +133,7 @@ while [ $# -gt 0 ]; do
     --public-ip) public_ip=$value ;;
     --port) port=$value ;;
     --udp-port) udp_port=$value ;;
+    --nodes) nodes=$value ;;
     --signaling-url) signaling_url=$value ;;
     --auth-webhook-url) auth_webhook_url=$value ;;
     --session-webhook-url) session_webhook_url=$value ;;
@@ -201,8 +207,21 @@ public_ip=${public_ip:-$private_ip}
 is_ipv4 "$public_ip" || die_usage "--public-ip must be an IPv4 address, got '$public_ip'"
 node_name=${node_name:-node@$private_ip}
 [[ $node_name =~ ^[A-Za-z0-9._@:-]{1,255}$ ]] || die_usage "--node-name must be 1-255 characters of [A-Za-z0-9._@:-]"
-signaling_url=${signaling_url:-ws://$public_ip:$port/signaling}
-is_url 'wss?' "$signaling_url" || die_usage "--signaling-url must be a ws:// or wss:// URL, got '$signaling_url'"
+if [ "$nodes" = auto ]; then nodes=$(nproc 2>/dev/null || echo 1); fi
+if ! [[ $nodes =~ ^[0-9]{1,3}$ ]] || ((10#$nodes < 1 || 10#$nodes > 256)); then die_usage "--nodes must be 1-256 or auto, got '$nodes'"; fi
+nodes=$((10#$nodes))
+((port + nodes - 1 <= 65535)) || die_usage "--port $port + --nodes $nodes runs past port 65535"
+((udp_port == 0 || udp_port + nodes - 1 <= 65535)) || die_usage "--udp-port $udp_port + --nodes $nodes runs past port 65535"
+if [ "$nodes" -gt 1 ]; then
+  signaling_url=${signaling_url:-ws://$public_ip:\{port\}/signaling}
+  [[ $signaling_url == *"{port}"* || $signaling_url == *"{n}"* ]] ||
+    die_usage "--signaling-url must hold {port} or {n} with --nodes > 1 (each node has its own URL), got '$signaling_url'"
+  sample_url=${signaling_url//\{port\}/$port}
+  is_url 'wss?' "${sample_url//\{n\}/1}" || die_usage "--signaling-url must be a ws:// or wss:// URL, got '$signaling_url'"
+else
+  signaling_url=${signaling_url:-ws://$public_ip:$port/signaling}
+  is_url 'wss?' "$signaling_url" || die_usage "--signaling-url must be a ws:// or wss:// URL, got '$signaling_url'"
+fi
 for pair in "--auth-webhook-url=$auth_webhook_url" "--session-webhook-url=$session_webhook_url" "--event-webhook-url=$event_webhook_url"; do
   [ -z "${pair#*=}" ] || is_url 'https?' "${pair#*=}" || die_usage "${pair%%=*} must be an http:// or https:// URL, got '${pair#*=}'"
 done
@@ -300,7 +319,11 @@ existing_value() { # FILE KEY
   sed -n "s/^$2=//p" "$ROOT$1" | head -n 1
 }
 
-note "media node $node_name: signaling on $private_ip:$port, announced as $signaling_url"
+if [ "$nodes" = 1 ]; then
+  note "media node $node_name: signaling on $private_ip:$port, announced as $signaling_url"
+else
+  note "$nodes media nodes $node_name-1..$nodes: signaling on $private_ip:$port-$((port + nodes - 1)), announced as $signaling_url"
+fi
 note "edge: ${edge_url:-none (standalone)}; TURN: $turn; install dir: $install_dir"
 [ $dry_run = 0 ] || note "dry run: nothing is changed"
 
@@ -403,26 +426,29 @@ fi
 # 0751: coturn (user turnserver) opens its own file by name; node.json and node.env stay closed to it.
 run install -d -m 0751 -o root -g "$SERVICE_USER" "$CONFIG_DIR"
 
-json=(
-  "  \"node_name\": $(json_str "$node_name")"
-  "  \"host\": $(json_str "$private_ip")"
-  "  \"port\": $port"
-  "  \"external_signaling_url\": $(json_str "$signaling_url")"
-  "  \"ice_addresses\": [$(json_str "$private_ip")]"
-  "  \"default_video_codec\": \"VP9\""
-  "  \"crash_log_dir\": \"/var/lib/sora-sfu/crash-logs\""
-)
-# ICE: one UDP port bound on the private address; host candidates carry the public one.
-[ "$udp_port" = 0 ] || json+=("  \"udp_port\": $udp_port")
-[ "$public_ip" = "$private_ip" ] || json+=("  \"announced_address\": $(json_str "$public_ip")")
-[ -z "$edge_url" ] || json+=("  \"edge_url\": $(json_str "$edge_url")")
-json+=("  \"auto_join\": true")
-[ -z "$auth_webhook_url" ] || json+=("  \"auth_webhook_url\": $(json_str "$auth_webhook_url")")
-[ -z "$session_webhook_url" ] || json+=("  \"session_webhook_url\": $(json_str "$session_webhook_url")")
-[ -z "$event_webhook_url" ] || json+=("  \"event_webhook_url\": $(json_str "$event_webhook_url")")
-if [ "$turn" = on ]; then
-  # spawn false: systemd runs coturn (sora-sfu-coturn.service); the node only issues credentials.
-  json+=("  \"turn\": {
+# The config of one node process: node_json_of NAME PORT UDP_PORT SIGNALING_URL
+node_json_of() {
+  local name=$1 port=$2 udp_port=$3 signaling_url=$4 json i out
+  json=(
+    "  \"node_name\": $(json_str "$name")"
+    "  \"host\": $(json_str "$private_ip")"
+    "  \"port\": $port"
+    "  \"external_signaling_url\": $(json_str "$signaling_url")"
+    "  \"ice_addresses\": [$(json_str "$private_ip")]"
+    "  \"default_video_codec\": \"VP9\""
+    "  \"crash_log_dir\": \"/var/lib/sora-sfu/crash-logs\""
+  )
+  # ICE: one UDP port bound on the private address; host candidates carry the public one.
+  [ "$udp_port" = 0 ] || json+=("  \"udp_port\": $udp_port")
+  [ "$public_ip" = "$private_ip" ] || json+=("  \"announced_address\": $(json_str "$public_ip")")
+  [ -z "$edge_url" ] || json+=("  \"edge_url\": $(json_str "$edge_url")")
+  json+=("  \"auto_join\": true")
+  [ -z "$auth_webhook_url" ] || json+=("  \"auth_webhook_url\": $(json_str "$auth_webhook_url")")
+  [ -z "$session_webhook_url" ] || json+=("  \"session_webhook_url\": $(json_str "$session_webhook_url")")
+  [ -z "$event_webhook_url" ] || json+=("  \"event_webhook_url\": $(json_str "$event_webhook_url")")
+  if [ "$turn" = on ]; then
+    # spawn false: systemd runs coturn (sora-sfu-coturn.service); the nodes only issue credentials.
+    json+=("  \"turn\": {
     \"enabled\": true,
     \"spawn\": false,
     \"listen_ip\": $(json_str "$private_ip"),
@@ -438,27 +464,46 @@ if [ "$turn" = on ]; then
     \"max_port\": $TURN_MAX_PORT,
     \"ice_transport_policy\": $(json_str "$turn_policy")
   }")
-fi
-node_json="{"
-for i in "${!json[@]}"; do node_json+=$'\n'"${json[$i]}"; [ "$i" = $((${#json[@]} - 1)) ] || node_json+=","; done
-node_json+=$'\n'"}"
-put_file "$CONFIG_DIR/node.json" 0640 "root:$SERVICE_USER" "$node_json" "$turn_secret"
-[ $wrote = 0 ] || changed_node=1
+  fi
+  out="{"
+  for i in "${!json[@]}"; do out+=$'\n'"${json[$i]}"; [ "$i" = $((${#json[@]} - 1)) ] || out+=","; done
+  printf '%s\n}' "$out"
+}
 
+# The systemd units of the node(s): one plain unit for one node; a template (sora-sfu-node@.service,
+# instance n reads node-n.json) for several, one process per core. Switching between the two
+# removes the other's units and configs; instances past N from an earlier install are removed.
+if [ "$nodes" = 1 ]; then
+  node_units=(sora-sfu-node.service)
+  node_json=$(node_json_of "$node_name" "$port" "$udp_port" "$signaling_url")
+  put_file "$CONFIG_DIR/node.json" 0640 "root:$SERVICE_USER" "$node_json" "$turn_secret"
+  [ $wrote = 0 ] || changed_node=1
+else
+  node_units=()
+  for ((n = 1; n <= nodes; n++)); do
+    node_units+=("sora-sfu-node@$n.service")
+    url=${signaling_url//\{port\}/$((port + n - 1))}
+    url=${url//\{n\}/$n}
+    node_json=$(node_json_of "$node_name-$n" $((port + n - 1)) $((udp_port == 0 ? 0 : udp_port + n - 1)) "$url")
+    put_file "$CONFIG_DIR/node-$n.json" 0640 "root:$SERVICE_USER" "$node_json" "$turn_secret"
+    [ $wrote = 0 ] || changed_node=1
+  done
+fi
 node_env="# Secrets of the media node, read by systemd (sora-sfu-node.service EnvironmentFile); root only."
 [ -z "$node_secret" ] || node_env+=$'\n'"NODE_SECRET=$node_secret"
 node_env+=$'\n'"LOG_LEVEL=info"
 put_file "$CONFIG_DIR/node.env" 0600 root:root "$node_env" "$node_secret"
 [ $wrote = 0 ] || changed_node=1
 
-node_unit=$(<"$SCRIPT_DIR/sora-sfu-node.service")
+if [ "$nodes" = 1 ]; then unit_file=sora-sfu-node.service; else unit_file=sora-sfu-node@.service; fi
+node_unit=$(<"$SCRIPT_DIR/$unit_file")
 node_unit=${node_unit//\/opt\/sora-sfu/$install_dir}
 if [ "$turn" = off ]; then
   # No coturn on this VM: the node's offers carry iceServers: [] (no turn section in node.json).
   node_unit=${node_unit// sora-sfu-coturn.service/}
   node_unit=$(printf '%s\n' "$node_unit" | grep -v -e '^Requires=' -e 'TURN credentials only if coturn')
 fi
-put_file "$UNIT_DIR/sora-sfu-node.service" 0644 root:root "$node_unit"
+put_file "$UNIT_DIR/$unit_file" 0644 root:root "$node_unit"
 [ $wrote = 0 ] || { changed_units=1 changed_node=1; }
 
 if [ "$turn" = on ]; then
@@ -481,6 +526,31 @@ ${turn_conf#*$'\n'}"
 fi
 
 # ---- 6. systemd
+# Units and configs of another shape than this run's (one node <-> several, or more instances
+# before): disabled and removed; only what exists is named (systemctl fails on unknown units).
+stale_units=() stale_files=()
+stale() { # UNIT FILE...: UNIT is stale when one of FILEs exists
+  local unit=$1 f found=0
+  shift
+  for f in "$@"; do [ ! -e "$ROOT$f" ] || { stale_files+=("$f"); found=1; }; done
+  [ $found = 0 ] || [ -z "$unit" ] || stale_units+=("$unit")
+}
+for f in "$ROOT$CONFIG_DIR"/node-*.json; do
+  [ -e "$f" ] || continue
+  n=${f##*/node-}
+  n=${n%.json}
+  if [ "$nodes" = 1 ] || ! [[ $n =~ ^[0-9]+$ ]] || ((10#$n > nodes)); then stale "sora-sfu-node@$n.service" "$CONFIG_DIR/node-$n.json"; fi
+done
+if [ "$nodes" = 1 ]; then
+  stale "" "$UNIT_DIR/sora-sfu-node@.service"
+else
+  stale sora-sfu-node.service "$UNIT_DIR/sora-sfu-node.service" "$CONFIG_DIR/node.json"
+fi
+[ ${#stale_units[@]} = 0 ] || run systemctl disable --now "${stale_units[@]}"
+for f in "${stale_files[@]}"; do
+  run rm -f "$f"
+  changed_units=1
+done
 if [ "$turn" = off ] && [ -e "$ROOT$UNIT_DIR/sora-sfu-coturn.service" ]; then
   run systemctl disable --now sora-sfu-coturn.service
   changed_units=1
@@ -491,29 +561,31 @@ if [ "$turn" = off ]; then
 fi
 if [ $changed_units = 1 ]; then run systemctl daemon-reload; else have "systemd units unchanged: no daemon-reload"; fi
 if [ "$turn" = on ]; then
-  run systemctl enable sora-sfu-coturn.service sora-sfu-node.service
+  run systemctl enable sora-sfu-coturn.service "${node_units[@]}"
   if [ $changed_coturn = 1 ]; then run systemctl restart sora-sfu-coturn.service; else run systemctl start sora-sfu-coturn.service; fi
 else
-  run systemctl enable sora-sfu-node.service
+  run systemctl enable "${node_units[@]}"
 fi
 case $changed_node in
-  1) run systemctl restart sora-sfu-node.service ;;
-  0) run systemctl start sora-sfu-node.service ;;
-  *) printf '? %s   (if the application, node.json, node.env or the unit changed; else: systemctl start)\n' "$(q systemctl restart sora-sfu-node.service)" ;;
+  1) run systemctl restart "${node_units[@]}" ;;
+  0) run systemctl start "${node_units[@]}" ;;
+  *) printf '? %s   (if the application, the node config, node.env or the unit changed; else: systemctl start)\n' "$(q systemctl restart "${node_units[@]}")" ;;
 esac
 
 # ---- 7. what the operator opens (this script opens nothing)
 note "firewall, inbound (this script opens nothing; see infra/node/README.md):"
-note "  tcp $port from your TLS proxy (or clients): signaling WebSocket /signaling"
+last_port=$((port + nodes - 1)) last_udp=$((udp_port == 0 ? 0 : udp_port + nodes - 1))
+if [ "$nodes" = 1 ]; then ports=$port udp_ports=$udp_port; else ports=$port-$last_port udp_ports=$udp_port-$last_udp; fi
+note "  tcp $ports from your TLS proxy (or clients): signaling WebSocket /signaling"
 if [ "$turn" = on ]; then
   note "  udp+tcp $TURN_PORT from clients: coturn"
   note "  udp $TURN_MIN_PORT-$TURN_MAX_PORT from the node only (its own public address behind 1:1 NAT): coturn relay ports"
 fi
 if [ "$udp_port" != 0 ]; then
   if [ "$turn_policy" = relay ]; then
-    note "  udp $udp_port only from coturn on $private_ip: the node's ICE port (clients use TURN only)"
+    note "  udp $udp_ports only from coturn on $private_ip: the node's ICE port (clients use TURN only)"
   else
-    note "  udp $udp_port from clients: the node's ICE port (every connection, announced as $public_ip)"
+    note "  udp $udp_ports from clients: the node's ICE port (every connection, announced as $public_ip)"
   fi
 elif [ "$turn_policy" = relay ]; then
   note "  the node's ICE ports (udp, the kernel's ephemeral range) only from coturn on $private_ip"
@@ -524,4 +596,9 @@ else
   fi
   note "  udp $ephemeral from clients: the node's ICE host candidates on $private_ip (werift binds an ephemeral port per connection)"
 fi
-note "check: systemctl status sora-sfu-node; curl -s http://$private_ip:$port/health"
+if [ "$nodes" = 1 ]; then
+  note "check: systemctl status sora-sfu-node; curl -s http://$private_ip:$port/health"
+else
+  note "check: systemctl status 'sora-sfu-node@*'; curl -s http://$private_ip:$port/health (… :$last_port)"
+  note "  relay between nodes: nodes of one channel reach each other's signaling port (/relay) and ICE UDP port on $private_ip"
+fi

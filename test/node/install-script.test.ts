@@ -247,6 +247,76 @@ describe("other flag sets", () => {
   });
 });
 
+describe("several nodes on one VM (--nodes N: one process per core)", () => {
+  const three = [...full, "--nodes", "3"];
+  const p = plan(three);
+
+  it("writes one config per instance, each its own cluster node with its own ports, that the loader accepts", async () => {
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.files.has("/etc/sora-sfu/node.json")).toBe(false);
+    for (const n of [1, 2, 3]) {
+      const file = p.files.get(`/etc/sora-sfu/node-${n}.json`)!;
+      expect(file).toMatchObject({ mode: "0640", owner: "root:sora-sfu" });
+      const json = JSON.parse(file.content);
+      expect(json).toMatchObject({
+        node_name: `node-01@10.0.0.5-${n}`,
+        port: 4999 + n,
+        udp_port: 4999 + n,
+        external_signaling_url: `ws://203.0.113.7:${4999 + n}/signaling`,
+        edge_url: "wss://edge.example.com/node",
+        turn: { spawn: false, listen_port: 3478 },
+      });
+      const path = join(scratch, `node-${n}.json`);
+      writeFileSync(path, file.content.replace(REDACTED, TURN_SECRET));
+      expect(await loadConfigFile(path)).toMatchObject({ port: 4999 + n, udpPort: 4999 + n, nodeName: `node-01@10.0.0.5-${n}` });
+    }
+  });
+
+  it("installs the template unit, reading node-%i.json, and enables and starts every instance", () => {
+    const unit = p.files.get("/etc/systemd/system/sora-sfu-node@.service")!.content;
+    expect(unit).toContain("--config /etc/sora-sfu/node-%i.json");
+    expect(unit).toContain("Requires=sora-sfu-coturn.service");
+    expect(p.files.has("/etc/systemd/system/sora-sfu-node.service")).toBe(false);
+    const instances = "sora-sfu-node@1.service sora-sfu-node@2.service sora-sfu-node@3.service";
+    expect(p.commands).toContain(`systemctl enable sora-sfu-coturn.service ${instances}`);
+    expect(p.commands).toContain(`systemctl restart ${instances}`);
+    expect(p.stdout).toContain("#   tcp 5000-5002 from your TLS proxy");
+    expect(p.stdout).toContain("#   udp 5000-5002 from clients");
+  });
+
+  it("a signaling URL with {port} or {n} names each instance's URL", () => {
+    const q = plan([...three, "--signaling-url", "wss://n{n}.example.com:{port}/signaling"]);
+    expect(q.code, q.stderr).toBe(0);
+    expect(JSON.parse(q.files.get("/etc/sora-sfu/node-2.json")!.content).external_signaling_url).toBe("wss://n2.example.com:5001/signaling");
+  });
+
+  it("one node → three → two: the other shape's units and configs, and instances past N, are removed", () => {
+    const single = rootAfter(plan(full), { node: "v20.19.2", npm: "10.8.2", turnserver: "4.6.1" });
+    const up = plan(three, single);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.commands).toContain("systemctl disable --now sora-sfu-node.service");
+    expect(up.commands.filter((c) => c.includes("disable --now sora-sfu-node"))).toHaveLength(1);
+    expect(up.commands).toContain("rm -f /etc/sora-sfu/node.json");
+    expect(up.commands).toContain("rm -f /etc/systemd/system/sora-sfu-node.service");
+    expect(up.commands).toContain("systemctl daemon-reload");
+
+    const multi = rootAfter(p, { node: "v20.19.2", npm: "10.8.2", turnserver: "4.6.1" });
+    const again = plan(three, multi);
+    expect([...again.files.keys()].filter((f) => f !== "/etc/sora-sfu/node.env")).toEqual([]);
+    expect(again.commands.filter((c) => c.startsWith("rm -f") || c.includes("disable"))).toEqual([]);
+
+    const down = plan([...full, "--nodes", "2"], multi);
+    expect(down.commands).toContain("systemctl disable --now sora-sfu-node@3.service");
+    expect(down.commands).toContain("rm -f /etc/sora-sfu/node-3.json");
+    expect(down.commands).not.toContain("rm -f /etc/sora-sfu/node-2.json");
+
+    const back = plan(full, multi);
+    expect(back.commands).toContain("systemctl disable --now sora-sfu-node@1.service sora-sfu-node@2.service sora-sfu-node@3.service");
+    expect(back.commands).toContain("rm -f /etc/systemd/system/sora-sfu-node@.service");
+    expect(back.files.has("/etc/sora-sfu/node.json")).toBe(true);
+  });
+});
+
 describe("bad flags: a clear error, exit code 2, nothing done", () => {
   const cases: [string[], RegExp][] = [
     [["--bogus"], /unknown option: --bogus/],
@@ -269,6 +339,10 @@ describe("bad flags: a clear error, exit code 2, nothing done", () => {
     [["--private-ip", "10.0.0.5", "--source", "/nonexistent-dir"], /--source \/nonexistent-dir: no such directory/],
     [["--private-ip", "10.0.0.5", "--dry-run=yes"], /--dry-run takes no value/],
     [["--private-ip", "10.0.0.5", "--auth-webhook-url", "ftp://x"], /--auth-webhook-url must be an http:\/\/ or https:\/\/ URL/],
+    [["--private-ip", "10.0.0.5", "--nodes", "0"], /--nodes must be 1-256 or auto, got '0'/],
+    [["--private-ip", "10.0.0.5", "--nodes", "two"], /--nodes must be 1-256 or auto, got 'two'/],
+    [["--private-ip", "10.0.0.5", "--nodes", "3", "--port", "65534"], /runs past port 65535/],
+    [["--private-ip", "10.0.0.5", "--nodes", "2", "--signaling-url", "wss://node.example.com/signaling"], /must hold \{port\} or \{n\} with --nodes > 1/],
   ];
   it.each(cases)("%j", (args, message) => {
     const p = plan(args);
