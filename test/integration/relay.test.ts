@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BrowserHarness, waitFor, type SoraPage } from "../browser/harness.js";
+import { startEdge, startNode, until, type EdgeProcess, type NodeProcess } from "./processes.js";
+
+// Cluster relay end to end (issue 15, docs/relay.md): wrangler dev with CHANNEL_AFFINITY=false and
+// three real media nodes. Real sora-js-sdk clients in Chromium reach three different nodes'
+// signaling URLs for one channel; each is served where it connected (no redirect), the channel
+// lists all three nodes as owners, and every client decodes every sender over the relay. Killing
+// one node leaves the others' clients decoding and announces its clients' departure.
+
+let edge: EdgeProcess;
+let a: NodeProcess;
+let b: NodeProcess;
+let c: NodeProcess;
+let browser: BrowserHarness;
+
+beforeAll(async () => {
+  edge = await startEdge({ vars: { CHANNEL_AFFINITY: "false" } });
+  [a, b, c] = [await startNode(edge), await startNode(edge), await startNode(edge)];
+  browser = await BrowserHarness.start();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const n of [a, b, c]) await n?.stop();
+  await edge?.stop();
+}, 60_000);
+
+async function decodes(page: SoraPage, id: number, from: string[], minFrames = 10): Promise<boolean> {
+  const stats = await page.inbound(id);
+  return from.every((cid) => (stats[cid]?.framesDecoded ?? 0) >= minFrames && (stats[cid]?.audioPackets ?? 0) > 0);
+}
+
+async function owners(channelId: string): Promise<string[]> {
+  const channels: { channel_id: string; owners?: { node_name: string }[] }[] = await edge.ok("Sora_20211215.ListClusterChannels");
+  return (channels.find((ch) => ch.channel_id === channelId)?.owners ?? []).map((o) => o.node_name).sort();
+}
+
+describe("a channel spanning three nodes (affinity off)", () => {
+  it("serves each client at the node it reached, and every client decodes every sender across nodes", async () => {
+    const channelId = `relay-${Math.random().toString(36).slice(2)}`;
+    const page = await browser.newPage();
+    const onA = await page.start({ url: a.signalingUrl, channelId, role: "sendrecv" });
+    expect(onA.error).toBeNull();
+    const onB = await page.start({ url: b.signalingUrl, channelId, role: "sendrecv" });
+    expect(onB.error).toBeNull();
+    const onC = await page.start({ url: c.signalingUrl, channelId, role: "recvonly" });
+    expect(onC.error).toBeNull();
+    const A = onA.connectionId!;
+    const B = onB.connectionId!;
+
+    // Not redirected: each node hosts its own client, and the channel lists all three.
+    await until("three owners", async () => (await owners(channelId)).length === 3, 15_000, 250);
+    expect(await owners(channelId)).toEqual([a.nodeName, b.nodeName, c.nodeName].sort());
+
+    await waitFor("A decodes B (B → relay → A)", () => decodes(page, onA.id, [B]), 30_000);
+    await waitFor("B decodes A (A → relay → B)", () => decodes(page, onB.id, [A]), 30_000);
+    await waitFor("C decodes A and B", () => decodes(page, onC.id, [A, B]), 30_000);
+
+    // Notifies cross nodes: C was told about A and B with the channel's full count.
+    const cState = await page.state(onC.id);
+    const self = cState.notifies.find((n) => n.event_type === "connection.created" && n.connection_id === onC.connectionId);
+    expect(self?.channel_connections).toBe(3);
+
+    // Each connection is counted once, on its own node.
+    const connections: { connection_id: string }[] = await edge.ok("Sora_20201013.ListChannelConnections", { channel_id: channelId });
+    expect(connections.map((x) => x.connection_id).sort()).toEqual([A, B, onC.connectionId!].sort());
+
+    // Killing C (a node that only relays to its own client) leaves A and B decoding each other.
+    await c.stop("SIGKILL");
+    const before = (await page.inbound(onB.id))[A]?.framesDecoded ?? 0;
+    await waitFor("B keeps decoding A after C died", async () => ((await page.inbound(onB.id))[A]?.framesDecoded ?? 0) > before + 30, 20_000);
+    await until("C is no longer an owner", async () => !(await owners(channelId)).includes(c.nodeName), 20_000, 250);
+
+    // Killing A (the publisher's node) tells B's client that A's connection is gone.
+    await a.stop("SIGKILL");
+    await waitFor("B sees connection.destroyed for A", async () => {
+      const s = await page.state(onB.id);
+      return s.notifies.some((n) => n.event_type === "connection.destroyed" && n.connection_id === A);
+    }, 20_000);
+    await page.page.close();
+  }, 180_000);
+});
