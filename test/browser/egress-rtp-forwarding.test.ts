@@ -10,6 +10,13 @@ import { freeRtpPort, udpListening } from "./rtp-ports.js";
 // StartForwardingRtp with a real sora-js-sdk sender (VP8 + Opus from Chromium's fake devices):
 // the forwarded plain RTP must decode in ffmpeg from the SDP the node answers — video frames
 // and audio samples — and the forward must end by itself when the sender leaves.
+//
+// And a forward a receiver can join (same sender setup):
+// - an ffmpeg started after StartForwardingRtp (it only has the SDP the call answered) decodes
+//   video within 5 s of listening: the forward asks the sender for keyframes during its first
+//   seconds (a plain RTP receiver cannot ask for one);
+// - StopForwardingRtp then StartForwardingRtp to the same ports continues the same RTP streams,
+//   so the ffmpeg that kept listening goes on decoding.
 
 const FFMPEG = process.env.FFMPEG_PATH ?? "/usr/bin/ffmpeg";
 
@@ -114,4 +121,72 @@ it("forwards a sender's VP8 and Opus as plain RTP that ffmpeg decodes from the a
   await waitFor("forward stopped with its connection", async () => forwarding.list(channelId).length === 0, 10_000);
   expect(forwarding.stop(channelId)).toMatchObject({ ok: false, error_type: "NOT-STARTED" });
   await page.page.close();
+}, 90_000);
+
+it("lets a late ffmpeg decode within 5 s and keeps it decoding across a stop and restart", async () => {
+  const channelId = `fwdr-${Math.random().toString(36).slice(2)}`;
+  const page = await browser.newPage();
+  // Only the sender and the forward: no WebRTC subscriber whose keyframe requests would help ffmpeg.
+  const sender = await page.start({ url, channelId, role: "sendonly", options: { videoCodecType: "VP8" } });
+  expect(sender.error).toBeNull();
+  const conn = node.sfu.findConnection(channelId, sender.connectionId!)!;
+  await waitFor("sender media at the node", async () => conn.publications.every((p) => p.packetsReceived > 50));
+
+  const audioPort = await freeRtpPort();
+  const videoPort = await freeRtpPort([audioPort]);
+  const forwarding = node.sfu.rtpForwarding;
+  const request = { channel_id: channelId, ip_address: "127.0.0.1", audio_port: audioPort, video_port: videoPort };
+  const started = forwarding.start(request);
+  if (!started.ok) throw new Error(`start failed: ${JSON.stringify(started)}`);
+  // The application writes the SDP and launches its receiver a little later.
+  await sleep(2000);
+
+  const sdpPath = join(dir, "forward.sdp");
+  await writeFile(sdpPath, started.result.sdp);
+  let stderr = "";
+  const frames: { at: number; frame: number }[] = [];
+  ffmpeg = spawn(
+    FFMPEG,
+    ["-hide_banner", "-nostdin", "-stats_period", "0.2", "-progress", "pipe:1", "-protocol_whitelist", "file,udp,rtp", "-i", sdpPath, "-map", "0:v", "-f", "null", "-"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  ffmpeg.stdout!.on("data", (d: Buffer) => {
+    for (const m of d.toString().matchAll(/^frame=(\d+)$/gm)) frames.push({ at: Date.now(), frame: Number(m[1]) });
+  });
+  ffmpeg.stderr!.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-20_000);
+  });
+  const decoded = () => frames.at(-1)?.frame ?? 0;
+  try {
+    await waitFor("ffmpeg listening", async () => (await udpListening(audioPort)) && (await udpListening(videoPort)), 10_000, 50);
+    const listeningAt = Date.now();
+    await waitFor("late ffmpeg decodes video", async () => decoded() > 0, 5_000, 50);
+    const firstFrameAt = frames.find((f) => f.frame > 0)!.at;
+    console.log(`late ffmpeg: first frame ${firstFrameAt - listeningAt} ms after it listened (forward started 2 s before)`);
+    expect(firstFrameAt - listeningAt).toBeLessThanOrEqual(5_000);
+    await waitFor("ffmpeg keeps decoding", async () => decoded() > 30, 10_000, 50);
+
+    // Stop, then start again to the same ports while ffmpeg keeps listening.
+    const [before] = forwarding.list(channelId);
+    expect(before!.audio_ssrc).not.toBe(0);
+    expect(before!.video_ssrc).not.toBe(0);
+    expect(forwarding.stop(channelId)).toMatchObject({ ok: true });
+    await sleep(1500);
+    const beforeRestart = decoded();
+    const restarted = forwarding.start(request);
+    expect(restarted.ok).toBe(true);
+    const restartedAt = Date.now();
+    // The same RTP streams go on (their sequence numbers continue: rtp-leg.ts, egress-units.test.ts).
+    expect(forwarding.list(channelId)).toMatchObject([{ audio_ssrc: before!.audio_ssrc, video_ssrc: before!.video_ssrc }]);
+    await waitFor("ffmpeg decodes after the restart", async () => decoded() > beforeRestart + 30, 5_000, 50);
+    console.log(`after the restart: ${decoded() - beforeRestart} more frames within ${Date.now() - restartedAt} ms`);
+    expect(stderr).not.toMatch(/dropping old packet/);
+  } catch (err) {
+    console.log(`ffmpeg progress ${JSON.stringify(frames.slice(-5))}\n${stderr}`);
+    throw err;
+  } finally {
+    ffmpeg.kill("SIGKILL");
+    forwarding.stop(channelId);
+    await page.page.close();
+  }
 }, 90_000);
