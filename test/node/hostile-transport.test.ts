@@ -1,12 +1,13 @@
 import { createSocket, type Socket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GenericNack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtcpTransportLayerFeedback, RtpHeader, RtpPacket, type RTCDtlsTransport, type RTCRtpSender } from "werift";
+import { GenericNack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtcpTransportLayerFeedback, type RTCDtlsTransport, type RTCRtpSender } from "werift";
 import { MediaNode } from "../../media-node/src/media-node.js";
 import type { Connection } from "../../media-node/src/sfu/connection.js";
 import { SrtpContext } from "../../media-node/src/rtp/srtp.js";
 import { RETRANSMIT_BURST } from "../../media-node/src/sfu/subscription.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
 import { until } from "../support/wait.js";
+import { pumpKeyframeMedia, prng } from "../support/synthetic-media.js";
 
 // Hostile traffic against live connections (werift clients against an in-process node):
 // datagrams from other source ports, DTLS-shaped garbage as if from the selected pair, malformed
@@ -44,23 +45,6 @@ async function client(channelId: string, role: "sendrecv" | "sendonly" | "recvon
   clients.push(c);
   await c.connect();
   return c;
-}
-
-/** Video at 100 packets/s whose every packet reads as a VP8 keyframe (so the node never needs to ask for one), audio at 50/s. */
-function pumpMedia(c: WeriftSoraClient): () => void {
-  const video = Buffer.alloc(600, 0xab);
-  video[0] = 0x10; // VP8 descriptor: S=1, PID 0
-  video[1] = 0x00; // VP8 header: P=0 (key frame)
-  const audio = Buffer.alloc(80, 0xcd);
-  let seq = 0;
-  let n = 0;
-  const timer = setInterval(() => {
-    n++;
-    seq = (seq + 1) & 0xffff;
-    c.videoTrack?.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq, timestamp: n * 900, marker: true }), video));
-    if (n % 2 === 0) c.audioTrack?.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 111, sequenceNumber: seq, timestamp: n * 480 }), audio));
-  }, 10);
-  return () => clearInterval(timer);
 }
 
 function nodeConnection(channelId: string, c: WeriftSoraClient): Connection {
@@ -103,18 +87,6 @@ function dtlsRecord(type: number, epoch: number, seq: number, fragment: Buffer):
 /** The issue's datagram: content type 24, 14 bytes. */
 const FOURTEEN_BYTES = dtlsRecord(24, 0, 0, Buffer.from([0]));
 
-/** Deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** 1,000 datagrams: random bytes, DTLS-shaped records of every content type and epoch, RTP/RTCP-shaped. */
 function garbage(seed: number): Buffer[] {
   const rand = prng(seed);
@@ -153,7 +125,7 @@ describe("datagrams that are not from the selected pair, and DTLS garbage", () =
 
   beforeAll(async () => {
     publisher = await client(channelId, "sendonly");
-    stop = pumpMedia(publisher);
+    stop = pumpKeyframeMedia(publisher).stop;
     subscriber = await client(channelId, "recvonly");
     await until("subscriber receives video", () => subscriber.packetsFrom(publisher.connectionId, "video") > 50);
   });
@@ -225,7 +197,7 @@ describe("a DTLS session that really ends", () => {
   ])("ends the connection on an authenticated $name: client told, peers notified, counted", async ({ level, description, reason }) => {
     const channelId = `hostile-close-${Math.random().toString(36).slice(2)}`;
     const publisher = await client(channelId, "sendonly");
-    const stop = pumpMedia(publisher);
+    const stop = pumpKeyframeMedia(publisher).stop;
     try {
       const subscriber = await client(channelId, "recvonly");
       await until("subscriber receives video", () => subscriber.packetsFrom(publisher.connectionId, "video") > 20);
@@ -256,10 +228,10 @@ describe("hostile RTP/RTCP from an authenticated client", () => {
 
   beforeAll(async () => {
     publisher = await client(channelId, "sendonly");
-    stops.push(pumpMedia(publisher));
+    stops.push(pumpKeyframeMedia(publisher).stop);
     bystander = await client(channelId, "recvonly");
     hostile = await client(channelId, "sendrecv");
-    stops.push(pumpMedia(hostile));
+    stops.push(pumpKeyframeMedia(hostile).stop);
     await until("both receive the publisher", () =>
       bystander.packetsFrom(publisher.connectionId, "video") > 50 && hostile.packetsFrom(publisher.connectionId, "video") > 50,
     );

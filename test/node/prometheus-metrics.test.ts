@@ -2,11 +2,12 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { GenericNack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtcpTransportLayerFeedback, RtpHeader, RtpPacket } from "werift";
+import { GenericNack, PictureLossIndication, RtcpPayloadSpecificFeedback, RtcpTransportLayerFeedback } from "werift";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MediaNode } from "../../media-node/src/media-node.js";
 import { parsePrometheusText, sampleNames, sampleValue, type Family } from "../support/prometheus-text.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
+import { pumpKeyframeMedia } from "../support/synthetic-media.js";
 
 // GET /metrics (Prometheus text, metrics/prometheus.ts) scraped around real traffic: werift
 // clients publish and subscribe through an in-process node with an event webhook receiver. The
@@ -78,26 +79,6 @@ async function client(channelId: string, role: "sendonly" | "recvonly"): Promise
   return c;
 }
 
-/** Video at 100 packets/s, each a VP8 keyframe by its header, audio at 50/s; returns stop() and the count sent. */
-function pumpMedia(c: WeriftSoraClient): { stop: () => void; sent: () => number } {
-  const video = Buffer.alloc(600, 0xab);
-  video[0] = 0x10; // VP8 descriptor: S=1, PID 0
-  video[1] = 0x00; // VP8 header: P=0 (key frame)
-  const audio = Buffer.alloc(80, 0xcd);
-  let n = 0;
-  let sent = 0;
-  const timer = setInterval(() => {
-    n++;
-    c.videoTrack?.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: n & 0xffff, timestamp: n * 900, marker: true }), video));
-    sent++;
-    if (n % 2 === 0) {
-      c.audioTrack?.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 111, sequenceNumber: (n / 2) & 0xffff, timestamp: n * 480 }), audio));
-      sent++;
-    }
-  }, 10);
-  return { stop: () => clearInterval(timer), sent: () => sent };
-}
-
 describe("GET /metrics", () => {
   let afterTraffic: Map<string, Family>;
 
@@ -122,7 +103,7 @@ describe("GET /metrics", () => {
     const { families: before } = await scrape();
     const publisher = await client("metrics-traffic", "sendonly");
     const subscriber = await client("metrics-traffic", "recvonly");
-    const pump = pumpMedia(publisher);
+    const pump = pumpKeyframeMedia(publisher);
     await waitFor("subscriber receives media", () => subscriber.packetsFrom(publisher.connectionId, "video") > 100 && subscriber.packetsFrom(publisher.connectionId, "audio") > 20);
     pump.stop();
     await new Promise((r) => setTimeout(r, 500)); // packets in flight land

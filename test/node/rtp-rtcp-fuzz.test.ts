@@ -6,6 +6,7 @@ import { filterDtlsDatagram } from "../../media-node/src/transport/dtls-record-f
 import { FastTransport, SRTP_PROFILE_AES128_CM_HMAC_SHA1_80 } from "../../media-node/src/transport/fast-transport.js";
 import { transportCounters } from "../../media-node/src/transport/transport-counters.js";
 import { rtcpRecipients } from "../../media-node/src/transport/werift-patches.js";
+import { prng } from "../support/synthetic-media.js";
 
 // Fuzzing the receive paths with generated packets (deterministic: seeded PRNG). RTP goes
 // through the real fast path (FastTransport's socket handler: header check, SRTP, padding check)
@@ -13,18 +14,6 @@ import { rtcpRecipients } from "../../media-node/src/transport/werift-patches.js
 // RTCP compounds through werift's converter (patched) and our router. Valid and mutated packets
 // alike: nothing may throw past the defences, what is accepted must parse to exactly what the
 // spec says, and what the spec refuses must be dropped and counted.
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = prng(0x5eed);
 
