@@ -6,7 +6,7 @@ import { applyConnectionCall } from "../../../shared/connection-calls.js";
 import type { ChannelSnapshot, ConnectionCall, ConnectionInfo, NodeCommand, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
 import { withRidRequest, withRidReset } from "../../../shared/rid-requests.js";
 import type { ApiHandlers } from "../api-handlers.js";
-import { nodeStub, type Env } from "../env.js";
+import { clusterStub, nodeStub, type Env } from "../env.js";
 import { ChannelStore, servingNodes, withoutConnections, type ChannelControl, type ChannelSession, type StoredConnection } from "./channel-store.js";
 import { CallCounter } from "./call-counter.js";
 import type { CommandOutcome } from "./node-links.js";
@@ -243,7 +243,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
    */
   private announceNodes(joined: readonly string[]): void {
     void this.serialized(async () => {
-      const session = await this.store.session();
+      const session = await this.withSignalingUrls(await this.store.session());
       if (!session?.relay_token) return;
       const nodes = servingNodes(session);
       const command: NodeCommand = {
@@ -262,6 +262,19 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
         }),
       );
     }).catch((err) => console.error("announcing a channel's nodes failed", err));
+  }
+
+  /**
+   * A session stored before the relay knows its owner's name only: its signaling URL (which
+   * `set_channel_nodes` needs) is read once from the cluster's placement table and stored.
+   */
+  private async withSignalingUrls(session: ChannelSession | undefined): Promise<ChannelSession | undefined> {
+    if (!session || servingNodes(session).every((n) => n.signaling_url !== "")) return session;
+    const table = new Map((await clusterStub(this.env).placementTable()).map((e) => [e.node_name, e.signaling_url]));
+    const nodes = servingNodes(session).map((n) => (n.signaling_url === "" ? { ...n, signaling_url: table.get(n.node_name) ?? "" } : n));
+    const updated = { ...session, nodes };
+    await this.store.putSession(updated);
+    return updated;
   }
 
   /** A node that joined a live session gets the channel-wide state the others already have. */
