@@ -165,7 +165,8 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
           nodes = nodes.map((n) => (n.node_name === nodeName ? { ...n, signaling_url: signalingUrl } : n));
         }
         session = { ...current, nodes, relay_token: current.relay_token ?? newRelayToken() };
-        if (nodeName === current.node_name) {
+        // The session's flags are the first serving node's word (the one that started it, while it serves).
+        if (nodeName === nodes[0]?.node_name) {
           session = { ...session, multistream: snapshot.multistream, spotlight: snapshot.spotlight, simulcast: snapshot.simulcast };
         }
       } else {
