@@ -220,6 +220,18 @@ describe("two nodes serving one channel", () => {
     expect((await api("GetSignalingNotifyMetadata", { channel_id: CH, connection_id: B1 })).status).toBe(400);
   });
 
+  it("b comes back with the session in its hello snapshot: it serves again, a and b are told", async () => {
+    const ma = a.commandsNamed("set_channel_nodes").length;
+    b = await NodePeer.connect("b@relay", { channels: [channel(CH, [connection(B1)])] });
+    expect(nodesOf(await until("a told of b", () => a.commandsNamed("set_channel_nodes")[ma]))).toEqual(["a@relay", "b@relay"]);
+    expect(nodesOf(await until("b told", () => b.commandsNamed("set_channel_nodes").at(-1)))).toEqual(["a@relay", "b@relay"]);
+    await until("owners a and b", async () => (await ok("ListClusterChannels"))[0]?.owners.length === 2);
+    expect((await ok("ListClusterChannels"))[0].owners[1]).toMatchObject({ node_name: "b@relay", epoch: 2, epoch_latest: 2 });
+    expect((await ok("ListConnections")).map((c: any) => c.connection_id).sort()).toEqual([A1, B1]);
+    await b.close();
+    await until("b dropped", async () => (await ok("ListClusterChannels"))[0]?.owners.length === 1);
+  });
+
   it("the last node's session.destroyed ends the channel", async () => {
     a.send({ type: "session.destroyed", channel_id: CH, session_id: SESSION });
     await until("channel gone", async () => (await ok("ListClusterChannels")).length === 0);
