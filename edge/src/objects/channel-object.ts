@@ -330,7 +330,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     }));
   }
 
-  /** ListConnections' share of this channel (live connections as the owner node reported them). */
+  /** ListConnections' share of this channel (live connections, each as its own node reported it). */
   async connectionList(): Promise<ApiAnswer<"ListChannelConnections">> {
     const session = await this.store.session();
     if (!session) return [];
@@ -703,7 +703,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   }
 
   /**
-   * GetStatsConnection of every connection (with that client_id when given), read from the owner
+   * GetStatsConnection of every connection (with that client_id when given), read from its own
    * node in parallel; one that left while being read is skipped. GetStatsAllConnections' share.
    */
   async connectionStatsList(clientId?: string): Promise<ApiAnswer<"GetStatsClient">> {

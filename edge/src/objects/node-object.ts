@@ -20,9 +20,10 @@ import type { ChannelServing } from "./channel-object.js";
 
 // One media node (idFromName(node_name)): a thin shell over its link host (node-link-host.ts:
 // the control WebSocket, report order, liveness, commands awaiting acks). It routes each report to
-// the object it concerns — connection events, stats and RPCs to the channel's ChannelObject;
-// hellos, link ends, sessions (the channel index) and load changes to ClusterObject — answers
-// the node's `place` from a cached placement table and the channel's own claim (ChannelObject),
+// the object it concerns — connection events, stats, RPCs and sessions to the channel's
+// ChannelObject (whose answer, the channel's serving nodes, goes on to ClusterObject's channel
+// index); hellos, link ends and load changes to ClusterObject — answers the node's `place` from a
+// cached placement table and the channel's own state (ChannelObject),
 // and keeps the node's counters and latest load. ChannelObject and ClusterObject command the node
 // through `command`. See docs/edge.md.
 
