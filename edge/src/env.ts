@@ -25,6 +25,8 @@ export interface Env {
   NODE_LIVENESS_TIMEOUT_MS?: string;
   /** How long a NodeObject or the Worker reuses the placement table (ms, 0 = never); default PLACEMENT_CACHE_MS. */
   PLACEMENT_CACHE_MS?: string;
+  /** "false" = a client is served by the node it reached when that node has room, even if the channel lives elsewhere (relay); default on (docs/relay.md). */
+  CHANNEL_AFFINITY?: string;
 }
 
 export function numberVar(value: string | undefined, fallback: number): number {

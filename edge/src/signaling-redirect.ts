@@ -3,8 +3,9 @@ import { channelStub, clusterStub, durationVar, type Env } from "./env.js";
 import { PLACEMENT_CACHE_MS, PlacementCache } from "./objects/placement-cache.js";
 
 // `GET /signaling`: one signaling URL for clients. The edge reads the `connect` message, asks the
-// channel's ChannelObject which node serves it (its live owner, else the least loaded connected
-// member, objects/placement.ts) and answers Sora's `redirect`; the client reconnects there. Media
+// channel's ChannelObject which node serves it (placement.ts: one of its serving nodes or, with
+// no room there or affinity off, a member with room; without a session, the least loaded connected
+// member) and answers Sora's `redirect`; the client reconnects there. Media
 // never touches the edge. The placement table comes from ClusterObject through a cache kept per
 // Worker isolate (PLACEMENT_CACHE_MS), so connects do not all pass through the one ClusterObject.
 

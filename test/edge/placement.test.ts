@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { NodeLoad } from "../../shared/control-protocol.js";
-import { CLUSTER_FULL, leastLoaded, placeNewSession, signalingTarget, type PlacementEntry } from "../../edge/src/objects/placement.js";
+import { CLUSTER_FULL, leastLoaded, placeInChannel, placeNewSession, signalingTarget, type PlacementEntry } from "../../edge/src/objects/placement.js";
 
 // Placement rules (edge/src/objects/placement.ts), pure: lowest connections / max_connections
 // among connected members in normal mode, ties to the node the client reached, the cap a hard limit.
@@ -73,6 +73,63 @@ describe("placeNewSession", () => {
 
   it("refuses when every node is full", () => {
     expect(placeNewSession([node("a", load(10, 10)), node("b", load(3, 3))], "a")).toEqual({ kind: "refuse", reason: CLUSTER_FULL });
+  });
+});
+
+describe("placeInChannel (a channel live on `serving`, cluster relay)", () => {
+  const serve = (node_name: string) => ({ kind: "serve", node_name });
+
+  it("affinity on: the least loaded serving node with room, ties to the asking node", () => {
+    const table = [node("a", load(2, 10)), node("b", load(0, 10))];
+    expect(placeInChannel(table, "b", ["a"], true)).toMatchObject({ kind: "redirect", entry: { node_name: "a" } });
+    const both = [node("a", load(3, 10)), node("b", load(3, 10)), node("c", load(0, 10))];
+    expect(placeInChannel(both, "b", ["a", "b"], true)).toEqual(serve("b"));
+    expect(placeInChannel(both, "c", ["a", "b"], true)).toMatchObject({ kind: "redirect", entry: { node_name: "a" } });
+    expect(placeInChannel([node("a", load(3, 10)), node("b", load(1, 10))], "a", ["a", "b"], true)).toMatchObject({ kind: "redirect", entry: { node_name: "b" } });
+  });
+
+  it("affinity on: when every serving node is full, the least loaded member with room (the channel spans it)", () => {
+    const table = [node("a", load(10, 10)), node("b", load(1, 10)), node("c", load(5, 10))];
+    expect(placeInChannel(table, "b", ["a"], true)).toEqual(serve("b"));
+    expect(placeInChannel(table, "c", ["a"], true)).toMatchObject({ kind: "redirect", entry: { node_name: "b" } });
+    // The full serving node itself asks (the node side does when at max_connections).
+    expect(placeInChannel(table, "a", ["a"], true)).toMatchObject({ kind: "redirect", entry: { node_name: "b" } });
+  });
+
+  it("refuses when no node has room", () => {
+    const table = [node("a", load(10, 10)), node("b", load(4, 4)), node("c", load(0), { member: false })];
+    expect(placeInChannel(table, "b", ["a"], true)).toEqual({ kind: "refuse", reason: CLUSTER_FULL });
+    expect(placeInChannel(table, "b", ["a"], false)).toEqual({ kind: "refuse", reason: CLUSTER_FULL });
+  });
+
+  it("affinity off: the asking node when it has room, else as with affinity", () => {
+    const table = [node("a", load(0, 10)), node("b", load(8, 10))];
+    expect(placeInChannel(table, "b", ["a"], false)).toEqual(serve("b"));
+    const full = [node("a", load(2, 10)), node("b", load(10, 10)), node("c", load(0, 10))];
+    expect(placeInChannel(full, "b", ["a"], false)).toMatchObject({ kind: "redirect", entry: { node_name: "a" } });
+    // A node that does not serve the channel joins it only as a member in normal mode.
+    const blocked = [node("a", load(2, 10)), node("b", load(0, 10), { mode: "block_new_session" })];
+    expect(placeInChannel(blocked, "b", ["a"], false)).toMatchObject({ kind: "redirect", entry: { node_name: "a" } });
+  });
+
+  it("a serving node in block_new_session still takes clients of its session; one in block_new_connection does not", () => {
+    const table = [node("a", load(5, 10), { mode: "block_new_session" }), node("b", load(0, 10))];
+    expect(placeInChannel(table, "b", ["a"], true)).toMatchObject({ kind: "redirect", entry: { node_name: "a" } });
+    const closed = [node("a", load(5, 10), { mode: "block_new_connection" }), node("b", load(0, 10))];
+    expect(placeInChannel(closed, "b", ["a"], true)).toEqual(serve("b"));
+  });
+
+  it("an asking node missing from an older table counts as having room", () => {
+    expect(placeInChannel([node("a", load(10, 10))], "new", ["a", "new"], true)).toEqual(serve("new"));
+    expect(placeInChannel([node("a", load(2, 10))], "new", ["a"], false)).toEqual(serve("new"));
+    expect(placeInChannel([node("a", load(10, 10))], "new", ["a"], true)).toEqual(serve("new"));
+  });
+
+  it("GET /signaling (no asking node): a serving node with affinity, the least loaded member without", () => {
+    const table = [node("a", load(5, 10)), node("b", load(0, 10))];
+    expect(placeInChannel(table, undefined, ["a"], true)).toMatchObject({ kind: "redirect", entry: { node_name: "a" } });
+    expect(placeInChannel(table, undefined, ["a"], false)).toMatchObject({ kind: "redirect", entry: { node_name: "b" } });
+    expect(placeInChannel([node("a", load(10, 10))], undefined, ["a"], true)).toEqual({ kind: "refuse", reason: CLUSTER_FULL });
   });
 });
 

@@ -6,19 +6,21 @@ import { applyConnectionCall } from "../../../shared/connection-calls.js";
 import type { ChannelSnapshot, ConnectionCall, ConnectionInfo, NodeCommand, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
 import { withRidRequest, withRidReset } from "../../../shared/rid-requests.js";
 import type { ApiHandlers } from "../api-handlers.js";
-import { nodeStub, type Env } from "../env.js";
-import { ChannelStore, withoutConnections, type ChannelControl, type ChannelSession, type StoredConnection } from "./channel-store.js";
+import { clusterStub, nodeStub, type Env } from "../env.js";
+import { ChannelStore, servingNodes, withoutConnections, type ChannelControl, type ChannelSession, type StoredConnection } from "./channel-store.js";
 import { CallCounter } from "./call-counter.js";
 import type { CommandOutcome } from "./node-links.js";
-import { placeNewSession, signalingTarget, type PlacementEntry } from "./placement.js";
+import { placeInChannel, placeNewSession, signalingTarget, type PlacementEntry } from "./placement.js";
 import { applyMetadataChange, type MetadataChange } from "../../../shared/notify-metadata.js";
 
-// One channel (idFromName(channel_id)): its session, connections and what the API asked of it
-// (metadata, paused streams, rid requests, forwards, audio streaming), plus the latest
-// user-agent stats, and where a new session of the channel goes (a node's `place` claim). Fed by
-// the owner node's reports through its NodeObject; API calls are checked here, then the owner
-// node is commanded (through its NodeObject) with the channel's full new state, and the state is
-// stored only once the node has acked (the node is where it takes effect).
+// One channel (idFromName(channel_id)): its session, which media nodes serve it (cluster relay,
+// docs/relay.md), its connections (each on the node that reported it) and what the API asked of
+// it (metadata, paused streams, rid requests, forwards, audio streaming), plus the latest
+// user-agent stats, and where a client of the channel goes (a node's `place`). Fed by each
+// serving node's reports through its NodeObject; API calls are checked here, then the nodes
+// concerned are commanded (through their NodeObjects: channel-wide state to every serving node,
+// a connection's own call to the node hosting it) with the channel's full new state, and the
+// state is stored only once they have acked (the nodes are where it takes effect).
 
 type Result<N extends ApiNamesOf<"channel">> = Promise<ApiResult<ApiAnswer<N>>>;
 
@@ -29,7 +31,36 @@ const CLAIM_TTL_MS = 60_000;
 export interface PlaceAnswer {
   owner: string;
   redirect_url?: string;
+  /** The live session the asking node joins (cluster relay). */
+  session_id?: string;
   refused?: string;
+}
+
+/** A channel's session as the cluster's channel index keeps it: which nodes serve it. */
+export interface ChannelServing {
+  channel_id: string;
+  session_id: string;
+  multistream: boolean;
+  spotlight: boolean;
+  simulcast: boolean;
+  /** Serving nodes, the one that started the session first while it serves. */
+  nodes: string[];
+}
+
+function servingOf(session: ChannelSession): ChannelServing {
+  return {
+    channel_id: session.channel_id,
+    session_id: session.session_id,
+    multistream: session.multistream,
+    spotlight: session.spotlight,
+    simulcast: session.simulcast,
+    nodes: servingNodes(session).map((n) => n.node_name),
+  };
+}
+
+/** A session's relay token: 192 random bits, hex (set_channel_nodes takes 16 to 128 characters). */
+function newRelayToken(): string {
+  return [...crypto.getRandomValues(new Uint8Array(24))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"channel"> {
@@ -48,13 +79,23 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   // Placement (the channel is its own placement shard: no single object on the connect path)
 
   /**
-   * A node asks where a new session of this channel belongs: the node whose session or recent
-   * claim holds it while that node is connected (`table`: the asking NodeObject's cached
-   * placement table), else the least loaded member (placement.ts), which is claimed.
+   * A node asks where a client of this channel goes (`table`: the asking NodeObject's cached
+   * placement table). A session live on connected nodes: placement.ts `placeInChannel` (affinity,
+   * room; the asking node may join the live session: `session_id`). Else the node whose recent
+   * claim holds the channel, else the least loaded member (placement.ts), which is claimed.
    */
   claim(asking: string, table: PlacementEntry[]): Promise<PlaceAnswer> {
     return this.serialized(async () => {
-      const holder = await this.holder(asking, table);
+      const session = await this.store.session();
+      const serving = session ? this.liveServing(session, table, asking) : [];
+      if (session && serving.length > 0) {
+        const decision = placeInChannel(table, asking, serving, this.affinity());
+        if (decision.kind === "refuse") return { owner: asking, refused: decision.reason };
+        if (decision.kind === "redirect") return { owner: decision.entry.node_name, redirect_url: decision.entry.signaling_url };
+        // Served here: join the live session when another node serves it (docs/relay.md).
+        return serving.some((n) => n !== asking) ? { owner: asking, session_id: session.session_id } : { owner: asking };
+      }
+      const holder = await this.claimHolder(asking, table);
       if (holder) return holder.node_name === asking ? { owner: asking } : { owner: holder.node_name, redirect_url: holder.signaling_url };
       const decision = placeNewSession(table, asking);
       if (decision.kind === "refuse") return { owner: asking, refused: decision.reason };
@@ -64,55 +105,88 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     });
   }
 
-  /** `GET /signaling`: the holder's signaling URL, else the least loaded node's (no claim); null when none has room. */
+  /** `GET /signaling`: the same rule as `claim` without an asking node (and no claim made); null when none has room. */
   async signalingUrl(table: PlacementEntry[]): Promise<string | null> {
-    const holder = await this.holder(undefined, table);
+    const session = await this.store.session();
+    const serving = session ? this.liveServing(session, table, undefined) : [];
+    if (serving.length > 0) {
+      const decision = placeInChannel(table, undefined, serving, this.affinity());
+      return decision.kind === "redirect" ? decision.entry.signaling_url : null;
+    }
+    const holder = await this.claimHolder(undefined, table);
     if (holder) return holder.signaling_url;
     return signalingTarget(table)?.signaling_url ?? null;
   }
 
-  /** The connected node whose session (or unexpired claim) holds this channel; the asking node's own session counts even when the table is older than its link. */
-  private async holder(asking: string | undefined, table: readonly PlacementEntry[]): Promise<{ node_name: string; signaling_url: string } | undefined> {
-    const live = new Map(table.map((e) => [e.node_name, e]));
-    const session = await this.store.session();
-    if (session) {
-      if (session.node_name === asking) return { node_name: asking, signaling_url: "" };
-      const entry = live.get(session.node_name);
-      if (entry) return entry;
-    }
+  /** `CHANNEL_AFFINITY` (default on): keep the channel on the nodes already serving it while they have room. */
+  private affinity(): boolean {
+    return this.env.CHANNEL_AFFINITY !== "false";
+  }
+
+  /** The session's serving nodes that are connected (in `table`); the asking node's own counts even when the table is older than its link. */
+  private liveServing(session: ChannelSession, table: readonly PlacementEntry[], asking: string | undefined): string[] {
+    const live = new Set(table.map((e) => e.node_name));
+    return servingNodes(session)
+      .map((n) => n.node_name)
+      .filter((n) => live.has(n) || n === asking);
+  }
+
+  /** The connected node whose unexpired `place` claim (no session yet) holds this channel. */
+  private async claimHolder(asking: string | undefined, table: readonly PlacementEntry[]): Promise<{ node_name: string; signaling_url: string } | undefined> {
     const claim = await this.store.claim();
-    if (claim && Date.now() - claim.claimed_at < CLAIM_TTL_MS) {
-      if (claim.node_name === asking) return { node_name: asking, signaling_url: "" };
-      const entry = live.get(claim.node_name);
-      if (entry) return entry;
-    }
-    return undefined;
+    if (!claim || Date.now() - claim.claimed_at >= CLAIM_TTL_MS) return undefined;
+    if (claim.node_name === asking) return { node_name: asking, signaling_url: "" };
+    return table.find((e) => e.node_name === claim.node_name);
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Reports from the owner node (through its NodeObject)
+  // Reports from the serving nodes (through their NodeObjects). Each node reports only its own
+  // connections. Each of these answers what the cluster's channel index keeps (null: no session).
 
   /**
-   * session.created or a hello snapshot (or one part of it): the node's view replaces ours (same
-   * session keeps API state); connections listed in `connection_ids` but not carried keep theirs.
+   * session.created/updated or a hello snapshot (or one part of it) from `nodeName`. The same
+   * session: the node serves it (added when new: every serving node is told), its view of its own
+   * connections replaces ours (connections listed in `connection_ids` but not carried keep
+   * theirs). Another session replaces the channel's state, as before the relay (the previous
+   * session's nodes are no longer tracked; see docs/relay.md).
    */
-  syncSession(nodeName: string, snapshot: ChannelSnapshot): Promise<void> {
+  syncSession(nodeName: string, snapshot: ChannelSnapshot, signalingUrl?: string): Promise<ChannelServing | null> {
     return this.serialized(async () => {
       const current = await this.store.session();
-      if (current && current.session_id !== snapshot.session_id) await this.store.clear();
-      const session: ChannelSession = {
-        channel_id: snapshot.channel_id,
-        session_id: snapshot.session_id,
-        node_name: nodeName,
-        multistream: snapshot.multistream,
-        spotlight: snapshot.spotlight,
-        simulcast: snapshot.simulcast,
-        created_at: snapshot.created_at,
-      };
+      let session: ChannelSession;
+      let added = false;
+      if (current && current.session_id === snapshot.session_id) {
+        let nodes = servingNodes(current);
+        const known = nodes.find((n) => n.node_name === nodeName);
+        if (!known) {
+          nodes = [...nodes, { node_name: nodeName, signaling_url: signalingUrl ?? "" }];
+          added = true;
+        } else if (signalingUrl && known.signaling_url !== signalingUrl) {
+          nodes = nodes.map((n) => (n.node_name === nodeName ? { ...n, signaling_url: signalingUrl } : n));
+        }
+        session = { ...current, nodes, relay_token: current.relay_token ?? newRelayToken() };
+        // The session's flags are the first serving node's word (the one that started it, while it serves).
+        if (nodeName === nodes[0]?.node_name) {
+          session = { ...session, multistream: snapshot.multistream, spotlight: snapshot.spotlight, simulcast: snapshot.simulcast };
+        }
+      } else {
+        if (current) await this.store.clear();
+        session = {
+          channel_id: snapshot.channel_id,
+          session_id: snapshot.session_id,
+          node_name: nodeName,
+          nodes: [{ node_name: nodeName, signaling_url: signalingUrl ?? "" }],
+          relay_token: newRelayToken(),
+          multistream: snapshot.multistream,
+          spotlight: snapshot.spotlight,
+          simulcast: snapshot.simulcast,
+          created_at: snapshot.created_at,
+        };
+      }
       await this.store.putSession(session);
-      // A part of a split snapshot lists every live connection but carries only some.
+      // A part of a split snapshot lists every live connection of the node but carries only some.
       const live = new Set(snapshot.connection_ids ?? snapshot.connections.map((c) => c.connection_id));
-      const gone = (await this.store.connections()).map((c) => c.connection_id).filter((id) => !live.has(id));
+      const gone = (await this.store.connections()).filter((c) => c.node_name === nodeName && !live.has(c.connection_id)).map((c) => c.connection_id);
       await this.store.deleteConnections(gone);
       await this.store.putConnections(snapshot.connections.map((c) => ({ ...c, node_name: nodeName })));
       let control = await this.store.control();
@@ -120,14 +194,106 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
       // The node streams or not (StartAudioStreaming, or on its own after the session webhook's answer).
       if (snapshot.audio_streaming !== undefined) control = { ...control, audio_streaming: snapshot.audio_streaming };
       await this.store.putControl(control);
+      if (added) this.announceNodes([nodeName]);
+      return servingOf(session);
     });
   }
 
-  endSession(sessionId: string): Promise<void> {
+  /** `nodeName`'s session.destroyed (or the cluster dropped it: purge, a hello without the channel): it no longer serves; the session ends with its last node. */
+  endSession(nodeName: string, sessionId: string): Promise<ChannelServing | null> {
     return this.serialized(async () => {
       const current = await this.store.session();
-      if (!current || current.session_id === sessionId) await this.store.clear();
+      if (!current) return null;
+      if (current.session_id !== sessionId) return servingOf(current); // a stale report
+      return this.withoutNode(current, nodeName, true);
     });
+  }
+
+  /** `nodeName`'s link ended: it no longer serves the channel, unless it was the last node (kept, as before the relay: its hello brings the session back). */
+  nodeLeft(nodeName: string): Promise<ChannelServing | null> {
+    return this.serialized(async () => {
+      const current = await this.store.session();
+      if (!current) return null;
+      return this.withoutNode(current, nodeName, false);
+    });
+  }
+
+  private async withoutNode(session: ChannelSession, nodeName: string, endWhenLast: boolean): Promise<ChannelServing | null> {
+    const nodes = servingNodes(session);
+    const remaining = nodes.filter((n) => n.node_name !== nodeName);
+    if (remaining.length === nodes.length) return servingOf(session);
+    if (remaining.length === 0) {
+      if (!endWhenLast) return servingOf(session);
+      await this.store.clear();
+      return null;
+    }
+    const updated: ChannelSession = { ...session, nodes: remaining };
+    await this.store.putSession(updated);
+    const gone = (await this.store.connections()).filter((c) => c.node_name === nodeName).map((c) => c.connection_id);
+    await this.store.deleteConnections(gone);
+    if (gone.length > 0) await this.store.putControl(withoutConnections(await this.store.control(), new Set(gone)));
+    this.announceNodes([]);
+    return servingOf(updated);
+  }
+
+  /**
+   * Tells every serving node the current set (`set_channel_nodes`), then gives `joined` nodes the
+   * channel's control state. Queued behind the change (so API calls keep their order with it)
+   * but not awaited by the report that caused it: a node that does not ack holds the queue for
+   * one COMMAND_TIMEOUT_MS at most, never the reporting node's link.
+   */
+  private announceNodes(joined: readonly string[]): void {
+    void this.serialized(async () => {
+      const session = await this.withSignalingUrls(await this.store.session());
+      if (!session?.relay_token) return;
+      const nodes = servingNodes(session);
+      const command: NodeCommand = {
+        name: "set_channel_nodes",
+        channel_id: session.channel_id,
+        session_id: session.session_id,
+        relay_token: session.relay_token,
+        nodes,
+      };
+      const control = await this.store.control();
+      await Promise.all(
+        nodes.map(async ({ node_name }) => {
+          const outcome = await this.tryCommand(node_name, command);
+          if (!outcome.ok) console.warn("set_channel_nodes not acked", session.channel_id, node_name, outcome.error_type);
+          if (joined.includes(node_name)) await this.prime(node_name, session, control);
+        }),
+      );
+    }).catch((err) => console.error("announcing a channel's nodes failed", err));
+  }
+
+  /**
+   * A session stored before the relay knows its owner's name only: its signaling URL (which
+   * `set_channel_nodes` needs) is read once from the cluster's placement table and stored.
+   */
+  private async withSignalingUrls(session: ChannelSession | undefined): Promise<ChannelSession | undefined> {
+    if (!session || servingNodes(session).every((n) => n.signaling_url !== "")) return session;
+    const table = new Map((await clusterStub(this.env).placementTable()).map((e) => [e.node_name, e.signaling_url]));
+    const nodes = servingNodes(session).map((n) => (n.signaling_url === "" ? { ...n, signaling_url: table.get(n.node_name) ?? "" } : n));
+    const updated = { ...session, nodes };
+    await this.store.putSession(updated);
+    return updated;
+  }
+
+  /** A node that joined a live session gets the channel-wide state the others already have. */
+  private async prime(nodeName: string, session: ChannelSession, control: ChannelControl): Promise<void> {
+    const channel_id = session.channel_id;
+    const commands: NodeCommand[] = [];
+    if (control.paused.length > 0) commands.push({ name: "set_paused_streams", channel_id, paused: control.paused });
+    if (control.rid_requests.length > 0) commands.push({ name: "set_rid_requests", channel_id, requests: control.rid_requests });
+    const spotlightRids = control.spotlight_rid_requests ?? [];
+    if (spotlightRids.length > 0) commands.push({ name: "set_spotlight_rid_requests", channel_id, requests: spotlightRids });
+    if (control.audio_subscribers.length > 0) {
+      commands.push({ name: "set_audio_streaming_subscribers", channel_id, connection_ids: control.audio_subscribers });
+    }
+    if (control.audio_streaming) commands.push({ name: "start_audio_streaming", channel_id });
+    for (const command of commands) {
+      const outcome = await this.tryCommand(nodeName, command);
+      if (!outcome.ok) console.warn("priming a joined node failed", channel_id, nodeName, command.name, outcome.error_type);
+    }
   }
 
   addConnection(sessionId: string, nodeName: string, connection: ConnectionInfo): Promise<void> {
@@ -164,7 +330,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     }));
   }
 
-  /** ListConnections' share of this channel (live connections as the owner node reported them). */
+  /** ListConnections' share of this channel (live connections, each as its own node reported it). */
   async connectionList(): Promise<ApiAnswer<"ListChannelConnections">> {
     const session = await this.store.session();
     if (!session) return [];
@@ -199,7 +365,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   DisconnectChannel(request: ApiRequest<"DisconnectChannel">): Result<"DisconnectChannel"> {
     return this.mutate(async () => {
       const session = await this.requireSession(request.channel_id);
-      await this.commandOwner(session, withReason({ name: "disconnect", channel_id: session.channel_id }, request.reason));
+      await this.commandAll(session, withReason({ name: "disconnect", channel_id: session.channel_id }, request.reason));
       return { channel_id: request.channel_id };
     });
   }
@@ -207,8 +373,8 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   DisconnectClient(request: ApiRequest<"DisconnectClient">): Result<"DisconnectClient"> {
     return this.mutate(async () => {
       const session = await this.requireClient(request.channel_id, request.client_id);
-      await this.commandOwner(
-        session,
+      await this.commandNodes(
+        await this.nodesOfClient(request.client_id),
         withReason({ name: "disconnect", channel_id: session.channel_id, client_id: request.client_id }, request.reason),
       );
       return { channel_id: request.channel_id, client_id: request.client_id };
@@ -217,9 +383,9 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
 
   DisconnectConnection(request: ApiRequest<"DisconnectConnection">): Result<"DisconnectConnection"> {
     return this.mutate(async () => {
-      const { session } = await this.requireConnection(request.channel_id, request.connection_id);
-      await this.commandOwner(
-        session,
+      const { session, connection } = await this.requireConnection(request.channel_id, request.connection_id);
+      await this.commandNode(
+        connection.node_name,
         withReason({ name: "disconnect", channel_id: session.channel_id, connection_id: request.connection_id }, request.reason),
       );
       return { channel_id: request.channel_id, connection_id: request.connection_id };
@@ -229,7 +395,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   DisconnectChannelByRole(request: ApiRequest<"DisconnectChannelByRole">): Result<"DisconnectChannelByRole"> {
     return this.mutate(async () => {
       const session = await this.requireSession(request.channel_id);
-      await this.commandOwner(session, withReason({ name: "disconnect", channel_id: session.channel_id, role: request.role }, request.reason));
+      await this.commandAll(session, withReason({ name: "disconnect", channel_id: session.channel_id, role: request.role }, request.reason));
       return { channel_id: request.channel_id, role: request.role };
     });
   }
@@ -237,7 +403,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   PushChannel(request: ApiRequest<"PushChannel">): Result<"PushChannel"> {
     return this.mutate(async () => {
       const session = await this.requireSession(request.channel_id);
-      await this.commandOwner(session, { name: "push", channel_id: session.channel_id, data: request.data });
+      await this.commandAll(session, { name: "push", channel_id: session.channel_id, data: request.data });
       return { type: "push" as const, data: request.data };
     });
   }
@@ -245,15 +411,15 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   PushClient(request: ApiRequest<"PushClient">): Result<"PushClient"> {
     return this.mutate(async () => {
       const session = await this.requireClient(request.channel_id, request.client_id);
-      await this.commandOwner(session, { name: "push", channel_id: session.channel_id, client_id: request.client_id, data: request.data });
+      await this.commandNodes(await this.nodesOfClient(request.client_id), { name: "push", channel_id: session.channel_id, client_id: request.client_id, data: request.data });
       return { type: "push" as const, data: request.data };
     });
   }
 
   PushConnection(request: ApiRequest<"PushConnection">): Result<"PushConnection"> {
     return this.mutate(async () => {
-      const { session } = await this.requireConnection(request.channel_id, request.connection_id);
-      await this.commandOwner(session, {
+      const { session, connection } = await this.requireConnection(request.channel_id, request.connection_id);
+      await this.commandNode(connection.node_name, {
         name: "push",
         channel_id: session.channel_id,
         connection_ids: [request.connection_id],
@@ -266,7 +432,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   PushChannelByRole(request: ApiRequest<"PushChannelByRole">): Result<"PushChannelByRole"> {
     return this.mutate(async () => {
       const session = await this.requireSession(request.channel_id);
-      await this.commandOwner(session, { name: "push", channel_id: session.channel_id, role: request.role, data: request.data });
+      await this.commandAll(session, { name: "push", channel_id: session.channel_id, role: request.role, data: request.data });
       return { type: "push" as const, data: request.data };
     });
   }
@@ -289,7 +455,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   ChangeSpotlightNumber(request: ApiRequest<"ChangeSpotlightNumber">): Result<"ChangeSpotlightNumber"> {
     return this.mutate(async () => {
       const session = await this.requireSpotlight(request.channel_id);
-      await this.commandOwner(session, { name: "change_spotlight_number", channel_id: session.channel_id, spotlight_number: request.spotlight_number });
+      await this.commandAll(session, { name: "change_spotlight_number", channel_id: session.channel_id, spotlight_number: request.spotlight_number });
       return { channel_id: request.channel_id, spotlight_number: request.spotlight_number };
     });
   }
@@ -298,7 +464,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     return this.mutate(async () => {
       const session = await this.requireSpotlight(request.channel_id);
       await this.requireConnection(request.channel_id, request.connection_id);
-      await this.commandOwner(session, { name: "set_spotlight_focus", channel_id: session.channel_id, connection_id: request.connection_id, focus });
+      await this.commandAll(session, { name: "set_spotlight_focus", channel_id: session.channel_id, connection_id: request.connection_id, focus });
       return { channel_id: request.channel_id, connection_id: request.connection_id };
     });
   }
@@ -350,10 +516,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     return this.mutate(async () => {
       const { session, connection } = await this.requireConnection(request.channel_id, request.connection_id);
       const outcome = applyMetadataChange(connection.connection_id, connection.signaling_notify_metadata, change);
-      const command: NodeCommand = { name: "set_notify_metadata", channel_id: session.channel_id, connection_id: connection.connection_id };
-      if (outcome.after !== undefined) command.metadata = outcome.after;
-      if (request.push) command.push = outcome.push;
-      await this.commandOwner(session, command);
+      await this.commandMetadata(session, connection, outcome.after, request.push ? outcome.push : undefined);
       // Re-read: the connection may have left while the node was busy.
       const latest = await this.store.connection(connection.connection_id);
       if (latest) {
@@ -500,18 +663,15 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     );
     const channel_id = session.channel_id;
     if (outcome.ridRequests) {
-      await this.commandOwner(session, { name: "set_rid_requests", channel_id, requests: outcome.ridRequests });
+      await this.commandAll(session, { name: "set_rid_requests", channel_id, requests: outcome.ridRequests });
       await this.saveControl({ rid_requests: outcome.ridRequests });
     }
     if (outcome.spotlightRidRequests) {
-      await this.commandOwner(session, { name: "set_spotlight_rid_requests", channel_id, requests: outcome.spotlightRidRequests });
+      await this.commandAll(session, { name: "set_spotlight_rid_requests", channel_id, requests: outcome.spotlightRidRequests });
       await this.saveControl({ spotlight_rid_requests: outcome.spotlightRidRequests });
     }
     if (outcome.metadata) {
-      const command: NodeCommand = { name: "set_notify_metadata", channel_id, connection_id: connection.connection_id };
-      if (outcome.metadata.after !== undefined) command.metadata = outcome.metadata.after;
-      if (outcome.metadata.push) command.push = outcome.metadata.push;
-      await this.commandOwner(session, command);
+      await this.commandMetadata(session, connection, outcome.metadata.after, outcome.metadata.push ?? undefined);
       const latest = await this.store.connection(connection.connection_id);
       if (latest) await this.store.putConnection({ ...latest, signaling_notify_metadata: outcome.metadata.after });
     }
@@ -530,8 +690,8 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
 
   GetStatsConnection(request: ApiRequest<"GetStatsConnection">): Result<"GetStatsConnection"> {
     return toApiResult(async () => {
-      const { session } = await this.requireConnection(request.channel_id, request.connection_id);
-      return this.connectionStats(session, request.connection_id);
+      const { session, connection } = await this.requireConnection(request.channel_id, request.connection_id);
+      return this.connectionStats(session, connection);
     });
   }
 
@@ -543,7 +703,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   }
 
   /**
-   * GetStatsConnection of every connection (with that client_id when given), read from the owner
+   * GetStatsConnection of every connection (with that client_id when given), read from its own
    * node in parallel; one that left while being read is skipped. GetStatsAllConnections' share.
    */
   async connectionStatsList(clientId?: string): Promise<ApiAnswer<"GetStatsClient">> {
@@ -553,7 +713,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     const stats = await Promise.all(
       connections.map(async (c) => {
         try {
-          return await this.connectionStats(session, c.connection_id);
+          return await this.connectionStats(session, c);
         } catch (err) {
           if (err instanceof ApiError && err.body.error_type === "CONNECTION-NOT-FOUND") return undefined;
           throw err;
@@ -563,10 +723,12 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     return stats.filter((s) => s !== undefined);
   }
 
-  private async connectionStats(session: ChannelSession, connectionId: string): Promise<ApiAnswer<"GetStatsConnection">> {
-    const result = await this.commandOwner(session, { name: "get_connection_stats", channel_id: session.channel_id, connection_id: connectionId });
+  /** Asked of the node hosting the connection (each node counts only its own connections). */
+  private async connectionStats(session: ChannelSession, connection: StoredConnection): Promise<ApiAnswer<"GetStatsConnection">> {
+    const command: NodeCommand = { name: "get_connection_stats", channel_id: session.channel_id, connection_id: connection.connection_id };
+    const result = await this.commandNode(connection.node_name, command);
     const stats = connectionStatsAnswer.safeParse(result);
-    if (!stats.success) throw new ApiError("NODE-COMMAND-FAILED", { node_name: session.node_name, detail: "malformed stats in the node's answer" });
+    if (!stats.success) throw new ApiError("NODE-COMMAND-FAILED", { node_name: connection.node_name, detail: "malformed stats in the node's answer" });
     return stats.data;
   }
 
@@ -597,7 +759,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
       const control = await this.store.control();
       if (control.audio_streaming) throw new ApiError("ALREADY-STARTED", { channel_id: session.channel_id });
       // The node already holds the subscriber list (sent at every Subscribe/Unsubscribe).
-      await this.commandOwner(session, { name: "start_audio_streaming", channel_id: session.channel_id });
+      await this.commandAll(session, { name: "start_audio_streaming", channel_id: session.channel_id });
       await this.saveControl({ audio_streaming: true });
       return { session_id: session.session_id };
     });
@@ -607,7 +769,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     return this.mutate(async () => {
       const session = await this.requireSession(request.channel_id);
       if (!(await this.store.control()).audio_streaming) throw new ApiError("NOT-STARTED", { channel_id: session.channel_id });
-      await this.commandOwner(session, { name: "stop_audio_streaming", channel_id: session.channel_id });
+      await this.commandAll(session, { name: "stop_audio_streaming", channel_id: session.channel_id });
       await this.saveControl({ audio_streaming: false });
       return { session_id: session.session_id };
     });
@@ -648,7 +810,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
   StartForwardingRtp(request: ApiRequest<"StartForwardingRtp">): Result<"StartForwardingRtp"> {
     return this.mutate(async () => {
       const session = await this.requireSession(request.channel_id);
-      if (request.connection_id !== undefined) await this.requireConnection(request.channel_id, request.connection_id);
+      const connection = request.connection_id === undefined ? undefined : (await this.requireConnection(request.channel_id, request.connection_id)).connection;
       // The node is the authority on what it forwards (a forward ends by itself when its
       // sender leaves), so ALREADY-STARTED / NOT-STARTED come from its answer, not from here.
       const command: NodeCommand = {
@@ -659,9 +821,12 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
         video_port: request.video_port,
       };
       if (request.connection_id !== undefined) command.connection_id = request.connection_id;
-      const result = await this.commandOwner(session, command);
+      // A connection's forward runs on its node; the channel's on every serving node (each
+      // forwards its own connections), answered with the first node's SDP.
+      const targets = connection ? [connection.node_name] : this.nodeNames(session);
+      const [result] = await this.commandNodes(targets, command);
       const sdp = (result as { sdp?: unknown } | undefined)?.sdp;
-      if (typeof sdp !== "string") throw new ApiError("NODE-COMMAND-FAILED", { node_name: session.node_name, detail: "no sdp in the node's answer" });
+      if (typeof sdp !== "string") throw new ApiError("NODE-COMMAND-FAILED", { node_name: targets[0], detail: "no sdp in the node's answer" });
       const { channel_id: _c, ...forward } = request;
       const control = await this.store.control();
       const others = control.forwards.filter((f) => f.connection_id !== request.connection_id);
@@ -679,8 +844,12 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
         const control = await this.store.control();
         await this.saveControl({ forwards: control.forwards.filter((f) => f.connection_id !== request.connection_id) });
       };
+      // A connection's node when it is still here; else every serving node, of which one that
+      // stopped it is enough (NOT-STARTED only when none had it).
+      const connection = request.connection_id === undefined ? undefined : await this.store.connection(request.connection_id);
       try {
-        await this.commandOwner(session, command);
+        if (connection) await this.commandNode(connection.node_name, command);
+        else await this.commandAnyStopped(this.nodeNames(session), command);
       } catch (err) {
         if (err instanceof ApiError && err.body.error_type === "NOT-STARTED") await forget(); // it had ended on the node
         throw err;
@@ -694,16 +863,16 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
 
   RequestKeyFrame(request: ApiRequest<"RequestKeyFrame">): Result<"RequestKeyFrame"> {
     return toApiResult(async () => {
-      const { session } = await this.requireConnection(request.channel_id, request.connection_id);
-      await this.commandOwner(session, { name: "request_key_frame", channel_id: session.channel_id, connection_id: request.connection_id });
+      const { session, connection } = await this.requireConnection(request.channel_id, request.connection_id);
+      await this.commandNode(connection.node_name, { name: "request_key_frame", channel_id: session.channel_id, connection_id: request.connection_id });
       return { channel_id: request.channel_id, connection_id: request.connection_id };
     });
   }
 
   ChangeUpstreamVideoBitRate(request: ApiRequest<"ChangeUpstreamVideoBitRate">): Result<"ChangeUpstreamVideoBitRate"> {
     return this.mutate(async () => {
-      const { session } = await this.requireConnection(request.channel_id, request.connection_id);
-      await this.commandOwner(session, {
+      const { session, connection } = await this.requireConnection(request.channel_id, request.connection_id);
+      await this.commandNode(connection.node_name, {
         name: "change_upstream_video_bit_rate",
         channel_id: session.channel_id,
         connection_id: request.connection_id,
@@ -717,7 +886,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
 
   /**
    * The shape of most state-changing calls, as one step: require (the checks that answer Sora's
-   * not-found errors) → read the channel's control state → command the owner node with the full
+   * not-found errors) → read the channel's control state → command every serving node with the full
    * new state → save it once the node has acked. `build` is pure.
    */
   private changeControl<A>(
@@ -727,7 +896,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     return this.mutate(async () => {
       const session = await require();
       const step = build(session, await this.store.control());
-      await this.commandOwner(session, step.command);
+      await this.commandAll(session, step.command);
       await this.saveControl(step.save);
       return step.answer;
     });
@@ -798,12 +967,72 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     return session;
   }
 
-  /** Commands the session's owner node; a failed ack becomes that error (NODE-UNREACHABLE on timeout). */
-  private async commandOwner(session: ChannelSession, command: NodeCommand): Promise<unknown> {
+  /** A command's outcome from one node (never throws: no link or no ack in time is NODE-UNREACHABLE). */
+  private async tryCommand(nodeName: string, command: NodeCommand): Promise<CommandOutcome> {
     // RPC typing turns `unknown` fields into `never`; the value is the plain CommandOutcome.
-    const outcome = (await nodeStub(this.env, session.node_name).command(session.node_name, command)) as unknown as CommandOutcome;
-    if (!outcome.ok) throw ApiError.fromNode(outcome.error_type, outcome.error_reason, session.node_name);
-    return outcome.result;
+    return (await nodeStub(this.env, nodeName).command(nodeName, command)) as unknown as CommandOutcome;
+  }
+
+  /** Commands one node; a failed ack becomes that error (NODE-UNREACHABLE on timeout). */
+  private async commandNode(nodeName: string, command: NodeCommand): Promise<unknown> {
+    return (await this.commandEach([{ node_name: nodeName, command }]))[0];
+  }
+
+  /** Channel-wide commands go to every serving node. */
+  private commandAll(session: ChannelSession, command: NodeCommand): Promise<unknown[]> {
+    return this.commandNodes(this.nodeNames(session), command);
+  }
+
+  private commandNodes(nodeNames: readonly string[], command: NodeCommand): Promise<unknown[]> {
+    return this.commandEach(nodeNames.map((node_name) => ({ node_name, command })));
+  }
+
+  /**
+   * Sends every command at once (so an unreachable node costs one COMMAND_TIMEOUT_MS, not one per
+   * node) and waits for all acks. A partial failure answers the first failing node's error in
+   * list order (its node_name in error_reason); the nodes that acked keep what they were told,
+   * and since commands carry the channel's full state, the next change or a retry brings every
+   * node to the same state. Answers each node's result in order.
+   */
+  private async commandEach(targets: readonly { node_name: string; command: NodeCommand }[]): Promise<unknown[]> {
+    const outcomes = await Promise.all(targets.map((t) => this.tryCommand(t.node_name, t.command)));
+    const failed = outcomes.findIndex((o) => !o.ok);
+    if (failed >= 0) throw ApiError.fromNode(outcomes[failed]!.error_type, outcomes[failed]!.error_reason, targets[failed]!.node_name);
+    return outcomes.map((o) => o.result);
+  }
+
+  /** StopForwardingRtp over several nodes: done when one stopped it; NOT-STARTED only when every node says so. */
+  private async commandAnyStopped(nodeNames: readonly string[], command: NodeCommand): Promise<void> {
+    const outcomes = await Promise.all(nodeNames.map((n) => this.tryCommand(n, command)));
+    const failed = outcomes.findIndex((o) => !o.ok && o.error_type !== "NOT-STARTED");
+    if (failed >= 0) throw ApiError.fromNode(outcomes[failed]!.error_type, outcomes[failed]!.error_reason, nodeNames[failed]!);
+    if (outcomes.some((o) => o.ok)) return;
+    throw ApiError.fromNode(outcomes[0]?.error_type ?? "NOT-STARTED", outcomes[0]?.error_reason, nodeNames[0] ?? "");
+  }
+
+  /**
+   * A connection's metadata goes to its node; a push that comes with it goes to that node (in the
+   * same command) and to every other serving node as a plain channel `push` (same message).
+   */
+  private async commandMetadata(session: ChannelSession, connection: StoredConnection, metadata: unknown, push: unknown): Promise<void> {
+    const channel_id = session.channel_id;
+    const command: NodeCommand = { name: "set_notify_metadata", channel_id, connection_id: connection.connection_id };
+    if (metadata !== undefined) command.metadata = metadata;
+    if (push !== undefined) command.push = push;
+    const others = push === undefined ? [] : this.nodeNames(session).filter((n) => n !== connection.node_name);
+    await this.commandEach([
+      { node_name: connection.node_name, command },
+      ...others.map((node_name) => ({ node_name, command: { name: "push", channel_id, data: push } satisfies NodeCommand })),
+    ]);
+  }
+
+  private nodeNames(session: ChannelSession): string[] {
+    return servingNodes(session).map((n) => n.node_name);
+  }
+
+  /** The nodes hosting a connection of `clientId` (DisconnectClient, PushClient). */
+  private async nodesOfClient(clientId: string): Promise<string[]> {
+    return [...new Set((await this.store.connections()).filter((c) => c.client_id === clientId).map((c) => c.node_name))];
   }
 
   private async saveControl(change: Partial<ChannelControl>): Promise<void> {

@@ -1,4 +1,4 @@
-import type { ConnectionInfo, PausedStream, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
+import type { ChannelNode, ConnectionInfo, PausedStream, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
 
 // Everything the Channel Durable Object persists, behind one class. Nothing outlives the session:
 // `clear()` (on session.destroyed or a purge) deletes it all.
@@ -6,12 +6,24 @@ import type { ConnectionInfo, PausedStream, RidRequest, SpotlightRidRequest } fr
 export interface ChannelSession {
   channel_id: string;
   session_id: string;
-  /** The media node that owns the session; commands go there. */
+  /** The media node that started the session (its webhooks fired there). */
   node_name: string;
+  /**
+   * Every node serving the session now (cluster relay, docs/relay.md), the starting one first
+   * while it serves. Absent in sessions stored before the relay: `[node_name]` (servingNodes()).
+   */
+  nodes?: ChannelNode[];
+  /** The session's relay token, given to its serving nodes with `set_channel_nodes`; made when first needed. */
+  relay_token?: string;
   multistream: boolean;
   spotlight: boolean;
   simulcast: boolean;
   created_at: number;
+}
+
+/** The nodes serving a session (a session stored before the relay has its owner only; its URL comes with its next sync). */
+export function servingNodes(session: ChannelSession): ChannelNode[] {
+  return session.nodes ?? [{ node_name: session.node_name, signaling_url: "" }];
 }
 
 export interface StoredConnection extends ConnectionInfo {

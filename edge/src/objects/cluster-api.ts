@@ -4,7 +4,8 @@ import type { NodeCommand, NodeCounters } from "../../../shared/control-protocol
 import type { ApiHandlers } from "../api-handlers.js";
 import { channelStub, nodeStub, type Env } from "../env.js";
 import { welcomeOf, type ClusterRegistry } from "./cluster-registry.js";
-import type { ClusterStore, NodeRecord } from "./cluster-store.js";
+import { ownerNodes, type ClusterStore, type NodeRecord } from "./cluster-store.js";
+import type { ChannelServing } from "./channel-object.js";
 import type { CommandOutcome } from "./node-links.js";
 import { hasMajority, mostRestrictive } from "./membership.js";
 import { statsReport, sumCounters } from "./stats-report.js";
@@ -28,7 +29,7 @@ export class ClusterApi implements ApiHandlers<"cluster"> {
     return toApiResult(async () => {
       const connected = await this.registry.connected();
       return (await this.registry.liveOwners())
-        .filter((o) => connected.has(o.node_name))
+        .filter((o) => ownerNodes(o).some((n) => connected.has(n.node_name)))
         .map((o) => ({ channel_id: o.channel_id, multistream: o.multistream, spotlight: o.spotlight }));
     });
   }
@@ -36,7 +37,8 @@ export class ClusterApi implements ApiHandlers<"cluster"> {
   ListConnections(_: ApiRequest<"ListConnections">): Promise<ApiResult<ApiAnswer<"ListConnections">>> {
     return toApiResult(async () => {
       const connected = await this.registry.connected();
-      const owners = (await this.registry.liveOwners()).filter((o) => connected.has(o.node_name));
+      // A channel once, whichever nodes serve it (each connection is listed by its own node only).
+      const owners = (await this.registry.liveOwners()).filter((o) => ownerNodes(o).some((n) => connected.has(n.node_name)));
       const lists = await Promise.all(owners.map((o) => channelStub(this.env, o.channel_id).connectionList()));
       return lists.flat();
     });
@@ -50,7 +52,8 @@ export class ClusterApi implements ApiHandlers<"cluster"> {
   GetStatsAllConnections(_: ApiRequest<"GetStatsAllConnections">): Promise<ApiResult<ApiAnswer<"GetStatsAllConnections">>> {
     return toApiResult(async () => {
       const connected = await this.registry.connected();
-      const owners = (await this.registry.liveOwners()).filter((o) => connected.has(o.node_name));
+      // A channel once, whichever nodes serve it (each connection is listed by its own node only).
+      const owners = (await this.registry.liveOwners()).filter((o) => ownerNodes(o).some((n) => connected.has(n.node_name)));
       const lists = await Promise.all(owners.map((o) => channelStub(this.env, o.channel_id).connectionStatsList()));
       return lists.flat() as ApiAnswer<"GetStatsAllConnections">;
     });
@@ -132,14 +135,12 @@ export class ClusterApi implements ApiHandlers<"cluster"> {
       const nodes = new Map((await this.store.nodes()).map((n) => [n.node_name, n]));
       return (await this.registry.liveOwners()).map((o) => ({
         channel_id: o.channel_id,
-        owners: [
-          {
-            node_name: o.node_name,
-            epoch: o.epoch,
-            epoch_latest: nodes.get(o.node_name)?.epoch ?? o.epoch,
-            connected: connected.has(o.node_name),
-          },
-        ],
+        owners: ownerNodes(o).map((n) => ({
+          node_name: n.node_name,
+          epoch: n.epoch,
+          epoch_latest: nodes.get(n.node_name)?.epoch ?? n.epoch,
+          connected: connected.has(n.node_name),
+        })),
       }));
     });
   }
@@ -154,9 +155,13 @@ export class ClusterApi implements ApiHandlers<"cluster"> {
       const remaining = (await this.store.members()).filter((m) => m.node_name !== target);
       if (!hasMajority(remaining, connected)) throw new ApiError("NO-QUORUM", { members: remaining.length });
       for (const owner of await this.store.owners()) {
-        if (owner.node_name !== target) continue;
-        await this.store.deleteOwner(owner.channel_id);
-        if (owner.session_id) await channelStub(this.env, owner.channel_id).endSession(owner.session_id);
+        if (!ownerNodes(owner).some((n) => n.node_name === target)) continue;
+        if (!owner.session_id) {
+          await this.store.deleteOwner(owner.channel_id);
+          continue;
+        }
+        const serving = (await channelStub(this.env, owner.channel_id).endSession(target, owner.session_id)) as ChannelServing | null;
+        await this.registry.indexChannel(owner.channel_id, serving);
       }
       await this.store.deleteNode(target);
       await nodeStub(this.env, target).forget();

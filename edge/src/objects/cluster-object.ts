@@ -6,12 +6,13 @@ import type { ApiHandlers } from "../api-handlers.js";
 import { numberVar, type Env } from "../env.js";
 import { CallCounter } from "./call-counter.js";
 import { ClusterApi } from "./cluster-api.js";
-import { ClusterRegistry, type HelloOutcome, type SessionSummary } from "./cluster-registry.js";
+import type { ChannelServing } from "./channel-object.js";
+import { ClusterRegistry, type HelloOutcome } from "./cluster-registry.js";
 import { ClusterStore } from "./cluster-store.js";
 import type { PlacementEntry } from "./placement.js";
 
 // The cluster: one instance (idFromName("cluster")) keeping membership, epochs, modes, which
-// nodes are linked, their latest loads (the placement table) and the channel → owner index.
+// nodes are linked, their latest loads (the placement table) and the channel → serving nodes index.
 // A thin shell over its parts: ClusterRegistry (what NodeObjects report: hellos, link ends,
 // loads, sessions) and ClusterApi (the cluster-wide HTTP API). It holds no WebSocket and sees no
 // per-connection traffic: each node's link lives in its NodeObject, which sends connection
@@ -52,14 +53,10 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
     return this.registry.load(nodeName, load);
   }
 
-  sessionIndexed(nodeName: string, session: SessionSummary): Promise<void> {
-    this.calls.count("sessionIndexed");
-    return this.registry.indexSession(nodeName, session);
-  }
-
-  sessionUnindexed(nodeName: string, channelId: string): Promise<void> {
-    this.calls.count("sessionUnindexed");
-    return this.registry.unindexSession(nodeName, channelId);
+  /** A session report (`nodeName`'s) changed what its ChannelObject holds: the serving nodes it answered (null: no session). */
+  channelIndexed(nodeName: string, channelId: string, serving: ChannelServing | null): Promise<void> {
+    this.calls.count("channelIndexed");
+    return this.registry.indexChannel(channelId, serving, nodeName);
   }
 
   /** Connected nodes with membership, mode and load; NodeObjects and the Worker cache it (placement-cache.ts). */

@@ -6,20 +6,21 @@ import {
   type NodeLoad,
 } from "../../../shared/control-protocol.js";
 import { channelStub, type Env } from "../env.js";
-import { ClusterStore, type ChannelOwner, type NodeRecord } from "./cluster-store.js";
+import type { ChannelServing } from "./channel-object.js";
+import { ClusterStore, ownerNodes, type ChannelOwner, type NodeRecord, type OwnerNode } from "./cluster-store.js";
 import { admit } from "./membership.js";
 import type { PlacementEntry } from "./placement.js";
 
 // ClusterObject's registry part: what NodeObjects tell the cluster and what it keeps of it —
 // membership (a hello admitted by membership.ts's rules), which node has a live link, each
-// node's latest load, and the channel → owner index (sessions, not connections). Every call here
-// is per membership change, per session or per load report, never per connection.
+// node's latest load, and the channel → serving nodes index (sessions, not connections; the
+// channel's ChannelObject decides which nodes serve it, the index keeps a copy for the cluster-wide
+// lists). Every call here is per membership change, per session (or a node joining or leaving
+// one) or per load report, never per connection.
 
 export type Welcome = Extract<EdgeMessage, { type: "welcome" }>;
 export type HelloOutcome = { welcome: Welcome } | { refused: string };
 
-/** A `session.created`/`session.updated` as the index keeps it. */
-export type SessionSummary = Pick<ChannelSnapshot, "channel_id" | "session_id" | "multistream" | "spotlight" | "simulcast">;
 
 export class ClusterRegistry {
   constructor(
@@ -69,6 +70,13 @@ export class ClusterRegistry {
     await this.store.deleteLink(nodeName);
     const record = await this.store.node(nodeName);
     if (record) await this.store.putNode({ ...record, last_seen: Date.now() });
+    // A channel that spans nodes goes on without this one (its last node is kept, as before the
+    // relay: the node's next hello says whether its session lives on).
+    for (const owner of await this.store.owners()) {
+      const nodes = ownerNodes(owner);
+      if (!owner.session_id || nodes.length < 2 || !nodes.some((n) => n.node_name === nodeName)) continue;
+      await this.indexChannel(owner.channel_id, await channelStub(this.env, owner.channel_id).nodeLeft(nodeName));
+    }
   }
 
   async load(nodeName: string, load: NodeLoad): Promise<void> {
@@ -76,14 +84,32 @@ export class ClusterRegistry {
     await this.store.putLoad(nodeName, load);
   }
 
-  async indexSession(nodeName: string, session: SessionSummary): Promise<void> {
-    const record = await this.store.node(nodeName);
-    if (record) await this.store.putOwner(ownerOf(session, record));
-  }
-
-  async unindexSession(nodeName: string, channelId: string): Promise<void> {
-    const owner = await this.store.owner(channelId);
-    if (owner?.node_name === nodeName) await this.store.deleteOwner(channelId);
+  /**
+   * What the channel's ChannelObject answered after a session report (null: no session): its
+   * serving nodes. `reporter` (the node whose report it was) takes its current epoch; the
+   * others keep the one they joined with.
+   */
+  async indexChannel(channelId: string, serving: ChannelServing | null, reporter?: string): Promise<void> {
+    if (!serving || serving.nodes.length === 0) return this.store.deleteOwner(channelId);
+    const current = await this.store.owner(channelId);
+    const known = new Map(current?.session_id === serving.session_id ? ownerNodes(current).map((n) => [n.node_name, n.epoch]) : []);
+    const nodes: OwnerNode[] = [];
+    for (const node_name of serving.nodes) {
+      const epoch = node_name !== reporter ? known.get(node_name) : undefined;
+      nodes.push({ node_name, epoch: epoch ?? (await this.store.node(node_name))?.epoch ?? 0 });
+    }
+    const first = nodes[0]!;
+    await this.store.putOwner({
+      channel_id: channelId,
+      node_name: first.node_name,
+      epoch: first.epoch,
+      nodes,
+      session_id: serving.session_id,
+      multistream: serving.multistream,
+      spotlight: serving.spotlight,
+      simulcast: serving.simulcast,
+      claimed_at: current?.claimed_at ?? Date.now(),
+    });
   }
 
   /** Every connected node with what placement needs (placement.ts). */
@@ -109,24 +135,27 @@ export class ClusterRegistry {
   /** The hello snapshot is the truth about the node's channels: the ones it does not list are gone. */
   private async forgetChannelsExcept(nodeName: string, live: ReadonlySet<string>): Promise<void> {
     for (const owner of await this.store.owners()) {
-      if (owner.node_name === nodeName && !live.has(owner.channel_id)) {
-        await this.store.deleteOwner(owner.channel_id);
-        if (owner.session_id) await channelStub(this.env, owner.channel_id).endSession(owner.session_id);
-      }
+      if (live.has(owner.channel_id) || !ownerNodes(owner).some((n) => n.node_name === nodeName)) continue;
+      if (owner.session_id) await this.indexChannel(owner.channel_id, await channelStub(this.env, owner.channel_id).endSession(nodeName, owner.session_id));
+      else await this.store.deleteOwner(owner.channel_id);
     }
   }
 
-  /** Channels of a hello snapshot (or part): this node owns them, unless another live node does. */
+  /** Channels of a hello snapshot (or part): this node serves them, unless other live nodes serve another session of the channel. */
   private async adoptChannels(record: NodeRecord, channels: readonly ChannelSnapshot[]): Promise<void> {
     const connected = await this.connected();
     for (const snapshot of channels) {
       const current = await this.store.owner(snapshot.channel_id);
-      if (current && current.node_name !== record.node_name && current.session_id && connected.has(current.node_name)) {
-        console.warn("channel claimed by two live nodes; keeping the first", snapshot.channel_id, current.node_name, record.node_name);
+      if (
+        current?.session_id &&
+        current.session_id !== snapshot.session_id &&
+        ownerNodes(current).some((n) => n.node_name !== record.node_name && connected.has(n.node_name))
+      ) {
+        console.warn("channel has another session on live nodes; keeping it", snapshot.channel_id, current.node_name, record.node_name);
         continue;
       }
-      await this.store.putOwner(ownerOf(snapshot, record));
-      await channelStub(this.env, snapshot.channel_id).syncSession(record.node_name, snapshot);
+      const serving = await channelStub(this.env, snapshot.channel_id).syncSession(record.node_name, snapshot, record.external_signaling_url);
+      await this.indexChannel(snapshot.channel_id, serving, record.node_name);
     }
   }
 }
@@ -144,18 +173,5 @@ export function loadFromCounters(ongoing: number, previous?: NodeLoad): NodeLoad
     max_connections: null,
     ...previous,
     connections: ongoing,
-  };
-}
-
-function ownerOf(session: SessionSummary, record: NodeRecord): ChannelOwner {
-  return {
-    channel_id: session.channel_id,
-    node_name: record.node_name,
-    epoch: record.epoch,
-    session_id: session.session_id,
-    multistream: session.multistream,
-    spotlight: session.spotlight,
-    simulcast: session.simulcast,
-    claimed_at: Date.now(),
   };
 }

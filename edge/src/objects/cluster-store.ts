@@ -2,7 +2,7 @@ import type { NodeCounters, NodeLoad, NodeMode } from "../../../shared/control-p
 
 // Everything the Cluster Durable Object persists, behind one class: node records (members and
 // known nodes), which node has a live link (as its NodeObject reports it), each node's latest
-// load (for the placement table) and the channel → owner index. Keys are prefixed so a kind
+// load (for the placement table) and the channel → serving nodes index. Keys are prefixed so a kind
 // lists with one `storage.list({prefix})`. The DO's storage caches in memory, so reads are cheap.
 //
 // `counters:` keys are the pre-NodeObject store (v1): counters now live in each NodeObject; the
@@ -27,11 +27,21 @@ export interface NodeRecord {
   last_seen: number;
 }
 
+/** One node serving a channel, as the index keeps it. */
+export interface OwnerNode {
+  node_name: string;
+  /** The node's epoch when it took (or last re-synced) the channel (ListClusterChannels `epoch`). */
+  epoch: number;
+}
+
 export interface ChannelOwner {
   channel_id: string;
+  /** The node that started the session (the first of `nodes`). */
   node_name: string;
   /** The owner's epoch when it took the channel (ListClusterChannels `epoch`). */
   epoch: number;
+  /** Every node serving the session (cluster relay); absent in entries stored before it: the owner alone (ownerNodes()). */
+  nodes?: OwnerNode[];
   /** Null between a `place` claim and the node's `session.created`. */
   session_id: string | null;
   multistream: boolean;
@@ -39,6 +49,11 @@ export interface ChannelOwner {
   simulcast: boolean;
   /** ms since epoch of the claim; an unconfirmed claim expires (CLAIM_TTL_MS). */
   claimed_at: number;
+}
+
+/** The nodes serving a channel. */
+export function ownerNodes(owner: ChannelOwner): OwnerNode[] {
+  return owner.nodes ?? [{ node_name: owner.node_name, epoch: owner.epoch }];
 }
 
 const NODE = "node:";

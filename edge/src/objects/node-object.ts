@@ -16,12 +16,14 @@ import { NodeLinkHost, type Report } from "./node-link-host.js";
 import { CallCounter } from "./call-counter.js";
 import type { CommandOutcome } from "./node-links.js";
 import { PLACEMENT_CACHE_MS, PlacementCache } from "./placement-cache.js";
+import type { ChannelServing } from "./channel-object.js";
 
 // One media node (idFromName(node_name)): a thin shell over its link host (node-link-host.ts:
 // the control WebSocket, report order, liveness, commands awaiting acks). It routes each report to
-// the object it concerns — connection events, stats and RPCs to the channel's ChannelObject;
-// hellos, link ends, sessions (the channel index) and load changes to ClusterObject — answers
-// the node's `place` from a cached placement table and the channel's own claim (ChannelObject),
+// the object it concerns — connection events, stats, RPCs and sessions to the channel's
+// ChannelObject (whose answer, the channel's serving nodes, goes on to ClusterObject's channel
+// index); hellos, link ends and load changes to ClusterObject — answers the node's `place` from a
+// cached placement table and the channel's own state (ChannelObject),
 // and keeps the node's counters and latest load. ChannelObject and ClusterObject command the node
 // through `command`. See docs/edge.md.
 
@@ -35,6 +37,8 @@ const LOAD = "load";
 interface LinkedRecord {
   node_name: string;
   link_id: string;
+  /** The hello's external_signaling_url (ChannelObject lists it in `set_channel_nodes`); absent in records stored before the relay. */
+  signaling_url?: string;
 }
 
 export class NodeObject extends DurableObject<Env> {
@@ -119,7 +123,7 @@ export class NodeObject extends DurableObject<Env> {
     if ("refused" in outcome) return this.host.refuse(ws, outcome.refused);
     this.host.links.bind(ws, hello.node_name);
     const load = hello.load ?? loadFromCounters(hello.counters.total_ongoing_connections);
-    await this.ctx.storage.put<unknown>({ [LINKED]: { node_name: hello.node_name, link_id: linkId } satisfies LinkedRecord, [COUNTERS]: hello.counters, [LOAD]: load });
+    await this.ctx.storage.put<unknown>({ [LINKED]: { node_name: hello.node_name, link_id: linkId, signaling_url: hello.external_signaling_url } satisfies LinkedRecord, [COUNTERS]: hello.counters, [LOAD]: load });
     this.lastForwarded = { load, at: Date.now() };
     this.placement.invalidate();
     if (hello.snapshot_complete === false) this.snapshots.set(ws, new Set(hello.channels.map((c) => c.channel_id)));
@@ -141,21 +145,19 @@ export class NodeObject extends DurableObject<Env> {
         return;
       case "session.created":
       case "session.updated": {
+        // The ChannelObject decides which nodes serve the channel; the cluster's index copies it.
         const c = report.channel;
-        await clusterStub(this.env).sessionIndexed(nodeName, {
-          channel_id: c.channel_id,
-          session_id: c.session_id,
-          multistream: c.multistream,
-          spotlight: c.spotlight,
-          simulcast: c.simulcast,
-        });
-        await channelStub(this.env, c.channel_id).syncSession(nodeName, c);
+        const signalingUrl = (await this.ctx.storage.get<LinkedRecord>(LINKED))?.signaling_url;
+        const serving = (await channelStub(this.env, c.channel_id).syncSession(nodeName, c, signalingUrl)) as ChannelServing | null;
+        await clusterStub(this.env).channelIndexed(nodeName, c.channel_id, serving);
         return;
       }
       case "session.destroyed":
-        await clusterStub(this.env).sessionUnindexed(nodeName, report.channel_id);
-        await channelStub(this.env, report.channel_id).endSession(report.session_id);
+      {
+        const serving = (await channelStub(this.env, report.channel_id).endSession(nodeName, report.session_id)) as ChannelServing | null;
+        await clusterStub(this.env).channelIndexed(nodeName, report.channel_id, serving);
         return;
+      }
       case "connection.created":
         await channelStub(this.env, report.channel_id).addConnection(report.session_id, nodeName, report.connection);
         return;

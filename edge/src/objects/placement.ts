@@ -87,3 +87,61 @@ export function placeNewSession(table: readonly PlacementEntry[], asking: string
   const other = signalingTarget(table);
   return other ? { kind: "redirect", entry: other } : { kind: "refuse", reason: CLUSTER_FULL };
 }
+
+// ---------------------------------------------------------------------------------------------
+// A channel that spans nodes (cluster relay, docs/relay.md)
+
+export type ChannelPlaceDecision =
+  | { kind: "serve"; node_name: string }
+  | { kind: "redirect"; entry: PlacementEntry }
+  | { kind: "refuse"; reason: string };
+
+/** A node already serving the channel may take one more of its clients: room, and not blocking new connections. */
+function canTakeClient(entry: PlacementEntry): boolean {
+  return hasRoom(entry) && entry.mode !== "block_new_connection";
+}
+
+/** The least loaded of `entries` (already filtered), ties to `preferred`, then by name. */
+function lowest(entries: readonly PlacementEntry[], preferred: string | undefined): PlacementEntry | undefined {
+  let best: PlacementEntry | undefined;
+  for (const entry of entries) if (!best || better(entry, best, preferred)) best = entry;
+  return best;
+}
+
+/**
+ * Where a client of a channel that is live on `serving` (its serving nodes, at least one of them
+ * connected) goes, when it reached `asking` (undefined: `GET /signaling` at the edge):
+ * - affinity on: the least loaded serving node with room (ties to `asking`); when none has room,
+ *   the least loaded member in normal mode with room — the channel spans one more node;
+ * - affinity off: `asking` itself when it has room (and, when it does not serve the channel yet,
+ *   is a member in normal mode); else as with affinity on;
+ * - refused when no node qualifies.
+ * Without an asking node (`GET /signaling`) and affinity off: the least loaded member, else a
+ * serving node with room.
+ * `asking` missing from the table (a table older than its link) counts as having room.
+ */
+export function placeInChannel(
+  table: readonly PlacementEntry[],
+  asking: string | undefined,
+  serving: readonly string[],
+  affinity: boolean,
+): ChannelPlaceDecision {
+  const servingSet = new Set(serving);
+  const self = asking === undefined ? undefined : table.find((e) => e.node_name === asking);
+  const selfUnknown = asking !== undefined && !self;
+  if (!affinity && asking !== undefined) {
+    const selfServes = servingSet.has(asking);
+    if (selfUnknown || (self && (selfServes ? canTakeClient(self) : self.member && self.mode === "normal" && hasRoom(self)))) {
+      return { kind: "serve", node_name: asking };
+    }
+  }
+  if (affinity && selfUnknown && servingSet.has(asking)) return { kind: "serve", node_name: asking };
+  const fromServing = lowest(
+    table.filter((e) => servingSet.has(e.node_name) && canTakeClient(e)),
+    asking,
+  );
+  // Affinity off and no asking node (`GET /signaling`): any least loaded member will do.
+  const chosen = !affinity && asking === undefined ? (leastLoaded(table) ?? fromServing) : (fromServing ?? leastLoaded(table, asking));
+  if (!chosen) return selfUnknown ? { kind: "serve", node_name: asking } : { kind: "refuse", reason: CLUSTER_FULL };
+  return chosen.node_name === asking ? { kind: "serve", node_name: asking } : { kind: "redirect", entry: chosen };
+}
