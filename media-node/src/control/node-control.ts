@@ -160,7 +160,8 @@ export class NodeControl {
       case "get_counters":
         return ok(this.counters());
       case "set_channel_nodes":
-        // Cluster relay (docs/relay.md): not wired yet; acknowledged so the edge's fan-out holds.
+        // Cluster relay (docs/relay.md): links follow the list (relay/node-relay.ts).
+        this.sfu.relay?.setChannelNodes(command);
         return ok();
       case "generate_crash_log":
         return ok({ path: await this.writeCrashLog(command.info) });

@@ -1,0 +1,293 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
+import WebSocket from "ws";
+import { relayUrlOf, type ChannelNode } from "../../shared/control-protocol.js";
+import { MediaNode } from "../../media-node/src/media-node.js";
+import { RtpEgress } from "../../media-node/src/transport/rtp-egress.js";
+import { EdgePeer } from "../support/edge-peer.js";
+import { LossyEgress } from "../support/lossy-egress.js";
+import { WeriftSoraClient } from "../support/werift-sora-client.js";
+import { until } from "../support/wait.js";
+
+// Cluster relay, media-node side (docs/relay.md): two in-process nodes on ephemeral ports, each
+// linked to its own scripted edge (test/support/edge-peer.ts) that answers `place` with the live
+// session and sends set_channel_nodes as the edge's ChannelObject would. werift clients publish
+// on node A and subscribe on node B.
+
+let edgeA: EdgePeer;
+let edgeB: EdgePeer;
+let nodeA: MediaNode;
+let nodeB: MediaNode;
+/** Loss on node A's relay legs (video), switched on by the loss recovery test only. */
+let relayLoss = false;
+const relayEgress: LossyEgress[] = [];
+
+async function startNode(edge: EdgePeer, relayLegLoss: boolean): Promise<MediaNode> {
+  await new Promise((r) => (edge.server.address() ? r(undefined) : edge.server.once("listening", r)));
+  const node = new MediaNode({
+    port: 0,
+    edgeUrl: edge.url,
+    nodeSecret: "s",
+    ...(relayLegLoss
+      ? {
+          subscriberEgress: (leg) => {
+            if (leg.relayNode === undefined || leg.kind !== "video") return new RtpEgress();
+            const egress = new LossyEgress(0.05, new RtpEgress(), () => (relayLoss ? Math.random() : 1));
+            relayEgress.push(egress);
+            return egress;
+          },
+        }
+      : {}),
+  });
+  await node.start();
+  await node.control!.link.waitReady(5000);
+  return node;
+}
+
+const signalingUrl = (node: MediaNode) => `ws://127.0.0.1:${node.port}/signaling`;
+const channelNode = (node: MediaNode): ChannelNode => ({ node_name: node.config.nodeName, signaling_url: node.config.externalSignalingUrl! });
+const tokenOf = (channelId: string) => `relay-token-${channelId}-0123456789`;
+
+/** What the edge's ChannelObject does when the set of serving nodes changes: tell every serving node. */
+async function setChannelNodes(channelId: string, nodes: MediaNode[], to: EdgePeer[] = [edgeA, edgeB]): Promise<void> {
+  const sessionId = nodeA.sfu.channels.get(channelId)?.sessionId ?? "unknown";
+  for (const edge of to) {
+    const ack = await edge.command({ name: "set_channel_nodes", channel_id: channelId, session_id: sessionId, relay_token: tokenOf(channelId), nodes: nodes.map(channelNode) });
+    expect(ack.ok).toBe(true);
+  }
+}
+
+/** A publisher on A whose video behaves like an encoder: a keyframe first and after each PLI. */
+class Publisher {
+  readonly client: WeriftSoraClient;
+  plis = 0;
+  private keyframeDue = true;
+  private timer?: NodeJS.Timeout;
+  videoSeq = 0;
+
+  constructor(channelId: string, extra: Record<string, unknown> = {}) {
+    this.client = new WeriftSoraClient({ url: signalingUrl(nodeA), channelId, role: "sendonly", ...extra });
+  }
+
+  async connect(): Promise<void> {
+    await this.client.connect();
+    const video = this.client.pc.getTransceivers().find((t: RTCRtpTransceiver) => t.sender.track === this.client.videoTrack)!;
+    video.sender.onPictureLossIndication.subscribe(() => {
+      this.plis++;
+      this.keyframeDue = true;
+    });
+  }
+
+  /** `count` video packets at `pps` (0 = until stopped), plus audio at 50/s. */
+  start(pps = 100, count = 0): void {
+    const c = this.client;
+    let sent = 0;
+    let audioSeq = 0;
+    let ticks = 0;
+    this.timer = setInterval(() => {
+      ticks++;
+      for (let i = 0; i < pps / 100; i++) {
+        if (count > 0 && sent >= count) break;
+        const payload = Buffer.alloc(400, 0xab);
+        payload[0] = 0x10; // VP8 descriptor: S=1, PID=0
+        payload[1] = this.keyframeDue ? 0x00 : 0x01; // VP8 header: P bit clear = keyframe
+        this.keyframeDue = false;
+        this.videoSeq = (this.videoSeq + 1) & 0xffff;
+        c.videoTrack!.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: this.videoSeq, timestamp: (sent * 900) >>> 0, marker: true }), payload));
+        sent++;
+      }
+      if (ticks % 2 === 0) {
+        audioSeq = (audioSeq + 1) & 0xffff;
+        c.audioTrack!.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 111, sequenceNumber: audioSeq, timestamp: (audioSeq * 960) >>> 0 }), Buffer.alloc(60, 0xcd)));
+      }
+    }, 10);
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.client.close();
+  }
+}
+
+/** A channel live on A with a publisher, joined on B (place answers the live session), both nodes told. */
+async function spanChannel(channelId: string, options: { subscriberExtra?: Record<string, unknown>; publisherExtra?: Record<string, unknown> } = {}) {
+  const publisher = new Publisher(channelId, options.publisherExtra);
+  await publisher.connect();
+  const sessionId = nodeA.sfu.channels.get(channelId)!.sessionId;
+  edgeB.placeAnswer = () => ({ owner: nodeB.config.nodeName, session_id: sessionId });
+  const subscriber = new WeriftSoraClient({ url: signalingUrl(nodeB), channelId, role: "recvonly", ...(options.subscriberExtra ?? {}) });
+  await subscriber.connect();
+  edgeB.placeAnswer = () => ({ owner: "self" });
+  // B serves the channel itself (not redirected), in A's session.
+  expect(subscriber.redirects).toEqual([]);
+  expect(nodeB.sfu.channels.get(channelId)!.sessionId).toBe(sessionId);
+  await setChannelNodes(channelId, [nodeA, nodeB]);
+  return { publisher, subscriber };
+}
+
+const metrics = async (node: MediaNode) => (await (await fetch(`http://127.0.0.1:${node.port}/metrics.json`)).json()) as Record<string, number>;
+
+beforeAll(async () => {
+  edgeA = new EdgePeer();
+  edgeB = new EdgePeer();
+  nodeA = await startNode(edgeA, true);
+  nodeB = await startNode(edgeB, false);
+});
+
+afterAll(async () => {
+  await nodeA?.stop();
+  await nodeB?.stop();
+  edgeA?.server.close();
+  edgeB?.server.close();
+});
+
+describe("media A → B", () => {
+  it("a subscriber on B receives A's publisher (decrypted RTP), keyframe requests reach the publisher, notifies cross nodes", async () => {
+    const { publisher, subscriber } = await spanChannel("relay-media");
+    const pubId = publisher.client.connectionId;
+    publisher.start(100);
+    await until("video and audio at B's subscriber", () => subscriber.packetsFrom(pubId, "video") > 50 && subscriber.packetsFrom(pubId, "audio") > 20, 10_000);
+
+    // Notifies: B's client learns of A's publisher as of a local one, counts are the session's.
+    const created = subscriber.notifies("connection.created").find((n) => n.connection_id === pubId);
+    expect(created).toMatchObject({ role: "sendonly", channel_connections: 2, channel_sendonly_connections: 1, channel_recvonly_connections: 1 });
+    // …and A's publisher (A pulls B too) of B's subscriber.
+    await until("A's client told of B's", () => publisher.client.notifies("connection.created").some((n) => n.connection_id === subscriber.connectionId));
+    // Each node reports only its own connections to the edge: nothing counted twice.
+    expect(edgeB.of("connection.created").map((r) => r.connection.connection_id)).toEqual([subscriber.connectionId]);
+    expect(edgeB.of("session.created")[0]!.channel.session_id).toBe(nodeA.sfu.channels.get("relay-media")!.sessionId);
+
+    // A PLI from B's subscriber travels B → relay leg → A → publisher.
+    await new Promise((r) => setTimeout(r, 1200)); // past the per-subscriber PLI spacing of the start
+    const before = publisher.plis;
+    const video = subscriber.pc.getTransceivers().find((t) => t.receiver.track.kind === "video" && t.receiver.tracks.length > 0)!;
+    const ssrc = Number(Object.keys((video.receiver as unknown as { remoteStreams: Record<string, unknown> }).remoteStreams)[0]);
+    await video.receiver.sendRtcpPLI(ssrc);
+    await until("PLI at the publisher", () => publisher.plis > before, 5000);
+
+    // Per-node relay counters.
+    const [a, b] = await Promise.all([metrics(nodeA), metrics(nodeB)]);
+    expect(a.relay_packets_sent).toBeGreaterThan(50);
+    expect(b.relay_packets_received).toBeGreaterThan(50);
+    expect(a.relay_servings).toBe(1);
+    expect(b.relay_links).toBe(1);
+
+    // The publisher leaves: B's client gets connection.destroyed for it.
+    await publisher.close();
+    await until("destroyed at B", () => subscriber.notifies("connection.destroyed").some((n) => n.connection_id === pubId));
+    expect(nodeB.sfu.channels.get("relay-media")!.remoteMembers.has(pubId)).toBe(false);
+    await subscriber.close();
+  });
+
+  it("recovers 5% loss on the relay leg from A's cache (B's NACKs answered)", async () => {
+    const { publisher, subscriber } = await spanChannel("relay-loss");
+    const pubId = publisher.client.connectionId;
+    const seqs = new Set<number>();
+    subscriber.onPacket = (key, rtp) => {
+      if (key === `${pubId}:video`) seqs.add(rtp.header.sequenceNumber);
+    };
+    publisher.start(100);
+    await until("video at B", () => seqs.size > 20, 10_000);
+    const dropsBefore = relayEgress.reduce((n, e) => n + e.dropped, 0);
+    const resentBefore = (await metrics(nodeA)).relay_nack_packets_resent;
+    seqs.clear();
+    relayLoss = true;
+    await new Promise((r) => setTimeout(r, 3000));
+    relayLoss = false;
+    await new Promise((r) => setTimeout(r, 1000)); // the last retransmissions
+    const dropped = relayEgress.reduce((n, e) => n + e.dropped, 0) - dropsBefore;
+    expect(dropped).toBeGreaterThan(5);
+    expect((await metrics(nodeA)).relay_nack_packets_resent - resentBefore).toBeGreaterThan(0);
+    const sorted = [...seqs].sort((x, y) => x - y);
+    const span = sorted[sorted.length - 1]! - sorted[0]! + 1;
+    // Without NACK answers about 5% of the span would be missing.
+    expect(span - seqs.size).toBeLessThanOrEqual(Math.ceil(span * 0.01));
+    await publisher.close();
+    await subscriber.close();
+  });
+});
+
+describe("messaging across nodes", () => {
+  it("a # message from B's client reaches A's and back", async () => {
+    const dc = { dataChannelSignaling: true, extra: { data_channels: [{ label: "#chat", direction: "sendrecv" }] } };
+    const { publisher, subscriber } = await spanChannel("relay-chat", {
+      publisherExtra: { dataChannelSignaling: true, extra: { data_channels: [{ label: "#chat", direction: "sendrecv" }] } },
+      subscriberExtra: dc,
+    });
+    await until("B's #chat open", () => subscriber.dataChannels.get("#chat")?.readyState === "open");
+    await until("A's #chat open", () => publisher.client.dataChannels.get("#chat")?.readyState === "open");
+    await until("links up both ways", async () => (await metrics(nodeA)).relay_links === 1 && (await metrics(nodeB)).relay_links === 1);
+    subscriber.dataChannels.get("#chat")!.send(Buffer.from("from B"));
+    await until("at A", () => publisher.client.dataChannelMessages.some((m) => m.label === "#chat" && m.data.toString() === "from B"));
+    publisher.client.dataChannels.get("#chat")!.send(Buffer.from("from A"));
+    await until("at B", () => subscriber.dataChannelMessages.some((m) => m.label === "#chat" && m.data.toString() === "from A"));
+    await publisher.close();
+    await subscriber.close();
+  });
+});
+
+describe("relay links follow set_channel_nodes", () => {
+  it("A dropped from the set: B's clients get connection.destroyed, links close; a dropped link is re-dialled while A is listed", async () => {
+    const { publisher, subscriber } = await spanChannel("relay-teardown");
+    const pubId = publisher.client.connectionId;
+    publisher.start(100);
+    await until("video at B", () => subscriber.packetsFrom(pubId, "video") > 20, 10_000);
+
+    // The link drops (A ends its serving side): A's members leave B, and B re-dials.
+    const opened = (await metrics(nodeB)).relay_links_opened;
+    const servings = () => (nodeA.sfu.channels.get("relay-teardown")!.relay as unknown as { servings: Set<{ close(): void }> }).servings;
+    for (const s of [...servings()]) s.close();
+    await until("destroyed at B", () => subscriber.notifies("connection.destroyed").some((n) => n.connection_id === pubId));
+    await until("re-dialled", async () => (await metrics(nodeB)).relay_links_opened > opened, 10_000);
+    await until("created again at B", () => subscriber.notifies("connection.created").filter((n) => n.connection_id === pubId).length === 2, 10_000);
+    const videoBefore = subscriber.packetsFrom(pubId, "video");
+    await until("media again", () => subscriber.packetsFrom(pubId, "video") > videoBefore + 20, 10_000);
+
+    // The edge drops A from B's set (and B from A's): links close, no re-dial.
+    const destroyedBefore = subscriber.notifies("connection.destroyed").length;
+    await setChannelNodes("relay-teardown", [nodeB], [edgeB]);
+    await setChannelNodes("relay-teardown", [nodeA], [edgeA]);
+    await until("destroyed at B", () => subscriber.notifies("connection.destroyed").length > destroyedBefore);
+    await until("no relay left", async () => {
+      const [a, b] = await Promise.all([metrics(nodeA), metrics(nodeB)]);
+      return a.relay_links === 0 && a.relay_servings === 0 && b.relay_links === 0 && b.relay_servings === 0;
+    });
+    expect(nodeB.sfu.channels.get("relay-teardown")!.remoteMembers.size).toBe(0);
+    await publisher.close();
+    await subscriber.close();
+  });
+});
+
+describe("hostile relay connects", () => {
+  const relayConnect = (node: MediaNode, channelId: string, token: string) =>
+    new Promise<{ status?: number; ws?: WebSocket }>((resolve) => {
+      const url = `${relayUrlOf(signalingUrl(node))}?channel_id=${channelId}&node_name=evil`;
+      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+      ws.once("unexpected-response", (_req, res) => resolve({ status: res.statusCode }));
+      ws.once("open", () => resolve({ ws }));
+      ws.once("error", () => resolve({}));
+    });
+
+  it("refuses a bad token or an unknown channel (counted); a malformed message closes that link only", async () => {
+    const { publisher, subscriber } = await spanChannel("relay-hostile");
+    const pubId = publisher.client.connectionId;
+    publisher.start(100);
+    await until("video at B", () => subscriber.packetsFrom(pubId, "video") > 20, 10_000);
+    const refusedBefore = (await metrics(nodeA)).relay_connects_refused;
+    expect((await relayConnect(nodeA, "relay-hostile", "wrong-token-wrong-token")).status).toBe(401);
+    expect((await relayConnect(nodeA, "no-such-channel", tokenOf("relay-hostile"))).status).toBe(401);
+    expect((await metrics(nodeA)).relay_connects_refused).toBe(refusedBefore + 2);
+
+    const { ws } = await relayConnect(nodeA, "relay-hostile", tokenOf("relay-hostile"));
+    expect(ws).toBeDefined();
+    const closed = new Promise<number>((r) => ws!.once("close", (code) => r(code)));
+    ws!.send(JSON.stringify({ type: "answer", sdp: 5, nested: [[[[]]]] }));
+    expect(await closed).toBe(4400);
+    expect((await metrics(nodeA)).relay_bad_messages).toBeGreaterThan(0);
+    // B's own link is untouched: media keeps flowing.
+    const before = subscriber.packetsFrom(pubId, "video");
+    await until("media still flows", () => subscriber.packetsFrom(pubId, "video") > before + 20);
+    await publisher.close();
+    await subscriber.close();
+  });
+});
