@@ -165,12 +165,28 @@ describe("media A → B", () => {
     await video.receiver.sendRtcpPLI(ssrc);
     await until("PLI at the publisher", () => publisher.plis > before, 5000);
 
+    // A later publisher on A is offered to B (re-offer of the relay leg); a later subscriber on B gets both.
+    const second = new Publisher("relay-media");
+    await second.connect();
+    second.start(100);
+    await until("second publisher's video at B", () => subscriber.packetsFrom(second.client.connectionId, "video") > 20, 10_000);
+    const late = new WeriftSoraClient({ url: signalingUrl(nodeB), channelId: "relay-media", role: "recvonly" });
+    await late.connect();
+    await until("both at the late subscriber", () => late.packetsFrom(pubId, "video") > 20 && late.packetsFrom(second.client.connectionId, "audio") > 10, 10_000);
+    const lateCreated = late.notifies("connection.created").find((n) => n.connection_id === late.connectionId)!;
+    expect((lateCreated.data as { connection_id: string }[]).map((d) => d.connection_id).sort()).toEqual([pubId, second.client.connectionId, subscriber.connectionId].sort());
+    expect(lateCreated.channel_connections).toBe(4);
+    await second.close();
+    await late.close();
+
     // Per-node relay counters.
     const [a, b] = await Promise.all([metrics(nodeA), metrics(nodeB)]);
     expect(a.relay_packets_sent).toBeGreaterThan(50);
     expect(b.relay_packets_received).toBeGreaterThan(50);
     expect(a.relay_servings).toBe(1);
     expect(b.relay_links).toBe(1);
+    const text = await (await fetch(`http://127.0.0.1:${nodeA.port}/metrics`)).text();
+    expect(text).toMatch(/sora_sfu_relay_packets_total\{direction="sent"\} [1-9]/);
 
     // The publisher leaves: B's client gets connection.destroyed for it.
     await publisher.close();
