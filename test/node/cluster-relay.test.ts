@@ -165,6 +165,13 @@ describe("media A → B", () => {
     await video.receiver.sendRtcpPLI(ssrc);
     await until("PLI at the publisher", () => publisher.plis > before, 5000);
 
+    // Metadata of A's connection changes on A (the edge commands the node that hosts it): B's
+    // clients get the push, and B's later notifies carry the new metadata.
+    const push = { type: "signaling_notify_metadata_ext", action: "PutMetadata", connection_id: pubId, metadata: { hand: "up" } };
+    expect((await edgeA.command({ name: "set_notify_metadata", channel_id: "relay-media", connection_id: pubId, metadata: { hand: "up" }, push })).ok).toBe(true);
+    await until("push at B", () => subscriber.messages.some((m) => m.type === "push"));
+    expect(subscriber.messages.find((m) => m.type === "push")).toEqual({ type: "push", data: push });
+
     // A later publisher on A is offered to B (re-offer of the relay leg); a later subscriber on B gets both.
     const second = new Publisher("relay-media");
     await second.connect();
@@ -176,6 +183,7 @@ describe("media A → B", () => {
     const lateCreated = late.notifies("connection.created").find((n) => n.connection_id === late.connectionId)!;
     expect((lateCreated.data as { connection_id: string }[]).map((d) => d.connection_id).sort()).toEqual([pubId, second.client.connectionId, subscriber.connectionId].sort());
     expect(lateCreated.channel_connections).toBe(4);
+    expect((lateCreated.data as { connection_id: string; metadata?: unknown }[]).find((d) => d.connection_id === pubId)!.metadata).toEqual({ hand: "up" });
     await second.close();
     await late.close();
 

@@ -170,6 +170,8 @@ export class NodeControl {
         if (!conn) return this.notFound(command.channel_id, command.connection_id);
         conn.signalingNotifyMetadata = command.metadata;
         if (command.push !== undefined) conn.channel.broadcastPush(command.push);
+        // Other nodes serving the session keep its notify fields and push to their clients (docs/relay.md).
+        conn.channel.relay?.localMetadataChanged(conn, command.push);
         return ok();
       }
       case "push": {

@@ -94,6 +94,11 @@ export class ChannelRelay implements RelayLinkHost {
     for (const s of this.servings) s.memberUpdated(conn);
   }
 
+  /** A local connection's notify metadata changed (the edge's set_notify_metadata): other nodes' copies follow, with the push. */
+  localMetadataChanged(conn: Connection, push: unknown): void {
+    for (const s of this.servings) s.memberMetadata(conn, push);
+  }
+
   localLeft(conn: Connection): void {
     for (const s of this.servings) s.memberLeft(conn);
   }
@@ -119,6 +124,11 @@ export class ChannelRelay implements RelayLinkHost {
 
   memberUpdated(member: RemoteMember): void {
     if (this.channel.remoteMembers.get(member.id) === member) this.channel.announceUpdated(member);
+  }
+
+  memberMetadata(member: RemoteMember, push: unknown): void {
+    if (this.channel.remoteMembers.get(member.id) !== member) return;
+    if (push !== undefined) this.channel.broadcastPush(push);
   }
 
   memberPublished(member: RemoteMember, publications: Publication[]): void {

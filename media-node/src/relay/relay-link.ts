@@ -31,6 +31,8 @@ const BACKOFF_MAX_MS = 5_000;
 export interface RelayLinkHost {
   memberJoined(member: RemoteMember): void;
   memberUpdated(member: RemoteMember): void;
+  /** New notify fields already applied to `member`; `push` goes to the local clients. */
+  memberMetadata(member: RemoteMember, push: unknown): void;
   memberPublished(member: RemoteMember, publications: Publication[]): void;
   memberLeft(member: RemoteMember): void;
 }
@@ -162,6 +164,13 @@ export class RelayLink {
         return this.upsertMember(message.member, false);
       case "member.updated":
         return this.upsertMember(message.member, true);
+      case "member.metadata": {
+        const m = this.members.get(message.member.connection_id);
+        if (!m) return;
+        m.update(message.member);
+        this.host.memberMetadata(m, message.push);
+        return;
+      }
       case "member.destroyed": {
         const m = this.members.get(message.connection_id);
         if (m) this.removeMember(m);

@@ -65,6 +65,8 @@ export const relayServerMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("member.created"), member: relayMemberSchema }),
   z.object({ type: z.literal("member.updated"), member: relayMemberSchema }),
   z.object({ type: z.literal("member.destroyed"), connection_id: id }),
+  /** Its signaling notify metadata changed (set_notify_metadata, RPC); `push` (when given) goes to every client. */
+  z.object({ type: z.literal("member.metadata"), member: relayMemberSchema, push: z.unknown().optional() }),
   z.object({ type: z.literal("offer"), sdp: z.string().max(MAX_RELAY_MESSAGE_BYTES), tracks: z.array(relayTrackSchema).max(4096) }),
 ]);
 export type RelayServerMessage = z.infer<typeof relayServerMessageSchema>;

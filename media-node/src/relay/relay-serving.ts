@@ -114,6 +114,11 @@ export class RelayServing implements LayerSwitchListener {
     this.send({ type: "member.updated", member: relayMemberOf(conn) });
   }
 
+  /** Its notify metadata changed on A; the change's push (if any) is for B's clients too. */
+  memberMetadata(conn: Connection, push: unknown): void {
+    this.send({ type: "member.metadata", member: relayMemberOf(conn), ...(push !== undefined ? { push } : {}) });
+  }
+
   /** One of A's connections left: B drops it, its m-lines stop (port 0 in the re-offer). */
   memberLeft(conn: Connection): void {
     this.send({ type: "member.destroyed", connection_id: conn.id });

@@ -398,6 +398,7 @@ export class Sfu {
     if (outcome.metadata) {
       conn.signalingNotifyMetadata = outcome.metadata.after;
       if (outcome.metadata.push) channel.broadcastPush(outcome.metadata.push);
+      channel.relay?.localMetadataChanged(conn, outcome.metadata.push);
     }
     return { ok: true, result: outcome.result };
   }
