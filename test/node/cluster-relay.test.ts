@@ -250,6 +250,22 @@ describe("messaging across nodes", () => {
   });
 });
 
+describe("spotlight across nodes", () => {
+  it("B ranks A's sender (relayed simulcast layers) and takes the edge's focus commands for it", async () => {
+    const { publisher, subscriber } = await spanChannel("relay-spotlight", { publisherExtra: { extra: { spotlight: true } }, subscriberExtra: { extra: { spotlight: true } } });
+    const pubId = publisher.client.connectionId;
+    // Join-order fill of the free slot with the only video sender, which A serves.
+    await until("focused at B", () => subscriber.notifies("spotlight.focused").some((n) => n.connection_id === pubId), 10_000);
+    expect(subscriber.notifies("spotlight.focused").find((n) => n.connection_id === pubId)).toMatchObject({ client_id: publisher.client.connectionId, video: true });
+    const remote = nodeB.sfu.channels.get("relay-spotlight")!.remoteMembers.get(pubId)!;
+    expect(remote.publications.find((p) => p.kind === "video")!.layers.length).toBe(3);
+    expect((await edgeB.command({ name: "set_spotlight_focus", channel_id: "relay-spotlight", connection_id: pubId, focus: "fixed" })).ok).toBe(true);
+    expect(nodeB.sfu.channels.get("relay-spotlight")!.spotlightState!.isFixed(pubId)).toBe(true);
+    await publisher.close();
+    await subscriber.close();
+  });
+});
+
 describe("relay links follow set_channel_nodes", () => {
   it("A dropped from the set: B's clients get connection.destroyed, links close; a dropped link is re-dialled while A is listed", async () => {
     const { publisher, subscriber } = await spanChannel("relay-teardown");

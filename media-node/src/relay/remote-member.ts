@@ -12,6 +12,8 @@ export class RemoteMember {
   readonly clientId: string;
   readonly bundleId: string;
   readonly role: Role;
+  readonly audio: boolean;
+  readonly video: boolean;
   readonly createdAt: number;
   readonly connectedAt: number;
   /** Always connected while listed (the serving node lists only connected connections). */
@@ -28,6 +30,8 @@ export class RemoteMember {
     this.clientId = member.client_id;
     this.bundleId = member.bundle_id;
     this.role = member.role;
+    this.audio = member.audio;
+    this.video = member.video;
     this.createdAt = member.created_at;
     this.connectedAt = member.connected_at;
     this.notify = member.notify;

@@ -87,6 +87,11 @@ export class Channel {
       if (!c.connected || !c.publications.some((p) => p.kind === "video")) continue;
       senders.push({ id: c.id, activity: c.publications.find((p) => p.kind === "audio")?.activity });
     }
+    // Senders served by other nodes rank by the audio level their relay legs carry (after the local ones in join order).
+    for (const m of this.remoteMembers.values()) {
+      if (!m.publications.some((p) => p.kind === "video")) continue;
+      senders.push({ id: m.id, activity: m.publications.find((p) => p.kind === "audio")?.activity });
+    }
     const changes = spotlight.evaluate(senders);
     if (changes.length === 0) return;
     for (const change of changes) this.announceSpotlight(change);
@@ -112,7 +117,7 @@ export class Channel {
   setSpotlightFocus(connectionId: string, focus: "focus" | "fixed" | "unfocus"): "ok" | "SPOTLIGHT-NOT-ENABLED" | "SPOTLIGHT-NO-ROOM" {
     const spotlight = this.spotlightState;
     if (!spotlight) return "SPOTLIGHT-NOT-ENABLED";
-    const loudness = (id: string) => this.connections.get(id)?.publications.find((p) => p.kind === "audio")?.activity.loudness ?? 0;
+    const loudness = (id: string) => (this.connections.get(id) ?? this.remoteMembers.get(id))?.publications.find((p) => p.kind === "audio")?.activity.loudness ?? 0;
     const changes = focus === "unfocus" ? spotlight.unfocus(connectionId) : spotlight.focus(connectionId, focus === "fixed", loudness);
     if (changes === "SPOTLIGHT-NO-ROOM") return changes;
     for (const change of changes) this.announceSpotlight(change);
@@ -124,7 +129,7 @@ export class Channel {
   /** Sora's spotlight notifies: `spotlight.unfocused` / `spotlight.focused` per sender and `spotlight.changed` per slot. */
   private announceSpotlight(change: SpotlightChange): void {
     const describe = (id: string) => {
-      const c = this.connections.get(id);
+      const c = this.connections.get(id) ?? this.remoteMembers.get(id);
       return {
         client_id: c?.clientId ?? null,
         connection_id: id,

@@ -492,7 +492,8 @@ export class Sfu {
     const channel = this.channels.get(channelId);
     if (!channel) return "CHANNEL-NOT-FOUND";
     if (!channel.spotlight) return "SPOTLIGHT-NOT-ENABLED";
-    const conn = channel.connections.get(connectionId);
+    // A sender on another node serving the session counts too (the edge sends this to every serving node).
+    const conn = channel.connections.get(connectionId) ?? channel.remoteMembers.get(connectionId);
     if (!conn?.connected) return "CONNECTION-NOT-FOUND";
     // Only video senders hold slots (speaker rounds drop anyone else at once).
     if (focus !== "unfocus" && !conn.publications.some((p) => p.kind === "video")) return "NOT-A-SENDER";
