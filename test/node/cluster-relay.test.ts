@@ -250,6 +250,35 @@ describe("messaging across nodes", () => {
   });
 });
 
+describe("relay legs follow demand", () => {
+  it("A sends a publication to B only while B has a subscriber for it", async () => {
+    // B serves the channel for a sender only: nothing of A's publisher is needed there.
+    const { publisher, subscriber: bSender } = await (async () => {
+      const publisher = new Publisher("relay-demand");
+      await publisher.connect();
+      const sessionId = nodeA.sfu.channels.get("relay-demand")!.sessionId;
+      edgeB.placeAnswer = () => ({ owner: nodeB.config.nodeName, session_id: sessionId });
+      const subscriber = new WeriftSoraClient({ url: signalingUrl(nodeB), channelId: "relay-demand", role: "sendonly" });
+      await subscriber.connect();
+      edgeB.placeAnswer = () => ({ owner: "self" });
+      await setChannelNodes("relay-demand", [nodeA, nodeB]);
+      return { publisher, subscriber };
+    })();
+    const pubId = publisher.client.connectionId;
+    publisher.start(100);
+    const legs = () => (nodeA.sfu.channels.get("relay-demand")!.relay as unknown as { legCounts(): { sending: number; paused: number } }).legCounts();
+    await until("A's legs to B paused (B has no subscriber)", () => legs().paused === 2 && legs().sending === 0, 10_000);
+    const viewer = new WeriftSoraClient({ url: signalingUrl(nodeB), channelId: "relay-demand", role: "recvonly" });
+    await viewer.connect();
+    await until("legs resumed", () => legs().sending === 2, 10_000);
+    await until("media at B's viewer", () => viewer.packetsFrom(pubId, "video") > 20 && viewer.packetsFrom(pubId, "audio") > 10, 10_000);
+    await viewer.close();
+    await until("paused again once the viewer left", () => legs().paused === 2, 10_000);
+    await publisher.close();
+    await bSender.close();
+  });
+});
+
 describe("spotlight across nodes", () => {
   it("B ranks A's sender (relayed simulcast layers) and takes the edge's focus commands for it", async () => {
     const { publisher, subscriber } = await spanChannel("relay-spotlight", { publisherExtra: { extra: { spotlight: true } }, subscriberExtra: { extra: { spotlight: true } } });

@@ -182,6 +182,13 @@ export class NodeMetrics {
           [{ side: "serving" }, o.servings],
         ];
       }, ["side"]);
+      sampledGauge(r, "sora_sfu_relay_legs", "Relay legs (one per track and simulcast layer) this node serves: sending, or paused with no remote subscriber.", () => {
+        const o = relay.linkCounts();
+        return [
+          [{ state: "sending" }, o.legsSending],
+          [{ state: "paused" }, o.legsPaused],
+        ];
+      }, ["state"]);
       const rc = relay.counters;
       sampledCounter(r, "sora_sfu_relay_connects_refused_total", "Relay WebSocket connects refused (bad token, channel not here).", () => rc.relay_connects_refused);
       sampledCounter(r, "sora_sfu_relay_bad_messages_total", "Relay links closed for a malformed message.", () => rc.relay_bad_messages);

@@ -176,6 +176,17 @@ export class ChannelRelay implements RelayLinkHost {
     return this.servings.size;
   }
 
+  /** Relay legs (m-lines) this node serves: sending, and paused for want of a remote subscriber. */
+  legCounts(): { sending: number; paused: number } {
+    const c = { sending: 0, paused: 0 };
+    for (const s of this.servings) {
+      const l = s.legCounts();
+      c.sending += l.sending;
+      c.paused += l.paused;
+    }
+    return c;
+  }
+
   /** The Channel closes (top of its cascade): every link and serving ends, no re-dial. */
   close(): void {
     if (this.closed) return;

@@ -122,14 +122,18 @@ export class NodeRelay {
   }
 
   /** Relay links (pulls this node makes) and servings (pulls of this node) open now. */
-  linkCounts(): { links: number; servings: number } {
-    let links = 0;
-    let servings = 0;
+  linkCounts(): { links: number; servings: number; legsSending: number; legsPaused: number } {
+    const c = { links: 0, servings: 0, legsSending: 0, legsPaused: 0 };
     for (const channel of this.sfu.channels.values()) {
-      links += channel.relay?.linkCount ?? 0;
-      servings += channel.relay?.servingCount ?? 0;
+      const relay = channel.relay;
+      if (!relay) continue;
+      c.links += relay.linkCount;
+      c.servings += relay.servingCount;
+      const legs = relay.legCounts();
+      c.legsSending += legs.sending;
+      c.legsPaused += legs.paused;
     }
-    return { links, servings };
+    return c;
   }
 
   close(): void {

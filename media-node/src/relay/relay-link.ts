@@ -65,6 +65,9 @@ export class RelayLink {
   private closed = false;
   /** RTP received on members already gone (GET /metrics). */
   private packetsReceivedClosed = 0;
+  /** The last `demand` sent on this WebSocket (keys `connection_id:kind`), to send only changes. */
+  private demandSent?: string;
+  private demandScheduled = false;
 
   constructor(
     private readonly channelId: string,
@@ -136,6 +139,7 @@ export class RelayLink {
   private dropped(ws: WebSocket): void {
     if (this.ws !== ws) return;
     this.ws = undefined;
+    this.demandSent = undefined;
     this.removeAllMembers();
     const peer = this.peer;
     this.peer = undefined;
@@ -195,6 +199,7 @@ export class RelayLink {
 
   private removeMember(m: RemoteMember): void {
     this.members.delete(m.id);
+    for (const pub of m.publications) pub.onSubscribersChanged = undefined;
     for (const pub of m.publications) this.packetsReceivedClosed += pub.packetsReceived;
     for (const [t, b] of this.bindings) if (m.publications.includes(b.pub)) this.bindings.delete(t);
     this.host.memberLeft(m);
@@ -223,6 +228,7 @@ export class RelayLink {
       const pub = member.publicationFor(track);
       if (pub.simulcast !== track.simulcast) continue;
       pub.attach(t.receiver, track.simulcast ? track.layer : undefined);
+      pub.onSubscribersChanged = () => this.scheduleDemand();
       if (track.kind === "audio") pub.audioLevelExtId = t.headerExtensions.find((e) => e.uri === RTP_EXTENSION_URI.audioLevelIndication)?.id ?? 0;
       this.bindings.set(t, { pub, layer: track.simulcast ? track.layer : 0 });
       this.bindTracks(t);
@@ -232,6 +238,23 @@ export class RelayLink {
     for (const t of [...this.bindings.keys()]) if (!offered.has(t)) this.bindings.delete(t);
     this.send({ type: "answer", sdp: answer });
     for (const [member, pubs] of added) this.host.memberPublished(member, pubs);
+    this.scheduleDemand();
+  }
+
+  /** Tells A which of its publications this node has subscribers for, once per turn of the event loop. */
+  private scheduleDemand(): void {
+    if (this.demandScheduled || this.closed) return;
+    this.demandScheduled = true;
+    setImmediate(() => {
+      this.demandScheduled = false;
+      const tracks: { connection_id: string; kind: "audio" | "video" }[] = [];
+      for (const m of this.members.values()) {
+        for (const pub of m.publications) if (pub.subscriptions.length > 0) tracks.push({ connection_id: m.id, kind: pub.kind });
+      }
+      const key = tracks.map((t) => `${t.connection_id}:${t.kind}`).join(",");
+      if (key === this.demandSent) return;
+      if (this.send({ type: "demand", tracks })) this.demandSent = key;
+    });
   }
 
   /** Feeds the transceiver's track(s) to its binding (looked up per packet: a stopped m-line feeds nothing). */

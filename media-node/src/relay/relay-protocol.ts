@@ -74,6 +74,14 @@ export type RelayServerMessage = z.infer<typeof relayServerMessageSchema>;
 /** Pulling node → serving node. */
 export const relayClientMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("answer"), sdp: z.string().max(MAX_RELAY_MESSAGE_BYTES) }),
+  /**
+   * The publications B has subscribers for now (full state): A sends only these, every layer;
+   * the others' legs are paused until listed again. Before the first `demand` A sends everything.
+   */
+  z.object({
+    type: z.literal("demand"),
+    tracks: z.array(z.object({ connection_id: id, kind: z.enum(["audio", "video"]) })).max(20_000),
+  }),
   messagingSchema,
 ]);
 export type RelayClientMessage = z.infer<typeof relayClientMessageSchema>;

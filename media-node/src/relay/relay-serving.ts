@@ -59,6 +59,8 @@ export class RelayServing implements LayerSwitchListener {
   private readonly peer: Peer;
   /** Relay legs per A's connection id. */
   private readonly legs = new Map<string, Leg[]>();
+  /** B's last `demand` (`connection_id:kind`): legs of other publications are paused. Undefined: everything flows. */
+  private demand?: Set<string>;
   private negotiating = false;
   private renegotiationPending = false;
   private closed = false;
@@ -104,6 +106,14 @@ export class RelayServing implements LayerSwitchListener {
     return n;
   }
 
+  /** Legs sending now, and paused because B has no subscriber for their publication. */
+  legCounts(): { sending: number; paused: number } {
+    let sending = 0;
+    let paused = 0;
+    for (const legs of this.legs.values()) for (const leg of legs) leg.sub.paused ? paused++ : sending++;
+    return { sending, paused };
+  }
+
   /** One of A's connections came up: B learns of it and gets its tracks. */
   memberCreated(conn: Connection): void {
     this.send({ type: "member.created", member: relayMemberOf(conn) });
@@ -136,6 +146,7 @@ export class RelayServing implements LayerSwitchListener {
         const leg = { subscriberConnectionId: subscriber, publisherConnectionId: conn.id, kind: pub.kind, relayNode: this.nodeName };
         const egress = this.deps.config.subscriberEgress?.(leg) ?? new RtpEgress();
         const sub = new Subscription(pub, transceiver, subscriber, egress, this, pub.simulcast ? { pinnedLayer: layer } : {});
+        if (this.demand && !this.demand.has(`${conn.id}:${pub.kind}`)) sub.setPaused(true);
         pub.addSubscription(sub);
         legs.push({ sub, track: { connection_id: conn.id, kind: pub.kind, codec: pub.codec, simulcast: pub.simulcast, layer } });
       }
@@ -200,6 +211,12 @@ export class RelayServing implements LayerSwitchListener {
     }
     if (message.type === "message") {
       this.deps.deliverMessage(message);
+      return;
+    }
+    if (message.type === "demand") {
+      const demand = new Set(message.tracks.map((t) => `${t.connection_id}:${t.kind}`));
+      this.demand = demand;
+      for (const legs of this.legs.values()) for (const leg of legs) leg.sub.setPaused(!demand.has(`${leg.track.connection_id}:${leg.track.kind}`));
       return;
     }
     if (!this.negotiating) return; // an answer nobody asked for changes nothing

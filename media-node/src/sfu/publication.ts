@@ -244,12 +244,18 @@ export class Publication {
     if (i >= 0) this.tapList.splice(i, 1);
   }
 
+  /** Told when a subscription is added or removed (a relayed track's puller tells the serving node what it needs). */
+  onSubscribersChanged?: () => void;
+
   addSubscription(sub: Subscription): void {
     this.subscriptions.push(sub);
+    this.onSubscribersChanged?.();
   }
 
   removeSubscription(sub: Subscription): void {
     const i = this.subscriptions.indexOf(sub);
-    if (i >= 0) this.subscriptions.splice(i, 1);
+    if (i < 0) return;
+    this.subscriptions.splice(i, 1);
+    this.onSubscribersChanged?.();
   }
 }

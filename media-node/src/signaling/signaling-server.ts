@@ -84,6 +84,8 @@ export class SignalingServer {
       relay_packets_received: packets.received,
       relay_links: open.links,
       relay_servings: open.servings,
+      relay_legs_sending: open.legsSending,
+      relay_legs_paused: open.legsPaused,
     };
   }
 
