@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
-import WebSocket from "ws";
+import WebSocket, { WebSocketServer } from "ws";
 import { relayUrlOf, type ChannelNode } from "../../shared/control-protocol.js";
 import { MediaNode } from "../../media-node/src/media-node.js";
 import { RtpEgress } from "../../media-node/src/transport/rtp-egress.js";
@@ -324,6 +324,40 @@ describe("relay links follow set_channel_nodes", () => {
     expect(nodeB.sfu.channels.get("relay-teardown")!.remoteMembers.size).toBe(0);
     await publisher.close();
     await subscriber.close();
+  });
+});
+
+describe("a hostile serving node", () => {
+  it("cannot shadow a local connection; a malformed message closes that link only, which is re-dialled", async () => {
+    const fake = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+    await new Promise((r) => fake.once("listening", r));
+    const dials: { url: string; auth: string | undefined; ws: WebSocket }[] = [];
+    fake.on("connection", (ws, req) => dials.push({ url: req.url ?? "", auth: req.headers.authorization, ws }));
+    const fakeNode: ChannelNode = { node_name: "fake", signaling_url: `ws://127.0.0.1:${(fake.address() as { port: number }).port}/signaling` };
+    try {
+      const viewer = new WeriftSoraClient({ url: signalingUrl(nodeB), channelId: "relay-fake", role: "recvonly" });
+      await viewer.connect();
+      await edgeB.command({ name: "set_channel_nodes", channel_id: "relay-fake", session_id: "S", relay_token: tokenOf("relay-fake"), nodes: [channelNode(nodeB), fakeNode] });
+      await until("B dials the fake node", () => dials.length === 1);
+      expect(dials[0]!.auth).toBe(`Bearer ${tokenOf("relay-fake")}`);
+      expect(new URL(dials[0]!.url, "ws://x").searchParams.get("channel_id")).toBe("relay-fake");
+      const member = (id: string) => ({ connection_id: id, client_id: id, bundle_id: id, role: "sendonly", audio: true, video: true, created_at: 0, connected_at: 0, notify: { session_id: "S" } });
+      dials[0]!.ws.send(JSON.stringify({ type: "members", members: [member(viewer.connectionId), member("REMOTE1")] }));
+      await until("remote member announced", () => viewer.notifies("connection.created").some((n) => n.connection_id === "REMOTE1"));
+      expect(viewer.notifies("connection.created").filter((n) => n.connection_id === viewer.connectionId)).toHaveLength(1); // its own, not the fake copy
+      const bad = (await metrics(nodeB)).relay_bad_messages;
+      const closed = new Promise<number>((r) => dials[0]!.ws.once("close", (code) => r(code)));
+      dials[0]!.ws.send("{ not json");
+      expect(await closed).toBe(4400);
+      expect((await metrics(nodeB)).relay_bad_messages).toBe(bad + 1);
+      await until("its members leave B", () => viewer.notifies("connection.destroyed").some((n) => n.connection_id === "REMOTE1"));
+      await until("re-dialled", () => dials.length === 2, 10_000);
+      expect(viewer.closeInfo).toBeUndefined(); // B's own client is untouched
+      await viewer.close();
+      await until("the channel's relay closed with its session", () => dials[1]!.ws.readyState === WebSocket.CLOSED);
+    } finally {
+      fake.close();
+    }
   });
 });
 

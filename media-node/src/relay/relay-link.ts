@@ -26,6 +26,12 @@ import { RemoteMember } from "./remote-member.js";
 
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
+/**
+ * A silent peer (its host gone without closing TCP) is noticed by ping: a link without a pong for
+ * LIVENESS_TIMEOUT_MS is dropped, so B's clients get connection.destroyed for A's within seconds.
+ */
+const PING_INTERVAL_MS = 2_000;
+const LIVENESS_TIMEOUT_MS = 6_000;
 
 /** What a link does to its Channel (relay/channel-relay.ts implements it). */
 export interface RelayLinkHost {
@@ -68,6 +74,8 @@ export class RelayLink {
   /** The last `demand` sent on this WebSocket (keys `connection_id:kind`), to send only changes. */
   private demandSent?: string;
   private demandScheduled = false;
+  private pingTimer?: NodeJS.Timeout;
+  private lastPongMs = 0;
 
   constructor(
     private readonly channelId: string,
@@ -116,7 +124,20 @@ export class RelayLink {
       dataChannels: [],
       answerer: true,
     });
-    ws.on("open", () => this.deps.onOpened());
+    ws.on("open", () => {
+      this.deps.onOpened();
+      this.lastPongMs = Date.now();
+      this.pingTimer = setInterval(() => {
+        if (Date.now() - this.lastPongMs > LIVENESS_TIMEOUT_MS) {
+          this.deps.log.warn({ node: this.node.node_name, channel_id: this.channelId }, "relay link silent: dropped");
+          ws.terminate();
+          return;
+        }
+        ws.ping();
+      }, PING_INTERVAL_MS);
+      this.pingTimer.unref();
+    });
+    ws.on("pong", () => (this.lastPongMs = Date.now()));
     ws.on("message", (data, isBinary) => {
       const message = isBinary ? undefined : parseRelayMessage(relayServerMessageSchema, data.toString());
       if (!message) {
@@ -127,6 +148,7 @@ export class RelayLink {
       }
       this.backoffMs = BACKOFF_MIN_MS; // A speaks the protocol: the next drop re-dials fast
       this.chain = this.chain.then(() => this.handle(ws, message)).catch((err: unknown) => {
+        this.deps.onBadMessage(); // e.g. an offer werift refuses
         this.deps.log.warn({ err, node: this.node.node_name }, "relay message failed: link closed");
         ws.close(RELAY_CLOSE.badMessage, "RELAY-FAILED");
       });
@@ -140,6 +162,8 @@ export class RelayLink {
     if (this.ws !== ws) return;
     this.ws = undefined;
     this.demandSent = undefined;
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
     this.removeAllMembers();
     const peer = this.peer;
     this.peer = undefined;
