@@ -279,6 +279,64 @@ describe("relay legs follow demand", () => {
   });
 });
 
+describe("simulcast across nodes", () => {
+  it("each layer of A's simulcast sender arrives on B as that layer (r0..r2 from three m-lines); B's subscribers get the rid they chose", async () => {
+    const { publisher, subscriber: r2 } = await spanChannel("relay-simulcast", {
+      publisherExtra: { extra: { simulcast: true } },
+      subscriberExtra: { extra: { simulcast: true, simulcast_rid: "r2" } },
+    });
+    const pubId = publisher.client.connectionId;
+    const r0 = new WeriftSoraClient({ url: signalingUrl(nodeB), channelId: "relay-simulcast", role: "recvonly", extra: { simulcast: true, simulcast_rid: "r0" } });
+    await r0.connect();
+    // The publisher's three layers, fed straight into A's Publication (a werift client cannot send rids).
+    const pub = nodeA.sfu.findConnection("relay-simulcast", pubId)!.publications.find((p) => p.kind === "video")!;
+    expect(pub.simulcast).toBe(true);
+    let n = 0;
+    const timer = setInterval(() => {
+      n++;
+      for (let layer = 0; layer < 3; layer++) {
+        const payload = Buffer.alloc(200, 0xab);
+        payload[0] = 0x10; // VP8 descriptor: S=1, PID=0
+        payload[1] = n % 10 === 1 ? 0x00 : 0x01; // a keyframe every 10 packets
+        payload[2] = layer; // which layer this is, as the receivers will check
+        pub.onRtp(new RtpPacket(new RtpHeader({ payloadType: 96, ssrc: 7000 + layer, sequenceNumber: (100 * layer + n) & 0xffff, timestamp: n * 3000, marker: true }), payload), layer);
+      }
+    }, 10);
+    try {
+      const seen = (client: WeriftSoraClient) => {
+        const layers = new Set<number>();
+        client.onPacket = (key, rtp) => {
+          if (key === `${pubId}:video`) layers.add(rtp.payload[2]!);
+        };
+        return layers;
+      };
+      const at2 = seen(r2);
+      const at0 = seen(r0);
+      await until("video at both", () => r2.packetsFrom(pubId, "video") > 30 && r0.packetsFrom(pubId, "video") > 30, 10_000);
+      // Until every layer has arrived on B a subscriber is given the nearest one (as on one node); from then on its own.
+      await until("B's three layers live", () => {
+        const remote = nodeB.sfu.channels.get("relay-simulcast")!.remoteMembers.get(pubId)!.publications.find((p) => p.kind === "video")!;
+        return remote.layers.every((l) => l.packetsReceived > 20);
+      });
+      await new Promise((r) => setTimeout(r, 300)); // the next keyframe (every 100 ms) completes any switch
+      at2.clear();
+      at0.clear();
+      const [was2, was0] = [r2.packetsFrom(pubId, "video"), r0.packetsFrom(pubId, "video")];
+      await until("more video at both", () => r2.packetsFrom(pubId, "video") > was2 + 30 && r0.packetsFrom(pubId, "video") > was0 + 30, 10_000);
+      expect([...at2]).toEqual([2]);
+      expect([...at0]).toEqual([0]);
+      const remote = nodeB.sfu.channels.get("relay-simulcast")!.remoteMembers.get(pubId)!.publications.find((p) => p.kind === "video")!;
+      expect(remote.layers.map((l) => l.packetsReceived > 0)).toEqual([true, true, true]);
+      expect(new Set(remote.layers.map((l) => l.ssrc)).size).toBe(3);
+    } finally {
+      clearInterval(timer);
+    }
+    await r0.close();
+    await r2.close();
+    await publisher.close();
+  });
+});
+
 describe("spotlight across nodes", () => {
   it("B ranks A's sender (relayed simulcast layers) and takes the edge's focus commands for it", async () => {
     const { publisher, subscriber } = await spanChannel("relay-spotlight", { publisherExtra: { extra: { spotlight: true } }, subscriberExtra: { extra: { spotlight: true } } });
