@@ -1,3 +1,4 @@
+import { createServer } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
 import WebSocket, { WebSocketServer } from "ws";
@@ -22,12 +23,26 @@ let nodeB: MediaNode;
 let relayLoss = false;
 const relayEgress: LossyEgress[] = [];
 
-async function startNode(edge: EdgePeer, relayLegLoss: boolean): Promise<MediaNode> {
+/** Session webhooks of both nodes: `${node port} ${type} ${session_id}`. */
+const sessionWebhooks: string[] = [];
+const webhookReceiver = createServer((req, res) => {
+  let body = "";
+  req.on("data", (c) => (body += c));
+  req.on("end", () => {
+    const b = JSON.parse(body) as { type: string; session_id: string };
+    sessionWebhooks.push(`${req.url} ${b.type} ${b.session_id}`);
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end("{}");
+  });
+});
+
+async function startNode(edge: EdgePeer, relayLegLoss: boolean, name: string): Promise<MediaNode> {
   await new Promise((r) => (edge.server.address() ? r(undefined) : edge.server.once("listening", r)));
   const node = new MediaNode({
     port: 0,
     edgeUrl: edge.url,
     nodeSecret: "s",
+    webhooks: { sessionUrl: `http://127.0.0.1:${(webhookReceiver.address() as { port: number }).port}/${name}` },
     ...(relayLegLoss
       ? {
           subscriberEgress: (leg) => {
@@ -130,8 +145,9 @@ const metrics = async (node: MediaNode) => (await (await fetch(`http://127.0.0.1
 beforeAll(async () => {
   edgeA = new EdgePeer();
   edgeB = new EdgePeer();
-  nodeA = await startNode(edgeA, true);
-  nodeB = await startNode(edgeB, false);
+  await new Promise<void>((r) => webhookReceiver.listen(0, "127.0.0.1", r));
+  nodeA = await startNode(edgeA, true, "A");
+  nodeB = await startNode(edgeB, false, "B");
 });
 
 afterAll(async () => {
@@ -139,6 +155,7 @@ afterAll(async () => {
   await nodeB?.stop();
   edgeA?.server.close();
   edgeB?.server.close();
+  webhookReceiver.close();
 });
 
 describe("media A → B", () => {
@@ -155,7 +172,11 @@ describe("media A → B", () => {
     await until("A's client told of B's", () => publisher.client.notifies("connection.created").some((n) => n.connection_id === subscriber.connectionId));
     // Each node reports only its own connections to the edge: nothing counted twice.
     expect(edgeB.of("connection.created").map((r) => r.connection.connection_id)).toEqual([subscriber.connectionId]);
-    expect(edgeB.of("session.created")[0]!.channel.session_id).toBe(nodeA.sfu.channels.get("relay-media")!.sessionId);
+    const sessionId = nodeA.sfu.channels.get("relay-media")!.sessionId;
+    expect(edgeB.of("session.created")[0]!.channel.session_id).toBe(sessionId);
+    // The session webhook fires once, from the node that started the session.
+    await until("session.created webhook", () => sessionWebhooks.includes(`/A session.created ${sessionId}`));
+    expect(sessionWebhooks.filter((w) => w.includes(sessionId))).toEqual([`/A session.created ${sessionId}`]);
 
     // A PLI from B's subscriber travels B → relay leg → A → publisher.
     await new Promise((r) => setTimeout(r, 1200)); // past the per-subscriber PLI spacing of the start
