@@ -440,6 +440,49 @@ describe("a hostile serving node", () => {
   });
 });
 
+describe("three nodes", () => {
+  it("a channel on A, B and C: everyone gets the media and notifies; killing C leaves A and B's clients going", async () => {
+    const edgeC = new EdgePeer();
+    const nodeC = await startNode(edgeC, false, "C");
+    let cStopped = false;
+    try {
+      const { publisher, subscriber: atB } = await spanChannel("relay-three");
+      const pubId = publisher.client.connectionId;
+      const sessionId = nodeA.sfu.channels.get("relay-three")!.sessionId;
+      edgeC.placeAnswer = () => ({ owner: nodeC.config.nodeName, session_id: sessionId });
+      const atC = new WeriftSoraClient({ url: signalingUrl(nodeC), channelId: "relay-three", role: "recvonly" });
+      await atC.connect();
+      await setChannelNodes("relay-three", [nodeA, nodeB, nodeC], [edgeA, edgeB, edgeC]);
+      publisher.start(100);
+      await until("media at B and C", () => atB.packetsFrom(pubId, "video") > 30 && atC.packetsFrom(pubId, "video") > 30, 10_000);
+      // B's and C's clients know each other (each node pulls every other).
+      await until("B's client told of C's", () => atB.notifies("connection.created").some((n) => n.connection_id === atC.connectionId));
+      await until("C's client told of B's", () => atC.notifies("connection.created").some((n) => n.connection_id === atB.connectionId));
+      // A serves its publisher to B and C, once each; B and C relay nothing of it to each other (no loops).
+      const [a, b, c] = await Promise.all([metrics(nodeA), metrics(nodeB), metrics(nodeC)]);
+      expect(a.relay_servings).toBe(2);
+      expect(b.relay_packets_sent).toBe(0);
+      expect(c.relay_packets_sent).toBe(0);
+
+      // C dies: only its client is lost; B's keeps decoding A's publisher and is told C's client left.
+      await nodeC.stop();
+      cStopped = true;
+      await until("C's client gone at B", () => atB.notifies("connection.destroyed").some((n) => n.connection_id === atC.connectionId));
+      const before = atB.packetsFrom(pubId, "video");
+      await until("B still gets A's media", () => atB.packetsFrom(pubId, "video") > before + 30);
+      // The edge then drops C from the set: no link to C is left.
+      await setChannelNodes("relay-three", [nodeA, nodeB]);
+      await until("links to C gone", async () => (await metrics(nodeA)).relay_links === 1 && (await metrics(nodeB)).relay_links === 1);
+      await publisher.close();
+      await atB.close();
+      await atC.close();
+    } finally {
+      if (!cStopped) await nodeC.stop();
+      edgeC.server.close();
+    }
+  });
+});
+
 describe("hostile relay connects", () => {
   const relayConnect = (node: MediaNode, channelId: string, token: string) =>
     new Promise<{ status?: number; ws?: WebSocket }>((resolve) => {
