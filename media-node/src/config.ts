@@ -82,6 +82,8 @@ export interface SubscriberLeg {
   subscriberConnectionId: string;
   publisherConnectionId: string;
   kind: "audio" | "video";
+  /** A cluster relay leg to this node (relay/relay-serving.ts), not a client's. */
+  relayNode?: string;
 }
 
 export interface WebhookConfig {

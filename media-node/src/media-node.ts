@@ -1,6 +1,7 @@
 import { defaultConfig, type NodeConfig, type NodeConfigInput } from "./config.js";
 import { rootLogger, type Logger } from "./logger.js";
 import { NodeControl } from "./control/node-control.js";
+import { NodeRelay } from "./relay/node-relay.js";
 import { NodeMetrics } from "./metrics/prometheus.js";
 import { SignalingServer } from "./signaling/signaling-server.js";
 import { Sfu } from "./sfu/sfu.js";
@@ -18,6 +19,8 @@ export class MediaNode {
   readonly sfu: Sfu;
   readonly signaling: SignalingServer;
   readonly log: Logger;
+  /** Cluster relay: set_channel_nodes, /relay pulls, relay links (docs/relay.md). */
+  readonly relay: NodeRelay;
   readonly control?: NodeControl;
   /** Auth/session/event webhooks, when a URL is configured. */
   readonly webhooks?: Webhooks;
@@ -40,6 +43,7 @@ export class MediaNode {
     this.derivedIdentity = config.port === 0 && !config.nodeName && !config.externalSignalingUrl;
     this.log = log.child({ node: this.config.nodeName });
     this.sfu = new Sfu(this.config, this.log);
+    this.relay = new NodeRelay(this.sfu, this.config, this.log);
     if (Webhooks.enabled(this.config)) this.webhooks = new Webhooks(this.sfu, this.config, this.log);
     if (this.config.turn) this.turn = new TurnService(this.sfu, this.config.turn, this.log);
     const metrics = new NodeMetrics({ sfu: this.sfu, webhooks: this.webhooks, turn: this.turn?.counters });

@@ -21,7 +21,7 @@ class FakeLayer {
   }
 }
 
-function simulcast(wantedLayer = 0, live = [true, true, true]) {
+function simulcast(wantedLayer = 0, live = [true, true, true], pinned = false) {
   const layers = live.map((a) => Object.assign(new FakeLayer(), { active: a }));
   const fw = new Forwarder({
     layers,
@@ -32,6 +32,7 @@ function simulcast(wantedLayer = 0, live = [true, true, true]) {
     startLayer: NO_LAYER,
     wantedLayer,
     targetLayer: wantedLayer,
+    pinned,
   });
   // One source sequence/timestamp space per layer, as simulcast layers have.
   const seq = [1000, 20000, 65530];
@@ -46,6 +47,18 @@ function simulcast(wantedLayer = 0, live = [true, true, true]) {
 }
 
 describe("Forwarder", () => {
+  it("pinned (a cluster relay leg's m-line): relays its one layer only, never another when it stops", () => {
+    const { fw, layers, packet } = simulcast(2, [true, true, true], true);
+    expect(packet(2, true, 0) & FORWARD).toBe(FORWARD);
+    layers[2]!.active = false;
+    // The unpinned forwarder would chase layer 1 now; the pinned one ignores it and waits.
+    expect(packet(1, true, 2000) & FORWARD).toBe(0);
+    expect(fw.targetLayer).toBe(2);
+    expect(fw.currentLayer).toBe(2);
+    layers[2]!.active = true;
+    expect(packet(2, false, 2100)).toBe(FORWARD);
+  });
+
   it("relays the wanted layer from its first keyframe; the first layer is no reported switch", () => {
     const { fw, packet } = simulcast(1);
     expect(packet(1, false, 0) & FORWARD).toBe(0); // delta before any keyframe: dropped

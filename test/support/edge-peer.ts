@@ -14,7 +14,7 @@ export class EdgePeer {
   readonly authHeaders: (string | undefined)[] = [];
   /** The request URL of every link (path and query: the node presents its name there). */
   readonly linkUrls: string[] = [];
-  placeAnswer: (channelId: string) => { owner: string; redirect_url?: string; refused?: string } = () => ({ owner: "self" });
+  placeAnswer: (channelId: string) => { owner: string; redirect_url?: string; refused?: string; session_id?: string } = () => ({ owner: "self" });
   /** How the edge answers a connection's RPC (the real edge commands the node first, then answers). */
   rpcAnswer: (report: Extract<NodeReport, { type: "rpc" }>) => Promise<Record<string, unknown>> = async () => ({ ok: false, error_type: "INTERNAL-ERROR" });
   private nextId = 1;

@@ -40,6 +40,8 @@ export interface EdgeLinkHandlers {
 export interface Placement {
   owner: string;
   redirectUrl?: string;
+  /** The channel's session is live on another node and this node serves it too: join it (docs/relay.md). */
+  sessionId?: string;
   /** No node may take the session (every one at its max_connections): the client is refused with this. */
   refused?: string;
 }
@@ -284,6 +286,7 @@ export class EdgeLink {
         pending.resolve({
           owner: message.owner,
           ...(message.redirect_url ? { redirectUrl: message.redirect_url } : {}),
+          ...(message.session_id ? { sessionId: message.session_id } : {}),
           ...(message.refused ? { refused: message.refused } : {}),
         });
         return;

@@ -160,7 +160,8 @@ export class NodeControl {
       case "get_counters":
         return ok(this.counters());
       case "set_channel_nodes":
-        // Cluster relay (docs/relay.md): not wired yet; acknowledged so the edge's fan-out holds.
+        // Cluster relay (docs/relay.md): links follow the list (relay/node-relay.ts).
+        this.sfu.relay?.setChannelNodes(command);
         return ok();
       case "generate_crash_log":
         return ok({ path: await this.writeCrashLog(command.info) });
@@ -169,6 +170,8 @@ export class NodeControl {
         if (!conn) return this.notFound(command.channel_id, command.connection_id);
         conn.signalingNotifyMetadata = command.metadata;
         if (command.push !== undefined) conn.channel.broadcastPush(command.push);
+        // Other nodes serving the session keep its notify fields; the edge sends them the push (docs/relay.md).
+        conn.channel.relay?.localMetadataChanged(conn);
         return ok();
       }
       case "push": {

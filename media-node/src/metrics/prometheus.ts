@@ -164,6 +164,39 @@ export class NodeMetrics {
     ], ["outcome"]);
     sampledGauge(r, "sora_sfu_rtp_forwarding_legs", "RTP forwarding legs sending now (one per forwarded track).", () => sfu.rtpForwarding.legCount());
     sampledGauge(r, "sora_sfu_audio_streaming_streams", "Audio streaming streams open now (one per sending connection).", () => sfu.audioStreaming.streamCount());
+    const relay = sfu.relay;
+    if (relay) {
+      // Cluster relay (docs/relay.md), per node; relay RTP sent is also in the node-wide forwarded count.
+      sampledCounter(r, "sora_sfu_relay_packets_total", "Cluster relay RTP: sent to other nodes (NACK answers included), received from them.", () => {
+        const p = relay.packetCounts();
+        return [
+          [{ direction: "sent" }, p.sent],
+          [{ direction: "received" }, p.received],
+        ];
+      }, ["direction"]);
+      sampledCounter(r, "sora_sfu_relay_nack_packets_resent_total", "Cluster relay RTP resent to other nodes' NACKs.", () => relay.packetCounts().nackResent);
+      sampledGauge(r, "sora_sfu_relay_links", "Cluster relay links open now: pulls this node makes, pulls of this node.", () => {
+        const o = relay.linkCounts();
+        return [
+          [{ side: "pulling" }, o.links],
+          [{ side: "serving" }, o.servings],
+        ];
+      }, ["side"]);
+      sampledGauge(r, "sora_sfu_relay_legs", "Relay legs (one per track and simulcast layer) this node serves: sending, or paused with no remote subscriber.", () => {
+        const o = relay.linkCounts();
+        return [
+          [{ state: "sending" }, o.legsSending],
+          [{ state: "paused" }, o.legsPaused],
+        ];
+      }, ["state"]);
+      const rc = relay.counters;
+      sampledCounter(r, "sora_sfu_relay_connects_refused_total", "Relay WebSocket connects refused (bad token, channel not here).", () => rc.relay_connects_refused);
+      sampledCounter(r, "sora_sfu_relay_bad_messages_total", "Relay links closed for a malformed message.", () => rc.relay_bad_messages);
+      sampledCounter(r, "sora_sfu_relay_messages_total", "DataChannel messages over relay links.", () => [
+        [{ direction: "sent" }, rc.relay_messages_sent],
+        [{ direction: "received" }, rc.relay_messages_received],
+      ], ["direction"]);
+    }
     if (turn) {
       sampledCounter(r, "sora_sfu_turn_relayed_connections_total", "Connections whose selected ICE pair goes through TURN, by client-to-TURN transport.", () => [
         [{ transport: "udp" }, turn.total_turn_udp_connections],

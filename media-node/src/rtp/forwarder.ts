@@ -49,6 +49,11 @@ export interface ForwarderOptions {
   readonly wantedLayer: number;
   /** Layer chased at the start (NO_LAYER: chosen from the live layers at the first packet). */
   readonly targetLayer: number;
+  /**
+   * Simulcast: relay exactly the wanted layer, never another one when it stops (a cluster relay
+   * leg carries one layer per m-line: the far node's Publication layer must stay that layer).
+   */
+  readonly pinned?: boolean;
 }
 
 export class Forwarder {
@@ -85,8 +90,10 @@ export class Forwarder {
   private readonly clockRate: number;
   private readonly rebaser: SequenceRebaser;
   private readonly vp8?: Vp8Munger;
+  private readonly pinned: boolean;
 
   constructor(options: ForwarderOptions) {
+    this.pinned = options.pinned === true;
     this.layers = options.layers;
     this.simulcast = options.simulcast;
     this.video = options.video;
@@ -191,7 +198,8 @@ export class Forwarder {
     const layers = this.layers;
     const wanted = this.wantedLayer;
     let target = NO_LAYER;
-    if (wanted !== NO_LAYER) {
+    if (this.pinned) target = wanted;
+    else if (wanted !== NO_LAYER) {
       for (let i = Math.min(wanted, layers.length - 1); i >= 0; i--) {
         if (layers[i]!.isActive(nowMs)) {
           target = i;

@@ -1,6 +1,8 @@
 import type { ChannelSnapshot, PausedStream, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
 import { newSoraId } from "../../../shared/ids.js";
 import type { Connection } from "./connection.js";
+import type { ChannelRelay } from "../relay/channel-relay.js";
+import type { RemoteMember } from "../relay/remote-member.js";
 import { SPOTLIGHT_EVALUATE_INTERVAL_MS, Spotlight, type SpotlightChange } from "./spotlight.js";
 
 // A channel with a live session (mediasoup's Router, Sora's "session"): the connections in it,
@@ -13,13 +15,31 @@ export interface ChannelCounters {
   channel_recvonly_connections: number;
 }
 
+/** What a notify about a connection needs of it: a local Connection or a RemoteMember of another node. */
+export interface NotifyMember {
+  readonly createdAt: number;
+  readonly connectedAt: number;
+  notifyFields(): Record<string, unknown>;
+  notifyDataEntry(): Record<string, unknown>;
+}
+
 /** Sora does not document its default; one focused speaker is the classic "spotlight". */
 const DEFAULT_SPOTLIGHT_NUMBER = 1;
 
 export class Channel {
-  readonly sessionId = newSoraId();
+  readonly sessionId: string;
+  /** The session was started on another node and this node joined it (cluster relay): no session webhooks here. */
+  readonly joined: boolean;
   readonly createdAt = Date.now();
   readonly connections = new Map<string, Connection>();
+  /**
+   * Connections of the other nodes serving this session (cluster relay, docs/relay.md), each
+   * owned by the relay link that pulled it: counted and announced like local ones, never
+   * reported to the edge (each node reports only its own).
+   */
+  readonly remoteMembers = new Map<string, RemoteMember>();
+  /** The channel's relay links (set by the Sfu when the node can relay); closed first in close(). */
+  relay?: ChannelRelay;
   /** Session-wide settings, fixed by the connect that created the session (as Sora does). */
   readonly spotlight: boolean;
   readonly simulcast: boolean;
@@ -35,8 +55,10 @@ export class Channel {
 
   constructor(
     readonly channelId: string,
-    settings: { spotlight: boolean; simulcast: boolean; spotlightNumber?: number },
+    settings: { spotlight: boolean; simulcast: boolean; spotlightNumber?: number; sessionId?: string },
   ) {
+    this.sessionId = settings.sessionId ?? newSoraId();
+    this.joined = settings.sessionId !== undefined;
     this.spotlight = settings.spotlight;
     this.simulcast = settings.simulcast || settings.spotlight;
     if (settings.spotlight) {
@@ -55,6 +77,7 @@ export class Channel {
   async close(): Promise<void> {
     if (this.spotlightTimer) clearInterval(this.spotlightTimer);
     this.spotlightTimer = undefined;
+    this.relay?.close();
     await Promise.all([...this.connections.values()].map((c) => c.close()));
   }
 
@@ -63,6 +86,11 @@ export class Channel {
     for (const c of this.connections.values()) {
       if (!c.connected || !c.publications.some((p) => p.kind === "video")) continue;
       senders.push({ id: c.id, activity: c.publications.find((p) => p.kind === "audio")?.activity });
+    }
+    // Senders served by other nodes rank by the audio level their relay legs carry (after the local ones in join order).
+    for (const m of this.remoteMembers.values()) {
+      if (!m.publications.some((p) => p.kind === "video")) continue;
+      senders.push({ id: m.id, activity: m.publications.find((p) => p.kind === "audio")?.activity });
     }
     const changes = spotlight.evaluate(senders);
     if (changes.length === 0) return;
@@ -89,7 +117,7 @@ export class Channel {
   setSpotlightFocus(connectionId: string, focus: "focus" | "fixed" | "unfocus"): "ok" | "SPOTLIGHT-NOT-ENABLED" | "SPOTLIGHT-NO-ROOM" {
     const spotlight = this.spotlightState;
     if (!spotlight) return "SPOTLIGHT-NOT-ENABLED";
-    const loudness = (id: string) => this.connections.get(id)?.publications.find((p) => p.kind === "audio")?.activity.loudness ?? 0;
+    const loudness = (id: string) => (this.connections.get(id) ?? this.remoteMembers.get(id))?.publications.find((p) => p.kind === "audio")?.activity.loudness ?? 0;
     const changes = focus === "unfocus" ? spotlight.unfocus(connectionId) : spotlight.focus(connectionId, focus === "fixed", loudness);
     if (changes === "SPOTLIGHT-NO-ROOM") return changes;
     for (const change of changes) this.announceSpotlight(change);
@@ -101,7 +129,7 @@ export class Channel {
   /** Sora's spotlight notifies: `spotlight.unfocused` / `spotlight.focused` per sender and `spotlight.changed` per slot. */
   private announceSpotlight(change: SpotlightChange): void {
     const describe = (id: string) => {
-      const c = this.connections.get(id);
+      const c = this.connections.get(id) ?? this.remoteMembers.get(id);
       return {
         client_id: c?.clientId ?? null,
         connection_id: id,
@@ -172,12 +200,15 @@ export class Channel {
     let sendrecv = 0;
     let sendonly = 0;
     let recvonly = 0;
-    for (const c of this.connections.values()) {
-      if (!c.connected) continue;
+    const count = (c: { connected: boolean; role: string }) => {
+      if (!c.connected) return;
       if (c.role === "sendrecv") sendrecv++;
       else if (c.role === "sendonly") sendonly++;
       else recvonly++;
-    }
+    };
+    for (const c of this.connections.values()) count(c);
+    // Sora's counts are the session's: connections served by other nodes included.
+    for (const m of this.remoteMembers.values()) count(m);
     return {
       channel_connections: sendrecv + sendonly + recvonly,
       channel_sendrecv_connections: sendrecv,
@@ -195,8 +226,11 @@ export class Channel {
     }
   }
 
-  /** Every live connection gets `connection.created` for the newcomer; the newcomer's copy lists who was there. */
-  announceCreated(conn: Connection): void {
+  /**
+   * Every live connection gets `connection.created` for the newcomer (local, or a remote member
+   * another node announced); the newcomer's copy lists who was there, other nodes' included.
+   */
+  announceCreated(conn: NotifyMember): void {
     const counters = this.counters();
     const base = { ...conn.notifyFields(), ...counters, minutes: 0 };
     for (const other of this.connections.values()) {
@@ -205,6 +239,7 @@ export class Channel {
         const data = [...this.connections.values()]
           .filter((c) => c.connected && c !== conn)
           .map((c) => c.notifyDataEntry());
+        for (const m of this.remoteMembers.values()) data.push(m.notifyDataEntry());
         other.sendNotify({ event_type: "connection.created", ...base, data });
       } else {
         other.sendNotify({ event_type: "connection.created", ...base });
@@ -212,7 +247,7 @@ export class Channel {
     }
   }
 
-  announceDestroyed(conn: Connection): void {
+  announceDestroyed(conn: NotifyMember): void {
     const counters = this.counters();
     const minutes = Math.floor((Date.now() - conn.createdAt) / 60_000);
     for (const other of this.connections.values()) {
@@ -222,7 +257,7 @@ export class Channel {
   }
 
   /** Sora's periodic `connection.updated` (once a minute per connection, counters only). */
-  announceUpdated(conn: Connection): void {
+  announceUpdated(conn: NotifyMember): void {
     const counters = this.counters();
     const minutes = Math.floor((Date.now() - conn.connectedAt) / 60_000);
     const { metadata: _omitted, authn_metadata: _authn, ...fields } = conn.notifyFields();

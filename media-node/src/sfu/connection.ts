@@ -55,6 +55,14 @@ const REQUEST_SIMULCAST_RID = "2025.2.0/RequestSimulcastRid";
 /** Chrome expects REMB about once a second; faster lets a bitrate pin take hold sooner. */
 const PUBLISHER_FEEDBACK_INTERVAL_MS = 500;
 
+/** A connection that publishes, as a subscriber sees it: local, or another node's (relay/remote-member.ts). */
+export interface Publisher {
+  readonly id: string;
+  readonly clientId: string;
+  readonly bundleId: string;
+  readonly publications: readonly Publication[];
+}
+
 export class Connection implements LayerSwitchListener {
   readonly id: string;
   readonly createdAt = Date.now();
@@ -283,7 +291,7 @@ export class Connection implements LayerSwitchListener {
   }
 
   /** Subscribes to everything already published in the channel, and builds the initial offer SDP. */
-  async createInitialOffer(existing: Iterable<Connection>): Promise<string> {
+  async createInitialOffer(existing: Iterable<Publisher>): Promise<string> {
     for (const other of existing) for (const pub of other.publications) if (this.wants(pub, other)) this.addSubscription(pub);
     this.negotiating = true;
     return this.peer.createOffer();
@@ -302,8 +310,8 @@ export class Connection implements LayerSwitchListener {
   }
 
   /** Whether this connection should receive `pub` (own media, bundle peers and roles excluded). */
-  wants(pub: Publication, publisher: Connection): boolean {
-    if (this.role === "sendonly" || publisher === this) return false;
+  wants(pub: Publication, publisher: Publisher): boolean {
+    if (this.role === "sendonly" || publisher.id === this.id) return false;
     if (this.bundleIdExplicit && publisher.bundleId === this.bundleId) return false;
     if (pub.kind === "audio" && !this.audio) return false;
     if (pub.kind === "video" && !this.video) return false;

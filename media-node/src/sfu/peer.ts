@@ -61,6 +61,8 @@ export interface PeerOptions {
   /** Opus fmtp of the upstream audio m-line (connect opus_params / bit_rate); others keep the defaults. */
   upstreamOpusFormat?: OpusFormat;
   dataChannels: DataChannelSpec[];
+  /** Answers offers instead of making them (the pulling side of a cluster relay leg): no anchor m-line. */
+  answerer?: boolean;
 }
 
 export interface DataChannelSpec {
@@ -109,7 +111,7 @@ export class Peer {
       });
       this.upstreamVideo.setCodecPreferences([VIDEO_CODECS[options.videoCodec]()]);
     }
-    if (!options.upstreamAudio && !options.upstreamVideo && options.dataChannels.length === 0) {
+    if (!options.answerer && !options.upstreamAudio && !options.upstreamVideo && options.dataChannels.length === 0) {
       // A receiver alone in its channel would get an offer without any m-line, and Chrome never
       // starts ICE for it (sora-js-sdk's connect() times out). An inactive audio m-line anchors
       // the transport until re-offers bring real tracks; it fires no `track` event.
@@ -178,6 +180,17 @@ export class Peer {
         return address !== undefined && allowed.includes(address);
       })
       .join("\r\n");
+  }
+
+  /** The answering side (cluster relay pull): applies the offer and answers with every local candidate (no trickle). */
+  async answer(offerSdp: string): Promise<string> {
+    await this.pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
+    const answer = await this.pc.createAnswer();
+    await this.pc.setLocalDescription(answer);
+    await this.waitGatheringComplete();
+    const sdp = this.pc.localDescription?.sdp;
+    if (!sdp) throw new Error("no local description");
+    return this.keepConfiguredCandidates(sdp);
   }
 
   async setAnswer(sdp: string): Promise<void> {

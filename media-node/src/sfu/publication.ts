@@ -73,6 +73,8 @@ export class Publication {
   /** Negotiated id of the audio-level extension on the upstream leg (0 = not negotiated). */
   audioLevelExtId = 0;
   private receiver?: RTCRtpReceiver;
+  /** Per-layer receivers when each layer arrives on its own m-line (cluster relay); else `receiver` serves every layer. */
+  private readonly layerReceivers: (RTCRtpReceiver | undefined)[] = [];
   /** Fast receive path: after werift delivers an SSRC's first packet, its packets come straight from the socket. */
   private readonly ingress = new RtpIngress((packet, layer) => this.onRtp(packet, layer));
   private readonly rembBuffer = Buffer.alloc(rembSize(3));
@@ -91,8 +93,14 @@ export class Publication {
     this.isKeyframe = codec === "OPUS" ? () => true : keyframeDetector(codec);
   }
 
-  attach(receiver: RTCRtpReceiver): void {
+  /** The receiver the track arrives on; `layerIndex` when each layer has its own (a relay leg's m-lines). */
+  attach(receiver: RTCRtpReceiver, layerIndex?: number): void {
     this.receiver = receiver;
+    if (layerIndex !== undefined) this.layerReceivers[layerIndex] = receiver;
+  }
+
+  private receiverOf(layerIndex: number): RTCRtpReceiver | undefined {
+    return this.layerReceivers[layerIndex] ?? this.receiver;
   }
 
   /** Layer index of a rid (simulcast), 0 otherwise. */
@@ -110,7 +118,7 @@ export class Publication {
 
   /** Hot path: one call per received packet. */
   onRtp(packet: RtpPacket, layerIndex = 0): void {
-    this.ingress.seen(this.receiver, packet.header.ssrc, layerIndex);
+    this.ingress.seen(this.layerReceivers.length === 0 ? this.receiver : this.receiverOf(layerIndex), packet.header.ssrc, layerIndex);
     const layer = this.layers[layerIndex]!;
     const header = packet.header;
     if (layer.ssrc !== header.ssrc) layer.ssrc = header.ssrc;
@@ -151,7 +159,7 @@ export class Publication {
     const layer = this.layers[layerIndex];
     if (!layer || !layer.takeKeyframeRequestSlot(Date.now(), urgent)) return;
     mediaCounters.pliSent++;
-    this.receiver.sendRtcpPLI(layer.ssrc).catch(() => undefined);
+    this.receiverOf(layerIndex)!.sendRtcpPLI(layer.ssrc).catch(() => undefined);
   }
 
   /**
@@ -181,9 +189,10 @@ export class Publication {
     const now = Date.now();
     let pending = false;
     for (const layer of this.layers) {
-      if (layer.keyFrameRequest.takePli(now) && this.receiver) {
+      const receiver = this.receiverOf(layer.index);
+      if (layer.keyFrameRequest.takePli(now) && receiver) {
         mediaCounters.pliSent++;
-        this.receiver.sendRtcpPLI(layer.ssrc).catch(() => undefined);
+        receiver.sendRtcpPLI(layer.ssrc).catch(() => undefined);
       }
       pending ||= layer.keyFrameRequest.pending;
     }
@@ -235,12 +244,18 @@ export class Publication {
     if (i >= 0) this.tapList.splice(i, 1);
   }
 
+  /** Told when a subscription is added or removed (a relayed track's puller tells the serving node what it needs). */
+  onSubscribersChanged?: () => void;
+
   addSubscription(sub: Subscription): void {
     this.subscriptions.push(sub);
+    this.onSubscribersChanged?.();
   }
 
   removeSubscription(sub: Subscription): void {
     const i = this.subscriptions.indexOf(sub);
-    if (i >= 0) this.subscriptions.splice(i, 1);
+    if (i < 0) return;
+    this.subscriptions.splice(i, 1);
+    this.onSubscribersChanged?.();
   }
 }

@@ -12,8 +12,9 @@ import type { ConnectMessage } from "../signaling/messages.js";
 import type { ConnectionOptions } from "./connection-options.js";
 import type { RtcConfiguration } from "../signaling/offer-config.js";
 import { Channel } from "./channel.js";
+import type { NodeRelay } from "../relay/node-relay.js";
 import { Connection, type Role } from "./connection.js";
-import { decodeMessage, MAX_MESSAGE_BYTES, MessageFanOut } from "./messaging.js";
+import { decodeMessage, MAX_MESSAGE_BYTES, MessageFanOut, type MessagingEncoding } from "./messaging.js";
 
 // The node's SFU: the channels it owns, admission (modes), and the join/leave choreography
 // (who gets which tracks, notifies and re-offers). Signaling calls in; media never passes here.
@@ -114,8 +115,13 @@ export class Sfu {
   readonly messagingCounters = { messaging_relayed: 0, messaging_dropped: 0 };
   /** Observers of the SFU's lifecycle (edge reports, webhooks); each hook optional. */
   readonly listeners: SfuEvents[] = [];
-  /** Set when the node is part of a cluster: where a new session for a channel belongs. */
-  placement?: (channelId: string) => Promise<{ owner: string; redirectUrl?: string; refused?: string } | undefined>;
+  /**
+   * Set when the node is part of a cluster: where a new session for a channel belongs
+   * (`sessionId`: join the session live on another node, docs/relay.md).
+   */
+  placement?: (channelId: string) => Promise<{ owner: string; redirectUrl?: string; refused?: string; sessionId?: string } | undefined>;
+  /** The node's cluster relay (relay/node-relay.ts): gives each new Channel its relay links. */
+  relay?: NodeRelay;
   /**
    * Set when an auth webhook is configured: decides on a connect that passed admission, before
    * its Connection is built (so its overrides shape the Connection). Throws Refusal to refuse.
@@ -170,7 +176,7 @@ export class Sfu {
    * Admission and placement of a new connection; throws Refusal with Sora-style reasons. `auth`
    * (from authorize) gives the id the auth webhook was asked about and what it returned.
    */
-  admit(options: ConnectionOptions, auth?: ConnectionGrants): Connection {
+  admit(options: ConnectionOptions, auth?: ConnectionGrants, joinSessionId?: string): Connection {
     // Checked again: the mode may have changed while the auth webhook was being asked.
     this.checkAdmission(options.channelId);
     let channel = this.channels.get(options.channelId);
@@ -179,7 +185,10 @@ export class Sfu {
         spotlight: options.spotlight,
         simulcast: options.simulcast,
         ...(options.spotlightNumber !== undefined ? { spotlightNumber: options.spotlightNumber } : {}),
+        // Placement said the session is live on another node and this one serves it too (cluster relay).
+        ...(joinSessionId !== undefined ? { sessionId: joinSessionId } : {}),
       });
+      channel.relay = this.relay?.channelRelay(channel);
       this.channels.set(channel.channelId, channel);
       this.counters.total_session_created++;
       this.log.info({ channel_id: channel.channelId, session_id: channel.sessionId }, "session created");
@@ -209,7 +218,7 @@ export class Sfu {
 
   /** The initial offer includes every track already published to the channel. */
   async offerFor(conn: Connection): Promise<string> {
-    return conn.createInitialOffer(conn.channel.peersOf(conn));
+    return conn.createInitialOffer([...conn.channel.peersOf(conn), ...conn.channel.remoteMembers.values()]);
   }
 
   /** The connection's PeerConnection is up: announce it and send its tracks to everyone else. */
@@ -218,6 +227,7 @@ export class Sfu {
     const updated = () => {
       this.counters.total_connection_updated++;
       channel.announceUpdated(conn);
+      channel.relay?.localUpdated(conn);
     };
     if (!conn.markConnected(Date.now(), this.config.connectionUpdatedIntervalMs, updated)) return;
     this.counters.total_connection_created++;
@@ -226,7 +236,7 @@ export class Sfu {
     channel.announceCreated(conn);
     // Tracks of connections that became connected after this one's offer was built.
     let changed = false;
-    for (const other of channel.peersOf(conn)) {
+    for (const other of [...channel.peersOf(conn), ...channel.remoteMembers.values()]) {
       for (const pub of other.publications) {
         if (conn.wants(pub, other) && !conn.subscriptions.has(pub)) {
           conn.addSubscription(pub);
@@ -245,6 +255,8 @@ export class Sfu {
       }
       if (added) void other.renegotiate().catch((err) => other.log.warn({ err }, "re-offer failed"));
     }
+    // Other nodes serving the session learn of it and get its tracks (relay/relay-serving.ts).
+    channel.relay?.localConnected(conn);
     for (const l of this.listeners) l.connectionCreated?.(conn);
   }
 
@@ -260,6 +272,7 @@ export class Sfu {
       this.counters.total_connection_destroyed++;
       this.counters.total_duration_msec += Date.now() - conn.connectedAt;
       channel.announceDestroyed(conn);
+      channel.relay?.localLeft(conn);
       for (const other of channel.connections.values()) {
         if (other.closed) continue;
         if (other.removeSubscriptionsFrom(conn.id)) {
@@ -304,8 +317,19 @@ export class Sfu {
       from.log.debug({ connection_id: from.id, label, bytes: data.length }, "malformed messaging payload dropped");
       return;
     }
-    const fanOut = new MessageFanOut(data, plain, from.id, spec);
-    for (const other of from.channel.peersOf(from)) {
+    // Clients of the other nodes serving the session get it through those nodes (docs/relay.md).
+    from.channel.relay?.sendMessage(from.id, label, plain);
+    this.deliverMessage(from.channel, from, from.id, label, data, plain, spec);
+  }
+
+  /**
+   * Delivers one `#` message to this node's connections receiving on `label` (all but `from`):
+   * a local client's, or one another node relayed (`from` undefined, `data` = `plain`, uncompressed).
+   */
+  deliverMessage(channel: Channel, from: Connection | undefined, fromId: string, label: string, data: Buffer, plain: Buffer, spec: MessagingEncoding): void {
+    const fanOut = new MessageFanOut(data, plain, fromId, spec);
+    const receivers = from ? channel.peersOf(from) : [...channel.connections.values()].filter((c) => c.connected);
+    for (const other of receivers) {
       const target = other.messaging.find((m) => m.label === label);
       // A label its owner declared sendonly is never delivered to it.
       if (!target || target.direction === "sendonly") continue;
@@ -374,6 +398,7 @@ export class Sfu {
     if (outcome.metadata) {
       conn.signalingNotifyMetadata = outcome.metadata.after;
       if (outcome.metadata.push) channel.broadcastPush(outcome.metadata.push);
+      channel.relay?.localMetadataChanged(conn);
     }
     return { ok: true, result: outcome.result };
   }
@@ -467,7 +492,8 @@ export class Sfu {
     const channel = this.channels.get(channelId);
     if (!channel) return "CHANNEL-NOT-FOUND";
     if (!channel.spotlight) return "SPOTLIGHT-NOT-ENABLED";
-    const conn = channel.connections.get(connectionId);
+    // A sender on another node serving the session counts too (the edge sends this to every serving node).
+    const conn = channel.connections.get(connectionId) ?? channel.remoteMembers.get(connectionId);
     if (!conn?.connected) return "CONNECTION-NOT-FOUND";
     // Only video senders hold slots (speaker rounds drop anyone else at once).
     if (focus !== "unfocus" && !conn.publications.some((p) => p.kind === "video")) return "NOT-A-SENDER";

@@ -53,6 +53,9 @@ export class Subscription {
   private ssrc = 0;
   private midExtId = 0;
   private absSendTimeExtId = 0;
+  /** Relay legs keep the publisher's audio level (the far node's spotlight reads it): the leg's negotiated id, 0 = not kept. */
+  private audioLevelExtId = 0;
+  private readonly keepAudioLevel: boolean;
   private midBytes: Buffer = Buffer.alloc(0);
   /** Layer choice, pause, keyframe pacing and the subscriber's sequence/timestamp space. */
   private readonly forwarder: Forwarder;
@@ -73,8 +76,15 @@ export class Subscription {
     /** Where rewritten packets go (transport/rtp-egress.ts); false from it = werift's sendRtp. */
     private readonly egress: SubscriberEgress,
     private readonly switchListener?: LayerSwitchListener,
+    /**
+     * A cluster relay leg (relay/relay-serving.ts): `pinnedLayer` is the one simulcast layer its
+     * m-line carries (never another when it stops), and the audio-level extension is kept.
+     */
+    relayLeg?: { pinnedLayer?: number },
   ) {
+    this.keepAudioLevel = relayLeg !== undefined && publication.kind === "audio";
     if (publication.codec === "VP8") this.vp8 = new Vp8Munger();
+    const pinned = relayLeg?.pinnedLayer;
     this.forwarder = new Forwarder({
       layers: publication.layers,
       simulcast: publication.simulcast,
@@ -84,8 +94,9 @@ export class Subscription {
       vp8: this.vp8,
       // A single-layer track is relayed from its first packet; simulcast waits for a keyframe.
       startLayer: publication.simulcast ? NO_LAYER : 0,
-      wantedLayer: 0,
-      targetLayer: 0,
+      wantedLayer: pinned ?? 0,
+      targetLayer: pinned ?? 0,
+      pinned: pinned !== undefined,
     });
     const sender = transceiver.sender;
     this.unsubscribers.push(
@@ -130,6 +141,7 @@ export class Subscription {
     for (const ext of this.transceiver.headerExtensions) {
       if (ext.uri === RTP_EXTENSION_URI.sdesMid) this.midExtId = ext.id;
       else if (ext.uri === RTP_EXTENSION_URI.absSendTime) this.absSendTimeExtId = ext.id;
+      else if (this.keepAudioLevel && ext.uri === RTP_EXTENSION_URI.audioLevelIndication) this.audioLevelExtId = ext.id;
     }
     if (!this.ready) {
       this.ready = true;
@@ -205,7 +217,8 @@ export class Subscription {
     // Fast path (transport/rtp-egress.ts): header written into a send buffer, payload copied
     // after it, the VP8 descriptor rewritten in that copy, SRTP in place, straight to the ICE
     // socket; werift's sendRtp otherwise.
-    if (!this.egress.send(dtls, this.payloadType, packet.header.marker, outSeq, outTs, this.ssrc, this.midExtId, this.midBytes, this.absSendTimeExtId, packet.payload, this.vp8)) {
+    // A relay audio leg keeping the audio level goes through werift's sendRtp (audio: ~50 packets/s).
+    if (this.audioLevelExtId !== 0 || !this.egress.send(dtls, this.payloadType, packet.header.marker, outSeq, outTs, this.ssrc, this.midExtId, this.midBytes, this.absSendTimeExtId, packet.payload, this.vp8)) {
       const h = this.headerScratch;
       h.payloadType = this.payloadType;
       h.ssrc = this.ssrc;
@@ -218,6 +231,10 @@ export class Subscription {
       const extensions: { id: number; payload: Buffer }[] = [];
       if (this.midExtId) extensions.push({ id: this.midExtId, payload: this.midBytes });
       if (this.absSendTimeExtId) extensions.push({ id: this.absSendTimeExtId, payload: serializeAbsSendTime(ntpTime()) });
+      if (this.audioLevelExtId) {
+        const level = this.sourceAudioLevel(packet);
+        if (level) extensions.push({ id: this.audioLevelExtId, payload: level });
+      }
       h.extensions = extensions;
       h.extension = extensions.length > 0;
       h.extensionProfile = 0xbede;
@@ -231,6 +248,14 @@ export class Subscription {
       }
       void dtls.sendRtp(payload, h);
     }
+  }
+
+  /** The publisher's audio-level extension payload in `packet`, if any. */
+  private sourceAudioLevel(packet: RtpPacket): Buffer | undefined {
+    const id = this.publication.audioLevelExtId;
+    if (id === 0) return undefined;
+    for (const ext of packet.header.extensions) if (ext.id === id) return ext.payload;
+    return undefined;
   }
 
   /**

@@ -117,6 +117,7 @@ export class SignalingSession implements SignalingPort {
   }
 
   private async onConnect(connect: ConnectMessage): Promise<void> {
+    let joinSessionId: string | undefined;
     if (!this.sfu.channels.has(connect.channel_id) && this.sfu.placement) {
       // A new session here: ask the cluster whether another node owns the channel (Sora redirects before auth).
       this.state = "placing";
@@ -131,6 +132,7 @@ export class SignalingSession implements SignalingPort {
         this.ws?.close(CLOSE.normal, "REDIRECT");
         return;
       }
+      joinSessionId = placed?.sessionId;
     }
     // Admission, then auth (the auth webhook sees the connection id, its overrides shape the
     // Connection), then the Connection is built.
@@ -144,7 +146,7 @@ export class SignalingSession implements SignalingPort {
       auth = await this.sfu.authorize(connect, connectionId);
       if (this.state !== "authenticating") return; // closed while asking
       const { connect: admitted, lifetimeSec: _lifetime, ...grants } = auth;
-      conn = this.sfu.admit(connectionOptions(admitted), { connectionId, ...grants });
+      conn = this.sfu.admit(connectionOptions(admitted), { connectionId, ...grants }, joinSessionId);
     } catch (err) {
       if (err instanceof Refusal) return this.fail(err.code, err.reason);
       this.log.error({ err }, "admission failed");

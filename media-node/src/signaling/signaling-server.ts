@@ -28,6 +28,11 @@ export class SignalingServer {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_SIGNALING_MESSAGE_BYTES });
     this.http.on("upgrade", (req, socket, head) => {
       const path = (req.url ?? "").split("?")[0];
+      if (path === "/relay" && this.sfu.relay) {
+        // Another node pulling a channel (cluster relay, relay/node-relay.ts checks its token).
+        this.sfu.relay.handleUpgrade(req, socket, head);
+        return;
+      }
       if (path !== "/signaling") {
         socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
         return;
@@ -59,11 +64,29 @@ export class SignalingServer {
     }
     if (path === "/metrics.json") {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ ...processMetrics(), connections: this.sfu.connectionCount(), ...this.sfu.messagingCounters }));
+      res.end(JSON.stringify({ ...processMetrics(), connections: this.sfu.connectionCount(), ...this.sfu.messagingCounters, ...this.relayMetrics() }));
       return;
     }
     res.writeHead(404, { "content-type": "application/json" });
     res.end(JSON.stringify({ error_type: "NOT-FOUND" }));
+  }
+
+  /** This node's cluster relay figures (relay packets apart from the media path's node-wide ones). */
+  private relayMetrics(): Record<string, number> {
+    const relay = this.sfu.relay;
+    if (!relay) return {};
+    const packets = relay.packetCounts();
+    const open = relay.linkCounts();
+    return {
+      ...relay.counters,
+      relay_packets_sent: packets.sent,
+      relay_nack_packets_resent: packets.nackResent,
+      relay_packets_received: packets.received,
+      relay_links: open.links,
+      relay_servings: open.servings,
+      relay_legs_sending: open.legsSending,
+      relay_legs_paused: open.legsPaused,
+    };
   }
 
   private onWebSocket(ws: WebSocket): void {
@@ -90,6 +113,7 @@ export class SignalingServer {
     await Promise.all([...this.sessions].map((s) => s.end(CLOSE.normal, "SHUTDOWN", "node shutdown")));
     for (const ws of this.wss.clients) ws.terminate();
     this.wss.close();
+    this.sfu.relay?.close();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 }

@@ -38,8 +38,10 @@ export class LifecycleWebhooks implements SfuEvents {
 
   // ---- SfuEvents ------------------------------------------------------------------------
 
+  // A session joined on another node's behalf (cluster relay) has its session webhooks fired by
+  // the node that started it, once (docs/relay.md).
   sessionCreated(channel: Channel): void {
-    if (!this.urls.session) return;
+    if (!this.urls.session || channel.joined) return;
     this.sessionStats.set(channel.sessionId, { total: 0, max: 0 });
     this.send("session", "session.created", this.sessionBody("session.created", channel), channel, undefined, (answer) =>
       this.onSessionCreatedAnswer?.(channel, answer),
@@ -47,7 +49,7 @@ export class LifecycleWebhooks implements SfuEvents {
   }
 
   sessionDestroyed(channel: Channel): void {
-    if (!this.urls.session) return;
+    if (!this.urls.session || channel.joined) return;
     const stats = this.sessionStats.get(channel.sessionId) ?? { total: 0, max: 0 };
     this.sessionStats.delete(channel.sessionId);
     const now = Date.now();
