@@ -57,10 +57,12 @@ describe("a channel spanning three nodes (affinity off)", () => {
     await waitFor("B decodes A (A → relay → B)", () => decodes(page, onB.id, [A]), 30_000);
     await waitFor("C decodes A and B", () => decodes(page, onC.id, [A, B]), 30_000);
 
-    // Notifies cross nodes: C was told about A and B with the channel's full count.
+    // Notifies cross nodes: C's node joined a session live on A and B and learnt their connections
+    // over the relay before offering C, so C's own connection.created counts and lists them.
     const cState = await page.state(onC.id);
     const self = cState.notifies.find((n) => n.event_type === "connection.created" && n.connection_id === onC.connectionId);
     expect(self?.channel_connections).toBe(3);
+    expect((self?.data as { connection_id: string }[]).map((d) => d.connection_id).sort()).toEqual([A, B].sort());
 
     // Each connection is counted once, on its own node.
     const connections: { connection_id: string }[] = await edge.ok("Sora_20201013.ListChannelConnections", { channel_id: channelId });

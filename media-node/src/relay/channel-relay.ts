@@ -27,6 +27,7 @@ export class ChannelRelay implements RelayLinkHost {
   private readonly servings = new Set<RelayServing>();
   private token?: string;
   private closed = false;
+  private syncWaiters: (() => void)[] = [];
   /** RTP counted on links/servings already closed (GET /metrics). */
   private closedCounts = { received: 0, sent: 0, nackResent: 0 };
 
@@ -34,6 +35,43 @@ export class ChannelRelay implements RelayLinkHost {
     private readonly channel: Channel,
     private readonly deps: ChannelRelayDeps,
   ) {}
+
+  /**
+   * Resolves once set_channel_nodes has been applied and every other listed node's connections
+   * are known (each link's first `members` list), or after `timeoutMs`, or when closed. A node that
+   * joins a live session waits for it before offering its first client, so that client's
+   * connection.created counts and lists the other nodes' connections as Sora's does.
+   */
+  synced(timeoutMs: number): Promise<void> {
+    if (this.isSynced()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const waiters = this.syncWaiters;
+      function done(): void {
+        clearTimeout(timer);
+        const i = waiters.indexOf(done);
+        if (i >= 0) waiters.splice(i, 1);
+        resolve();
+      }
+      waiters.push(done);
+    });
+  }
+
+  private isSynced(): boolean {
+    if (this.closed) return true;
+    if (this.token === undefined) return false;
+    for (const link of this.links.values()) if (!link.listed) return false;
+    return true;
+  }
+
+  private releaseIfSynced(): void {
+    if (this.syncWaiters.length === 0 || !this.isSynced()) return;
+    for (const done of [...this.syncWaiters]) done();
+  }
+
+  membersListed(): void {
+    this.releaseIfSynced();
+  }
 
   /** The token pulls of this channel must present (set_channel_nodes). */
   accepts(token: string): boolean {
@@ -59,6 +97,7 @@ export class ChannelRelay implements RelayLinkHost {
     }
     // Pulls by nodes no longer listed end too.
     for (const s of [...this.servings]) if (!wanted.has(s.nodeName)) s.close();
+    this.releaseIfSynced();
   }
 
   private closeLink(name: string, link: RelayLink): void {
@@ -191,5 +230,6 @@ export class ChannelRelay implements RelayLinkHost {
     for (const [name, link] of [...this.links]) this.closeLink(name, link);
     for (const s of [...this.servings]) s.close();
     this.closed = true;
+    this.releaseIfSynced();
   }
 }

@@ -37,7 +37,8 @@ const LIVENESS_TIMEOUT_MS = 6_000;
 export interface RelayLinkHost {
   memberJoined(member: RemoteMember): void;
   memberUpdated(member: RemoteMember): void;
-  /** New notify fields already applied to `member`; `push` goes to the local clients. */
+  /** The link's first `members` list since it was dialled arrived (see ChannelRelay.synced). */
+  membersListed(): void;
   memberPublished(member: RemoteMember, publications: Publication[]): void;
   memberLeft(member: RemoteMember): void;
 }
@@ -58,6 +59,8 @@ interface Binding {
 }
 
 export class RelayLink {
+  /** A `members` list arrived since this link was created: the other node's connections are known. */
+  listed = false;
   private ws?: WebSocket;
   private peer?: Peer;
   readonly members = new Map<string, RemoteMember>();
@@ -185,6 +188,10 @@ export class RelayLink {
         const listed = new Set(message.members.map((m) => m.connection_id));
         for (const m of [...this.members.values()]) if (!listed.has(m.id)) this.removeMember(m);
         for (const m of message.members) this.upsertMember(m, false);
+        if (!this.listed) {
+          this.listed = true;
+          this.host.membersListed();
+        }
         return;
       }
       case "member.created":

@@ -32,6 +32,8 @@ const CLOSE_MESSAGE_FLUSH_MS = 1_000;
 const MAX_RPC_IN_FLIGHT = 16;
 /** A message is an envelope around at most one free-JSON value (shared/json-limits.ts). */
 const MAX_MESSAGE_DEPTH = MAX_JSON_DEPTH + 1;
+/** How long a node that joins a live session waits for the other nodes' connections before its first offer. */
+const RELAY_SYNC_WAIT_MS = 2_000;
 
 /** The close reason of a connect that fails its schema: which free-JSON key broke a limit, if one did. */
 export function invalidConnectReason(issues: readonly { path: readonly PropertyKey[]; params?: Record<string, unknown> }[]): string {
@@ -154,6 +156,12 @@ export class SignalingSession implements SignalingPort {
     }
     this.conn = conn;
     if (auth.lifetimeSec !== undefined) this.armLifetime(auth.lifetimeSec);
+    if (conn.channel.joined && conn.channel.relay) {
+      // This node just joined a session live on other nodes: learn their connections first, so
+      // this client's connection.created counts and lists them (docs/relay.md).
+      await conn.channel.relay.synced(RELAY_SYNC_WAIT_MS);
+      if (this.state !== "authenticating") return; // closed while waiting (its close freed conn)
+    }
     conn.setPort(this);
     this.log = conn.log.child({ connection_id: conn.id });
     this.state = "offering";
