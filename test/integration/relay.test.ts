@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BrowserHarness, waitFor, type SoraPage } from "../browser/harness.js";
+
+type Widths = Record<string, { frameWidth: number; framesDecoded: number }>;
+const widthsOf = (page: SoraPage, id: number) => page.page.evaluate((i) => (window as unknown as { widthsByStream(i: number): Promise<Widths> }).widthsByStream(i), id);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// 960×540 is the smallest size at which Chromium sends three layers: r0 240, r1 480, r2 960 wide.
+const WIDTH = { r0: 240, r1: 480, r2: 960 } as const;
 import { startEdge, startNode, until, type EdgeProcess, type NodeProcess } from "./processes.js";
 
 // Cluster relay end to end (issue 15, docs/relay.md): wrangler dev with CHANNEL_AFFINITY=false and
@@ -37,6 +43,70 @@ async function owners(channelId: string): Promise<string[]> {
 }
 
 describe("a channel spanning three nodes (affinity off)", () => {
+  it("applies the edge's calls across nodes: rid requests, pause/resume, metadata push, messaging", async () => {
+    const channelId = `relay-calls-${Math.random().toString(36).slice(2)}`;
+    const label = "#relay";
+    const page = await browser.newPage();
+    const sender = await page.start({
+      url: a.signalingUrl,
+      channelId,
+      role: "sendrecv",
+      options: { simulcast: true, videoCodecType: "VP8", dataChannelSignaling: true, dataChannels: [{ label, direction: "sendrecv" }] },
+      video: { width: 960, height: 540 },
+    });
+    expect(sender.error).toBeNull();
+    const viewer = await page.start({
+      url: b.signalingUrl,
+      channelId,
+      role: "recvonly",
+      options: { simulcast: true, simulcastRid: "r0", dataChannelSignaling: true, dataChannels: [{ label, direction: "sendrecv" }] },
+    });
+    expect(viewer.error).toBeNull();
+    const S = sender.connectionId!;
+    const V = viewer.connectionId!;
+    await until("two owners", async () => (await owners(channelId)).length === 2, 15_000, 250);
+
+    // Simulcast: the viewer on B starts at r0 of A's sender, then RequestRtpStream (edge → every
+    // serving node) moves it to r2, served from the relayed r2 layer.
+    const width = async (step: string, wanted: number) => {
+      const before = await widthsOf(page, viewer.id);
+      await waitFor(`${step}: width ${wanted}`, async () => {
+        const now = (await widthsOf(page, viewer.id))[S];
+        return now?.frameWidth === wanted && now.framesDecoded > (before[S]?.framesDecoded ?? 0) + 3;
+      }, 20_000, 100);
+    };
+    await width("connect-time r0", WIDTH.r0);
+    await edge.ok("Sora_20201005.RequestRtpStream", { channel_id: channelId, recv_connection_id: V, send_connection_id: S, rid: "r2" });
+    await width("after RequestRtpStream r2", WIDTH.r2);
+
+    // Pause on B's viewer of A's sender, then resume.
+    const pair = { channel_id: channelId, recv_connection_id: V, send_connection_id: S };
+    await edge.ok("Sora_20200401.PauseRtpStream", pair);
+    await sleep(500);
+    const pausedAt = (await page.inboundVideo(viewer.id))?.packetsReceived ?? 0;
+    await sleep(1500);
+    expect((await page.inboundVideo(viewer.id))?.packetsReceived ?? 0).toBe(pausedAt);
+    await edge.ok("Sora_20200401.ResumeRtpStream", pair);
+    const framesAt = (await page.inboundVideo(viewer.id))?.framesDecoded ?? 0;
+    await waitFor("frames after resume", async () => ((await page.inboundVideo(viewer.id))?.framesDecoded ?? 0) > framesAt + 5, 10_000, 100);
+
+    // Metadata push of A's connection reaches B's client once.
+    await edge.ok("Sora_20201124.PutSignalingNotifyMetadata", { channel_id: channelId, connection_id: S, metadata: { hand: "up" }, push: true });
+    await waitFor("push at the viewer", async () => (await page.state(viewer.id)).pushes.length > 0, 10_000, 100);
+    await sleep(500);
+    const pushes = (await page.state(viewer.id)).pushes as { data?: { metadata?: unknown } }[];
+    expect(pushes).toHaveLength(1);
+    expect(JSON.stringify(pushes[0])).toContain('"hand":"up"');
+
+    // Messaging both ways between a client on A and one on B.
+    await waitFor("datachannels", async () => (await page.messaging(sender.id)).dataChannels.includes(label) && (await page.messaging(viewer.id)).dataChannels.includes(label));
+    await page.sendMessage(sender.id, label, "from A");
+    await waitFor("B's client gets A's message", async () => (await page.messaging(viewer.id)).messages.some((m) => m.text === "from A"));
+    await page.sendMessage(viewer.id, label, "from B");
+    await waitFor("A's client gets B's message", async () => (await page.messaging(sender.id)).messages.some((m) => m.text === "from B"));
+    await page.page.close();
+  }, 180_000);
+
   it("serves each client at the node it reached, and every client decodes every sender across nodes", async () => {
     const channelId = `relay-${Math.random().toString(36).slice(2)}`;
     const page = await browser.newPage();
