@@ -110,16 +110,26 @@ describe("a channel spanning three nodes (affinity off)", () => {
   it("serves each client at the node it reached, and every client decodes every sender across nodes", async () => {
     const channelId = `relay-${Math.random().toString(36).slice(2)}`;
     const page = await browser.newPage();
+    const byName = new Map([a, b, c].map((n) => [n.nodeName, n]));
+    // The channel's first client may be placed by load (the nodes still report the previous
+    // test's connections for up to 2 s): see where it went, then reach the two other nodes.
     const onA = await page.start({ url: a.signalingUrl, channelId, role: "sendrecv" });
     expect(onA.error).toBeNull();
-    const onB = await page.start({ url: b.signalingUrl, channelId, role: "sendrecv" });
+    const firstName = await until("first owner", async () => {
+      const o = await owners(channelId);
+      return o.length === 1 ? o[0] : undefined;
+    }, 15_000, 100);
+    const nodeA = byName.get(firstName!)!;
+    const [nodeB, nodeC] = [a, b, c].filter((n) => n !== nodeA) as [NodeProcess, NodeProcess];
+    const onB = await page.start({ url: nodeB.signalingUrl, channelId, role: "sendrecv" });
     expect(onB.error).toBeNull();
-    const onC = await page.start({ url: c.signalingUrl, channelId, role: "recvonly" });
+    const onC = await page.start({ url: nodeC.signalingUrl, channelId, role: "recvonly" });
     expect(onC.error).toBeNull();
     const A = onA.connectionId!;
     const B = onB.connectionId!;
 
-    // Not redirected: each node hosts its own client, and the channel lists all three.
+    // Not redirected: each of B and C is served by the node it reached (affinity off), so the
+    // channel lists all three nodes.
     await until("three owners", async () => (await owners(channelId)).length === 3, 15_000, 250);
     expect(await owners(channelId)).toEqual([a.nodeName, b.nodeName, c.nodeName].sort());
 
@@ -127,8 +137,8 @@ describe("a channel spanning three nodes (affinity off)", () => {
     await waitFor("B decodes A (A → relay → B)", () => decodes(page, onB.id, [A]), 30_000);
     await waitFor("C decodes A and B", () => decodes(page, onC.id, [A, B]), 30_000);
 
-    // Notifies cross nodes: C's node joined a session live on A and B and learnt their connections
-    // over the relay before offering C, so C's own connection.created counts and lists them.
+    // Notifies cross nodes: C's node joined a session live on A's and B's nodes and learnt their
+    // connections over the relay before offering C, so C's own connection.created counts and lists them.
     const cState = await page.state(onC.id);
     const self = cState.notifies.find((n) => n.event_type === "connection.created" && n.connection_id === onC.connectionId);
     expect(self?.channel_connections).toBe(3);
@@ -138,14 +148,14 @@ describe("a channel spanning three nodes (affinity off)", () => {
     const connections: { connection_id: string }[] = await edge.ok("Sora_20201013.ListChannelConnections", { channel_id: channelId });
     expect(connections.map((x) => x.connection_id).sort()).toEqual([A, B, onC.connectionId!].sort());
 
-    // Killing C (a node that only relays to its own client) leaves A and B decoding each other.
-    await c.stop("SIGKILL");
+    // Killing C's node (it only relays to its own client) leaves A and B decoding each other.
+    await nodeC.stop("SIGKILL");
     const before = (await page.inbound(onB.id))[A]?.framesDecoded ?? 0;
-    await waitFor("B keeps decoding A after C died", async () => ((await page.inbound(onB.id))[A]?.framesDecoded ?? 0) > before + 30, 20_000);
-    await until("C is no longer an owner", async () => !(await owners(channelId)).includes(c.nodeName), 20_000, 250);
+    await waitFor("B keeps decoding A after C's node died", async () => ((await page.inbound(onB.id))[A]?.framesDecoded ?? 0) > before + 30, 20_000);
+    await until("C's node is no longer an owner", async () => !(await owners(channelId)).includes(nodeC.nodeName), 20_000, 250);
 
-    // Killing A (the publisher's node) tells B's client that A's connection is gone.
-    await a.stop("SIGKILL");
+    // Killing A's node (the publisher's) tells B's client that A's connection is gone.
+    await nodeA.stop("SIGKILL");
     await waitFor("B sees connection.destroyed for A", async () => {
       const s = await page.state(onB.id);
       return s.notifies.some((n) => n.event_type === "connection.destroyed" && n.connection_id === A);
