@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { BrowserHarness, waitFor, type SoraPage } from "../browser/harness.js";
+import { startEdge, startNode, until, type EdgeProcess, type NodeProcess } from "./processes.js";
+
+// Cluster relay with affinity on (the default, docs/relay.md): a channel stays on its node while
+// that node has room; once it is at its max_connections, new clients are served by another node
+// and relayed. Wrangler dev, node A capped at one connection, nodes B and C uncapped, real
+// sora-js-sdk clients in Chromium.
+
+let edge: EdgeProcess;
+let a: NodeProcess;
+let b: NodeProcess;
+let c: NodeProcess;
+let browser: BrowserHarness;
+
+beforeAll(async () => {
+  edge = await startEdge();
+  a = await startNode(edge, { args: ["--max-connections", "1"] });
+  b = await startNode(edge);
+  c = await startNode(edge);
+  browser = await BrowserHarness.start();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const n of [a, b, c]) await n?.stop();
+  await edge?.stop();
+}, 60_000);
+
+async function decodes(page: SoraPage, id: number, from: string, minFrames = 10): Promise<boolean> {
+  const stats = (await page.inbound(id))[from];
+  return (stats?.framesDecoded ?? 0) >= minFrames && (stats?.audioPackets ?? 0) > 0;
+}
+
+async function owners(channelId: string): Promise<string[]> {
+  const channels: { channel_id: string; owners?: { node_name: string }[] }[] = await edge.ok("Sora_20211215.ListClusterChannels");
+  return (channels.find((ch) => ch.channel_id === channelId)?.owners ?? []).map((o) => o.node_name).sort();
+}
+
+it("keeps the channel on its node while it has room, then relays to the node that has room", async () => {
+  const channelId = `affinity-${Math.random().toString(36).slice(2)}`;
+  const page = await browser.newPage();
+  // A (max 1) takes the channel's first client and is then full.
+  const publisher = await page.start({ url: a.signalingUrl, channelId, role: "sendrecv" });
+  expect(publisher.error).toBeNull();
+  const P = publisher.connectionId!;
+  expect(await until("A owns the channel", async () => ((await owners(channelId)).length === 1 ? owners(channelId) : undefined), 15_000, 100)).toEqual([a.nodeName]);
+
+  // A client reaching B: the serving node is full, so B (with room, the node it reached) serves it.
+  const onB = await page.start({ url: b.signalingUrl, channelId, role: "recvonly" });
+  expect(onB.error).toBeNull();
+  await until("A and B serve the channel", async () => (await owners(channelId)).length === 2, 15_000, 250);
+  expect(await owners(channelId)).toEqual([a.nodeName, b.nodeName].sort());
+  await waitFor("B's client decodes A's publisher", () => decodes(page, onB.id, P), 30_000);
+
+  // A client reaching C: affinity keeps the channel on the nodes serving it while one has room,
+  // so C redirects it to B, and C never serves the channel.
+  const viaC = await page.start({ url: c.signalingUrl, channelId, role: "recvonly" });
+  expect(viaC.error).toBeNull();
+  await waitFor("the client redirected to B decodes A's publisher", () => decodes(page, viaC.id, P), 30_000);
+  expect(await owners(channelId)).toEqual([a.nodeName, b.nodeName].sort());
+  const listed: { connection_id: string }[] = await edge.ok("Sora_20201013.ListChannelConnections", { channel_id: channelId });
+  expect(listed).toHaveLength(3);
+  await page.page.close();
+}, 180_000);
