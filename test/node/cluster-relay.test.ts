@@ -72,6 +72,25 @@ async function setChannelNodes(channelId: string, nodes: MediaNode[], to: EdgePe
   }
 }
 
+/** Whether `client` was told of `connectionId`: a connection.created of it, or listed in one's `data`. */
+function told(client: WeriftSoraClient, connectionId: string): boolean {
+  return client
+    .notifies("connection.created")
+    .some((n) => n.connection_id === connectionId || ((n.data ?? []) as { connection_id: string }[]).some((d) => d.connection_id === connectionId));
+}
+
+/**
+ * A client joins the live session at `joining`: as with the real edge, set_channel_nodes follows
+ * that node's session.created (here: once its Channel exists), while the node waits for the
+ * relay's members before offering the client (ChannelRelay.synced).
+ */
+async function joinAndTell(client: WeriftSoraClient, joining: MediaNode, channelId: string, nodes: MediaNode[], to?: EdgePeer[]): Promise<void> {
+  const connected = client.connect();
+  await until("the joining node's channel", () => joining.sfu.channels.has(channelId), 5000);
+  await setChannelNodes(channelId, nodes, to);
+  await connected;
+}
+
 /** A publisher on A whose video behaves like an encoder: a keyframe first and after each PLI. */
 class Publisher {
   readonly client: WeriftSoraClient;
@@ -131,12 +150,11 @@ async function spanChannel(channelId: string, options: { subscriberExtra?: Recor
   const sessionId = nodeA.sfu.channels.get(channelId)!.sessionId;
   edgeB.placeAnswer = () => ({ owner: nodeB.config.nodeName, session_id: sessionId });
   const subscriber = new WeriftSoraClient({ url: signalingUrl(nodeB), channelId, role: "recvonly", ...(options.subscriberExtra ?? {}) });
-  await subscriber.connect();
+  await joinAndTell(subscriber, nodeB, channelId, [nodeA, nodeB]);
   edgeB.placeAnswer = () => ({ owner: "self" });
   // B serves the channel itself (not redirected), in A's session.
   expect(subscriber.redirects).toEqual([]);
   expect(nodeB.sfu.channels.get(channelId)!.sessionId).toBe(sessionId);
-  await setChannelNodes(channelId, [nodeA, nodeB]);
   return { publisher, subscriber };
 }
 
@@ -165,9 +183,11 @@ describe("media A → B", () => {
     publisher.start(100);
     await until("video and audio at B's subscriber", () => subscriber.packetsFrom(pubId, "video") > 50 && subscriber.packetsFrom(pubId, "audio") > 20, 10_000);
 
-    // Notifies: B's client learns of A's publisher as of a local one, counts are the session's.
-    const created = subscriber.notifies("connection.created").find((n) => n.connection_id === pubId);
-    expect(created).toMatchObject({ role: "sendonly", channel_connections: 2, channel_sendonly_connections: 1, channel_recvonly_connections: 1 });
+    // Notifies: B's node learnt A's connections before offering (ChannelRelay.synced), so B's
+    // client's own connection.created counts the session and lists A's publisher in `data`.
+    const created = subscriber.notifies("connection.created").find((n) => n.connection_id === subscriber.connectionId);
+    expect(created).toMatchObject({ channel_connections: 2, channel_sendonly_connections: 1, channel_recvonly_connections: 1 });
+    expect((created!.data as { connection_id: string }[]).map((d) => d.connection_id)).toEqual([pubId]);
     // …and A's publisher (A pulls B too) of B's subscriber.
     await until("A's client told of B's", () => publisher.client.notifies("connection.created").some((n) => n.connection_id === subscriber.connectionId));
     // Each node reports only its own connections to the edge: nothing counted twice.
@@ -283,9 +303,8 @@ describe("relay legs follow demand", () => {
       const sessionId = nodeA.sfu.channels.get("relay-demand")!.sessionId;
       edgeB.placeAnswer = () => ({ owner: nodeB.config.nodeName, session_id: sessionId });
       const subscriber = new WeriftSoraClient({ url: signalingUrl(nodeB), channelId: "relay-demand", role: "sendonly" });
-      await subscriber.connect();
+      await joinAndTell(subscriber, nodeB, "relay-demand", [nodeA, nodeB]);
       edgeB.placeAnswer = () => ({ owner: "self" });
-      await setChannelNodes("relay-demand", [nodeA, nodeB]);
       return { publisher, subscriber };
     })();
     const pubId = publisher.client.connectionId;
@@ -390,7 +409,9 @@ describe("relay links follow set_channel_nodes", () => {
     for (const s of [...servings()]) s.close();
     await until("destroyed at B", () => subscriber.notifies("connection.destroyed").some((n) => n.connection_id === pubId));
     await until("re-dialled", async () => (await metrics(nodeB)).relay_links_opened > opened, 10_000);
-    await until("created again at B", () => subscriber.notifies("connection.created").filter((n) => n.connection_id === pubId).length === 2, 10_000);
+    // At first A's publisher was listed in the subscriber's own connection.created (`data`); after
+    // the re-dial it comes as a connection.created of its own.
+    await until("created again at B", () => subscriber.notifies("connection.created").filter((n) => n.connection_id === pubId).length === 1, 10_000);
     const videoBefore = subscriber.packetsFrom(pubId, "video");
     await until("media again", () => subscriber.packetsFrom(pubId, "video") > videoBefore + 20, 10_000);
 
@@ -454,13 +475,12 @@ describe("three nodes", () => {
       const sessionId = nodeA.sfu.channels.get("relay-three")!.sessionId;
       edgeC.placeAnswer = () => ({ owner: nodeC.config.nodeName, session_id: sessionId });
       const atC = new WeriftSoraClient({ url: signalingUrl(nodeC), channelId: "relay-three", role: "recvonly" });
-      await atC.connect();
-      await setChannelNodes("relay-three", [nodeA, nodeB, nodeC], [edgeA, edgeB, edgeC]);
+      await joinAndTell(atC, nodeC, "relay-three", [nodeA, nodeB, nodeC], [edgeA, edgeB, edgeC]);
       publisher.start(100);
       await until("media at B and C", () => atB.packetsFrom(pubId, "video") > 30 && atC.packetsFrom(pubId, "video") > 30, 10_000);
       // B's and C's clients know each other (each node pulls every other).
-      await until("B's client told of C's", () => atB.notifies("connection.created").some((n) => n.connection_id === atC.connectionId));
-      await until("C's client told of B's", () => atC.notifies("connection.created").some((n) => n.connection_id === atB.connectionId));
+      await until("B's client told of C's", () => told(atB, atC.connectionId));
+      await until("C's client told of B's", () => told(atC, atB.connectionId));
       // A serves its publisher to B and C, once each; B and C relay nothing of it to each other (no loops).
       const [a, b, c] = await Promise.all([metrics(nodeA), metrics(nodeB), metrics(nodeC)]);
       expect(a.relay_servings).toBe(2);
