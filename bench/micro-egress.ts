@@ -2,10 +2,12 @@ import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { SrtpContext } from "../media-node/src/rtp/srtp.js";
 import { absSendTime, writeRtpHeader } from "../media-node/src/rtp/rtp-header.js";
+import { datagramSocketFd, nativeFastPath, sockaddrIn } from "../media-node/src/transport/native-fastpath.js";
 
 // Micro-benchmark of the fast path's per-subscriber send: header write + payload copy + SRTP +
 // dgram send to a local sink, in batches like a fan-out (one inbound packet → N sends).
-// `npx tsx bench/micro-egress.ts [N]`
+// `npx tsx bench/micro-egress.ts [N]`; with the native addon built, SRTP runs natively and the
+// sends are batched (one sendmmsg per fan-out); SFU_NATIVE_FAST_PATH=0 measures the TypeScript path.
 
 const N = Number(process.argv[2] ?? 100);
 const PACKETS = 300;
@@ -15,6 +17,10 @@ const sinkProc = spawn(process.execPath, ["-e", `const s=require("dgram").create
 const port = await new Promise<number>((r) => sinkProc.stdout!.once("data", (d: Buffer) => r(Number(d.toString()))));
 const sock = createSocket("udp4");
 await new Promise<void>((r) => sock.bind(0, "127.0.0.1", () => r()));
+const native = nativeFastPath();
+const fd = datagramSocketFd(sock);
+const sockaddr = sockaddrIn("127.0.0.1", port)!;
+console.log(native ? "native SRTP + sendmmsg batches" : "TypeScript SRTP + dgram.send");
 const contexts = Array.from({ length: N }, () => new SrtpContext(randomBytes(16), randomBytes(14)));
 const payload = randomBytes(1000);
 const mid = Buffer.from("3");
@@ -33,8 +39,10 @@ for (let p = 0; p < PACKETS; p++) {
     const h = writeRtpHeader(buf, 96, false, p, p * 3000, 1000 + i, 1, mid, 2, absSendTime(Date.now()));
     buf.set(payload, h);
     const n = contexts[i]!.protectRtp(buf, h, h + payload.length);
-    sock.send(buf.subarray(0, n), port, "127.0.0.1");
+    if (native) native.queueSend(fd, buf, n, sockaddr);
+    else sock.send(buf.subarray(0, n), port, "127.0.0.1");
   }
+  native?.flushSends();
   await new Promise((r) => setImmediate(r));
 }
 const wall = performance.now() - t0;

@@ -1,4 +1,5 @@
 import { createCipheriv, hash, type Cipher } from "node:crypto";
+import { nativeFastPath, type NativeFastPath } from "../transport/native-fastpath.js";
 
 // SRTP/SRTCP with AES_CM_128_HMAC_SHA1_80 (RFC 3711), in place over caller-owned Buffers.
 //
@@ -10,6 +11,9 @@ import { createCipheriv, hash, type Cipher } from "node:crypto";
 //   SHA-1 block in JS for the outer hash, from the state after (K^opad) computed once.
 // One context = one direction (a master key/salt pair). No per-packet closures or objects
 // besides the keystream and digest Buffers node:crypto returns.
+// When the native addon is there (transport/native-fastpath.ts), SRTP's packet crypto is one
+// call into it instead (AES-CTR + HMAC-SHA1 in C on Node's OpenSSL); the ROC and replay state
+// below stay here either way. SRTCP always runs in TypeScript (a few packets a second).
 
 export const SRTP_AUTH_TAG_LENGTH = 10;
 export const SRTCP_INDEX_LENGTH = 4;
@@ -246,11 +250,22 @@ export class SrtpContext {
   private readonly rtcpAuth: HmacSha1;
   private readonly ssrcs = new Map<number, SsrcState>();
   private readonly rtcpSsrcs = new Map<number, SsrcState>();
+  private readonly native?: NativeFastPath;
+  private readonly nativeKey?: object;
 
-  constructor(masterKey: Buffer, masterSalt: Buffer) {
+  /** `useNative: false` keeps the TypeScript crypto even when the addon is loaded (tests compare both). */
+  constructor(masterKey: Buffer, masterSalt: Buffer, useNative = true) {
     if (masterKey.length !== 16 || masterSalt.length < 14) throw new Error("AES_CM_128_HMAC_SHA1_80 needs a 16-byte key and 14-byte salt");
-    this.rtpCipher = new AesCm(derive(masterKey, masterSalt, 0, 16), derive(masterKey, masterSalt, 2, 14));
-    this.rtpAuth = new HmacSha1(derive(masterKey, masterSalt, 1, 20));
+    const rtpKey = derive(masterKey, masterSalt, 0, 16);
+    const rtpSalt = derive(masterKey, masterSalt, 2, 14);
+    const rtpAuthKey = derive(masterKey, masterSalt, 1, 20);
+    this.rtpCipher = new AesCm(rtpKey, rtpSalt);
+    this.rtpAuth = new HmacSha1(rtpAuthKey);
+    const native = useNative ? nativeFastPath() : undefined;
+    if (native !== undefined) {
+      this.native = native;
+      this.nativeKey = native.srtpKey(rtpKey, rtpSalt, rtpAuthKey);
+    }
     this.rtcpCipher = new AesCm(derive(masterKey, masterSalt, 3, 16), derive(masterKey, masterSalt, 5, 14));
     this.rtcpAuth = new HmacSha1(derive(masterKey, masterSalt, 4, 20));
   }
@@ -321,6 +336,7 @@ export class SrtpContext {
     let v = SrtpContext.guess(s, seq);
     if (v < 0) v = 0;
     SrtpContext.commit(s, seq, v);
+    if (this.nativeKey !== undefined) return this.native!.protectRtp(this.nativeKey, buf, headerLength, length, v);
     this.rtpCipher.xor(buf, headerLength, length, ssrc, v >>> 16, ((v & 0xffff) << 16) | seq);
     const tag = this.rtpAuth.digest(buf, length, v);
     tag.copy(buf, length, 0, SRTP_AUTH_TAG_LENGTH);
@@ -342,10 +358,15 @@ export class SrtpContext {
     if (v < 0) v = 0;
     const index = v * 0x10000 + seq;
     if (SrtpContext.replayed(s, index)) return SRTP_REPLAYED;
-    if (!tagEquals(buf, rtpLength, this.rtpAuth.digest(buf, rtpLength, v))) return -1;
+    if (this.nativeKey !== undefined) {
+      // Authenticates, then decrypts in place only if authentic.
+      if (!this.native!.unprotectRtp(this.nativeKey, buf, headerLength, rtpLength, v)) return -1;
+    } else {
+      if (!tagEquals(buf, rtpLength, this.rtpAuth.digest(buf, rtpLength, v))) return -1;
+      this.rtpCipher.xor(buf, headerLength, rtpLength, ssrc, v >>> 16, ((v & 0xffff) << 16) | seq);
+    }
     SrtpContext.commit(s, seq, v);
     SrtpContext.markReceived(s, index);
-    this.rtpCipher.xor(buf, headerLength, rtpLength, ssrc, v >>> 16, ((v & 0xffff) << 16) | seq);
     return rtpLength;
   }
 

@@ -1,0 +1,27 @@
+// Builds the optional native fast path (fastpath.c) with the system C compiler against Node's
+// own headers (/usr/include/node, or <node prefix>/include/node): no download, no node-gyp.
+// Run by `npm ci`/`npm install` (postinstall) and by hand: `node media-node/native/build.mjs`.
+// Never fails the install: without a compiler or headers the node runs its TypeScript path.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = join(here, "build", "fastpath.node");
+const candidates = [join(dirname(dirname(process.execPath)), "include", "node"), "/usr/include/node", "/usr/local/include/node"];
+const include = candidates.find((d) => existsSync(join(d, "node_api.h")) && existsSync(join(d, "openssl", "evp.h")));
+if (process.platform !== "linux") {
+  console.log("native fast path: skipped (sendmmsg needs Linux); the TypeScript path is used");
+} else if (include === undefined) {
+  console.log(`native fast path: skipped (no node_api.h with openssl/ under ${candidates.join(", ")}); the TypeScript path is used`);
+} else {
+  try {
+    mkdirSync(dirname(out), { recursive: true });
+    const cc = process.env.CC ?? "cc";
+    execFileSync(cc, ["-O2", "-fPIC", "-shared", "-Wall", "-DNODE_GYP_MODULE_NAME=fastpath", `-I${include}`, "-o", out, join(here, "fastpath.c")], { stdio: "inherit" });
+    console.log(`native fast path: built ${out}`);
+  } catch (err) {
+    console.log(`native fast path: build failed (${err instanceof Error ? err.message : String(err)}); the TypeScript path is used`);
+  }
+}
