@@ -4,22 +4,28 @@
 // Never fails the install: without a compiler or headers the node runs its TypeScript path.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
+import { endianness } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, "build", "fastpath.node");
 const candidates = [join(dirname(dirname(process.execPath)), "include", "node"), "/usr/include/node", "/usr/local/include/node"];
-const include = candidates.find((d) => existsSync(join(d, "node_api.h")) && existsSync(join(d, "openssl", "evp.h")));
-if (process.platform !== "linux") {
-  console.log("native fast path: skipped (sendmmsg needs Linux); the TypeScript path is used");
+// Node's own OpenSSL headers ship beside node_api.h in official builds; a distribution's Node
+// linked to the system OpenSSL uses the system headers (libssl-dev) instead.
+const include = candidates.find((d) => existsSync(join(d, "node_api.h")));
+const sslInclude = include !== undefined && existsSync(join(include, "openssl", "evp.h")) ? include : existsSync("/usr/include/openssl/evp.h") ? "/usr/include" : undefined;
+if (process.platform !== "linux" || endianness() !== "LE") {
+  console.log("native fast path: skipped (needs little-endian Linux: sendmmsg, sockaddr layout); the TypeScript path is used");
+} else if (sslInclude === undefined) {
+  console.log("native fast path: skipped (no OpenSSL headers); the TypeScript path is used");
 } else if (include === undefined) {
   console.log(`native fast path: skipped (no node_api.h with openssl/ under ${candidates.join(", ")}); the TypeScript path is used`);
 } else {
   try {
     mkdirSync(dirname(out), { recursive: true });
     const cc = process.env.CC ?? "cc";
-    execFileSync(cc, ["-O2", "-fPIC", "-shared", "-Wall", "-DNODE_GYP_MODULE_NAME=fastpath", `-I${include}`, "-o", out, join(here, "fastpath.c")], { stdio: "inherit" });
+    execFileSync(cc, ["-O2", "-fPIC", "-shared", "-Wall", "-DNODE_GYP_MODULE_NAME=fastpath", `-I${include}`, ...(sslInclude !== include ? [`-I${sslInclude}`] : []), "-o", out, join(here, "fastpath.c")], { stdio: "inherit" });
     console.log(`native fast path: built ${out}`);
   } catch (err) {
     console.log(`native fast path: build failed (${err instanceof Error ? err.message : String(err)}); the TypeScript path is used`);
