@@ -203,6 +203,15 @@ static void flush_queue(napi_env env) {
     int n = 1;
     while (i + n < queued && fds[i + n] == fd) n++;
     int done = 0;
+    // The descriptor was read when the packets were queued, earlier in this event-loop turn. If
+    // its socket closed since (and the number was reused), never write into whatever it is now.
+    int type = 0, domain = 0;
+    socklen_t sl = sizeof(int);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) != 0 || type != SOCK_DGRAM ||
+        (sl = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &sl)) != 0 || domain != AF_INET) {
+      dropped += n;
+      done = n;
+    }
     while (done < n) {
       int r = sendmmsg(fd, msgs + i + done, (unsigned)(n - done), 0);
       if (r > 0) done += r;

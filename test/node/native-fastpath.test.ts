@@ -103,4 +103,15 @@ describe.runIf((built && process.env.SFU_NATIVE_FAST_PATH !== "0") || native !==
     expect(got[0]).toEqual(Array.from({ length: 10 }, (_, k) => `packet ${2 * k}`));
     expect(got[1]).toEqual(Array.from({ length: 10 }, (_, k) => `packet ${2 * k + 1}`));
   });
+
+  it("drops (and counts) what was queued for a socket that closed before the flush", async () => {
+    const tx = createSocket("udp4");
+    await new Promise<void>((r) => tx.bind(0, "127.0.0.1", () => r()));
+    const fd = datagramSocketFd(tx);
+    const before = native!.flushSends();
+    native!.queueSend(fd, Buffer.from("late"), 4, sockaddrIn("127.0.0.1", 9)!);
+    native!.queueSend(fd, Buffer.from("late"), 4, sockaddrIn("127.0.0.1", 9)!);
+    tx.close();
+    expect(native!.flushSends()).toBe(before + 2);
+  });
 });
