@@ -203,12 +203,7 @@ static void flush_queue(napi_env env) {
     int n = 1;
     while (i + n < queued && fds[i + n] == fd) n++;
     int done = 0;
-    // The descriptor was read when the packets were queued, earlier in this event-loop turn. If
-    // its socket closed since (and the number was reused), never write into whatever it is now.
-    int type = 0, domain = 0;
-    socklen_t sl = sizeof(int);
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) != 0 || type != SOCK_DGRAM ||
-        (sl = sizeof(int), getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &sl)) != 0 || domain != AF_INET) {
+    if (fd < 0) { // discarded (its socket closed before the flush)
       dropped += n;
       done = n;
     }
@@ -259,6 +254,19 @@ static napi_value queue_send(napi_env env, napi_callback_info info) {
   return num(env, queued);
 }
 
+// discardSends(fd): what is queued for fd will not be sent (its socket closed since it was queued:
+// the number may already belong to another descriptor).
+static napi_value discard_sends(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) return NULL;
+  int32_t fd = arg_i32(env, argv[0]);
+  for (int i = 0; i < queued; i++)
+    if (fds[i] == fd) fds[i] = -1;
+  return NULL;
+}
+
 // flushSends() -> datagrams dropped so far (cumulative).
 static napi_value flush_sends(napi_env env, napi_callback_info info) {
   (void)info;
@@ -273,6 +281,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"unprotectRtp", NULL, unprotect_rtp, NULL, NULL, NULL, napi_enumerable, NULL},
     {"queueSend", NULL, queue_send, NULL, NULL, NULL, napi_enumerable, NULL},
     {"flushSends", NULL, flush_sends, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"discardSends", NULL, discard_sends, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

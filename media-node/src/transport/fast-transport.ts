@@ -84,14 +84,29 @@ export const fastCounters = { rtpSent: 0, rtpReceived: 0, srtpAuthFailures: 0, s
  */
 class SendBatch {
   private scheduled = false;
+  /** Sockets with packets in this batch and the descriptor each had then (a socket may repeat). */
+  private readonly sockets: Socket[] = [];
+  private readonly socketFds: number[] = [];
   private readonly flush = (): void => {
     this.scheduled = false;
+    const sockets = this.sockets;
+    for (let i = 0; i < sockets.length; i++) {
+      // Closed since (or rebound): its number may already name another descriptor, even a TCP one.
+      if (datagramSocketFd(sockets[i]!) !== this.socketFds[i]) this.native.discardSends(this.socketFds[i]!);
+    }
+    sockets.length = 0;
+    this.socketFds.length = 0;
     fastCounters.sendDrops = this.native.flushSends();
   };
 
   constructor(private readonly native: NativeFastPath) {}
 
-  queue(fd: number, buf: Buffer, length: number, sockaddr: Buffer): void {
+  queue(socket: Socket, fd: number, buf: Buffer, length: number, sockaddr: Buffer): void {
+    const n = this.sockets.length;
+    if (n === 0 || this.sockets[n - 1] !== socket) {
+      this.sockets.push(socket);
+      this.socketFds.push(fd);
+    }
     this.native.queueSend(fd, buf, length, sockaddr);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -166,7 +181,7 @@ export class FastTransport {
     const n = this.outbound.protectRtp(buf, headerLength, length);
     if (n < 0) return false;
     if (pair !== this.sendPair) this.choosePath(pair);
-    if (this.sendFd >= 0) batch!.queue(this.sendFd, buf, n, this.sendAddr!);
+    if (this.sendFd >= 0) batch!.queue(transport.socket, this.sendFd, buf, n, this.sendAddr!);
     else {
       const remote = pair.remoteAddr;
       transport.socket.send(n === buf.length ? buf : buf.subarray(0, n), remote[1], remote[0]);

@@ -15,6 +15,8 @@ export interface NativeFastPath {
   unprotectRtp(key: object, buf: Buffer, headerLength: number, rtpLength: number, roc: number): boolean;
   /** Queues buf[0, length) for `fd` to the address in `sockaddr` (a struct sockaddr_in); flushes itself when 1024 are queued. */
   queueSend(fd: number, buf: Buffer, length: number, sockaddr: Buffer): number;
+  /** Forgets what is queued for `fd` (its socket closed before the flush; the number may be reused). */
+  discardSends(fd: number): void;
   /** Hands every queued datagram to the kernel (one sendmmsg per run of the same socket); returns datagrams dropped so far. */
   flushSends(): number;
 }
@@ -53,12 +55,16 @@ export function sockaddrIn(ip: string, port: number): Buffer | undefined {
   return sa;
 }
 
+let stateSymbol: symbol | null | undefined;
+
 /**
- * The OS descriptor of a bound dgram socket (libuv's UDPWrap.fd, Unix only), or -1. Read through
- * the socket's internal state symbol: the public `_handle` alias prints a deprecation warning.
+ * The OS descriptor of a bound dgram socket (libuv's UDPWrap.fd, Unix only), or -1 (not bound,
+ * closed). Read through the socket's internal state symbol: the public `_handle` alias prints a
+ * deprecation warning.
  */
 export function datagramSocketFd(socket: Socket): number {
-  const state = Object.getOwnPropertySymbols(socket).find((s) => s.description === "state symbol");
-  const fd = state === undefined ? undefined : (socket as unknown as Record<symbol, { handle?: { fd?: number } } | undefined>)[state]?.handle?.fd;
+  if (stateSymbol === undefined) stateSymbol = Object.getOwnPropertySymbols(socket).find((s) => s.description === "state symbol") ?? null;
+  if (stateSymbol === null) return -1;
+  const fd = (socket as unknown as Record<symbol, { handle?: { fd?: number } | null } | undefined>)[stateSymbol]?.handle?.fd;
   return typeof fd === "number" && fd >= 0 ? fd : -1;
 }
