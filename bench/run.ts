@@ -189,6 +189,7 @@ interface Metrics {
   connections: number;
   fast_rtp_sent?: number;
   fast_rtp_received?: number;
+  fast_send_drops?: number;
 }
 
 async function metrics(s: Server): Promise<Metrics> {
@@ -272,6 +273,8 @@ export interface Row {
   connectPhasesMedianMs?: Required<ConnectPhases>;
   /** Share of forwarded packets the node sent / received on its fast path (metrics counters). */
   fastSentShare: number;
+  /** Batched native sends the kernel refused during the window. */
+  fastSendDrops?: number;
   fastReceivedPps: number;
   /** CPU of all client processes together (% of one core): the box is shared with them. */
   clientCpuPercent: number;
@@ -421,6 +424,7 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
       netCpuUsPerPacket: received > 0 ? Math.max(0, cpuUs - (idleCpuPercent / 100) * seconds * 1e6) / received : NaN,
       fastSentShare: received > 0 ? ((m1.fast_rtp_sent ?? 0) - (m0.fast_rtp_sent ?? 0)) / received : 0,
       fastReceivedPps: ((m1.fast_rtp_received ?? 0) - (m0.fast_rtp_received ?? 0)) / seconds,
+      fastSendDrops: (m1.fast_send_drops ?? 0) - (m0.fast_send_drops ?? 0),
     };
     return row;
   } finally {
@@ -486,7 +490,7 @@ for (const [i, sc] of selected.entries()) {
       rows.push(row);
       log(
         `${sc.name.padEnd(11)} ${mode.padEnd(5)} ${f(row.forwardedPps).padStart(6)} pps  CPU ${f(row.cpuPercent).padStart(3)} %  ${f(row.cpuUsPerPacket, 1).padStart(6)} µs/pkt  loss ${f(row.lossPercent, 2)} %  connect ${f(row.connectMedianMs)} ms` +
-          (mode === "sora" ? `  fast out ${f(row.fastSentShare * 100)} %, fast in ${f(row.fastReceivedPps)} pps` : "") +
+          (mode === "sora" ? `  fast out ${f(row.fastSentShare * 100)} %, fast in ${f(row.fastReceivedPps)} pps, send drops ${row.fastSendDrops ?? 0}` : "") +
           (row.connectPhasesMedianMs
             ? `  (connect steps: offer ${f(row.connectPhasesMedianMs.offer)}, answer ${f(row.connectPhasesMedianMs.answer)}, ICE ${f(row.connectPhasesMedianMs.ice)}, connected ${f(row.connectPhasesMedianMs.connected)} ms)`
             : ""),
