@@ -192,7 +192,6 @@ static struct mmsghdr msgs[QUEUE_MAX];
 static struct iovec iovs[QUEUE_MAX];
 static struct sockaddr_storage addrs[QUEUE_MAX];
 static int fds[QUEUE_MAX];
-static napi_ref refs[QUEUE_MAX]; // keeps each queued buffer alive until it is sent
 static int queued = 0;
 static double dropped = 0;
 
@@ -219,11 +218,11 @@ static void flush_queue(napi_env env) {
     }
     i += n;
   }
-  for (int j = 0; j < queued; j++) napi_delete_reference(env, refs[j]);
   queued = 0;
 }
 
-// queueSend(fd, buf, length, sockaddr) -> queued count (flushes first when full).
+// queueSend(fd, buf, length, sockaddr) -> queued count (flushes first when full). The caller keeps
+// `buf` alive and unchanged until the flush (fast-transport.ts holds it; the memory is a slab's).
 static napi_value queue_send(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -240,7 +239,6 @@ static napi_value queue_send(napi_env env, napi_callback_info info) {
   }
   if (queued == QUEUE_MAX) flush_queue(env);
   int q = queued;
-  if (napi_create_reference(env, argv[1], 1, &refs[q]) != napi_ok) return NULL;
   memcpy(&addrs[q], sa, salen);
   iovs[q].iov_base = buf;
   iovs[q].iov_len = (size_t)length;

@@ -87,6 +87,8 @@ class SendBatch {
   /** Sockets with packets in this batch and the descriptor each had then (a socket may repeat). */
   private readonly sockets: Socket[] = [];
   private readonly socketFds: number[] = [];
+  /** The queued buffers, referenced until the flush (the addon holds only their addresses). */
+  private readonly buffers: Buffer[] = [];
   private readonly flush = (): void => {
     this.scheduled = false;
     const sockets = this.sockets;
@@ -97,6 +99,7 @@ class SendBatch {
     sockets.length = 0;
     this.socketFds.length = 0;
     fastCounters.sendDrops = this.native.flushSends();
+    this.buffers.length = 0;
   };
 
   constructor(private readonly native: NativeFastPath) {}
@@ -107,6 +110,7 @@ class SendBatch {
       this.sockets.push(socket);
       this.socketFds.push(fd);
     }
+    this.buffers.push(buf);
     this.native.queueSend(fd, buf, length, sockaddr);
     if (!this.scheduled) {
       this.scheduled = true;

@@ -13,7 +13,10 @@ export interface NativeFastPath {
   protectRtp(key: object, buf: Buffer, headerLength: number, length: number, roc: number): number;
   /** Checks the tag at buf[rtpLength] and, if authentic, decrypts buf[headerLength, rtpLength) in place. */
   unprotectRtp(key: object, buf: Buffer, headerLength: number, rtpLength: number, roc: number): boolean;
-  /** Queues buf[0, length) for `fd` to the address in `sockaddr` (a struct sockaddr_in); flushes itself when 1024 are queued. */
+  /**
+   * Queues buf[0, length) for `fd` to the address in `sockaddr` (a struct sockaddr_in); flushes
+   * itself when 1024 are queued. The caller keeps `buf` referenced and unchanged until the flush.
+   */
   queueSend(fd: number, buf: Buffer, length: number, sockaddr: Buffer): number;
   /** Forgets what is queued for `fd` (its socket closed before the flush; the number may be reused). */
   discardSends(fd: number): void;
