@@ -188,37 +188,52 @@ static napi_value unprotect_rtp(napi_env env, napi_callback_info info) {
 // ---- send queue ----
 
 #define QUEUE_MAX 1024
-static struct mmsghdr msgs[QUEUE_MAX];
-static struct iovec iovs[QUEUE_MAX];
-static struct sockaddr_storage addrs[QUEUE_MAX];
-static int fds[QUEUE_MAX];
-static int queued = 0;
-static double dropped = 0;
 
-static void flush_queue(napi_env env) {
+// One queue per Node environment (main thread, each worker thread), so threads never share one.
+typedef struct {
+  struct mmsghdr msgs[QUEUE_MAX];
+  struct iovec iovs[QUEUE_MAX];
+  struct sockaddr_storage addrs[QUEUE_MAX];
+  int fds[QUEUE_MAX];
+  int queued;
+  double dropped;
+} SendQueue;
+
+static void queue_finalize(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  free(data);
+}
+
+static SendQueue *queue_of(napi_env env) {
+  void *q = NULL;
+  napi_get_instance_data(env, &q);
+  return q;
+}
+
+static void flush_queue(SendQueue *q) {
   int i = 0;
-  while (i < queued) {
-    int fd = fds[i];
+  while (i < q->queued) {
+    int fd = q->fds[i];
     int n = 1;
-    while (i + n < queued && fds[i + n] == fd) n++;
+    while (i + n < q->queued && q->fds[i + n] == fd) n++;
     int done = 0;
     if (fd < 0) { // discarded (its socket closed before the flush)
-      dropped += n;
+      q->dropped += n;
       done = n;
     }
     while (done < n) {
-      int r = sendmmsg(fd, msgs + i + done, (unsigned)(n - done), 0);
+      int r = sendmmsg(fd, q->msgs + i + done, (unsigned)(n - done), 0);
       if (r > 0) done += r;
       else if (r < 0 && errno == EINTR) continue;
       else {
         // EAGAIN/ENOBUFS (socket buffer full) or an unreachable address: drop this one, go on.
-        dropped++;
+        q->dropped++;
         done++;
       }
     }
     i += n;
   }
-  queued = 0;
+  q->queued = 0;
 }
 
 // queueSend(fd, buf, length, sockaddr) -> queued count (flushes first when full). The caller keeps
@@ -228,28 +243,29 @@ static napi_value queue_send(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 4) return NULL;
+  SendQueue *q = queue_of(env);
   int32_t fd = arg_i32(env, argv[0]);
   uint8_t *buf, *sa;
   size_t cap, salen;
-  if (!bytes_of(env, argv[1], &buf, &cap) || !bytes_of(env, argv[3], &sa, &salen)) return NULL;
+  if (!q || !bytes_of(env, argv[1], &buf, &cap) || !bytes_of(env, argv[3], &sa, &salen)) return NULL;
   int32_t length = arg_i32(env, argv[2]);
   if (fd < 0 || length < 0 || (size_t)length > cap || salen > sizeof(struct sockaddr_storage) || salen < sizeof(struct sockaddr_in)) {
     napi_throw_range_error(env, NULL, "queueSend: bad arguments");
     return NULL;
   }
-  if (queued == QUEUE_MAX) flush_queue(env);
-  int q = queued;
-  memcpy(&addrs[q], sa, salen);
-  iovs[q].iov_base = buf;
-  iovs[q].iov_len = (size_t)length;
-  memset(&msgs[q], 0, sizeof(struct mmsghdr));
-  msgs[q].msg_hdr.msg_name = &addrs[q];
-  msgs[q].msg_hdr.msg_namelen = (socklen_t)salen;
-  msgs[q].msg_hdr.msg_iov = &iovs[q];
-  msgs[q].msg_hdr.msg_iovlen = 1;
-  fds[q] = fd;
-  queued = q + 1;
-  return num(env, queued);
+  if (q->queued == QUEUE_MAX) flush_queue(q);
+  int k = q->queued;
+  memcpy(&q->addrs[k], sa, salen);
+  q->iovs[k].iov_base = buf;
+  q->iovs[k].iov_len = (size_t)length;
+  memset(&q->msgs[k], 0, sizeof(struct mmsghdr));
+  q->msgs[k].msg_hdr.msg_name = &q->addrs[k];
+  q->msgs[k].msg_hdr.msg_namelen = (socklen_t)salen;
+  q->msgs[k].msg_hdr.msg_iov = &q->iovs[k];
+  q->msgs[k].msg_hdr.msg_iovlen = 1;
+  q->fds[k] = fd;
+  q->queued = k + 1;
+  return num(env, q->queued);
 }
 
 // discardSends(fd): what is queued for fd will not be sent (its socket closed since it was queued:
@@ -258,21 +274,30 @@ static napi_value discard_sends(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) return NULL;
+  SendQueue *q = queue_of(env);
+  if (argc < 1 || !q) return NULL;
   int32_t fd = arg_i32(env, argv[0]);
-  for (int i = 0; i < queued; i++)
-    if (fds[i] == fd) fds[i] = -1;
+  for (int i = 0; i < q->queued; i++)
+    if (q->fds[i] == fd) q->fds[i] = -1;
   return NULL;
 }
 
 // flushSends() -> datagrams dropped so far (cumulative).
 static napi_value flush_sends(napi_env env, napi_callback_info info) {
   (void)info;
-  flush_queue(env);
-  return num(env, dropped);
+  SendQueue *q = queue_of(env);
+  if (!q) return NULL;
+  flush_queue(q);
+  return num(env, q->dropped);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  SendQueue *q = calloc(1, sizeof(SendQueue));
+  if (!q || napi_set_instance_data(env, q, queue_finalize, NULL) != napi_ok) {
+    free(q);
+    napi_throw_error(env, NULL, "fastpath: out of memory");
+    return NULL;
+  }
   napi_property_descriptor props[] = {
     {"srtpKey", NULL, srtp_key, NULL, NULL, NULL, napi_enumerable, NULL},
     {"protectRtp", NULL, protect_rtp, NULL, NULL, NULL, napi_enumerable, NULL},
