@@ -172,18 +172,18 @@ function sha1Block(h: Int32Array, w: Int32Array): void {
 }
 
 /**
- * HMAC-SHA1 with the pads precomputed; message must fit MAX_MESSAGE. The inner hash is one
- * native one-shot `crypto.hash` over (K^ipad | message); the outer one needs a single SHA-1
- * block after the (K^opad) block, whose state is computed once, so it runs in JS and saves a
- * second native call.
- */
-/**
  * (K^ipad | message | ROC) is assembled here for the one-shot hash. One buffer for every context
  * of the process (digest() is synchronous): a 64 KiB buffer per context was 256 KiB of RSS per
  * connection (two contexts, RTP and RTCP keys each).
  */
 const innerScratch = Buffer.alloc(SHA1_BLOCK + MAX_MESSAGE + 4);
 
+/**
+ * HMAC-SHA1 with the pads precomputed; message must fit MAX_MESSAGE. The inner hash is one
+ * native one-shot `crypto.hash` over (K^ipad | message); the outer one needs a single SHA-1
+ * block after the (K^opad) block, whose state is computed once, so it runs in JS and saves a
+ * second native call.
+ */
 class HmacSha1 {
   private readonly ipad = Buffer.alloc(SHA1_BLOCK);
   private readonly outerState = new Int32Array(5);
