@@ -24,6 +24,8 @@ export interface NativeFastPath {
   flushSends(): number;
 }
 
+const API: readonly (keyof NativeFastPath)[] = ["srtpKey", "protectRtp", "unprotectRtp", "queueSend", "discardSends", "flushSends"];
+
 let loaded: NativeFastPath | null | undefined;
 
 /** The addon, or undefined (not built, not loadable, or SFU_NATIVE_FAST_PATH=0). Loaded once. */
@@ -33,7 +35,9 @@ export function nativeFastPath(): NativeFastPath | undefined {
     if (process.env.SFU_NATIVE_FAST_PATH !== "0") {
       try {
         const require = createRequire(import.meta.url);
-        loaded = require(new URL("../../native/build/fastpath.node", import.meta.url).pathname) as NativeFastPath;
+        const addon = require(new URL("../../native/build/fastpath.node", import.meta.url).pathname) as Partial<NativeFastPath>;
+        // A binary built from another version of fastpath.c is not used.
+        if (API.every((name) => typeof addon[name] === "function")) loaded = addon as NativeFastPath;
       } catch {
         loaded = null; // not built here: the TypeScript path does the same work
       }
