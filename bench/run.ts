@@ -28,10 +28,11 @@ const program = new Command()
   .option("--janus", "also run fan-out scenarios through Janus's VideoRoom (needs `janus` on PATH; with --quick: fanout-10 only)")
   .option("--janus-event-loops <n>", "Janus event_loops (default 0: a loop thread per handle, Janus's default)")
   .option("--node-arg <arg...>", "extra arguments for the media node process")
+  .option("--no-udp-mux", "the node without udp_port: a UDP socket per connection (werift's default) instead of one shared port as deployed (infra/node/node.json)")
   .option("--cpu-prof <dir>", "run the node with --cpu-prof into this directory")
   .option("--out <file>", "JSON output (default bench/results/bench-<time>.json)")
   .parse();
-const opts = program.opts<{ quick?: boolean; only?: string; duration?: string; raw: boolean; janus?: boolean; janusEventLoops?: string; nodeArg?: string[]; cpuProf?: string; out?: string }>();
+const opts = program.opts<{ quick?: boolean; only?: string; duration?: string; raw: boolean; udpMux: boolean; janus?: boolean; janusEventLoops?: string; nodeArg?: string[]; cpuProf?: string; out?: string }>();
 
 interface Scenario {
   name: string;
@@ -120,6 +121,16 @@ interface Server {
   janus?: JanusServer;
 }
 
+/** A UDP port free on 127.0.0.1 right now (the node's shared ICE port; it binds it a moment later). */
+async function freeUdpPort(): Promise<number> {
+  const { createSocket } = await import("node:dgram");
+  const socket = createSocket("udp4");
+  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", () => r()));
+  const port = socket.address().port;
+  await new Promise<void>((r) => socket.close(() => r()));
+  return port;
+}
+
 async function startServer(mode: ServerMode, logName: string): Promise<Server> {
   if (mode === "janus") {
     mkdirSync(join(root, "bench/results"), { recursive: true });
@@ -128,7 +139,7 @@ async function startServer(mode: ServerMode, logName: string): Promise<Server> {
   }
   const args =
     mode === "sora"
-      ? [...tsxImport, ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`] : []), join(root, "media-node/src/main.ts"), "--port", "0", "--default-video-codec", "VP8", ...(opts.nodeArg ?? [])]
+      ? [...tsxImport, ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`] : []), join(root, "media-node/src/main.ts"), "--port", "0", "--default-video-codec", "VP8", ...(opts.udpMux ? ["--udp-port", String(await freeUdpPort())] : []), ...(opts.nodeArg ?? [])]
       : [...tsxImport, join(root, "bench/udp-relay.ts")];
   const proc = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "warn" } });
   mkdirSync(join(root, "bench/results"), { recursive: true });
@@ -178,6 +189,7 @@ interface Metrics {
   connections: number;
   fast_rtp_sent?: number;
   fast_rtp_received?: number;
+  fast_send_drops?: number;
 }
 
 async function metrics(s: Server): Promise<Metrics> {
@@ -261,6 +273,8 @@ export interface Row {
   connectPhasesMedianMs?: Required<ConnectPhases>;
   /** Share of forwarded packets the node sent / received on its fast path (metrics counters). */
   fastSentShare: number;
+  /** Batched native sends the kernel refused during the window. */
+  fastSendDrops?: number;
   fastReceivedPps: number;
   /** CPU of all client processes together (% of one core): the box is shared with them. */
   clientCpuPercent: number;
@@ -410,6 +424,7 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
       netCpuUsPerPacket: received > 0 ? Math.max(0, cpuUs - (idleCpuPercent / 100) * seconds * 1e6) / received : NaN,
       fastSentShare: received > 0 ? ((m1.fast_rtp_sent ?? 0) - (m0.fast_rtp_sent ?? 0)) / received : 0,
       fastReceivedPps: ((m1.fast_rtp_received ?? 0) - (m0.fast_rtp_received ?? 0)) / seconds,
+      fastSendDrops: (m1.fast_send_drops ?? 0) - (m0.fast_send_drops ?? 0),
     };
     return row;
   } finally {
@@ -475,7 +490,7 @@ for (const [i, sc] of selected.entries()) {
       rows.push(row);
       log(
         `${sc.name.padEnd(11)} ${mode.padEnd(5)} ${f(row.forwardedPps).padStart(6)} pps  CPU ${f(row.cpuPercent).padStart(3)} %  ${f(row.cpuUsPerPacket, 1).padStart(6)} µs/pkt  loss ${f(row.lossPercent, 2)} %  connect ${f(row.connectMedianMs)} ms` +
-          (mode === "sora" ? `  fast out ${f(row.fastSentShare * 100)} %, fast in ${f(row.fastReceivedPps)} pps` : "") +
+          (mode === "sora" ? `  fast out ${f(row.fastSentShare * 100)} %, fast in ${f(row.fastReceivedPps)} pps, send drops ${row.fastSendDrops ?? 0}` : "") +
           (row.connectPhasesMedianMs
             ? `  (connect steps: offer ${f(row.connectPhasesMedianMs.offer)}, answer ${f(row.connectPhasesMedianMs.answer)}, ICE ${f(row.connectPhasesMedianMs.ice)}, connected ${f(row.connectPhasesMedianMs.connected)} ms)`
             : ""),
@@ -487,9 +502,9 @@ for (const [i, sc] of selected.entries()) {
 }
 log("");
 log(table(rows));
-log(`\n${selected.length} scenarios in ${((Date.now() - started) / 1000).toFixed(0)} s; node args: ${(opts.nodeArg ?? []).join(" ") || "(default)"}`);
+log(`\n${selected.length} scenarios in ${((Date.now() - started) / 1000).toFixed(0)} s; node: ${opts.udpMux ? "one UDP port (udp_port)" : "a UDP socket per connection"}, native fast path ${process.env.SFU_NATIVE_FAST_PATH === "0" ? "off" : "on if built"}; node args: ${(opts.nodeArg ?? []).join(" ") || "(default)"}`);
 const out = opts.out ?? join(root, "bench/results", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
 mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, quick: !!opts.quick, janus: !!opts.janus, janusEventLoops: Number(opts.janusEventLoops ?? 0), durationS, nodeArgs: opts.nodeArg ?? [], rows }, null, 2));
+writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, quick: !!opts.quick, janus: !!opts.janus, janusEventLoops: Number(opts.janusEventLoops ?? 0), durationS, udpMux: opts.udpMux, nativeFastPath: process.env.SFU_NATIVE_FAST_PATH !== "0", nodeArgs: opts.nodeArg ?? [], rows }, null, 2));
 log(`results: ${out}`);
 process.exit(0);

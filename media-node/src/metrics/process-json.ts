@@ -21,6 +21,8 @@ export interface ProcessMetrics {
   fast_rtp_received: number;
   srtp_auth_failures: number;
   srtp_replays: number;
+  /** Batched native sends the kernel did not take (socket buffer full, socket gone). */
+  fast_send_drops: number;
   /** Media path (sfu/media-counters.ts). */
   rtp_received: number;
   rtp_forwarded: number;
@@ -53,6 +55,7 @@ export function processMetrics(): ProcessMetrics {
     fast_rtp_received: fastCounters.rtpReceived,
     srtp_auth_failures: fastCounters.srtpAuthFailures,
     srtp_replays: fastCounters.srtpReplays,
+    fast_send_drops: fastCounters.sendDrops,
     rtp_received: mediaCounters.packetsReceived,
     rtp_forwarded: mediaCounters.packetsForwarded,
     nack_packets_resent: mediaCounters.nackPacketsResent,

@@ -100,6 +100,7 @@ function processMetricsRegistry(): Registry {
   sampledCounter(r, "sora_sfu_fast_path_received_packets_total", "RTP packets received from publishers on the fast path.", () => fastCounters.rtpReceived);
   sampledCounter(r, "sora_sfu_srtp_auth_failures_total", "SRTP packets dropped on the fast path: authentication failed.", () => fastCounters.srtpAuthFailures);
   sampledCounter(r, "sora_sfu_srtp_replays_total", "SRTP packets dropped on the fast path: replayed (already seen).", () => fastCounters.srtpReplays);
+  sampledCounter(r, "sora_sfu_fast_path_send_drops_total", "RTP packets the batched native send could not hand to the kernel (socket buffer full, socket closed).", () => fastCounters.sendDrops);
   sampledCounter(r, "sora_sfu_nacks_received_total", "Generic NACK feedback messages received from subscribers.", () => m.nacksReceived);
   sampledCounter(r, "sora_sfu_nacked_packets_total", "Packets subscribers' NACKs asked for.", () => m.nackedPackets);
   sampledCounter(r, "sora_sfu_nack_resent_packets_total", "NACKed packets resent from the cache.", () => m.nackPacketsResent);

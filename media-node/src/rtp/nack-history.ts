@@ -5,7 +5,11 @@
 // paced here too: each packet at most once per RETRANSMIT_MIN_INTERVAL_MS, and a token bucket
 // of RETRANSMIT_RATE_PPS per leg. No allocation; results are left in fields.
 
-const RING = 2048; // power of two: ~1-2 s of HD video, more than the publication's cache holds
+// Power of two. The publication keeps the last 1024 packets of each layer (CACHE_SIZE); the
+// outgoing packets of a subscription map one to one onto the relayed layer's, so entries older
+// than 1024 outgoing packets point at packets its cache no longer holds. (2048 was 14 KiB more per
+// subscription, ≈ 28 KiB of RSS per subscriber.)
+const RING = 1024;
 const MASK = RING - 1;
 const NO_SOURCE = -1;
 const RESENT_NEVER = -0x40000000;

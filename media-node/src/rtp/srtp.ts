@@ -1,4 +1,5 @@
 import { createCipheriv, hash, type Cipher } from "node:crypto";
+import { nativeFastPath, type NativeFastPath } from "../transport/native-fastpath.js";
 
 // SRTP/SRTCP with AES_CM_128_HMAC_SHA1_80 (RFC 3711), in place over caller-owned Buffers.
 //
@@ -10,6 +11,9 @@ import { createCipheriv, hash, type Cipher } from "node:crypto";
 //   SHA-1 block in JS for the outer hash, from the state after (K^opad) computed once.
 // One context = one direction (a master key/salt pair). No per-packet closures or objects
 // besides the keystream and digest Buffers node:crypto returns.
+// When the native addon is there (transport/native-fastpath.ts), SRTP's packet crypto is one
+// call into it instead (AES-CTR + HMAC-SHA1 in C on Node's OpenSSL); the ROC and replay state
+// below stay here either way. SRTCP always runs in TypeScript (a few packets a second).
 
 export const SRTP_AUTH_TAG_LENGTH = 10;
 export const SRTCP_INDEX_LENGTH = 4;
@@ -54,11 +58,22 @@ function derive(masterKey: Buffer, masterSalt: Buffer, label: number, length: nu
   return ecb.update(input).subarray(0, length);
 }
 
+/**
+ * Counter blocks for AesCm.xor, shared by every context of the process (xor() is synchronous and
+ * node:crypto returns the keystream in a new Buffer): per-context copies were RSS per connection.
+ */
+let counterBytes = Buffer.alloc(0);
+let counterWords = new Int32Array(0);
+function growCounters(bytes: number): void {
+  const ab = new ArrayBuffer(Math.ceil(bytes / 16) * 16);
+  counterBytes = Buffer.from(ab);
+  counterWords = new Int32Array(ab);
+}
+growCounters(2048);
+
 /** AES-128 counter-mode keystream from a reusable ECB cipher. */
 class AesCm {
   private readonly ecb: Cipher;
-  private counters: Buffer;
-  private words: Int32Array;
 
   constructor(
     key: Buffer,
@@ -66,15 +81,6 @@ class AesCm {
   ) {
     this.ecb = createCipheriv("aes-128-ecb", key, null);
     this.ecb.setAutoPadding(false);
-    this.counters = Buffer.alloc(0);
-    this.words = new Int32Array(0);
-    this.grow(2048);
-  }
-
-  private grow(bytes: number): void {
-    const ab = new ArrayBuffer(Math.ceil(bytes / 16) * 16);
-    this.counters = Buffer.from(ab);
-    this.words = new Int32Array(ab);
   }
 
   /**
@@ -85,7 +91,7 @@ class AesCm {
     const length = end - start;
     if (length <= 0) return;
     const blocks = (length + 15) >>> 4;
-    if (blocks * 16 > this.counters.length) this.grow(blocks * 16);
+    if (blocks * 16 > counterBytes.length) growCounters(blocks * 16);
     const s = this.salt;
     // IV bytes, big-endian order, with the block counter bytes 14..15 zero.
     const b4 = s[4]! ^ (ssrc >>> 24);
@@ -103,14 +109,14 @@ class AesCm {
     const w1 = b4 | (b5 << 8) | (b6 << 16) | (b7 << 24);
     const w2 = b8 | (b9 << 8) | (b10 << 16) | (b11 << 24);
     const w3 = b12 | (b13 << 8);
-    const w = this.words;
+    const w = counterWords;
     for (let i = 0, j = 0; i < blocks; i++, j += 4) {
       w[j] = w0;
       w[j + 1] = w1;
       w[j + 2] = w2;
       w[j + 3] = w3 | ((i >>> 8) << 16) | ((i & 0xff) << 24);
     }
-    const ks = this.ecb.update(this.counters.subarray(0, blocks * 16));
+    const ks = this.ecb.update(counterBytes.subarray(0, blocks * 16));
     let i = 0;
     // Word-wise XOR when both sides are 4-byte aligned (the send path lays packets out so).
     if (((buf.byteOffset + start) & 3) === 0 && (ks.byteOffset & 3) === 0) {
@@ -166,13 +172,20 @@ function sha1Block(h: Int32Array, w: Int32Array): void {
 }
 
 /**
+ * (K^ipad | message | ROC) is assembled here for the one-shot hash. One buffer for every context
+ * of the process (digest() is synchronous): a 64 KiB buffer per context was 256 KiB of RSS per
+ * connection (two contexts, RTP and RTCP keys each).
+ */
+const innerScratch = Buffer.alloc(SHA1_BLOCK + MAX_MESSAGE + 4);
+
+/**
  * HMAC-SHA1 with the pads precomputed; message must fit MAX_MESSAGE. The inner hash is one
  * native one-shot `crypto.hash` over (K^ipad | message); the outer one needs a single SHA-1
  * block after the (K^opad) block, whose state is computed once, so it runs in JS and saves a
  * second native call.
  */
 class HmacSha1 {
-  private readonly inner = Buffer.alloc(SHA1_BLOCK + MAX_MESSAGE + 4);
+  private readonly ipad = Buffer.alloc(SHA1_BLOCK);
   private readonly outerState = new Int32Array(5);
   private readonly state = new Int32Array(5);
   private readonly words = new Int32Array(80);
@@ -183,7 +196,7 @@ class HmacSha1 {
     const opad = Buffer.alloc(SHA1_BLOCK);
     for (let i = 0; i < SHA1_BLOCK; i++) {
       const k = i < key.length ? key[i]! : 0;
-      this.inner[i] = k ^ 0x36;
+      this.ipad[i] = k ^ 0x36;
       opad[i] = k ^ 0x5c;
     }
     this.outerState.set([0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476, 0xc3d2e1f0 | 0]);
@@ -193,7 +206,8 @@ class HmacSha1 {
 
   /** Tag of buf[0, length) followed by the 4-byte `trailer` (the ROC for SRTP; none for SRTCP when trailer < 0). */
   digest(buf: Buffer, length: number, trailer: number): Buffer {
-    const inner = this.inner;
+    const inner = innerScratch;
+    this.ipad.copy(inner, 0);
     buf.copy(inner, SHA1_BLOCK, 0, length);
     let n = SHA1_BLOCK + length;
     if (trailer >= 0) {
@@ -246,11 +260,22 @@ export class SrtpContext {
   private readonly rtcpAuth: HmacSha1;
   private readonly ssrcs = new Map<number, SsrcState>();
   private readonly rtcpSsrcs = new Map<number, SsrcState>();
+  private readonly native?: NativeFastPath;
+  private readonly nativeKey?: object;
 
-  constructor(masterKey: Buffer, masterSalt: Buffer) {
+  /** `useNative: false` keeps the TypeScript crypto even when the addon is loaded (tests compare both). */
+  constructor(masterKey: Buffer, masterSalt: Buffer, useNative = true) {
     if (masterKey.length !== 16 || masterSalt.length < 14) throw new Error("AES_CM_128_HMAC_SHA1_80 needs a 16-byte key and 14-byte salt");
-    this.rtpCipher = new AesCm(derive(masterKey, masterSalt, 0, 16), derive(masterKey, masterSalt, 2, 14));
-    this.rtpAuth = new HmacSha1(derive(masterKey, masterSalt, 1, 20));
+    const rtpKey = derive(masterKey, masterSalt, 0, 16);
+    const rtpSalt = derive(masterKey, masterSalt, 2, 14);
+    const rtpAuthKey = derive(masterKey, masterSalt, 1, 20);
+    this.rtpCipher = new AesCm(rtpKey, rtpSalt);
+    this.rtpAuth = new HmacSha1(rtpAuthKey);
+    const native = useNative ? nativeFastPath() : undefined;
+    if (native !== undefined) {
+      this.native = native;
+      this.nativeKey = native.srtpKey(rtpKey, rtpSalt, rtpAuthKey);
+    }
     this.rtcpCipher = new AesCm(derive(masterKey, masterSalt, 3, 16), derive(masterKey, masterSalt, 5, 14));
     this.rtcpAuth = new HmacSha1(derive(masterKey, masterSalt, 4, 20));
   }
@@ -321,6 +346,7 @@ export class SrtpContext {
     let v = SrtpContext.guess(s, seq);
     if (v < 0) v = 0;
     SrtpContext.commit(s, seq, v);
+    if (this.nativeKey !== undefined) return this.native!.protectRtp(this.nativeKey, buf, headerLength, length, v);
     this.rtpCipher.xor(buf, headerLength, length, ssrc, v >>> 16, ((v & 0xffff) << 16) | seq);
     const tag = this.rtpAuth.digest(buf, length, v);
     tag.copy(buf, length, 0, SRTP_AUTH_TAG_LENGTH);
@@ -342,10 +368,15 @@ export class SrtpContext {
     if (v < 0) v = 0;
     const index = v * 0x10000 + seq;
     if (SrtpContext.replayed(s, index)) return SRTP_REPLAYED;
-    if (!tagEquals(buf, rtpLength, this.rtpAuth.digest(buf, rtpLength, v))) return -1;
+    if (this.nativeKey !== undefined) {
+      // Authenticates, then decrypts in place only if authentic.
+      if (!this.native!.unprotectRtp(this.nativeKey, buf, headerLength, rtpLength, v)) return -1;
+    } else {
+      if (!tagEquals(buf, rtpLength, this.rtpAuth.digest(buf, rtpLength, v))) return -1;
+      this.rtpCipher.xor(buf, headerLength, rtpLength, ssrc, v >>> 16, ((v & 0xffff) << 16) | seq);
+    }
     SrtpContext.commit(s, seq, v);
     SrtpContext.markReceived(s, index);
-    this.rtpCipher.xor(buf, headerLength, rtpLength, ssrc, v >>> 16, ((v & 0xffff) << 16) | seq);
     return rtpLength;
   }
 

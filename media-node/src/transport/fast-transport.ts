@@ -2,6 +2,7 @@ import type { Socket } from "node:dgram";
 import type { RTCDtlsTransport } from "werift";
 import { rtpHeaderCheck, rtpPaddingValid } from "../rtp/packet-validation.js";
 import { SRTP_AUTH_TAG_LENGTH, SRTP_REPLAYED, SrtpContext } from "../rtp/srtp.js";
+import { datagramSocketFd, nativeFastPath, sockaddrIn, type NativeFastPath } from "./native-fastpath.js";
 import { transportCounters } from "./transport-counters.js";
 
 // Fast media I/O under a werift PeerConnection. werift keeps ICE (connectivity checks, consent),
@@ -73,7 +74,59 @@ const slab = new SendSlab();
 const transports = new WeakMap<RTCDtlsTransport, FastTransport | null>();
 
 /** Node-wide counters, read by /metrics. */
-export const fastCounters = { rtpSent: 0, rtpReceived: 0, srtpAuthFailures: 0, srtpReplays: 0 };
+export const fastCounters = { rtpSent: 0, rtpReceived: 0, srtpAuthFailures: 0, srtpReplays: 0, sendDrops: 0 };
+
+/**
+ * Batched sends (native addon): packets are queued during one event-loop callback (one incoming
+ * packet fans out to every subscriber in it) and handed to the kernel together by a microtask,
+ * one sendmmsg per socket, instead of one dgram.send (JS argument checks, a libuv request, one
+ * sendmsg) each. The queued buffers are slab regions, reused only after 4 MiB of later sends.
+ */
+class SendBatch {
+  private scheduled = false;
+  /** Sockets with packets in this batch and the descriptor each had then (a socket may repeat). */
+  private readonly sockets: Socket[] = [];
+  private readonly socketFds: number[] = [];
+  /** The queued buffers, referenced until the flush (the addon holds only their addresses). */
+  private readonly buffers: Buffer[] = [];
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const sockets = this.sockets;
+    for (let i = 0; i < sockets.length; i++) {
+      // Closed since (or rebound): its number may already name another descriptor, even a TCP one.
+      if (datagramSocketFd(sockets[i]!) !== this.socketFds[i]) this.native.discardSends(this.socketFds[i]!);
+    }
+    sockets.length = 0;
+    this.socketFds.length = 0;
+    fastCounters.sendDrops = this.native.flushSends();
+    this.buffers.length = 0;
+  };
+
+  constructor(private readonly native: NativeFastPath) {}
+
+  queue(socket: Socket, fd: number, buf: Buffer, length: number, sockaddr: Buffer): void {
+    const n = this.sockets.length;
+    if (n === 0 || this.sockets[n - 1] !== socket) {
+      this.sockets.push(socket);
+      this.socketFds.push(fd);
+    }
+    this.buffers.push(buf);
+    this.native.queueSend(fd, buf, length, sockaddr);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.flush);
+    }
+  }
+}
+
+const nativeSends = nativeFastPath();
+const batch = nativeSends !== undefined ? new SendBatch(nativeSends) : undefined;
+
+/** The OS descriptor of a bound IPv4 dgram socket, or -1 where there is none (then dgram sends). */
+function socketFd(socket: Socket): number {
+  if ((socket as unknown as { type?: string }).type !== "udp4") return -1; // the queue carries IPv4 addresses only
+  return datagramSocketFd(socket);
+}
 
 export class FastTransport {
   private readonly outbound: SrtpContext;
@@ -82,6 +135,10 @@ export class FastTransport {
   private defaultSink?: RtpSink;
   private peekBytes = 0;
   private tappedTransport?: NominatedPair["protocol"]["transport"];
+  /** Batched-send target of the pair last sent on (fd -1: send through dgram). */
+  private sendPair?: NominatedPair;
+  private sendFd = -1;
+  private sendAddr?: Buffer;
   private weriftOnData?: (data: Buffer, addr: [string, number]) => void;
 
   private constructor(
@@ -126,9 +183,29 @@ export class FastTransport {
     const transport = pair.protocol.transport;
     if (transport.closed) return false;
     const n = this.outbound.protectRtp(buf, headerLength, length);
-    transport.socket.send(n === buf.length ? buf : buf.subarray(0, n), pair.remoteAddr[1], pair.remoteAddr[0]);
+    if (n < 0) return false;
+    if (pair !== this.sendPair) this.choosePath(pair);
+    if (this.sendFd >= 0) batch!.queue(transport.socket, this.sendFd, buf, n, this.sendAddr!);
+    else {
+      const remote = pair.remoteAddr;
+      transport.socket.send(n === buf.length ? buf : buf.subarray(0, n), remote[1], remote[0]);
+    }
     fastCounters.rtpSent++;
     return true;
+  }
+
+  /** Batched native sends when the addon is there, the socket has a descriptor and the peer is IPv4; dgram otherwise. */
+  private choosePath(pair: NominatedPair): void {
+    this.sendPair = pair;
+    this.sendFd = -1;
+    this.sendAddr = undefined;
+    if (batch === undefined) return;
+    const remote = pair.remoteAddr; // a getter building a new array: read once per pair
+    const sockaddr = sockaddrIn(remote[0], remote[1]);
+    const fd = socketFd(pair.protocol.transport.socket);
+    if (sockaddr === undefined || fd < 0) return;
+    this.sendFd = fd;
+    this.sendAddr = sockaddr;
   }
 
   /**
