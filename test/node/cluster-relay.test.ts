@@ -275,6 +275,33 @@ describe("media A → B", () => {
   });
 });
 
+describe("audio streaming results across nodes", () => {
+  it("a result of A's sender reaches a subscribed client on B, and only the subscribed one", async () => {
+    const { publisher, subscriber } = await spanChannel("relay-audio-results");
+    const other = new WeriftSoraClient({ url: signalingUrl(nodeB), channelId: "relay-audio-results", role: "recvonly" });
+    await other.connect();
+    // The edge sends every serving node the channel's full subscriber list.
+    for (const edge of [edgeA, edgeB]) {
+      const ack = await edge.command({ name: "set_audio_streaming_subscribers", channel_id: "relay-audio-results", connection_ids: [subscriber.connectionId] });
+      expect(ack.ok).toBe(true);
+    }
+    // What AudioStreamer does with one line of the gateway's answer for A's sender (the gateway
+    // itself is exercised on one node by test/browser/egress-audio-streaming.test.ts).
+    const channel = nodeA.sfu.channels.get("relay-audio-results")!;
+    const streamer = nodeA.sfu.audioStreaming as unknown as { pushResult(c: typeof channel, source: string, r: Record<string, unknown>): void };
+    streamer.pushResult(channel, publisher.client.connectionId, { type: "test", message: "hello", is_final: true });
+    await until("result at B's subscribed client", () => subscriber.messages.some((m) => m.type === "push"));
+    expect(subscriber.messages.filter((m) => m.type === "push")).toEqual([
+      { type: "push", data: { type: "test", message: "hello", is_final: true, channel_id: "relay-audio-results", connection_id: publisher.client.connectionId } },
+    ]);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(other.messages.some((m) => m.type === "push")).toBe(false);
+    await other.close();
+    await publisher.close();
+    await subscriber.close();
+  });
+});
+
 describe("messaging across nodes", () => {
   it("a # message from B's client reaches A's and back", async () => {
     const dc = { dataChannelSignaling: true, extra: { data_channels: [{ label: "#chat", direction: "sendrecv" }] } };

@@ -202,9 +202,14 @@ export class AudioStreaming {
     const subscribers = this.subscribers.get(channel.channelId);
     if (!subscribers || subscribers.size === 0) return;
     const data = { ...result, channel_id: channel.channelId, connection_id: sourceConnectionId };
+    let elsewhere: string[] | undefined;
     for (const id of subscribers) {
       const conn = channel.connections.get(id);
-      if (conn?.connected) conn.sendPush(data);
+      if (conn) {
+        if (conn.connected) conn.sendPush(data);
+      } else if (channel.relay) (elsewhere ??= []).push(id);
     }
+    // Subscribers served by other nodes of the session get it through the relay (docs/relay.md).
+    if (elsewhere) channel.relay!.pushToOtherNodes(elsewhere, data);
   }
 }

@@ -73,6 +73,22 @@ export class ChannelRelay implements RelayLinkHost {
     this.releaseIfSynced();
   }
 
+  pushToLocal(connectionIds: readonly string[], data: Record<string, unknown>): void {
+    for (const id of connectionIds) {
+      const conn = this.channel.connections.get(id);
+      if (conn?.connected) conn.sendPush(data);
+    }
+  }
+
+  /**
+   * A push for connections served by other nodes (audio streaming results of this node's
+   * senders): every node pulling this channel gets it and delivers to the listed ones it hosts.
+   */
+  pushToOtherNodes(connectionIds: readonly string[], data: Record<string, unknown>): void {
+    if (connectionIds.length === 0) return;
+    for (const s of this.servings) s.push(connectionIds, data);
+  }
+
   /** The token pulls of this channel must present (set_channel_nodes). */
   accepts(token: string): boolean {
     return !this.closed && this.token !== undefined && this.token === token;

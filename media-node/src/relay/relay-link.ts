@@ -39,6 +39,8 @@ export interface RelayLinkHost {
   memberUpdated(member: RemoteMember): void;
   /** The link's first `members` list since it was dialled arrived (see ChannelRelay.synced). */
   membersListed(): void;
+  /** A push from the other node for those of this node's clients listed. */
+  pushToLocal(connectionIds: readonly string[], data: Record<string, unknown>): void;
   memberPublished(member: RemoteMember, publications: Publication[]): void;
   memberLeft(member: RemoteMember): void;
 }
@@ -211,6 +213,8 @@ export class RelayLink {
         if (m) this.removeMember(m);
         return;
       }
+      case "push":
+        return this.host.pushToLocal(message.connection_ids, message.data);
       case "offer":
         return this.answer(ws, message.sdp, message.tracks);
     }

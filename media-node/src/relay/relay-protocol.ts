@@ -68,6 +68,11 @@ export const relayServerMessageSchema = z.discriminatedUnion("type", [
   /** Its signaling notify metadata changed (set_notify_metadata, RPC); the change's push comes from the edge. */
   z.object({ type: z.literal("member.metadata"), member: relayMemberSchema }),
   z.object({ type: z.literal("offer"), sdp: z.string().max(MAX_RELAY_MESSAGE_BYTES), tracks: z.array(relayTrackSchema).max(4096) }),
+  /**
+   * A push for those of the pulling node's clients listed (the serving node's audio streaming
+   * results, for the connections subscribed to them): `data` as the clients get it.
+   */
+  z.object({ type: z.literal("push"), connection_ids: z.array(id).min(1).max(10_000), data: z.record(z.string(), z.unknown()) }),
 ]);
 export type RelayServerMessage = z.infer<typeof relayServerMessageSchema>;
 

@@ -238,6 +238,11 @@ export class RelayServing implements LayerSwitchListener {
     );
   }
 
+  /** A push for some of the pulling node's clients (it delivers to those of `connectionIds` it hosts). */
+  push(connectionIds: readonly string[], data: Record<string, unknown>): void {
+    this.send({ type: "push", connection_ids: [...connectionIds], data });
+  }
+
   private send(message: RelayServerMessage): void {
     if (!this.closed && this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
   }
