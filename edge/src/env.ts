@@ -25,6 +25,8 @@ export interface Env {
   NODE_LIVENESS_TIMEOUT_MS?: string;
   /** How long a NodeObject or the Worker reuses the placement table (ms, 0 = never); default PLACEMENT_CACHE_MS. */
   PLACEMENT_CACHE_MS?: string;
+  /** How long a NodeObject holds a channel's connection reports to send them in one call (ms, 0 = at once); default CHANNEL_REPORT_HOLD_MS. */
+  CHANNEL_REPORT_HOLD_MS?: string;
 }
 
 export function numberVar(value: string | undefined, fallback: number): number {

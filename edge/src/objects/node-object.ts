@@ -16,6 +16,8 @@ import { NodeLinkHost, type Report } from "./node-link-host.js";
 import { CallCounter } from "./call-counter.js";
 import type { CommandOutcome } from "./node-links.js";
 import { PLACEMENT_CACHE_MS, PlacementCache } from "./placement-cache.js";
+import { CHANNEL_REPORT_HOLD_MS, ChannelReportForwarder } from "./channel-report-forwarder.js";
+import type { ChannelReport } from "./channel-object.js";
 
 // One media node (idFromName(node_name)): a thin shell over its link host (node-link-host.ts:
 // the control WebSocket, report order, liveness, commands awaiting acks). It routes each report to
@@ -45,6 +47,8 @@ export class NodeObject extends DurableObject<Env> {
   private readonly snapshots = new WeakMap<WebSocket, Set<string>>();
   private lastForwarded: { load: NodeLoad; at: number } | undefined;
   private readonly calls = new CallCounter();
+  /** Connection events and user-agent stats, per channel, batched under load (channel-report-forwarder.ts). */
+  private readonly forwarder: ChannelReportForwarder<{ nodeName: string; report: ChannelReport }>;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -57,6 +61,18 @@ export class NodeObject extends DurableObject<Env> {
         linkGone: (ws, nodeName) => this.onLinkGone(ws, nodeName),
       },
       numberVar(env.NODE_LIVENESS_TIMEOUT_MS, 3 * CONTROL_PING_INTERVAL_MS),
+    );
+    this.forwarder = new ChannelReportForwarder<{ nodeName: string; report: ChannelReport }>(
+      async (channelId, items) => {
+        this.calls.count("channelCall");
+        // One NodeObject serves one node name (idFromName(node_name), checked against the hello).
+        await channelStub(env, channelId).applyReports(
+          items[0]!.nodeName,
+          items.map((i) => i.report),
+        );
+      },
+      (channelId, err) => console.error("channel reports failed", channelId, err),
+      durationVar(env.CHANNEL_REPORT_HOLD_MS, CHANNEL_REPORT_HOLD_MS),
     );
     this.placement = new PlacementCache(() => clusterStub(env).placementTable(), durationVar(env.PLACEMENT_CACHE_MS, PLACEMENT_CACHE_MS));
   }
@@ -75,6 +91,9 @@ export class NodeObject extends DurableObject<Env> {
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     this.calls.count("message");
+    // Channel reports it released may still be held (CHANNEL_REPORT_HOLD_MS): the event does
+    // not wait for them, so the node's next frames are not queued behind the hold; the open
+    // link keeps this object alive until the timer sends them.
     await this.host.message(ws, message);
   }
 
@@ -115,6 +134,7 @@ export class NodeObject extends DurableObject<Env> {
       this.host.links.close(existing, 4409, "replaced by a new link of the same node");
     }
     const linkId = this.host.links.linkIdOf(ws);
+    await this.forwarder.flushed();
     const outcome = (await clusterStub(this.env).nodeHello(hello, linkId)) as HelloOutcome;
     if ("refused" in outcome) return this.host.refuse(ws, outcome.refused);
     this.host.links.bind(ws, hello.node_name);
@@ -124,10 +144,21 @@ export class NodeObject extends DurableObject<Env> {
     this.placement.invalidate();
     if (hello.snapshot_complete === false) this.snapshots.set(ws, new Set(hello.channels.map((c) => c.channel_id)));
     else this.snapshots.delete(ws);
-    this.host.links.send(ws, outcome.welcome);
+    this.host.links.send(ws, { ...outcome.welcome, batches: true });
   }
 
   private async onReport(ws: WebSocket, nodeName: string, report: Report): Promise<void> {
+    this.calls.count("report");
+    switch (report.type) {
+      case "connection.created":
+      case "connection.destroyed":
+      case "user_agent_stats":
+        // Per channel in order, channels side by side; not awaited here so the next report can go.
+        void this.forwarder.push(report.channel_id, { nodeName, report });
+        return;
+    }
+    // Anything else sees every earlier report applied (a place after its connections, a session's end after them).
+    await this.forwarder.flushed();
     switch (report.type) {
       case "snapshot": {
         const live = this.snapshots.get(ws);
@@ -155,15 +186,6 @@ export class NodeObject extends DurableObject<Env> {
       case "session.destroyed":
         await clusterStub(this.env).sessionUnindexed(nodeName, report.channel_id);
         await channelStub(this.env, report.channel_id).endSession(report.session_id);
-        return;
-      case "connection.created":
-        await channelStub(this.env, report.channel_id).addConnection(report.session_id, nodeName, report.connection);
-        return;
-      case "connection.destroyed":
-        await channelStub(this.env, report.channel_id).removeConnection(report.session_id, report.connection_id);
-        return;
-      case "user_agent_stats":
-        await channelStub(this.env, report.channel_id).recordUserAgentStats(report.connection_id, report.timestamp, report.stats);
         return;
       case "counters": {
         await this.ctx.storage.put(COUNTERS, report.counters);
@@ -199,12 +221,13 @@ export class NodeObject extends DurableObject<Env> {
 
   /** Keeps the node's latest load; the cluster's placement table gets it when it changed (or is getting old). */
   private async recordLoad(nodeName: string, load: NodeLoad): Promise<void> {
-    await this.ctx.storage.put(LOAD, load);
     const now = Date.now();
     const last = this.lastForwarded;
     const changed = !last || last.load.connections !== load.connections || last.load.max_connections !== load.max_connections;
     if (!changed && now - last.at < LOAD_FORWARD_MAX_AGE_MS) return;
     this.lastForwarded = { load, at: now };
+    // Stored when it matters to placement, not on every report: a commit is what an object pays for.
+    await this.ctx.storage.put(LOAD, load);
     await clusterStub(this.env).nodeLoad(nodeName, load);
   }
 
@@ -235,7 +258,7 @@ export class NodeObject extends DurableObject<Env> {
   sendWelcome(welcome: Welcome): void {
     this.calls.count("sendWelcome");
     const ws = this.host.links.socketOf(welcome.node_name);
-    if (ws) this.host.links.send(ws, welcome satisfies EdgeMessage);
+    if (ws) this.host.links.send(ws, { ...welcome, batches: true } satisfies EdgeMessage);
   }
 
   /** GetStatsReport: fresh counters from a linked node (within `timeoutMs`), else the last reported. */
@@ -244,10 +267,9 @@ export class NodeObject extends DurableObject<Env> {
     if (linked) {
       const outcome = await this.host.command(nodeName, { name: "get_counters" }, timeoutMs);
       const fresh = outcome.ok ? nodeCountersSchema.safeParse(outcome.result) : undefined;
-      if (fresh?.success) {
-        await this.ctx.storage.put(COUNTERS, fresh.data);
-        return { counters: fresh.data, fresh: true };
-      }
+      // Not stored: a storage commit per node per GetStatsReport for figures the node's next
+      // hello or `counters` report carries anyway.
+      if (fresh?.success) return { counters: fresh.data, fresh: true };
     }
     return { counters: (await this.ctx.storage.get<NodeCounters>(COUNTERS)) ?? null, fresh: false };
   }
