@@ -221,3 +221,27 @@ describe("batch frames", () => {
     expect(peer.refused).toMatch(/at most 1 MiB/);
   });
 });
+
+describe("a busy link", () => {
+  it("keeps a link whose messages keep coming while its pings do not (pings wait behind a backlog)", async () => {
+    // NODE_LIVENESS_TIMEOUT_MS is 1.5 s in the tests: 2.4 s of reports and no ping.
+    const peer = await NodePeer.connect("busy@host", { pingIntervalMs: 60_000, channels: [channel("busy", [])] });
+    for (let i = 0; i < 8; i++) {
+      peer.send({ type: "load", load: load(i, 100) });
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(peer.closed).toBeNull();
+    // Silent from here on: closed by the liveness check as before.
+    await until("closed when silent", () => peer.closed, 5_000);
+    expect(peer.closed?.code).toBe(4408);
+  });
+
+  it("lets GetStatsReport calls within a second share one get_counters per node", async () => {
+    const peer = await NodePeer.connect("stats@host");
+    await ok("GetStatsReport");
+    await ok("GetStatsReport");
+    await ok("GetStatsReport");
+    expect(peer.commandsNamed("get_counters").length).toBe(1);
+    await peer.close();
+  });
+});

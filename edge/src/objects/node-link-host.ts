@@ -54,6 +54,7 @@ export class NodeLinkHost {
   }
 
   async message(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    this.links.heard(ws, Date.now());
     if (typeof message !== "string" || message.length > MAX_CONTROL_MESSAGE_BYTES) {
       return this.refuse(ws, "control messages are JSON text frames of at most 1 MiB");
     }

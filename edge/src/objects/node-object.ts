@@ -30,6 +30,9 @@ import type { ChannelReport } from "./channel-object.js";
 /** A load that did not change is still forwarded to the cluster this often (its placement table stays fresh). */
 const LOAD_FORWARD_MAX_AGE_MS = 10_000;
 
+/** GetStatsReport calls this close together share one get_counters command to the node. */
+const STATS_FRESH_MS = 1_000;
+
 const LINKED = "linked";
 const COUNTERS = "counters";
 const LOAD = "load";
@@ -47,6 +50,8 @@ export class NodeObject extends DurableObject<Env> {
   private readonly snapshots = new WeakMap<WebSocket, Set<string>>();
   private lastForwarded: { load: NodeLoad; at: number } | undefined;
   private readonly calls = new CallCounter();
+  /** The node's counters as its last get_counters answered them (GetStatsReport), and when asked. */
+  private freshCounters: { at: number; counters: Promise<NodeCounters | null> } | undefined;
   /** Connection events and user-agent stats, per channel, batched under load (channel-report-forwarder.ts). */
   private readonly forwarder: ChannelReportForwarder<{ nodeName: string; report: ChannelReport }>;
 
@@ -188,6 +193,7 @@ export class NodeObject extends DurableObject<Env> {
         await channelStub(this.env, report.channel_id).endSession(report.session_id);
         return;
       case "counters": {
+        this.freshCounters = undefined;
         await this.ctx.storage.put(COUNTERS, report.counters);
         const previous = await this.ctx.storage.get<NodeLoad>(LOAD);
         return this.recordLoad(nodeName, loadFromCounters(report.counters.total_ongoing_connections, previous));
@@ -265,11 +271,23 @@ export class NodeObject extends DurableObject<Env> {
   async statsCounters(nodeName: string, linked: boolean, timeoutMs: number): Promise<{ counters: NodeCounters | null; fresh: boolean }> {
     this.calls.count("statsCounters");
     if (linked) {
-      const outcome = await this.host.command(nodeName, { name: "get_counters" }, timeoutMs);
-      const fresh = outcome.ok ? nodeCountersSchema.safeParse(outcome.result) : undefined;
+      // Calls within STATS_FRESH_MS share one get_counters: however often GetStatsReport is
+      // called, the node's link carries at most one such command per second.
+      const recent = this.freshCounters;
+      if (!recent || Date.now() - recent.at > STATS_FRESH_MS) {
+        const asked = this.host.command(nodeName, { name: "get_counters" }, timeoutMs).then((outcome) => {
+          const fresh = outcome.ok ? nodeCountersSchema.safeParse(outcome.result) : undefined;
+          return fresh?.success ? fresh.data : null;
+        });
+        this.freshCounters = { at: Date.now(), counters: asked };
+        void asked.then((c) => {
+          if (c === null && this.freshCounters?.counters === asked) this.freshCounters = undefined;
+        });
+      }
       // Not stored: a storage commit per node per GetStatsReport for figures the node's next
       // hello or `counters` report carries anyway.
-      if (fresh?.success) return { counters: fresh.data, fresh: true };
+      const counters = await this.freshCounters!.counters;
+      if (counters) return { counters, fresh: true };
     }
     return { counters: (await this.ctx.storage.get<NodeCounters>(COUNTERS)) ?? null, fresh: false };
   }
