@@ -146,6 +146,7 @@ export class NodeObject extends DurableObject<Env> {
     const load = hello.load ?? loadFromCounters(hello.counters.total_ongoing_connections);
     await this.ctx.storage.put<unknown>({ [LINKED]: { node_name: hello.node_name, link_id: linkId } satisfies LinkedRecord, [COUNTERS]: hello.counters, [LOAD]: load });
     this.lastForwarded = { load, at: Date.now() };
+    this.freshCounters = undefined;
     this.placement.invalidate();
     if (hello.snapshot_complete === false) this.snapshots.set(ws, new Set(hello.channels.map((c) => c.channel_id)));
     else this.snapshots.delete(ws);
