@@ -1,9 +1,12 @@
 import { Command } from "commander";
+import http from "node:http";
 import WebSocket from "ws";
 import { CONTROL_PROTOCOL_VERSION, zeroNodeCounters, type EdgeMessage, type NodeLoad, type NodeReport } from "../shared/control-protocol.js";
 import { targetOf, type ApiName } from "../shared/api/catalog.js";
 import { startEdge } from "../test/integration/processes.js";
 import { startMiniflareEdge } from "./edge-miniflare.js";
+import { batchFrames } from "../media-node/src/control/edge-link.js";
+import { MAX_BATCH_REPORTS, MAX_CONTROL_MESSAGE_BYTES } from "../shared/control-protocol.js";
 
 // `npm run bench:edge [-- --nodes 50 --rate 100 --seconds 10 --api-concurrency 4 --runtime wrangler|miniflare]`
 //
@@ -24,15 +27,20 @@ const program = new Command()
   .option("--seconds <n>", "how long the nodes report", "10")
   .option("--api-concurrency <n>", "API calls in flight", "4")
   .option("--runtime <name>", "wrangler (wrangler dev, the figures in docs/performance.md) or miniflare (workerd without wrangler's proxy)", "wrangler")
+  .option("--hold-ms <ms>", "the edge's CHANNEL_REPORT_HOLD_MS (default: the edge's own)")
+  .option("--no-keep-alive", "a new HTTP connection per API call")
+  .option("--no-batch", "one report per frame even when the edge takes batch frames (as older nodes)")
   .option("--edge <url>", "use a running edge (http://127.0.0.1:3000) instead of starting one")
   .parse();
-const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; runtime: string; edge?: string }>();
+const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; runtime: string; batch: boolean; keepAlive: boolean; holdMs?: string; edge?: string }>();
 const NODES = Number(opts.nodes);
 const CHANNELS = Number(opts.channels);
 const RATE = Number(opts.rate);
 const SECONDS = Number(opts.seconds);
 const API_CONCURRENCY = Number(opts.apiConcurrency);
 const TICK_MS = 20;
+/** After the nodes stop, how long the edge may take to apply what they sent before the run counts as failed. */
+const DRAIN_TIMEOUT_MS = 60_000;
 /** Short-lived connections kept per channel at most; beyond, the oldest leaves. */
 const WINDOW = 6;
 
@@ -53,7 +61,11 @@ class SimNode {
   private nextId = 1;
   private readonly waiting = new Map<number, () => void>();
   commands = 0;
+  frames = 0;
   closed: string | undefined;
+  /** Like media-node's edge-link.ts: once the welcome says so, what one tick sends goes in batch frames. */
+  private batching = false;
+  private queued: { text: string; bytes: number }[] = [];
 
   constructor(
     readonly name: string,
@@ -103,19 +115,40 @@ class SimNode {
   private onMessage(text: string): void {
     if (text === "pong") return;
     const message = JSON.parse(text) as EdgeMessage;
-    if (message.type === "welcome") this.waiting.get(0)?.();
+    if (message.type === "welcome") {
+      this.batching = opts.batch && message.batches === true;
+      this.waiting.get(0)?.();
+    }
     else if (message.type === "response") this.waiting.get(message.id)?.();
     else if (message.type === "command") {
       this.commands++;
       const result = message.command.name === "get_counters" ? zeroNodeCounters() : {};
-      this.ws.send(JSON.stringify({ type: "ack", id: message.id, ok: true, result }));
+      this.send({ type: "ack", id: message.id, ok: true, result });
     }
   }
 
   private send(report: NodeReport): void {
-    if (report.type !== "ack") report.seq = this.seq++;
-    this.ws.send(JSON.stringify(report));
-    this.sent++;
+    if (report.type !== "ack") {
+      report.seq = this.seq++;
+      this.sent++;
+    }
+    const text = JSON.stringify(report);
+    if (!this.batching) {
+      this.frames++;
+      this.ws.send(text);
+      return;
+    }
+    if (this.queued.length === 0) setImmediate(() => this.flush());
+    this.queued.push({ text, bytes: Buffer.byteLength(text) });
+  }
+
+  private flush(): void {
+    const items = this.queued;
+    this.queued = [];
+    for (const frame of batchFrames(items, MAX_CONTROL_MESSAGE_BYTES, MAX_BATCH_REPORTS)) {
+      this.frames++;
+      this.ws.send(frame.text);
+    }
   }
 
   /** One join or leave on a channel (round robin): joins until the window is full, then the oldest leaves. */
@@ -158,14 +191,30 @@ function conn(id: string) {
   return { connection_id: id, client_id: id, bundle_id: id, role: "sendrecv" as const, simulcast: false, spotlight: false, created_at: 1 };
 }
 
+/** API calls over node:http: keep-alive connections (as fetch) unless `--no-keep-alive` (a new connection per call). */
+const agent = new http.Agent({ keepAlive: opts.keepAlive, maxSockets: 64 });
+
+function post(base: string, headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(base, { method: "POST", agent, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 async function api(base: string, name: ApiName, body: unknown): Promise<{ status: number; body: any }> {
-  let res: Response;
+  let res: { status: number; text: string };
   try {
-    res = await fetch(base, { method: "POST", headers: { "x-sora-target": targetOf(name), "content-type": "application/json" }, body: JSON.stringify(body) });
+    res = await post(base, { "x-sora-target": targetOf(name), "content-type": "application/json" }, JSON.stringify(body));
   } catch (err) {
-    return { status: 0, body: String((err as Error).cause ?? err) };
+    return { status: 0, body: String(err) };
   }
-  const text = await res.text();
+  const text = res.text;
   try {
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   } catch {
@@ -179,10 +228,11 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  let edge: { url: string; output?: string; stop(): Promise<void> } | undefined;
-  if (!opts.edge) edge = opts.runtime === "wrangler" ? await startEdge() : await startMiniflareEdge();
+  let edge: { url: string; output?: string; logPath?: string; stop(): Promise<void> } | undefined;
+  const vars: Record<string, string> = opts.holdMs === undefined ? {} : { CHANNEL_REPORT_HOLD_MS: opts.holdMs };
+  if (!opts.edge) edge = opts.runtime === "wrangler" ? await startEdge({ vars }) : await startMiniflareEdge(vars);
   const base = opts.edge ?? edge!.url;
-  console.log(`edge: ${opts.edge ?? opts.runtime} at ${base}`);
+  console.log(`edge: ${opts.edge ?? opts.runtime} at ${base}${edge?.logPath ? ` (workerd output: ${edge.logPath})` : ""}`);
   try {
     const nodes = Array.from({ length: NODES }, (_, i) => new SimNode(`bench-${i}@edge-load`, CHANNELS));
     const linkStart = performance.now();
@@ -226,6 +276,7 @@ async function main(): Promise<void> {
     let tickIndex = 0;
     const start = performance.now();
     const sentBefore = nodes.reduce((n, x) => n + x.sent, 0);
+    const framesBefore = nodes.reduce((n, x) => n + x.frames, 0);
     const apiDone = Promise.all(Array.from({ length: API_CONCURRENCY }, apiClient));
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => {
@@ -247,11 +298,16 @@ async function main(): Promise<void> {
       }, TICK_MS);
     });
     const offeredMs = performance.now() - start;
-    await Promise.all(nodes.map((n) => n.barrier()));
+    const drained = await Promise.race([
+      Promise.all(nodes.map((n) => n.barrier())).then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS)),
+    ]);
+    if (!drained) console.log(`not every node's reports were applied within ${DRAIN_TIMEOUT_MS / 1000} s of the end`);
     const absorbedMs = performance.now() - start;
     reporting = false;
     await apiDone;
     const reports = nodes.reduce((n, x) => n + x.sent, 0) - sentBefore;
+    const frames = nodes.reduce((n, x) => n + x.frames, 0) - framesBefore;
     const lost = nodes.filter((n) => n.closed);
     if (lost.length > 0) console.log(`links closed during the run: ${lost.length} (${lost[0]!.closed})`);
     const countsAfter = await (await fetch(new URL("/internal/call-counts", base), { method: "POST", body: JSON.stringify(names) })).json();
@@ -268,11 +324,13 @@ async function main(): Promise<void> {
     }
 
     console.log(`\nnode reports: ${reports} in ${(offeredMs / 1000).toFixed(1)} s offered (${Math.round(reports / (offeredMs / 1000))}/s), all applied after ${(absorbedMs / 1000).toFixed(1)} s → absorbed ${Math.round(reports / (absorbedMs / 1000))}/s`);
-    console.log(`channels whose connections differ from what the nodes reported: ${mismatched} of ${names.channels.length}`);
+    console.log(`frames: ${frames} (${(reports / frames).toFixed(1)} messages per frame${opts.batch ? "" : ", batching off"})`);
+    console.log(`channels whose connections differ from what the nodes reported (a report lost or applied out of order): ${mismatched} of ${names.channels.length}`);
     console.log("\n| API target | calls | errors | p50 ms | p99 ms |\n|---|---|---|---|---|");
-    for (const [name, list] of latencies) {
+    for (const [name, list] of [...latencies, ["all", [...latencies.values()].flat()] as const]) {
       const sorted = [...list].sort((a, b) => a - b);
-      console.log(`| ${name} | ${list.length} | ${errors.get(name) ?? 0} | ${percentile(sorted, 50).toFixed(1)} | ${percentile(sorted, 99).toFixed(1)} |`);
+      const errs = name === "all" ? [...errors.values()].reduce((n, e) => n + e, 0) : (errors.get(name) ?? 0);
+      console.log(`| ${name} | ${list.length} | ${errs} | ${percentile(sorted, 50).toFixed(1)} | ${percentile(sorted, 99).toFixed(1)} |`);
     }
     console.log(`\n| Durable Object class | instances | calls/s | by kind (per s) |\n|---|---|---|---|`);
     const seconds = absorbedMs / 1000;

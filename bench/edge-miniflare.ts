@@ -1,6 +1,7 @@
-import { mkdtempSync } from "node:fs";
+import { createWriteStream, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { Readable } from "node:stream";
 import { build } from "esbuild";
 import { Miniflare } from "miniflare";
 
@@ -13,10 +14,12 @@ const ROOT = path.resolve(import.meta.dirname, "..");
 
 export interface LocalEdge {
   url: string;
+  /** Where workerd's own stdout/stderr go (its uncaught exceptions, kj errors). */
+  logPath: string;
   stop(): Promise<void>;
 }
 
-export async function startMiniflareEdge(): Promise<LocalEdge> {
+export async function startMiniflareEdge(vars: Record<string, string> = {}): Promise<LocalEdge> {
   const outdir = mkdtempSync(path.join(tmpdir(), "edge-bundle-"));
   await build({
     entryPoints: [path.join(ROOT, "edge/src/index.ts")],
@@ -30,14 +33,22 @@ export async function startMiniflareEdge(): Promise<LocalEdge> {
     mainFields: ["module", "main"],
     logLevel: "warning",
   });
+  const logPath = path.join(outdir, "workerd.log");
+  const log = createWriteStream(logPath);
   const mf = new Miniflare({
+    handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
+      stdout.pipe(log, { end: false });
+      stderr.pipe(log, { end: false });
+    },
     modules: true,
     scriptPath: path.join(outdir, "index.js"),
     modulesRoot: outdir,
     compatibilityDate: "2025-09-01",
     host: "127.0.0.1",
     port: 0,
-    bindings: { ALLOWED_ORIGIN: "*", ALLOW_UNAUTHENTICATED: "true", ALLOW_UNAUTHENTICATED_NODES: "true" },
+    // `EDGE_INSPECTOR_PORT=9229 npm run bench:edge -- --runtime miniflare`: attach a CPU profiler (bench/edge-profile.ts).
+    ...(process.env.EDGE_INSPECTOR_PORT ? { inspectorPort: Number(process.env.EDGE_INSPECTOR_PORT) } : {}),
+    bindings: { ALLOWED_ORIGIN: "*", ALLOW_UNAUTHENTICATED: "true", ALLOW_UNAUTHENTICATED_NODES: "true", ...vars },
     durableObjects: {
       CLUSTER: { className: "ClusterObject", useSQLite: true },
       CHANNEL: { className: "ChannelObject", useSQLite: true },
@@ -45,5 +56,5 @@ export async function startMiniflareEdge(): Promise<LocalEdge> {
     },
   });
   const url = (await mf.ready).toString();
-  return { url, stop: () => mf.dispose() };
+  return { url, logPath, stop: () => mf.dispose() };
 }

@@ -17,6 +17,8 @@ import { z } from "zod";
 //   node drops a report that would not fit rather than lose the link (a too-large frame closes it).
 // - Everything but acks carries `seq` (per link, hello = 0), so the edge applies reports in the
 //   order the node sent them even when its runtime dispatches them out of order.
+// - A node may put the messages it queued in one event-loop tick into one `batch` frame (each
+//   keeps its own `seq`) once the edge's welcome says it accepts them.
 // - Commands are idempotent (they carry the full new state, not a delta) so a retried
 //   command is harmless.
 
@@ -278,6 +280,22 @@ export const nodeReportSchema = z.discriminatedUnion("type", [
 ]);
 export type NodeReport = z.infer<typeof nodeReportSchema>;
 
+/** At most this many messages in one `batch` frame (the frame itself stays within MAX_CONTROL_MESSAGE_BYTES). */
+export const MAX_BATCH_REPORTS = 1_000;
+
+/**
+ * Several node messages in one frame (reports with their own consecutive `seq`, and acks), in
+ * the order the node sent them: what the node queued in one tick of its event loop. Sent only
+ * to an edge whose welcome says `batches: true`. The edge checks the envelope here and each
+ * message on its own (nodeReportSchema): a bad one is skipped by its `seq` like a bad single
+ * frame, the others are applied.
+ */
+export const reportBatchSchema = z.object({
+  type: z.literal("batch"),
+  reports: z.array(z.unknown()).min(1).max(MAX_BATCH_REPORTS),
+});
+export type ReportBatch = { type: "batch"; reports: NodeReport[] };
+
 // ---------------------------------------------------------------------------------------------
 // edge → node
 
@@ -400,6 +418,8 @@ export const edgeMessageSchema = z.discriminatedUnion("type", [
     member: z.boolean(),
     epoch: z.number().int(),
     mode: nodeModeSchema,
+    /** The edge accepts `batch` frames (absent from older edges: the node then sends one message per frame). */
+    batches: z.boolean().optional(),
   }),
   z.object({ type: z.literal("command"), id: z.number().int(), command: nodeCommandSchema }),
   /** Answer to `place`: `owner` is the node that owns the channel; `redirect_url` set when it is another node. */

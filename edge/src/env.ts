@@ -27,6 +27,8 @@ export interface Env {
   PLACEMENT_CACHE_MS?: string;
   /** "false" = a client is served by the node it reached when that node has room, even if the channel lives elsewhere (relay); default on (docs/relay.md). */
   CHANNEL_AFFINITY?: string;
+  /** How long a NodeObject holds a channel's connection reports to send them in one call (ms, 0 = at once); default CHANNEL_REPORT_HOLD_MS. */
+  CHANNEL_REPORT_HOLD_MS?: string;
 }
 
 export function numberVar(value: string | undefined, fallback: number): number {

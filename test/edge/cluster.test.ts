@@ -71,10 +71,10 @@ describe("with no media node", () => {
 describe("membership", () => {
   it("forms a one-node cluster with the first node, and admits the next by majority", async () => {
     a = await NodePeer.connect("a@host");
-    expect(a.welcome).toEqual({ type: "welcome", node_name: "a@host", member: true, epoch: 1, mode: "normal" });
+    expect(a.welcome).toEqual({ type: "welcome", node_name: "a@host", member: true, epoch: 1, mode: "normal", batches: true });
     b = await NodePeer.connect("b@host", { mode: "block_new_connection" });
     // A new node keeps its own mode (nothing stored for it yet).
-    expect(b.welcome).toEqual({ type: "welcome", node_name: "b@host", member: true, epoch: 1, mode: "block_new_connection" });
+    expect(b.welcome).toEqual({ type: "welcome", node_name: "b@host", member: true, epoch: 1, mode: "block_new_connection", batches: true });
     const list = await nodes();
     expect(list.map((n) => n.node_name)).toEqual(["a@host", "b@host"]);
     for (const n of list) expect(Object.keys(n).sort()).toEqual(MEMBER_KEYS);
@@ -148,7 +148,7 @@ describe("modes", () => {
     await b.close();
     await until("b disconnected", async () => (await connectedOf("b@host")) === false);
     b = await NodePeer.connect("b@host", { mode: "normal" });
-    expect(b.welcome).toEqual({ type: "welcome", node_name: "b@host", member: true, epoch: 2, mode: "block_new_session" });
+    expect(b.welcome).toEqual({ type: "welcome", node_name: "b@host", member: true, epoch: 2, mode: "block_new_session", batches: true });
     expect((await nodes()).find((n) => n.node_name === "b@host")).toMatchObject({ mode: "block_new_session", epoch: 2, connected: true });
   });
 

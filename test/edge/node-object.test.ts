@@ -148,3 +148,100 @@ describe("load reports and placement", () => {
     for (const p of [x, y, z]) await p.close();
   });
 });
+
+describe("batch frames", () => {
+  const created = (room: string, id: string) => ({ type: "connection.created" as const, channel_id: room, session_id: `session-${room}`, connection: connection(id) });
+  const destroyed = (room: string, id: string) => ({ type: "connection.destroyed" as const, channel_id: room, session_id: `session-${room}`, connection_id: id });
+  const ids = async (room: string) => ((await ok("ListChannelConnections", { channel_id: room })) as { connection_id: string }[]).map((c) => c.connection_id).sort();
+  const channelCalls = async (room: string) => (await env.CHANNEL.get(env.CHANNEL.idFromName(room)).callCounts()).counts as Record<string, number>;
+
+  it("welcomes a node with batches: true and applies reports across batch frames in the node's order, frames sent swapped", async () => {
+    const peer = await NodePeer.connect("batch@host", { channels: [channel("batch-a", []), channel("batch-b", [])] });
+    expect(peer.welcome?.batches).toBe(true);
+    // Four batches of 20 (joins, then the leave of every other one, on two channels); the
+    // frames go out 2, 1, 4, 3: only `seq` says the order.
+    const reports = [];
+    for (let i = 0; i < 40; i++) {
+      const room = i % 2 === 0 ? "batch-a" : "batch-b";
+      reports.push(created(room, `C${i}`));
+      if (i % 4 >= 2) reports.push(destroyed(room, `C${i}`));
+    }
+    const numbered = reports.map((r) => peer.numbered(r));
+    const frames = [numbered.slice(0, 15), numbered.slice(15, 30), numbered.slice(30, 45), numbered.slice(45)];
+    peer.sendBatch(frames[1]!);
+    peer.sendBatch(frames[0]!);
+    peer.sendBatch(frames[3]!);
+    peer.sendBatch(frames[2]!);
+    // place answers only after every earlier report of the link was applied.
+    await peer.place("batch-a");
+    const kept = (room: string, parity: number) =>
+      Array.from({ length: 40 }, (_, i) => i)
+        .filter((i) => i % 2 === parity && i % 4 < 2)
+        .map((i) => `C${i}`)
+        .sort();
+    expect(await ids("batch-a")).toEqual(kept("batch-a", 0));
+    expect(await ids("batch-b")).toEqual(kept("batch-b", 1));
+    // The NodeObject carried each channel's reports in fewer calls than reports (CHANNEL_REPORT_HOLD_MS).
+    const a = await channelCalls("batch-a");
+    expect(a.applyReports).toBeGreaterThanOrEqual(1);
+    expect(a.applyReports!).toBeLessThan(30);
+    await peer.close();
+  });
+
+  it("skips a bad report inside a batch and applies the others, without waiting for its number", async () => {
+    const peer = await NodePeer.connect("badbatch@host", { channels: [channel("badbatch", [])] });
+    const good1 = peer.numbered(created("badbatch", "G1"));
+    const bad = { type: "connection.created", channel_id: "badbatch", seq: peer.nextSeq++ } as unknown as Parameters<NodePeer["send"]>[0];
+    const good2 = peer.numbered(created("badbatch", "G2"));
+    peer.sendBatch([good1, bad, good2]);
+    // A junk entry without any number is skipped too.
+    peer.sendBatch([42 as unknown as Parameters<NodePeer["send"]>[0], peer.numbered(created("badbatch", "G3"))]);
+    const start = Date.now();
+    await peer.place("badbatch");
+    // The bad entries' numbers were marked skipped at once: no gap timeout (1 s) on the way.
+    expect(Date.now() - start).toBeLessThan(900);
+    expect(await ids("badbatch")).toEqual(["G1", "G2", "G3"]);
+    expect(peer.closed).toBeNull();
+    await peer.close();
+  });
+
+  it("refuses a batch frame over the frame limit like any other frame, and ignores a malformed envelope", async () => {
+    const peer = await NodePeer.connect("bigbatch@host", { channels: [channel("bigbatch", [])] });
+    peer.ws.send(JSON.stringify({ type: "batch", reports: "nope" }));
+    peer.sendBatch([created("bigbatch", "OK")]);
+    await peer.place("bigbatch");
+    expect(await ids("bigbatch")).toEqual(["OK"]);
+    expect(peer.closed).toBeNull();
+    const pad = "x".repeat(300 * 1024);
+    peer.sendBatch(
+      Array.from({ length: 4 }, (_, i) => ({ type: "user_agent_stats" as const, channel_id: "bigbatch", connection_id: "OK", timestamp: `${i}`, stats: [pad] })),
+    );
+    await until("closed", () => peer.closed);
+    expect(peer.closed?.code).toBe(4400);
+    expect(peer.refused).toMatch(/at most 1 MiB/);
+  });
+});
+
+describe("a busy link", () => {
+  it("keeps a link whose messages keep coming while its pings do not (pings wait behind a backlog)", async () => {
+    // NODE_LIVENESS_TIMEOUT_MS is 1.5 s in the tests: 2.4 s of reports and no ping.
+    const peer = await NodePeer.connect("busy@host", { pingIntervalMs: 60_000, channels: [channel("busy", [])] });
+    for (let i = 0; i < 8; i++) {
+      peer.send({ type: "load", load: load(i, 100) });
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(peer.closed).toBeNull();
+    // Silent from here on: closed by the liveness check as before.
+    await until("closed when silent", () => peer.closed, 5_000);
+    expect(peer.closed?.code).toBe(4408);
+  });
+
+  it("lets GetStatsReport calls within a second share one get_counters per node", async () => {
+    const peer = await NodePeer.connect("stats@host");
+    await ok("GetStatsReport");
+    await ok("GetStatsReport");
+    await ok("GetStatsReport");
+    expect(peer.commandsNamed("get_counters").length).toBe(1);
+    await peer.close();
+  });
+});

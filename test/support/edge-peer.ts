@@ -20,7 +20,11 @@ export class EdgePeer {
   private nextId = 1;
   private readonly acks = new Map<number, (ack: Extract<NodeReport, { type: "ack" }>) => void>();
 
-  constructor() {
+  /** Messages per frame the node sent (a `batch` frame counts its messages). */
+  readonly frameMessages: number[] = [];
+
+  /** @param batches whether the welcome says the edge takes `batch` frames (older edges do not). */
+  constructor(readonly batches = false) {
     // Like the edge: a frame over the link's limit closes the link (ws answers 1009).
     this.server = new WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: MAX_CONTROL_MESSAGE_BYTES });
     this.server.on("connection", (ws, req) => {
@@ -31,19 +35,25 @@ export class EdgePeer {
         this.frameBytes.push((data as Buffer).length);
         const text = data.toString();
         if (text === "ping") return ws.send("pong");
-        const report = nodeReportSchema.parse(JSON.parse(text));
-        this.reports.push(report);
-        if (report.type === "hello") {
-          ws.send(JSON.stringify({ type: "welcome", node_name: report.node_name, member: true, epoch: 3, mode: "normal" }));
-        } else if (report.type === "ack") {
-          this.acks.get(report.id)?.(report);
-        } else if (report.type === "place") {
-          ws.send(JSON.stringify({ type: "response", id: report.id, ...this.placeAnswer(report.channel_id) }));
-        } else if (report.type === "rpc") {
-          void this.rpcAnswer(report).then((answer) => ws.send(JSON.stringify({ type: "rpc_result", id: report.id, ...answer })));
-        }
+        const raw = JSON.parse(text) as { type?: string; reports?: unknown[] };
+        const messages = raw.type === "batch" ? raw.reports! : [raw];
+        this.frameMessages.push(messages.length);
+        for (const m of messages) this.take(ws, nodeReportSchema.parse(m));
       });
     });
+  }
+
+  private take(ws: WebSocket, report: NodeReport): void {
+    this.reports.push(report);
+    if (report.type === "hello") {
+      ws.send(JSON.stringify({ type: "welcome", node_name: report.node_name, member: true, epoch: 3, mode: "normal", ...(this.batches ? { batches: true } : {}) }));
+    } else if (report.type === "ack") {
+      this.acks.get(report.id)?.(report);
+    } else if (report.type === "place") {
+      ws.send(JSON.stringify({ type: "response", id: report.id, ...this.placeAnswer(report.channel_id) }));
+    } else if (report.type === "rpc") {
+      void this.rpcAnswer(report).then((answer) => ws.send(JSON.stringify({ type: "rpc_result", id: report.id, ...answer })));
+    }
   }
 
   get url(): string {

@@ -3,7 +3,7 @@ import type { ApiAnswer, ApiNamesOf, ApiRequest } from "../../../shared/api/cata
 import { connectionStatsAnswer } from "../../../shared/api/answers.js";
 import { ApiError, toApiResult, type ApiResult } from "../../../shared/api/errors.js";
 import { applyConnectionCall } from "../../../shared/connection-calls.js";
-import type { ChannelSnapshot, ConnectionCall, ConnectionInfo, NodeCommand, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
+import type { ChannelSnapshot, ConnectionCall, ConnectionInfo, NodeCommand, NodeReport, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
 import { withRidRequest, withRidReset } from "../../../shared/rid-requests.js";
 import type { ApiHandlers } from "../api-handlers.js";
 import { clusterStub, nodeStub, type Env } from "../env.js";
@@ -26,6 +26,9 @@ type Result<N extends ApiNamesOf<"channel">> = Promise<ApiResult<ApiAnswer<N>>>;
 
 /** A `place` claim not confirmed by `session.created` within this time no longer holds the channel. */
 const CLAIM_TTL_MS = 60_000;
+
+/** A node's report that concerns one channel's connections (NodeObject forwards these in batches). */
+export type ChannelReport = Extract<NodeReport, { type: "connection.created" | "connection.destroyed" | "user_agent_stats" }>;
 
 /** The answer to a node's `place` (shared/control-protocol.ts `response`). */
 export interface PlaceAnswer {
@@ -309,8 +312,27 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
       const session = await this.store.session();
       if (session?.session_id !== sessionId) return;
       await this.store.deleteConnections([connectionId]);
-      await this.store.putControl(withoutConnections(await this.store.control(), new Set([connectionId])));
+      const control = await this.store.control();
+      const next = withoutConnections(control, new Set([connectionId]));
+      // Most connections leave nothing in the control state: no write for them.
+      if (controlShrank(control, next)) await this.store.putControl(next);
     });
+  }
+
+  /**
+   * Consecutive reports of the owner node about this channel, applied in their order through the
+   * per-report methods below (queued back to back on the channel's one queue, so their storage
+   * writes commit together).
+   */
+  async applyReports(nodeName: string, reports: ChannelReport[]): Promise<void> {
+    this.calls.count("applyReports");
+    const applied: Promise<void>[] = [];
+    for (const r of reports) {
+      if (r.type === "connection.created") applied.push(this.addConnection(r.session_id, nodeName, r.connection));
+      else if (r.type === "connection.destroyed") applied.push(this.removeConnection(r.session_id, r.connection_id));
+      else applied.push(this.serialized(() => this.recordUserAgentStats(r.connection_id, r.timestamp, r.stats)));
+    }
+    await Promise.all(applied);
   }
 
   async recordUserAgentStats(connectionId: string, timestamp: string, stats: unknown[]): Promise<void> {
@@ -1048,6 +1070,17 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
 /** A disconnect command with the API's `reason` when one was given. */
 function withReason(command: Extract<NodeCommand, { name: "disconnect" }>, reason: Record<string, unknown> | undefined): NodeCommand {
   return reason === undefined ? command : { ...command, reason };
+}
+
+/** Whether withoutConnections removed anything (it only ever filters). */
+function controlShrank(before: ChannelControl, after: ChannelControl): boolean {
+  return (
+    before.paused.length !== after.paused.length ||
+    before.rid_requests.length !== after.rid_requests.length ||
+    (before.spotlight_rid_requests?.length ?? 0) !== (after.spotlight_rid_requests?.length ?? 0) ||
+    before.forwards.length !== after.forwards.length ||
+    before.audio_subscribers.length !== after.audio_subscribers.length
+  );
 }
 
 const samePair = (a: PausedStream, b: PausedStream) =>

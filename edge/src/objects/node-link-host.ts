@@ -2,6 +2,7 @@ import {
   CONTROL_PING_INTERVAL_MS,
   MAX_CONTROL_MESSAGE_BYTES,
   nodeReportSchema,
+  reportBatchSchema,
   type Hello,
   type NodeCommand,
   type NodeReport,
@@ -53,6 +54,7 @@ export class NodeLinkHost {
   }
 
   async message(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    this.links.heard(ws, Date.now());
     if (typeof message !== "string" || message.length > MAX_CONTROL_MESSAGE_BYTES) {
       return this.refuse(ws, "control messages are JSON text frames of at most 1 MiB");
     }
@@ -65,6 +67,24 @@ export class NodeLinkHost {
       console.warn("ignoring a control message that is not JSON");
       return;
     }
+    if ((raw as { type?: unknown } | null)?.type === "batch") {
+      const batch = reportBatchSchema.safeParse(raw);
+      if (!batch.success) {
+        // Its reports' numbers are unknown: the sequencer's gap timeout moves past them.
+        if (!this.links.nameOf(ws)) return this.refuse(ws, "the first message must be hello");
+        console.warn("ignoring an invalid batch frame", batch.error.issues.slice(0, 3));
+        return;
+      }
+      for (const item of batch.data.reports) this.take(ws, item);
+    } else {
+      this.take(ws, raw);
+    }
+    // Keep this event open until what it released has been applied.
+    await this.chains.get(ws);
+  }
+
+  /** One message (alone in its frame or one of a batch): validated, then acks settle and the rest go in the node's order. */
+  private take(ws: WebSocket, raw: unknown): void {
     const parsed = nodeReportSchema.safeParse(raw);
     if (!parsed.success) {
       if (!this.links.nameOf(ws)) return this.refuse(ws, `invalid first message: ${parsed.error.issues[0]?.message ?? "?"}`);
@@ -81,8 +101,6 @@ export class NodeLinkHost {
     }
     if (report.seq === undefined) this.enqueue(ws, report);
     else this.sequencerOf(ws).push(report.seq, report);
-    // Keep this event open until what it released has been applied.
-    await this.chains.get(ws);
   }
 
   async closed(ws: WebSocket, code: number, reason: string): Promise<void> {

@@ -35,12 +35,18 @@ export class NodeLinks {
   private readonly pending = new Map<number, PendingCommand>();
   /** Sockets whose close we saw: during webSocketClose they may still be listed. */
   private readonly closed = new WeakSet<WebSocket>();
+  /** Per socket: when its last message was taken (in memory; after a wake-up, pings and the accept time count). */
+  private readonly lastMessage = new WeakMap<WebSocket, number>();
+  /** Deserialized attachments (read on every message; written only at accept and bind). */
+  private readonly attachments = new WeakMap<WebSocket, LinkAttachment>();
 
   constructor(private readonly ctx: DurableObjectState) {}
 
   accept(ws: WebSocket, now: number, presentedName: string): void {
     this.ctx.acceptWebSocket(ws);
-    ws.serializeAttachment({ node_name: null, accepted_at: now, presented_name: presentedName, link_id: crypto.randomUUID() } satisfies LinkAttachment);
+    const attachment: LinkAttachment = { node_name: null, accepted_at: now, presented_name: presentedName, link_id: crypto.randomUUID() };
+    ws.serializeAttachment(attachment);
+    this.attachments.set(ws, attachment);
   }
 
   presentedNameOf(ws: WebSocket): string | undefined {
@@ -52,8 +58,9 @@ export class NodeLinks {
   }
 
   bind(ws: WebSocket, nodeName: string): void {
-    const attachment = this.attachment(ws);
-    ws.serializeAttachment({ ...attachment, node_name: nodeName } satisfies LinkAttachment);
+    const attachment: LinkAttachment = { ...this.attachment(ws), node_name: nodeName };
+    ws.serializeAttachment(attachment);
+    this.attachments.set(ws, attachment);
   }
 
   nameOf(ws: WebSocket): string | null {
@@ -82,10 +89,19 @@ export class NodeLinks {
     return names;
   }
 
-  /** Last sign of life: the last auto-answered "ping", or the accept time. */
+  /** A message from `ws` is being taken: the node is alive even when its pings wait behind a backlog. */
+  heard(ws: WebSocket, now: number): void {
+    this.lastMessage.set(ws, now);
+  }
+
+  /**
+   * Last sign of life: the last auto-answered "ping", the last message taken, or the accept time.
+   * Messages count because workerd answers a ping only when it reads it: behind seconds of queued
+   * reports a live node's pings go unseen, and closing its link then would lose that backlog.
+   */
   lastHeard(ws: WebSocket): number {
     const pinged = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
-    return Math.max(pinged, this.attachment(ws).accepted_at);
+    return Math.max(pinged, this.lastMessage.get(ws) ?? 0, this.attachment(ws).accepted_at);
   }
 
   send(ws: WebSocket, message: EdgeMessage): boolean {
@@ -165,6 +181,11 @@ export class NodeLinks {
   }
 
   private attachment(ws: WebSocket): LinkAttachment {
-    return (ws.deserializeAttachment() as LinkAttachment | null) ?? { node_name: null, accepted_at: 0 };
+    let attachment = this.attachments.get(ws);
+    if (!attachment) {
+      attachment = (ws.deserializeAttachment() as LinkAttachment | null) ?? { node_name: null, accepted_at: 0 };
+      this.attachments.set(ws, attachment);
+    }
+    return attachment;
   }
 }

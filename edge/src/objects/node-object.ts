@@ -16,7 +16,8 @@ import { NodeLinkHost, type Report } from "./node-link-host.js";
 import { CallCounter } from "./call-counter.js";
 import type { CommandOutcome } from "./node-links.js";
 import { PLACEMENT_CACHE_MS, PlacementCache } from "./placement-cache.js";
-import type { ChannelServing } from "./channel-object.js";
+import { CHANNEL_REPORT_HOLD_MS, ChannelReportForwarder } from "./channel-report-forwarder.js";
+import type { ChannelReport, ChannelServing } from "./channel-object.js";
 
 // One media node (idFromName(node_name)): a thin shell over its link host (node-link-host.ts:
 // the control WebSocket, report order, liveness, commands awaiting acks). It routes each report to
@@ -29,6 +30,9 @@ import type { ChannelServing } from "./channel-object.js";
 
 /** A load that did not change is still forwarded to the cluster this often (its placement table stays fresh). */
 const LOAD_FORWARD_MAX_AGE_MS = 10_000;
+
+/** GetStatsReport calls this close together share one get_counters command to the node. */
+const STATS_FRESH_MS = 1_000;
 
 const LINKED = "linked";
 const COUNTERS = "counters";
@@ -49,6 +53,10 @@ export class NodeObject extends DurableObject<Env> {
   private readonly snapshots = new WeakMap<WebSocket, Set<string>>();
   private lastForwarded: { load: NodeLoad; at: number } | undefined;
   private readonly calls = new CallCounter();
+  /** The node's counters as its last get_counters answered them (GetStatsReport), and when asked. */
+  private freshCounters: { at: number; counters: Promise<NodeCounters | null> } | undefined;
+  /** Connection events and user-agent stats, per channel, batched under load (channel-report-forwarder.ts). */
+  private readonly forwarder: ChannelReportForwarder<{ nodeName: string; report: ChannelReport }>;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -61,6 +69,18 @@ export class NodeObject extends DurableObject<Env> {
         linkGone: (ws, nodeName) => this.onLinkGone(ws, nodeName),
       },
       numberVar(env.NODE_LIVENESS_TIMEOUT_MS, 3 * CONTROL_PING_INTERVAL_MS),
+    );
+    this.forwarder = new ChannelReportForwarder<{ nodeName: string; report: ChannelReport }>(
+      async (channelId, items) => {
+        this.calls.count("channelCall");
+        // One NodeObject serves one node name (idFromName(node_name), checked against the hello).
+        await channelStub(env, channelId).applyReports(
+          items[0]!.nodeName,
+          items.map((i) => i.report),
+        );
+      },
+      (channelId, err) => console.error("channel reports failed", channelId, err),
+      durationVar(env.CHANNEL_REPORT_HOLD_MS, CHANNEL_REPORT_HOLD_MS),
     );
     this.placement = new PlacementCache(() => clusterStub(env).placementTable(), durationVar(env.PLACEMENT_CACHE_MS, PLACEMENT_CACHE_MS));
   }
@@ -79,6 +99,9 @@ export class NodeObject extends DurableObject<Env> {
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     this.calls.count("message");
+    // Channel reports it released may still be held (CHANNEL_REPORT_HOLD_MS): the event does
+    // not wait for them, so the node's next frames are not queued behind the hold; the open
+    // link keeps this object alive until the timer sends them.
     await this.host.message(ws, message);
   }
 
@@ -119,19 +142,32 @@ export class NodeObject extends DurableObject<Env> {
       this.host.links.close(existing, 4409, "replaced by a new link of the same node");
     }
     const linkId = this.host.links.linkIdOf(ws);
+    await this.forwarder.flushed();
     const outcome = (await clusterStub(this.env).nodeHello(hello, linkId)) as HelloOutcome;
     if ("refused" in outcome) return this.host.refuse(ws, outcome.refused);
     this.host.links.bind(ws, hello.node_name);
     const load = hello.load ?? loadFromCounters(hello.counters.total_ongoing_connections);
     await this.ctx.storage.put<unknown>({ [LINKED]: { node_name: hello.node_name, link_id: linkId, signaling_url: hello.external_signaling_url } satisfies LinkedRecord, [COUNTERS]: hello.counters, [LOAD]: load });
     this.lastForwarded = { load, at: Date.now() };
+    this.freshCounters = undefined;
     this.placement.invalidate();
     if (hello.snapshot_complete === false) this.snapshots.set(ws, new Set(hello.channels.map((c) => c.channel_id)));
     else this.snapshots.delete(ws);
-    this.host.links.send(ws, outcome.welcome);
+    this.host.links.send(ws, { ...outcome.welcome, batches: true });
   }
 
   private async onReport(ws: WebSocket, nodeName: string, report: Report): Promise<void> {
+    this.calls.count("report");
+    switch (report.type) {
+      case "connection.created":
+      case "connection.destroyed":
+      case "user_agent_stats":
+        // Per channel in order, channels side by side; not awaited here so the next report can go.
+        void this.forwarder.push(report.channel_id, { nodeName, report });
+        return;
+    }
+    // Anything else sees every earlier report applied (a place after its connections, a session's end after them).
+    await this.forwarder.flushed();
     switch (report.type) {
       case "snapshot": {
         const live = this.snapshots.get(ws);
@@ -158,16 +194,8 @@ export class NodeObject extends DurableObject<Env> {
         await clusterStub(this.env).channelIndexed(nodeName, report.channel_id, serving);
         return;
       }
-      case "connection.created":
-        await channelStub(this.env, report.channel_id).addConnection(report.session_id, nodeName, report.connection);
-        return;
-      case "connection.destroyed":
-        await channelStub(this.env, report.channel_id).removeConnection(report.session_id, report.connection_id);
-        return;
-      case "user_agent_stats":
-        await channelStub(this.env, report.channel_id).recordUserAgentStats(report.connection_id, report.timestamp, report.stats);
-        return;
       case "counters": {
+        this.freshCounters = undefined;
         await this.ctx.storage.put(COUNTERS, report.counters);
         const previous = await this.ctx.storage.get<NodeLoad>(LOAD);
         return this.recordLoad(nodeName, loadFromCounters(report.counters.total_ongoing_connections, previous));
@@ -201,12 +229,13 @@ export class NodeObject extends DurableObject<Env> {
 
   /** Keeps the node's latest load; the cluster's placement table gets it when it changed (or is getting old). */
   private async recordLoad(nodeName: string, load: NodeLoad): Promise<void> {
-    await this.ctx.storage.put(LOAD, load);
     const now = Date.now();
     const last = this.lastForwarded;
     const changed = !last || last.load.connections !== load.connections || last.load.max_connections !== load.max_connections;
     if (!changed && now - last.at < LOAD_FORWARD_MAX_AGE_MS) return;
     this.lastForwarded = { load, at: now };
+    // Stored when it matters to placement, not on every report: a commit is what an object pays for.
+    await this.ctx.storage.put(LOAD, load);
     await clusterStub(this.env).nodeLoad(nodeName, load);
   }
 
@@ -237,19 +266,30 @@ export class NodeObject extends DurableObject<Env> {
   sendWelcome(welcome: Welcome): void {
     this.calls.count("sendWelcome");
     const ws = this.host.links.socketOf(welcome.node_name);
-    if (ws) this.host.links.send(ws, welcome satisfies EdgeMessage);
+    if (ws) this.host.links.send(ws, { ...welcome, batches: true } satisfies EdgeMessage);
   }
 
   /** GetStatsReport: fresh counters from a linked node (within `timeoutMs`), else the last reported. */
   async statsCounters(nodeName: string, linked: boolean, timeoutMs: number): Promise<{ counters: NodeCounters | null; fresh: boolean }> {
     this.calls.count("statsCounters");
     if (linked) {
-      const outcome = await this.host.command(nodeName, { name: "get_counters" }, timeoutMs);
-      const fresh = outcome.ok ? nodeCountersSchema.safeParse(outcome.result) : undefined;
-      if (fresh?.success) {
-        await this.ctx.storage.put(COUNTERS, fresh.data);
-        return { counters: fresh.data, fresh: true };
+      // Calls within STATS_FRESH_MS share one get_counters: however often GetStatsReport is
+      // called, the node's link carries at most one such command per second.
+      const recent = this.freshCounters;
+      if (!recent || Date.now() - recent.at > STATS_FRESH_MS) {
+        const asked = this.host.command(nodeName, { name: "get_counters" }, timeoutMs).then((outcome) => {
+          const fresh = outcome.ok ? nodeCountersSchema.safeParse(outcome.result) : undefined;
+          return fresh?.success ? fresh.data : null;
+        });
+        this.freshCounters = { at: Date.now(), counters: asked };
+        void asked.then((c) => {
+          if (c === null && this.freshCounters?.counters === asked) this.freshCounters = undefined;
+        });
       }
+      // Not stored: a storage commit per node per GetStatsReport for figures the node's next
+      // hello or `counters` report carries anyway.
+      const counters = await this.freshCounters!.counters;
+      if (counters) return { counters, fresh: true };
     }
     return { counters: (await this.ctx.storage.get<NodeCounters>(COUNTERS)) ?? null, fresh: false };
   }

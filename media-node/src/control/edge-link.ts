@@ -2,6 +2,7 @@ import WebSocket from "ws";
 import {
   CONTROL_PING_INTERVAL_MS,
   CONTROL_PROTOCOL_VERSION,
+  MAX_BATCH_REPORTS,
   MAX_CONTROL_MESSAGE_BYTES,
   edgeMessageSchema,
   type CommandOutcome,
@@ -80,6 +81,14 @@ export class EdgeLink {
   /** True between `welcome` and the link closing. */
   ready = false;
   private readyWaiters: (() => void)[] = [];
+  /** The edge's welcome said it takes `batch` frames: messages queued in one tick go in one frame. */
+  private batching = false;
+  /** Messages (JSON text and its UTF-8 length) waiting for the end of this tick. */
+  private queued: { text: string; bytes: number }[] = [];
+  private flushScheduled = false;
+  /** Frames sent and messages in them (a batch counts once), for tests and the load test. */
+  framesSent = 0;
+  messagesSent = 0;
 
   constructor(
     private readonly url: string,
@@ -225,6 +234,8 @@ export class EdgeLink {
 
   private teardown(): void {
     this.ready = false;
+    this.batching = false;
+    this.queued = [];
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.pingTimer = undefined;
     if (this.healthyTimer) clearTimeout(this.healthyTimer);
@@ -271,6 +282,7 @@ export class EdgeLink {
           this.healthyTimer.unref();
         }
         this.ready = true;
+        this.batching = message.batches === true;
         this.handlers.welcome(message);
         for (const w of this.readyWaiters.splice(0)) w();
         return;
@@ -327,6 +339,58 @@ export class EdgeLink {
       if (message.type === "ack") text = JSON.stringify({ type: "ack", id: message.id, ok: false, error_type: "RESULT-TOO-LARGE" });
       else text = JSON.stringify({ type: "dropped", seq: message.seq, report_type: message.type } satisfies NodeReport);
     }
+    const bytes = utf8Length(text);
+    if (!this.batching) {
+      this.sendFrame(ws, text, 1);
+      return;
+    }
+    this.queued.push({ text, bytes });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush(ws));
+    }
+  }
+
+  /** Sends what this tick queued: one frame when alone, else `batch` frames that each stay within the frame limit, in order. */
+  private flush(ws: WebSocket): void {
+    this.flushScheduled = false;
+    const items = this.queued;
+    this.queued = [];
+    if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
+    for (const frame of batchFrames(items, MAX_CONTROL_MESSAGE_BYTES, MAX_BATCH_REPORTS)) this.sendFrame(ws, frame.text, frame.count);
+  }
+
+  private sendFrame(ws: WebSocket, text: string, count: number): void {
+    this.framesSent++;
+    this.messagesSent += count;
     ws.send(text);
   }
+}
+
+const BATCH_HEAD = '{"type":"batch","reports":[';
+const BATCH_TAIL = "]}";
+
+/**
+ * Packs serialized messages, in order, into as few frames as fit `maxBytes` and `maxCount`: a
+ * lone message goes as itself, several as `{"type":"batch","reports":[...]}`. Every message is
+ * at most `maxBytes` on its own (send() replaced larger ones), so each fits some frame.
+ */
+export function batchFrames(items: readonly { text: string; bytes: number }[], maxBytes: number, maxCount: number): { text: string; count: number }[] {
+  const frames: { text: string; count: number }[] = [];
+  let group: string[] = [];
+  let size = BATCH_HEAD.length + BATCH_TAIL.length;
+  const close = () => {
+    if (group.length === 1) frames.push({ text: group[0]!, count: 1 });
+    else if (group.length > 1) frames.push({ text: BATCH_HEAD + group.join(",") + BATCH_TAIL, count: group.length });
+    group = [];
+    size = BATCH_HEAD.length + BATCH_TAIL.length;
+  };
+  for (const item of items) {
+    const added = item.bytes + (group.length > 0 ? 1 : 0);
+    if (group.length > 0 && (size + added > maxBytes || group.length >= maxCount)) close();
+    group.push(item.text);
+    size += item.bytes + (group.length > 1 ? 1 : 0);
+  }
+  close();
+  return frames;
 }

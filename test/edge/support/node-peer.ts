@@ -135,6 +135,16 @@ export class NodePeer {
     this.ws.send(JSON.stringify(report));
   }
 
+  /** Numbers a report like `send` would, without sending it (for batches and swapped frames). */
+  numbered<R extends NodeReport>(report: R): R {
+    return report.type === "ack" || report.seq !== undefined ? report : { ...report, seq: this.nextSeq++ };
+  }
+
+  /** Several messages in one `batch` frame (already numbered, or numbered here in order). */
+  sendBatch(reports: NodeReport[]): void {
+    this.ws.send(JSON.stringify({ type: "batch", reports: reports.map((r) => this.numbered(r)) }));
+  }
+
   /** The node's `place` request; resolves with the edge's response. */
   async place(channelId: string): Promise<Extract<EdgeMessage, { type: "response" }>> {
     const id = this.nextId++;

@@ -1,0 +1,65 @@
+import { describe, expect, it } from "vitest";
+import { ChannelReportForwarder, MAX_REPORTS_PER_CALL } from "../../edge/src/objects/channel-report-forwarder.js";
+
+// NodeObject's per-channel report queues (channel-report-forwarder.ts): order per channel,
+// channels side by side, reports batched behind a call in flight and over the hold.
+
+function recorder(delayMs = 0, failFor?: string) {
+  const calls: { channel: string; reports: number[] }[] = [];
+  const errors: string[] = [];
+  const forwarder = new ChannelReportForwarder<number>(
+    async (channel, reports) => {
+      calls.push({ channel, reports });
+      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+      if (channel === failFor) throw new Error("channel object down");
+    },
+    (channel) => errors.push(channel),
+    0,
+  );
+  return { calls, errors, forwarder };
+}
+
+describe("ChannelReportForwarder", () => {
+  it("keeps each channel's order and batches what arrives behind a call in flight", async () => {
+    const { calls, forwarder } = recorder(20);
+    for (let i = 0; i < 10; i++) void forwarder.push(i % 2 ? "b" : "a", i);
+    await forwarder.flushed();
+    // First call per channel leaves at once, the rest wait for it and go together.
+    expect(calls.filter((c) => c.channel === "a").map((c) => c.reports)).toEqual([[0], [2, 4, 6, 8]]);
+    expect(calls.filter((c) => c.channel === "b").map((c) => c.reports)).toEqual([[1], [3, 5, 7, 9]]);
+  });
+
+  it("holds a channel's first report for holdMs, and flushed() sends what is held at once", async () => {
+    const calls: number[][] = [];
+    const forwarder = new ChannelReportForwarder<number>(async (_c, r) => void calls.push(r), () => undefined, 10_000);
+    void forwarder.push("a", 1);
+    void forwarder.push("a", 2);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(calls).toEqual([]);
+    expect(forwarder.held).toBe(2);
+    const started = Date.now();
+    await forwarder.flushed();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(calls).toEqual([[1, 2]]);
+  });
+
+  it("settles a failed call's reports (reported once), and goes on with the next", async () => {
+    const { calls, errors, forwarder } = recorder(0, "down");
+    const failed = forwarder.push("down", 1);
+    void forwarder.push("up", 2);
+    await failed;
+    await forwarder.flushed();
+    expect(errors).toEqual(["down"]);
+    void forwarder.push("down", 3);
+    await forwarder.flushed();
+    expect(calls.map((c) => c.reports)).toEqual([[1], [2], [3]]);
+  });
+
+  it("splits a long queue into calls of at most MAX_REPORTS_PER_CALL", async () => {
+    const { calls, forwarder } = recorder(5);
+    for (let i = 0; i < 2 * MAX_REPORTS_PER_CALL + 2; i++) void forwarder.push("a", i);
+    await forwarder.flushed();
+    expect(calls.map((c) => c.reports.length)).toEqual([1, MAX_REPORTS_PER_CALL, MAX_REPORTS_PER_CALL, 1]);
+    expect(calls.flatMap((c) => c.reports)).toEqual(Array.from({ length: 2 * MAX_REPORTS_PER_CALL + 2 }, (_, i) => i));
+  });
+});
