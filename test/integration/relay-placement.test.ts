@@ -54,5 +54,8 @@ it("B joins A's session: ListClusterChannels lists both nodes, ListConnections e
   expect(owners.map((o: any) => o.node_name).sort()).toEqual([a.nodeName, b.nodeName].sort());
   expect(owners.every((o: any) => o.connected)).toBe(true);
   expect((await edge.ok("Sora_20201013.ListChannels")).map((c: any) => c.channel_id)).toEqual(["relay-1"]);
+  // Connection reports reach the ChannelObject in batches (held up to CHANNEL_REPORT_HOLD_MS).
+  await until("both connections listed", async () => (await edge.ok("Sora_20201013.ListConnections")).length === 2, 5_000, 100);
+  await new Promise((r) => setTimeout(r, 300));
   expect((await edge.ok("Sora_20201013.ListConnections")).length).toBe(2);
 }, 60_000);
