@@ -42,6 +42,19 @@ async function owners(channelId: string): Promise<string[]> {
   return (channels.find((ch) => ch.channel_id === channelId)?.owners ?? []).map((o) => o.node_name).sort();
 }
 
+/**
+ * The two nodes that do not serve the channel's first client. That client may be placed by load
+ * (the nodes still report an earlier test's connections for up to 2 s), so tests see where it
+ * went and reach the other two.
+ */
+async function otherNodes(channelId: string): Promise<[NodeProcess, NodeProcess]> {
+  const first = await until("first owner", async () => {
+    const o = await owners(channelId);
+    return o.length === 1 ? o[0] : undefined;
+  }, 15_000, 100);
+  return [a, b, c].filter((n) => n.nodeName !== first) as [NodeProcess, NodeProcess];
+}
+
 describe("a channel spanning three nodes (affinity off)", () => {
   it("applies the edge's calls across nodes: rid requests, pause/resume, metadata push, messaging", async () => {
     const channelId = `relay-calls-${Math.random().toString(36).slice(2)}`;
@@ -55,8 +68,9 @@ describe("a channel spanning three nodes (affinity off)", () => {
       video: { width: 960, height: 540 },
     });
     expect(sender.error).toBeNull();
+    const [other] = await otherNodes(channelId);
     const viewer = await page.start({
-      url: b.signalingUrl,
+      url: other.signalingUrl,
       channelId,
       role: "recvonly",
       options: { simulcast: true, simulcastRid: "r0", dataChannelSignaling: true, dataChannels: [{ label, direction: "sendrecv" }] },
@@ -107,20 +121,54 @@ describe("a channel spanning three nodes (affinity off)", () => {
     await page.page.close();
   }, 180_000);
 
+  it("spotlight across nodes: the viewer's node ranks senders of other nodes by their relayed audio level", async () => {
+    const channelId = `relay-spot-${Math.random().toString(36).slice(2)}`;
+    const page = await browser.newPage();
+    const spotlight = { spotlight: true, spotlightNumber: 1, videoCodecType: "VP8" };
+    const video = { width: 1280, height: 720, frameRate: 15 };
+    // One sender on A, one on B; the viewer on C sees both only through the relay.
+    const onA = await page.start({ url: a.signalingUrl, channelId, role: "sendonly", options: spotlight, video });
+    expect(onA.error).toBeNull();
+    const [second, third] = await otherNodes(channelId);
+    const onB = await page.start({ url: second.signalingUrl, channelId, role: "sendonly", options: spotlight, video });
+    expect(onB.error).toBeNull();
+    await page.setAudioEnabled(onB.id, false); // A's sender talks (Chrome's fake microphone beeps), B's is muted
+    const viewer = await page.start({
+      url: third.signalingUrl,
+      channelId,
+      role: "recvonly",
+      options: { spotlight: true, spotlightNumber: 1, spotlightFocusRid: "r2", spotlightUnfocusRid: "r0" },
+    });
+    expect(viewer.error).toBeNull();
+    await until("three owners", async () => (await owners(channelId)).length === 3, 15_000, 250);
+    const A = onA.connectionId!;
+    const B = onB.connectionId!;
+    const widths = async () => {
+      const per = await page.inbound(viewer.id);
+      return Object.fromEntries(Object.entries(per).map(([k, v]) => [k, v.framesDecoded > 0 ? v.frameWidth : 0]));
+    };
+    const expectFocus = (focused: string, unfocused: string, what: string) =>
+      waitFor(what, async () => {
+        const w = await widths();
+        return w[focused] === 1280 && w[unfocused] === 320 ? w : false;
+      }, 30_000);
+    await expectFocus(A, B, "A's talking sender at r2, B's muted one at r0");
+    // The talker changes: focus follows the audio level B's relay leg carries to C.
+    await page.setAudioEnabled(onA.id, false);
+    await page.setAudioEnabled(onB.id, true);
+    await expectFocus(B, A, "focus moved to B's sender");
+    const notifies = (await page.state(viewer.id)).notifies;
+    expect(notifies.some((n) => n.event_type === "spotlight.focused" && n.connection_id === B)).toBe(true);
+    await page.page.close();
+  }, 180_000);
+
   it("serves each client at the node it reached, and every client decodes every sender across nodes", async () => {
     const channelId = `relay-${Math.random().toString(36).slice(2)}`;
     const page = await browser.newPage();
-    const byName = new Map([a, b, c].map((n) => [n.nodeName, n]));
-    // The channel's first client may be placed by load (the nodes still report the previous
-    // test's connections for up to 2 s): see where it went, then reach the two other nodes.
     const onA = await page.start({ url: a.signalingUrl, channelId, role: "sendrecv" });
     expect(onA.error).toBeNull();
-    const firstName = await until("first owner", async () => {
-      const o = await owners(channelId);
-      return o.length === 1 ? o[0] : undefined;
-    }, 15_000, 100);
-    const nodeA = byName.get(firstName!)!;
-    const [nodeB, nodeC] = [a, b, c].filter((n) => n !== nodeA) as [NodeProcess, NodeProcess];
+    const [nodeB, nodeC] = await otherNodes(channelId);
+    const nodeA = [a, b, c].find((n) => n !== nodeB && n !== nodeC)!;
     const onB = await page.start({ url: nodeB.signalingUrl, channelId, role: "sendrecv" });
     expect(onB.error).toBeNull();
     const onC = await page.start({ url: nodeC.signalingUrl, channelId, role: "recvonly" });
