@@ -264,7 +264,12 @@ export const nodeReportSchema = z.discriminatedUnion("type", [
     error_reason: z.unknown().optional(),
   }),
   /** Node-initiated request; the edge answers with `response` carrying the same id. */
-  z.object({ type: z.literal("place"), seq, id: z.number().int(), channel_id: z.string() }),
+  /**
+   * `full`: the asking node hosts the channel but is at its max_connections (cluster relay): the
+   * edge places the client elsewhere and counts the node as full for a while, whatever its last
+   * load report said.
+   */
+  z.object({ type: z.literal("place"), seq, id: z.number().int(), channel_id: z.string(), full: z.boolean().optional() }),
   /**
    * A connection's RPC that changes channel state the edge holds: the edge applies it (and
    * commands this node with the new full state, as for the API call), then answers `rpc_result`.

@@ -51,7 +51,7 @@ export class MediaNode {
     if (this.config.edgeUrl) {
       const control = new NodeControl(this.sfu, this.config, this.log, { webhooks: this.webhooks?.counters, turn: this.turn?.counters });
       this.control = control;
-      this.sfu.placement = (channelId) => control.place(channelId);
+      this.sfu.placement = (channelId, full) => control.place(channelId, full);
     }
   }
 

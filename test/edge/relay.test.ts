@@ -80,6 +80,14 @@ describe("two nodes serving one channel", () => {
     }
   });
 
+  it("a full node that asks (before its load report says so) sends the client on, and is not chosen again meanwhile", async () => {
+    // a's last report: 1 of 2. It reached its cap since and says so when it asks.
+    expect(await a.place(CH, true)).toMatchObject({ owner: "b@relay", redirect_url: b.signalingUrl });
+    // b's client is not sent back to a on a's stale report: b serves it, joining the session.
+    expect(await b.place(CH)).toMatchObject({ owner: "b@relay", session_id: SESSION });
+    expect(await signalingRedirect(CH)).toBe(b.signalingUrl);
+  });
+
   it("affinity on and a at its max_connections: b serves the client, joining the session", async () => {
     // Channel-wide state from before b joins: b is given it when it joins.
     await ok("PauseRtpStream", { channel_id: CH, recv_connection_id: A1, send_connection_id: A1 });

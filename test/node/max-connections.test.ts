@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
+import WebSocket from "ws";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -56,4 +57,23 @@ it("refuses a new session when the edge's placement finds every node full", asyn
   await expect(client.connect()).rejects.toThrow(/4403 MAX-CONNECTIONS-EXCEEDED/);
   expect(node.sfu.channels.has("nowhere")).toBe(false);
   edge.placeAnswer = () => ({ owner: "self" });
+});
+
+it("a join past the cap asks the edge with `full` and redirects the client where the edge says (cluster relay)", async () => {
+  const first = new WeriftSoraClient({ url, channelId: "capped-relay", role: "sendrecv" });
+  await first.connect();
+  const elsewhere = "ws://127.0.0.2:5999/signaling";
+  edge.placeAnswer = () => ({ owner: "other", redirect_url: elsewhere });
+  try {
+    const ws = new WebSocket(url);
+    await new Promise((r, j) => ws.once("open", r).once("error", j));
+    const answer = new Promise<{ type?: string; location?: string }>((r) => ws.once("message", (d) => r(JSON.parse(d.toString()))));
+    ws.send(JSON.stringify({ type: "connect", role: "recvonly", channel_id: "capped-relay" }));
+    expect(await answer).toEqual({ type: "redirect", location: elsewhere });
+    ws.close();
+    expect(edge.of("place").at(-1)).toMatchObject({ channel_id: "capped-relay", full: true });
+  } finally {
+    edge.placeAnswer = () => ({ owner: "self" });
+    await first.close();
+  }
 });

@@ -10,7 +10,7 @@ import { clusterStub, nodeStub, type Env } from "../env.js";
 import { ChannelStore, servingNodes, withoutConnections, type ChannelControl, type ChannelSession, type StoredConnection } from "./channel-store.js";
 import { CallCounter } from "./call-counter.js";
 import type { CommandOutcome } from "./node-links.js";
-import { placeInChannel, placeNewSession, signalingTarget, type PlacementEntry } from "./placement.js";
+import { placeInChannel, placeNewSession, signalingTarget, withFullNodes, type PlacementEntry } from "./placement.js";
 import { applyMetadataChange, type MetadataChange } from "../../../shared/notify-metadata.js";
 
 // One channel (idFromName(channel_id)): its session, which media nodes serve it (cluster relay,
@@ -24,6 +24,8 @@ import { applyMetadataChange, type MetadataChange } from "../../../shared/notify
 
 type Result<N extends ApiNamesOf<"channel">> = Promise<ApiResult<ApiAnswer<N>>>;
 
+/** How long a node that said it is full (`place` with `full`) counts as full here (two load reports). */
+const FULL_NODE_MEMORY_MS = 4_000;
 /** A `place` claim not confirmed by `session.created` within this time no longer holds the channel. */
 const CLAIM_TTL_MS = 60_000;
 
@@ -87,8 +89,9 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
    * room; the asking node may join the live session: `session_id`). Else the node whose recent
    * claim holds the channel, else the least loaded member (placement.ts), which is claimed.
    */
-  claim(asking: string, table: PlacementEntry[]): Promise<PlaceAnswer> {
+  claim(asking: string, reported: PlacementEntry[], full = false): Promise<PlaceAnswer> {
     return this.serialized(async () => {
+      const table = this.withFullNodes(reported, full ? asking : undefined);
       const session = await this.store.session();
       const serving = session ? this.liveServing(session, table, asking) : [];
       if (session && serving.length > 0) {
@@ -108,8 +111,24 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     });
   }
 
+  /**
+   * Nodes that said they were full when they asked (`place` with `full`), until their load reports
+   * catch up: a node's load is up to LOAD_REPORT_INTERVAL_MS old, and placement tables are cached,
+   * so without this a client could be sent back to the full node it just left. In memory: a
+   * restarted object forgets it, and the next report says the same.
+   */
+  private readonly fullUntil = new Map<string, number>();
+
+  private withFullNodes(table: PlacementEntry[], nowFull: string | undefined): PlacementEntry[] {
+    const now = Date.now();
+    if (nowFull !== undefined) this.fullUntil.set(nowFull, now + FULL_NODE_MEMORY_MS);
+    for (const [name, until] of this.fullUntil) if (until <= now) this.fullUntil.delete(name);
+    return withFullNodes(table, new Set(this.fullUntil.keys()));
+  }
+
   /** `GET /signaling`: the same rule as `claim` without an asking node (and no claim made); null when none has room. */
-  async signalingUrl(table: PlacementEntry[]): Promise<string | null> {
+  async signalingUrl(reported: PlacementEntry[]): Promise<string | null> {
+    const table = this.withFullNodes(reported, undefined);
     const session = await this.store.session();
     const serving = session ? this.liveServing(session, table, undefined) : [];
     if (serving.length > 0) {

@@ -204,7 +204,7 @@ export class NodeObject extends DurableObject<Env> {
         return this.recordLoad(nodeName, report.load);
       case "place": {
         const table = await this.placement.get();
-        const answer = await channelStub(this.env, report.channel_id).claim(nodeName, table);
+        const answer = await channelStub(this.env, report.channel_id).claim(nodeName, table, report.full === true);
         this.host.links.send(ws, { type: "response", id: report.id, ...answer });
         return;
       }

@@ -97,6 +97,20 @@ export type ChannelPlaceDecision =
   | { kind: "refuse"; reason: string };
 
 /** A node already serving the channel may take one more of its clients: room, and not blocking new connections. */
+/**
+ * The table with `full` nodes shown at their cap: a node that said it is full when it asked
+ * (`place` with `full`) is not chosen on a load report older than that.
+ */
+export function withFullNodes(table: readonly PlacementEntry[], full: ReadonlySet<string>): PlacementEntry[] {
+  if (full.size === 0) return [...table];
+  return table.map((e) => {
+    if (!full.has(e.node_name)) return e;
+    const cap = e.load?.max_connections ?? 1;
+    const load = e.load ?? { connections: 0, max_connections: cap, forwarded_packets_per_second: 0, cpu_percent: 0, event_loop_delay_p99_ms: 0 };
+    return { ...e, load: { ...load, connections: Math.max(load.connections, cap), max_connections: cap } };
+  });
+}
+
 function canTakeClient(entry: PlacementEntry): boolean {
   return hasRoom(entry) && entry.mode !== "block_new_connection";
 }

@@ -145,7 +145,8 @@ export class EdgeLink {
    * Undefined when the edge cannot answer in time: the caller serves the channel locally, so a
    * control-plane outage degrades placement instead of refusing clients.
    */
-  place(channelId: string): Promise<Placement | undefined> {
+  /** `full`: this node hosts the channel but is at its max_connections (the edge places the client elsewhere). */
+  place(channelId: string, full = false): Promise<Placement | undefined> {
     if (!this.ready) return Promise.resolve(undefined);
     const id = this.nextId++;
     return new Promise((resolve) => {
@@ -155,7 +156,7 @@ export class EdgeLink {
         resolve(undefined);
       }, PLACE_TIMEOUT_MS);
       this.pendingPlaces.set(id, { resolve, timer });
-      this.send({ type: "place", id, channel_id: channelId });
+      this.send({ type: "place", id, channel_id: channelId, ...(full ? { full: true } : {}) });
     });
   }
 

@@ -126,8 +126,8 @@ export class NodeControl {
   }
 
   /** Where a new session for `channelId` belongs; undefined = here (or the edge is unreachable). */
-  async place(channelId: string): Promise<Placement | undefined> {
-    return this.link.place(channelId);
+  async place(channelId: string, full = false): Promise<Placement | undefined> {
+    return this.link.place(channelId, full);
   }
 
   counters(): NodeCounters {

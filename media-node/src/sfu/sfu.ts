@@ -119,7 +119,7 @@ export class Sfu {
    * Set when the node is part of a cluster: where a new session for a channel belongs
    * (`sessionId`: join the session live on another node, docs/relay.md).
    */
-  placement?: (channelId: string) => Promise<{ owner: string; redirectUrl?: string; refused?: string; sessionId?: string } | undefined>;
+  placement?: (channelId: string, full: boolean) => Promise<{ owner: string; redirectUrl?: string; refused?: string; sessionId?: string } | undefined>;
   /** The node's cluster relay (relay/node-relay.ts): gives each new Channel its relay links. */
   relay?: NodeRelay;
   /**
@@ -151,11 +151,16 @@ export class Sfu {
   }
 
   /** Admission by the node's mode alone; throws Refusal with Sora-style reasons. */
+  /** At the configured max_connections (counting every admitted connection). */
+  atCapacity(): boolean {
+    const max = this.config.maxConnections;
+    return max !== undefined && this.connectionCount() >= max;
+  }
+
   checkAdmission(channelId: string): void {
     if (this.mode === "block_new_connection") throw new Refusal("BLOCK-NEW-CONNECTION");
     // The cap counts every admitted connection, set up or not (each holds ports and a PeerConnection).
-    const max = this.config.maxConnections;
-    if (max !== undefined && this.connectionCount() >= max) throw new Refusal(MAX_CONNECTIONS_EXCEEDED);
+    if (this.atCapacity()) throw new Refusal(MAX_CONNECTIONS_EXCEEDED);
     const channel = this.channels.get(channelId);
     if (!channel || channel.size === 0) {
       if (this.mode === "block_new_session") throw new Refusal("BLOCK-NEW-SESSION");

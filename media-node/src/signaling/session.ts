@@ -120,10 +120,13 @@ export class SignalingSession implements SignalingPort {
 
   private async onConnect(connect: ConnectMessage): Promise<void> {
     let joinSessionId: string | undefined;
-    if (!this.sfu.channels.has(connect.channel_id) && this.sfu.placement) {
-      // A new session here: ask the cluster whether another node owns the channel (Sora redirects before auth).
+    // A new session here: ask the cluster whether another node owns the channel (Sora redirects
+    // before auth). A session this node hosts but has no room for: ask where else it is served
+    // (cluster relay, docs/relay.md) rather than refuse at once.
+    const full = this.sfu.channels.has(connect.channel_id) && this.sfu.atCapacity();
+    if ((!this.sfu.channels.has(connect.channel_id) || full) && this.sfu.placement) {
       this.state = "placing";
-      const placed = await this.sfu.placement(connect.channel_id);
+      const placed = await this.sfu.placement(connect.channel_id, full);
       if (this.state !== "placing") return; // closed while asking
       if (placed?.refused) return this.fail(CLOSE.refused, placed.refused); // every node is full
       if (placed?.redirectUrl) {

@@ -145,10 +145,10 @@ export class NodePeer {
     this.ws.send(JSON.stringify({ type: "batch", reports: reports.map((r) => this.numbered(r)) }));
   }
 
-  /** The node's `place` request; resolves with the edge's response. */
-  async place(channelId: string): Promise<Extract<EdgeMessage, { type: "response" }>> {
+  /** The node's `place` request (`full`: it hosts the channel but is at its cap); resolves with the edge's response. */
+  async place(channelId: string, full = false): Promise<Extract<EdgeMessage, { type: "response" }>> {
     const id = this.nextId++;
-    this.send({ type: "place", id, channel_id: channelId });
+    this.send({ type: "place", id, channel_id: channelId, ...(full ? { full: true } : {}) });
     return until(`response to place ${id}`, () =>
       this.received.find((m): m is Extract<EdgeMessage, { type: "response" }> => m.type === "response" && m.id === id),
     );
