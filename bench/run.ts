@@ -94,8 +94,8 @@ const RELAY_NODES = 3;
 /** `relay-fanout-N`: one publisher on node A, N recvonly subscribers spread evenly over the nodes. */
 function relayFanout(n: number): Scenario {
   // Three node processes and the clients share this box's two cores: hold the forwarded load near
-  // 15 k pkt/s (1 → 300: video 25 + audio 25 pps) and join 80 ms apart (12.5 joins/s over 3 nodes: werift clients on this shared box fail DTLS at 40/s).
-  const perSubscriber = Math.min(250, Math.round(15_000 / n));
+  // 10 k pkt/s (1 → 300: video 17 + audio 16 pps) and join 80 ms apart (12.5 joins/s over 3 nodes: werift clients on this shared box fail DTLS at 40/s).
+  const perSubscriber = Math.min(250, Math.round(10_000 / n));
   const audioPps = Math.min(AUDIO_PPS, Math.floor(perSubscriber / 2));
   const videoPps = perSubscriber - audioPps;
   const name = `relay-fanout-${n}`;
@@ -106,10 +106,10 @@ function relayFanout(n: number): Scenario {
 
 /**
  * `relay-room-K`: K sendrecv clients spread evenly over the nodes, everyone receives everyone. The
- * per-publisher rate keeps the forwarded total near 20 k pkt/s (K = 30: 29 × 30 streams).
+ * per-publisher rate keeps the forwarded total near 10 k pkt/s (K = 30: 29 × 30 streams of 11 pps).
  */
 function relayRoom(k: number): Scenario {
-  const perPublisher = Math.max(10, Math.round(20_000 / (k * (k - 1))));
+  const perPublisher = Math.max(10, Math.round(10_000 / (k * (k - 1))));
   const audioPps = Math.min(AUDIO_PPS, Math.floor(perPublisher / 2));
   const videoPps = Math.min(150, perPublisher - audioPps);
   const name = `relay-room-${k}`;
@@ -355,6 +355,8 @@ export interface Row {
   netCpuUsPerPacket: number;
   /** Relay scenarios (cluster and single-node reference); the CPU fields above are summed over the nodes. */
   relay?: RelayFigures;
+  /** Relay scenarios: each client's join (node index, connect ms or -1 with the error, connect steps). */
+  joins?: { id: string; node?: number; connectMs: number; error?: string; phases?: ConnectPhases }[];
 }
 
 export interface RelayFigures {
@@ -538,6 +540,8 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
         relayedP50Ms: histPercentile(s1.latencyRelayed ?? [], s1.bucketMs, 50),
         relayedP99Ms: histPercentile(s1.latencyRelayed ?? [], s1.bucketMs, 99),
       };
+      const nodeOf = new Map(sc.clients.map((c) => [c.id, c.node]));
+      row.joins = joined.map((j) => ({ ...j, node: nodeOf.get(j.id), error: j.error?.slice(0, 200) }));
     }
     return row;
   } finally {
