@@ -1,5 +1,5 @@
 import { fork, spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
@@ -361,6 +361,8 @@ export interface Row {
 
 export interface RelayFigures {
   nodes: number;
+  /** Kernel UDP receive-buffer drops per second over the window, box-wide (/proc/net/snmp RcvbufErrors; other runs count too). */
+  udpRcvbufErrorsPerS: number;
   /** Each node's CPU over the window (% of one core), node A (the first publisher's) first. */
   nodeCpuPercent: number[];
   /** Relay RTP per second over the window, summed over the nodes (0 on one node). */
@@ -415,6 +417,17 @@ function sumSnapshots(snaps: WorkerSnapshot[]): WorkerSnapshot {
     bucketMs: snaps[0]!.bucketMs,
     ...(snaps[0]!.latencyLocal ? { latencyLocal: addHistograms(snaps.map((s) => s.latencyLocal!)), latencyRelayed: addHistograms(snaps.map((s) => s.latencyRelayed!)) } : {}),
   };
+}
+
+/** The kernel's cumulative UDP receive-buffer drops (all sockets of the box), NaN where unreadable. */
+function udpRcvbufErrors(): number {
+  try {
+    const lines = readFileSync("/proc/net/snmp", "utf8").split("\n").filter((l) => l.startsWith("Udp:"));
+    const names = lines[0]!.split(/\s+/);
+    return Number(lines[1]!.split(/\s+/)[names.indexOf("RcvbufErrors")]);
+  } catch {
+    return NaN;
+  }
 }
 
 function addHistograms(hists: number[][]): number[] {
@@ -474,12 +487,14 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
     // Node idle cost with every connection up and media flowing only after: measured before start-media
     // (storms excepted, their media runs during the joins).
     const [m0, w0] = await Promise.all([metrics(server), snapAll()]);
+    const rcvbuf0 = udpRcvbufErrors();
     const s0 = sumSnapshots(w0);
     for (let t = 0; t < durationS; t++) {
       progress(`measuring ${t}/${durationS} s`);
       await new Promise((r) => setTimeout(r, 1000));
     }
     const [m1, w1] = await Promise.all([metrics(server), snapAll()]);
+    const rcvbuf1 = udpRcvbufErrors();
     const s1 = sumSnapshots(w1);
     const seconds = (m1.time_ms - m0.time_ms) / 1000;
     const cpuUs = m1.cpu_user_us + m1.cpu_system_us - (m0.cpu_user_us + m0.cpu_system_us);
@@ -530,6 +545,7 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
       const before = m0.perNode ?? [m0];
       row.relay = {
         nodes: nodes.length,
+        udpRcvbufErrorsPerS: (rcvbuf1 - rcvbuf0) / seconds,
         nodeCpuPercent: nodes.map((m, i) => ((m.cpu_user_us + m.cpu_system_us - before[i]!.cpu_user_us - before[i]!.cpu_system_us) / ((m.time_ms - before[i]!.time_ms) * 1000)) * 100),
         relaySentPps: rate("relay_packets_sent"),
         relayReceivedPps: rate("relay_packets_received"),
@@ -609,7 +625,7 @@ for (const [i, sc] of selected.entries()) {
       rows.push(row);
       log(
         `${sc.name.padEnd(11)} ${mode.padEnd(5)} ${f(row.forwardedPps).padStart(6)} pps  CPU ${f(row.cpuPercent).padStart(3)} %  ${f(row.cpuUsPerPacket, 1).padStart(6)} µs/pkt  loss ${f(row.lossPercent, 2)} %  connect ${f(row.connectMedianMs)} ms` +
-          (row.relay ? `  relay out/in ${f(row.relay.relaySentPps)}/${f(row.relay.relayReceivedPps)} pps, delay p50 local ${f(row.relay.localP50Ms, 2)} / relayed ${f(row.relay.relayedP50Ms, 2)} ms, node CPU ${row.relay.nodeCpuPercent.map((c) => f(c)).join("+")} %` : "") +
+          (row.relay ? `  relay out/in ${f(row.relay.relaySentPps)}/${f(row.relay.relayReceivedPps)} pps (NACK resent ${f(row.relay.relayNackResentPps)}), UDP rcvbuf drops ${f(row.relay.udpRcvbufErrorsPerS)}/s, delay p50 local ${f(row.relay.localP50Ms, 2)} / relayed ${f(row.relay.relayedP50Ms, 2)} ms, node CPU ${row.relay.nodeCpuPercent.map((c) => f(c)).join("+")} %` : "") +
           (mode === "sora" ? `  fast out ${f(row.fastSentShare * 100)} %, fast in ${f(row.fastReceivedPps)} pps` : "") +
           (row.connectPhasesMedianMs
             ? `  (connect steps: offer ${f(row.connectPhasesMedianMs.offer)}, answer ${f(row.connectPhasesMedianMs.answer)}, ICE ${f(row.connectPhasesMedianMs.ice)}, connected ${f(row.connectPhasesMedianMs.connected)} ms)`

@@ -6,6 +6,7 @@ import type { Logger } from "../logger.js";
 import { Peer } from "../sfu/peer.js";
 import type { Publication } from "../sfu/publication.js";
 import type { IceSocketPlan } from "../transport/ice-sockets.js";
+import { FastTransport } from "../transport/fast-transport.js";
 import {
   MAX_RELAY_MESSAGE_BYTES,
   parseRelayMessage,
@@ -33,6 +34,11 @@ const BACKOFF_MAX_MS = 5_000;
  * last pong: after this node's own event loop stalled (a busy box), the interval fires before the
  * pong waiting in the socket is read, and a clock check would drop a healthy link.
  */
+/**
+ * Kernel receive buffer of the relay PeerConnection's UDP socket: it carries every leg from A
+ * (all of A's publications), so a short stall of this node's loop overflows the 208 KiB default.
+ */
+const RELAY_RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024;
 const PING_INTERVAL_MS = 2_000;
 const MISSED_PINGS_LIMIT = 3;
 
@@ -129,6 +135,10 @@ export class RelayLink {
       videoCodec: this.deps.config.defaultVideoCodec,
       dataChannels: [],
       answerer: true,
+    });
+    const pc = this.peer.pc;
+    pc.iceConnectionStateChange.subscribe((state) => {
+      if (state === "connected") for (const dtls of pc.dtlsTransports) FastTransport.setReceiveBufferSize(dtls, RELAY_RECEIVE_BUFFER_BYTES);
     });
     ws.on("open", () => {
       this.deps.onOpened();
