@@ -18,6 +18,9 @@ import type { ClientSpec, ConnectPhases, WorkerReply, WorkerRequest, WorkerSnaps
 const HIST_BUCKET_MS = 0.1;
 const HIST_BUCKETS = 20_000; // up to 2 s
 const STAMP_AT = 4; // payload offset of the float64 send time (after a 1-byte VP8 descriptor + pad)
+/** Payload offset of the publisher's node index + 1 (relay scenarios; 0 = unknown), in the first block too. */
+const NODE_AT = STAMP_AT + 8;
+const PEEK_BYTES = NODE_AT + 1;
 
 const now = () => performance.timeOrigin + performance.now();
 setSrtpProfiles([SRTP_PROFILE_AES128_CM_HMAC_SHA1_80]);
@@ -31,9 +34,14 @@ interface StreamStats {
 
 const streams = new Map<string, StreamStats>();
 let latency = new Uint32Array(HIST_BUCKETS + 1);
+// Relay scenarios: delay of packets from a publisher on the subscriber's own node / on another node.
+let latencyLocal = new Uint32Array(HIST_BUCKETS + 1);
+let latencyRelayed = new Uint32Array(HIST_BUCKETS + 1);
+let relayScenario = false;
 let sentPackets = 0;
 
-function onMedia(key: string, buf: Buffer, length: number, headerLength: number): void {
+/** `node`: the subscriber's node index + 1 (0 outside relay scenarios). */
+function onMedia(key: string, buf: Buffer, length: number, headerLength: number, node = 0): void {
   const seq = (buf[2]! << 8) | buf[3]!;
   let s = streams.get(key);
   if (s === undefined) {
@@ -51,7 +59,14 @@ function onMedia(key: string, buf: Buffer, length: number, headerLength: number)
   if (length - headerLength >= STAMP_AT + 8) {
     const sent = buf.readDoubleBE(headerLength + STAMP_AT);
     const ms = now() - sent;
-    if (ms >= 0 && ms < 60_000) latency[Math.min(HIST_BUCKETS, Math.floor(ms / HIST_BUCKET_MS))]!++;
+    if (ms >= 0 && ms < 60_000) {
+      const bucket = Math.min(HIST_BUCKETS, Math.floor(ms / HIST_BUCKET_MS));
+      latency[bucket]!++;
+      if (node !== 0 && length - headerLength >= PEEK_BYTES) {
+        const from = buf[headerLength + NODE_AT]!;
+        if (from !== 0) (from === node ? latencyLocal : latencyRelayed)[bucket]!++;
+      }
+    }
   }
 }
 
@@ -65,13 +80,14 @@ const rawSockets: Socket[] = [];
 const publishers: { pub: Publisher; spec: NonNullable<ClientSpec["publish"]> }[] = [];
 let mediaTimer: NodeJS.Timeout | undefined;
 
-function stampedPayload(out: Buffer, at: number, size: number, kind: "audio" | "video"): void {
+function stampedPayload(out: Buffer, at: number, size: number, kind: "audio" | "video", node = 0): void {
   out.fill(0, at, at + size);
   if (kind === "video") out[at] = 0x10; // VP8 descriptor: S=1, no extensions (left alone by the SFU)
   out.writeDoubleBE(now(), at + STAMP_AT);
+  out[at + NODE_AT] = node;
 }
 
-function sraPublisher(pc: RTCPeerConnection): Publisher {
+function sraPublisher(pc: RTCPeerConnection, node: number): Publisher {
   const byKind = new Map<string, { t: RTCRtpTransceiver; seq: number; ts: number; pt: number; midId: number; mid: Buffer; astId: number }>();
   for (const t of pc.getTransceivers()) {
     if (t.currentDirection !== "sendonly" && t.direction !== "sendonly") continue;
@@ -92,7 +108,7 @@ function sraPublisher(pc: RTCPeerConnection): Publisher {
       s.seq = (s.seq + 1) & 0xffff;
       s.ts = (s.ts + (kind === "video" ? 3000 : 960)) >>> 0;
       const h = writeRtpHeader(buf, s.pt, kind === "video", s.seq, s.ts, s.t.sender.ssrc, s.midId, s.mid, s.astId, absSendTime(now()));
-      stampedPayload(buf, h, size, kind);
+      stampedPayload(buf, h, size, kind, node);
       if (fast.sendRtp(buf, h, h + size)) sentPackets++;
     },
   };
@@ -132,8 +148,9 @@ async function tapConnected(pc: RTCPeerConnection, spec: ClientSpec, connectMs: 
     throw new Error(`fast transport unavailable: ${states.join(",")}`);
   }
   const key = `${spec.id}`;
-  fast.claimAll((buf, length, headerLength) => onMedia(`${key}:${buf.readUInt32BE(8)}`, buf, length, headerLength), STAMP_AT + 8);
-  if (spec.publish) publishers.push({ pub: sraPublisher(pc), spec: spec.publish });
+  const node = spec.node === undefined ? 0 : spec.node + 1;
+  fast.claimAll((buf, length, headerLength) => onMedia(`${key}:${buf.readUInt32BE(8)}`, buf, length, headerLength, node), PEEK_BYTES);
+  if (spec.publish) publishers.push({ pub: sraPublisher(pc, node), spec: spec.publish });
   reply({ type: "joined", id: spec.id, connectMs, ...(phases ? { phases: { ...phases } } : {}) });
 }
 
@@ -203,7 +220,14 @@ function snapshot(): WorkerSnapshot {
   const hist = latency;
   latency = new Uint32Array(HIST_BUCKETS + 1);
   const cpu = process.cpuUsage();
-  return { timeMs: now(), cpuUs: cpu.user + cpu.system, received, expected, streams: streams.size, reordered, sent: sentPackets, latency: Array.from(hist), bucketMs: HIST_BUCKET_MS };
+  const snap: WorkerSnapshot = { timeMs: now(), cpuUs: cpu.user + cpu.system, received, expected, streams: streams.size, reordered, sent: sentPackets, latency: Array.from(hist), bucketMs: HIST_BUCKET_MS };
+  if (relayScenario) {
+    snap.latencyLocal = Array.from(latencyLocal);
+    snap.latencyRelayed = Array.from(latencyRelayed);
+    latencyLocal = new Uint32Array(HIST_BUCKETS + 1);
+    latencyRelayed = new Uint32Array(HIST_BUCKETS + 1);
+  }
+  return snap;
 }
 
 function reply(m: WorkerReply): void {
@@ -212,9 +236,10 @@ function reply(m: WorkerReply): void {
 
 process.on("message", (m: WorkerRequest) => {
   if (m.type === "join") {
+    relayScenario = m.urls !== undefined;
     for (const spec of m.clients) {
       setTimeout(() => {
-        const p = m.mode === "raw" ? joinRaw(spec, m.relayPort!) : m.mode === "janus" ? joinJanus(spec, m.url!, m.janusIceAddress!, m.janusRoom!) : joinSora(spec, m.url!);
+        const p = m.mode === "raw" ? joinRaw(spec, m.relayPort!) : m.mode === "janus" ? joinJanus(spec, m.url!, m.janusIceAddress!, m.janusRoom!) : joinSora(spec, m.urls?.[spec.node ?? 0] ?? m.url!);
         p.catch((err: unknown) => reply({ type: "joined", id: spec.id, connectMs: -1, error: String(err) }));
       }, spec.delayMs ?? 0);
     }

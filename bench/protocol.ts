@@ -7,13 +7,18 @@ export interface ClientSpec {
   /** Start this long after the join request (join storms). */
   delayMs?: number;
   publish?: { videoPps: number; videoSize: number; audioPps: number; audioSize: number };
+  /** Relay scenarios: index of the node (in the join request's `urls`) this client connects to. */
+  node?: number;
 }
 
-/** Our media node, the raw UDP relay baseline, or Janus's VideoRoom (fan-out scenarios only). */
-export type ServerMode = "sora" | "raw" | "janus";
+/**
+ * Our media node, the raw UDP relay baseline, or Janus's VideoRoom (fan-out scenarios only).
+ * Relay scenarios: `sora` is the cluster (3 node processes), `single` the same clients on one node.
+ */
+export type ServerMode = "sora" | "single" | "raw" | "janus";
 
 export type WorkerRequest =
-  | { type: "join"; mode: ServerMode; url?: string; relayPort?: number; janusRoom?: number; janusIceAddress?: string; clients: ClientSpec[] }
+  | { type: "join"; mode: ServerMode; url?: string; /** Relay scenarios: one signaling URL per node. */ urls?: string[]; relayPort?: number; janusRoom?: number; janusIceAddress?: string; clients: ClientSpec[] }
   | { type: "start-media" }
   | { type: "snapshot" }
   | { type: "stop" };
@@ -33,6 +38,12 @@ export interface WorkerSnapshot {
   /** One-way delay histogram since the previous snapshot. */
   latency: number[];
   bucketMs: number;
+  /**
+   * Relay scenarios: the same delay histogram split by path, for packets whose publisher is on the
+   * subscriber's node (`local`) and on another node (`relayed`, one relay hop).
+   */
+  latencyLocal?: number[];
+  latencyRelayed?: number[];
 }
 
 /** ms from the client's connect() to: the offer, the answer sent, ICE connected, DTLS/PC connected. */

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { relayTable } from "./relay-table.js";
 import type { Row } from "./run.js";
 
 // Markdown tables from bench JSON results (docs/performance.md):
@@ -31,7 +32,7 @@ lines.push(
 );
 for (const sc of scenarios) {
   const r = main.rows.find((x) => x.scenario === sc && x.server === "sora");
-  if (!r) continue;
+  if (!r || r.relay) continue;
   const raw = main.rows.find((x) => x.scenario === sc && x.server === "raw");
   const w = compare?.rows.find((x) => x.scenario === sc && x.server === "sora");
   lines.push(
@@ -85,4 +86,7 @@ if (janusScenarios.length > 0) {
     }
   }
 }
+// Relay scenarios (cluster and its one-node reference) get a table of their own.
+const relayRows = relayTable(main.rows);
+if (relayRows) console.log(`\n${relayRows}`);
 console.log(`\n${main.date}, Node ${main.node}, node args: ${main.nodeArgs.join(" ") || "(default)"}${compare ? `; comparison: ${compare.nodeArgs.join(" ")}` : ""}`);

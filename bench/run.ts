@@ -1,8 +1,10 @@
 import { fork, spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
+import { ClusterEdge } from "./cluster-edge.js";
+import { relayTable } from "./relay-table.js";
 import { JANUS_ROOM, janusAvailable, procMetrics, removeJanusConfig, startJanus, type JanusServer } from "./janus-server.js";
 import type { ClientSpec, ConnectPhases, ServerMode, WorkerReply, WorkerRequest, WorkerSnapshot } from "./protocol.js";
 import { maxBetween, quantileBetween, type HistogramSnapshot } from "../media-node/src/metrics/bucket-histogram.js";
@@ -36,7 +38,9 @@ const opts = program.opts<{ quick?: boolean; only?: string; duration?: string; r
 
 interface Scenario {
   name: string;
-  kind: "fanout" | "room" | "storm";
+  kind: "fanout" | "room" | "storm" | "relay";
+  /** Relay scenarios: node processes (clients carry their node index); 1 otherwise. */
+  nodes?: number;
   clients: ClientSpec[];
   /** Packets each subscriber-side stream is expected to carry per second (for the label). */
   description: string;
@@ -85,11 +89,45 @@ function storm(n: number, overMs: number): Scenario {
   return { name: ch, kind: "storm", clients, description: `1 publisher, ${n} subscribers joining within ${overMs / 1000} s` };
 }
 
+/** Node processes of the relay scenarios (the publisher's node is node 0, "A"). */
+const RELAY_NODES = 3;
+
+/** `relay-fanout-N`: one publisher on node A, N recvonly subscribers spread evenly over the nodes. */
+function relayFanout(n: number): Scenario {
+  // Three node processes and the clients share this box's two cores: hold the forwarded load near
+  // 10 k pkt/s (1 → 300: video 17 + audio 16 pps) and join 80 ms apart (12.5 joins/s over 3 nodes: werift clients on this shared box fail DTLS at 40/s).
+  const perSubscriber = Math.min(250, Math.round(10_000 / n));
+  const audioPps = Math.min(AUDIO_PPS, Math.floor(perSubscriber / 2));
+  const videoPps = perSubscriber - audioPps;
+  const name = `relay-fanout-${n}`;
+  const clients: ClientSpec[] = [{ id: "pub", channelId: name, role: "sendonly", node: 0, publish: { videoPps, videoSize: VIDEO_SIZE, audioPps, audioSize: AUDIO_SIZE } }];
+  for (let i = 0; i < n; i++) clients.push({ id: `sub${i}`, channelId: name, role: "recvonly", node: i % RELAY_NODES, delayMs: 300 + i * 80 });
+  return { name, kind: "relay", nodes: RELAY_NODES, clients, description: `1 → ${n} over ${RELAY_NODES} nodes (publisher on A), video ${videoPps} pps × ${VIDEO_SIZE} B + audio ${audioPps} pps` };
+}
+
+/**
+ * `relay-room-K`: K sendrecv clients spread evenly over the nodes, everyone receives everyone. The
+ * per-publisher rate keeps the forwarded total near 10 k pkt/s (K = 30: 29 × 30 streams of 11 pps).
+ */
+function relayRoom(k: number): Scenario {
+  const perPublisher = Math.max(10, Math.round(10_000 / (k * (k - 1))));
+  const audioPps = Math.min(AUDIO_PPS, Math.floor(perPublisher / 2));
+  const videoPps = Math.min(150, perPublisher - audioPps);
+  const name = `relay-room-${k}`;
+  const clients: ClientSpec[] = [];
+  for (let i = 0; i < k; i++) {
+    clients.push({ id: `p${i}`, channelId: name, role: "sendrecv", node: i % RELAY_NODES, delayMs: i * 150, publish: { videoPps, videoSize: VIDEO_SIZE, audioPps, audioSize: AUDIO_SIZE } });
+  }
+  return { name, kind: "relay", nodes: RELAY_NODES, clients, description: `${k} × sendrecv over ${RELAY_NODES} nodes, video ${videoPps} pps + audio ${audioPps} pps each` };
+}
+
 const scenarios: Scenario[] = opts.quick
-  ? [fanout(1), fanout(10), fanout(100), room(4), storm(20, 2000)]
-  : [fanout(1), fanout(10), fanout(50), fanout(100), fanout(200), room(4), room(10), storm(50, 5000), fanout(10, true), fanout(50, true), fanout(100, true), fanout(200, true)];
+  ? [fanout(1), fanout(10), fanout(100), room(4), storm(20, 2000), relayFanout(60), relayRoom(9)]
+  : [fanout(1), fanout(10), fanout(50), fanout(100), fanout(200), room(4), room(10), storm(50, 5000), fanout(10, true), fanout(50, true), fanout(100, true), fanout(200, true), relayFanout(300), relayRoom(30)];
 const only = opts.only?.split(",");
 function byName(name: string): Scenario | undefined {
+  const r = /^relay-(fanout|room)-(\d+)$/.exec(name);
+  if (r) return r[1] === "fanout" ? relayFanout(Number(r[2])) : relayRoom(Number(r[2]));
   const m = /^(fanout|iso|room|storm)-(\d+)$/.exec(name);
   if (!m) return undefined;
   const n = Number(m[2]);
@@ -119,6 +157,11 @@ interface Server {
   url?: string;
   relayPort?: number;
   janus?: JanusServer;
+  /** Relay scenarios: each node's signaling URL (all the one node's for `single`). */
+  urls?: string[];
+  /** Relay scenarios on the cluster: its node processes and the scripted edge they link to. */
+  nodes?: Server[];
+  edge?: ClusterEdge;
 }
 
 /** A UDP port free on 127.0.0.1 right now (the node's shared ICE port; it binds it a moment later). */
@@ -131,17 +174,36 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-async function startServer(mode: ServerMode, logName: string): Promise<Server> {
+/** Relay scenarios: a scripted edge (bench/cluster-edge.ts) and `count` node processes linked to it. */
+async function startCluster(count: number, logName: string): Promise<Server> {
+  const edge = new ClusterEdge();
+  await edge.listening();
+  const nodes: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) nodes.push(await startServer("sora", `${logName}-node${i}`, ["--edge-url", edge.url]));
+    for (let t = 0; edge.nodeCount < count; t++) {
+      if (t > 200) throw new Error(`only ${edge.nodeCount} of ${count} nodes linked to the bench edge`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (err) {
+    await Promise.all(nodes.map(stopServer));
+    edge.close();
+    throw err;
+  }
+  return { proc: nodes[0]!.proc, url: nodes[0]!.url, urls: nodes.map((n) => n.url!), nodes, edge };
+}
+
+async function startServer(mode: ServerMode, logName: string, extraArgs: string[] = []): Promise<Server> {
   if (mode === "janus") {
     mkdirSync(join(root, "bench/results"), { recursive: true });
     const janus = await startJanus(createWriteStream(join(root, "bench/results", `${logName}.log`)), Number(opts.janusEventLoops ?? 0));
     return { proc: janus.proc, url: janus.url, janus };
   }
   const args =
-    mode === "sora"
-      ? [...tsxImport, ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`] : []), join(root, "media-node/src/main.ts"), "--port", "0", "--default-video-codec", "VP8", ...(opts.udpMux ? ["--udp-port", String(await freeUdpPort())] : []), ...(opts.nodeArg ?? [])]
+    mode === "sora" || mode === "single"
+      ? [...tsxImport, ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`] : []), join(root, "media-node/src/main.ts"), "--port", "0", "--default-video-codec", "VP8", ...(opts.udpMux ? ["--udp-port", String(await freeUdpPort())] : []), ...extraArgs, ...(opts.nodeArg ?? [])]
       : [...tsxImport, join(root, "bench/udp-relay.ts")];
-  const proc = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "warn" } });
+  const proc = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "warn", NODE_SECRET: "bench-node-secret" } });
   mkdirSync(join(root, "bench/results"), { recursive: true });
   const logFile = createWriteStream(join(root, "bench/results", `${logName}.log`));
   proc.stdout!.pipe(logFile);
@@ -167,6 +229,11 @@ async function startServer(mode: ServerMode, logName: string): Promise<Server> {
 }
 
 async function stopServer(s: Server): Promise<void> {
+  if (s.nodes) {
+    await Promise.all(s.nodes.map(stopServer));
+    s.edge?.close();
+    return;
+  }
   if (s.proc.exitCode === null && s.proc.signalCode === null) {
     const exited = new Promise((r) => s.proc.once("exit", r));
     s.proc.kill("SIGTERM");
@@ -190,9 +257,25 @@ interface Metrics {
   fast_rtp_sent?: number;
   fast_rtp_received?: number;
   fast_send_drops?: number;
+  /** Cluster relay counters (docs/relay.md), per node; summed over the nodes for a cluster. */
+  relay_packets_sent?: number;
+  relay_packets_received?: number;
+  relay_nack_packets_resent?: number;
+  relay_legs_sending?: number;
+  relay_links?: number;
+  /** A cluster's reads, one per node (the fields above are their sums). */
+  perNode?: Metrics[];
 }
 
+const SUMMED = ["cpu_user_us", "cpu_system_us", "rss_bytes", "connections", "fast_rtp_sent", "fast_rtp_received", "relay_packets_sent", "relay_packets_received", "relay_nack_packets_resent", "relay_legs_sending", "relay_links"] as const;
+
 async function metrics(s: Server): Promise<Metrics> {
+  if (s.nodes) {
+    const perNode = await Promise.all(s.nodes.map(metrics));
+    const sum: Metrics = { ...perNode[0]!, time_ms: Math.max(...perNode.map((m) => m.time_ms)), perNode };
+    for (const k of SUMMED) sum[k] = perNode.reduce((a, m) => a + (m[k] ?? 0), 0);
+    return sum;
+  }
   if (s.janus) return { ...procMetrics(s.proc.pid!), connections: NaN };
   const res = await fetch(s.metricsUrl!);
   return (await res.json()) as Metrics;
@@ -200,6 +283,8 @@ async function metrics(s: Server): Promise<Metrics> {
 
 /** Event-loop delay p99 / max (ms) between two reads, to the histogram's bucket resolution (NaN for Janus). */
 function loopDelayMs(from: Metrics, to: Metrics, which: "p99" | "max"): number {
+  // A cluster: the worst node's.
+  if (to.perNode) return Math.max(...to.perNode.map((m, i) => loopDelayMs(from.perNode![i]!, m, which)));
   if (!to.event_loop_delay) return NaN;
   const seconds = which === "p99" ? quantileBetween(from.event_loop_delay, to.event_loop_delay, 0.99) : maxBetween(from.event_loop_delay, to.event_loop_delay);
   return seconds * 1000;
@@ -282,6 +367,28 @@ export interface Row {
   idleCpuPercent: number;
   /** CPU per forwarded packet net of that idle cost. */
   netCpuUsPerPacket: number;
+  /** Relay scenarios (cluster and single-node reference); the CPU fields above are summed over the nodes. */
+  relay?: RelayFigures;
+  /** Relay scenarios: each client's join (node index, connect ms or -1 with the error, connect steps). */
+  joins?: { id: string; node?: number; connectMs: number; error?: string; phases?: ConnectPhases }[];
+}
+
+export interface RelayFigures {
+  nodes: number;
+  /** Kernel UDP receive-buffer drops per second over the window, box-wide (/proc/net/snmp RcvbufErrors; other runs count too). */
+  udpRcvbufErrorsPerS: number;
+  /** Each node's CPU over the window (% of one core), node A (the first publisher's) first. */
+  nodeCpuPercent: number[];
+  /** Relay RTP per second over the window, summed over the nodes (0 on one node). */
+  relaySentPps: number;
+  relayReceivedPps: number;
+  relayNackResentPps: number;
+  relayLegsSending: number;
+  /** One-way delay p50/p99 of packets from a publisher on the subscriber's node / on another node. */
+  localP50Ms: number;
+  localP99Ms: number;
+  relayedP50Ms: number;
+  relayedP99Ms: number;
 }
 
 /** Where connect time goes: the median of each step over the clients that reported steps. */
@@ -322,13 +429,32 @@ function sumSnapshots(snaps: WorkerSnapshot[]): WorkerSnapshot {
     sent: snaps.reduce((a, s) => a + s.sent, 0),
     latency,
     bucketMs: snaps[0]!.bucketMs,
+    ...(snaps[0]!.latencyLocal ? { latencyLocal: addHistograms(snaps.map((s) => s.latencyLocal!)), latencyRelayed: addHistograms(snaps.map((s) => s.latencyRelayed!)) } : {}),
   };
+}
+
+/** The kernel's cumulative UDP receive-buffer drops (all sockets of the box), NaN where unreadable. */
+function udpRcvbufErrors(): number {
+  try {
+    const lines = readFileSync("/proc/net/snmp", "utf8").split("\n").filter((l) => l.startsWith("Udp:"));
+    const names = lines[0]!.split(/\s+/);
+    return Number(lines[1]!.split(/\s+/)[names.indexOf("RcvbufErrors")]);
+  } catch {
+    return NaN;
+  }
+}
+
+function addHistograms(hists: number[][]): number[] {
+  const out = new Array<number>(hists[0]!.length).fill(0);
+  for (const h of hists) h.forEach((v, i) => (out[i] += v));
+  return out;
 }
 
 async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
   progressLabel = `[${sc.name} ${mode}]`;
   progress("starting server");
-  const server = await startServer(mode, `${sc.name}-${mode}`);
+  const server = sc.kind === "relay" && mode === "sora" ? await startCluster(sc.nodes ?? RELAY_NODES, `${sc.name}-${mode}`) : await startServer(mode, `${sc.name}-${mode}`);
+  if (sc.kind === "relay") server.urls ??= Array.from({ length: sc.nodes ?? RELAY_NODES }, () => server.url!);
   const workerCount = Number(process.env.BENCH_WORKERS ?? (sc.clients.length > 30 ? 2 : 1));
   const workers = Array.from({ length: workerCount }, () => new Worker());
   try {
@@ -337,7 +463,7 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
     const idle = await metrics(server);
     const parts: ClientSpec[][] = workers.map(() => []);
     sc.clients.forEach((c, i) => parts[i % workerCount]!.push(c));
-    workers.forEach((w, i) => w.send({ type: "join", mode, url: server.url, relayPort: server.relayPort, janusRoom: JANUS_ROOM, janusIceAddress: server.janus?.iceAddress, clients: parts[i]! }));
+    workers.forEach((w, i) => w.send({ type: "join", mode, url: server.url, ...(server.urls ? { urls: server.urls } : {}), relayPort: server.relayPort, janusRoom: JANUS_ROOM, janusIceAddress: server.janus?.iceAddress, clients: parts[i]! }));
     const total = sc.clients.length;
     const joinStarted = Date.now();
     let stormStart: Metrics | undefined;
@@ -375,12 +501,14 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
     // Node idle cost with every connection up and media flowing only after: measured before start-media
     // (storms excepted, their media runs during the joins).
     const [m0, w0] = await Promise.all([metrics(server), snapAll()]);
+    const rcvbuf0 = udpRcvbufErrors();
     const s0 = sumSnapshots(w0);
     for (let t = 0; t < durationS; t++) {
       progress(`measuring ${t}/${durationS} s`);
       await new Promise((r) => setTimeout(r, 1000));
     }
     const [m1, w1] = await Promise.all([metrics(server), snapAll()]);
+    const rcvbuf1 = udpRcvbufErrors();
     const s1 = sumSnapshots(w1);
     const seconds = (m1.time_ms - m0.time_ms) / 1000;
     const cpuUs = m1.cpu_user_us + m1.cpu_system_us - (m0.cpu_user_us + m0.cpu_system_us);
@@ -396,7 +524,7 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
     const expected = s1.expected - s0.expected;
     const receivedRaw = s1.received - s0.received;
     const connectTimes = joined.filter((j) => j.connectMs >= 0).map((j) => j.connectMs);
-    const connections = mode === "sora" ? m1.connections : total;
+    const connections = mode === "sora" || mode === "single" ? m1.connections : total;
     const row: Row = {
       scenario: sc.name,
       server: mode,
@@ -426,6 +554,26 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
       fastReceivedPps: ((m1.fast_rtp_received ?? 0) - (m0.fast_rtp_received ?? 0)) / seconds,
       fastSendDrops: (m1.fast_send_drops ?? 0) - (m0.fast_send_drops ?? 0),
     };
+    if (sc.kind === "relay") {
+      const rate = (k: "relay_packets_sent" | "relay_packets_received" | "relay_nack_packets_resent") => ((m1[k] ?? 0) - (m0[k] ?? 0)) / seconds;
+      const nodes = m1.perNode ?? [m1];
+      const before = m0.perNode ?? [m0];
+      row.relay = {
+        nodes: nodes.length,
+        udpRcvbufErrorsPerS: (rcvbuf1 - rcvbuf0) / seconds,
+        nodeCpuPercent: nodes.map((m, i) => ((m.cpu_user_us + m.cpu_system_us - before[i]!.cpu_user_us - before[i]!.cpu_system_us) / ((m.time_ms - before[i]!.time_ms) * 1000)) * 100),
+        relaySentPps: rate("relay_packets_sent"),
+        relayReceivedPps: rate("relay_packets_received"),
+        relayNackResentPps: rate("relay_nack_packets_resent"),
+        relayLegsSending: m1.relay_legs_sending ?? 0,
+        localP50Ms: histPercentile(s1.latencyLocal ?? [], s1.bucketMs, 50),
+        localP99Ms: histPercentile(s1.latencyLocal ?? [], s1.bucketMs, 99),
+        relayedP50Ms: histPercentile(s1.latencyRelayed ?? [], s1.bucketMs, 50),
+        relayedP99Ms: histPercentile(s1.latencyRelayed ?? [], s1.bucketMs, 99),
+      };
+      const nodeOf = new Map(sc.clients.map((c) => [c.id, c.node]));
+      row.joins = joined.map((j) => ({ ...j, node: nodeOf.get(j.id), error: j.error?.slice(0, 200) }));
+    }
     return row;
   } finally {
     progress("stopping");
@@ -481,8 +629,10 @@ const throughJanus = (sc: Scenario) => !!opts.janus && sc.kind === "fanout" && (
 const rows: Row[] = [];
 const started = Date.now();
 for (const [i, sc] of selected.entries()) {
-  for (const mode of ["sora", "raw", "janus"] as const) {
-    if (mode === "raw" && (!opts.raw || sc.kind === "storm")) continue;
+  for (const mode of ["sora", "single", "raw", "janus"] as const) {
+    // Relay scenarios: the cluster, then the same clients on one node (the reference for the relay's share).
+    if (mode === "single" && sc.kind !== "relay") continue;
+    if (mode === "raw" && (!opts.raw || sc.kind === "storm" || sc.kind === "relay")) continue;
     if (mode === "janus" && !throughJanus(sc)) continue;
     progressLabel = `[${i + 1}/${selected.length} ${sc.name} ${mode}]`;
     try {
@@ -490,6 +640,7 @@ for (const [i, sc] of selected.entries()) {
       rows.push(row);
       log(
         `${sc.name.padEnd(11)} ${mode.padEnd(5)} ${f(row.forwardedPps).padStart(6)} pps  CPU ${f(row.cpuPercent).padStart(3)} %  ${f(row.cpuUsPerPacket, 1).padStart(6)} µs/pkt  loss ${f(row.lossPercent, 2)} %  connect ${f(row.connectMedianMs)} ms` +
+          (row.relay ? `  relay out/in ${f(row.relay.relaySentPps)}/${f(row.relay.relayReceivedPps)} pps (NACK resent ${f(row.relay.relayNackResentPps)}), UDP rcvbuf drops ${f(row.relay.udpRcvbufErrorsPerS)}/s, delay p50 local ${f(row.relay.localP50Ms, 2)} / relayed ${f(row.relay.relayedP50Ms, 2)} ms, node CPU ${row.relay.nodeCpuPercent.map((c) => f(c)).join("+")} %` : "") +
           (mode === "sora" ? `  fast out ${f(row.fastSentShare * 100)} %, fast in ${f(row.fastReceivedPps)} pps, send drops ${row.fastSendDrops ?? 0}` : "") +
           (row.connectPhasesMedianMs
             ? `  (connect steps: offer ${f(row.connectPhasesMedianMs.offer)}, answer ${f(row.connectPhasesMedianMs.answer)}, ICE ${f(row.connectPhasesMedianMs.ice)}, connected ${f(row.connectPhasesMedianMs.connected)} ms)`
@@ -502,6 +653,8 @@ for (const [i, sc] of selected.entries()) {
 }
 log("");
 log(table(rows));
+const relayRows = relayTable(rows);
+if (relayRows) log(`\nCluster relay (CPU summed over the node processes; relay share and one hop as in bench/relay-table.ts):\n${relayRows}`);
 log(`\n${selected.length} scenarios in ${((Date.now() - started) / 1000).toFixed(0)} s; node: ${opts.udpMux ? "one UDP port (udp_port)" : "a UDP socket per connection"}, native fast path ${process.env.SFU_NATIVE_FAST_PATH === "0" ? "off" : "on if built"}; node args: ${(opts.nodeArg ?? []).join(" ") || "(default)"}`);
 const out = opts.out ?? join(root, "bench/results", `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
 mkdirSync(dirname(out), { recursive: true });

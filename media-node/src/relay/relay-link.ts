@@ -6,6 +6,7 @@ import type { Logger } from "../logger.js";
 import { Peer } from "../sfu/peer.js";
 import type { Publication } from "../sfu/publication.js";
 import type { IceSocketPlan } from "../transport/ice-sockets.js";
+import { FastTransport } from "../transport/fast-transport.js";
 import {
   MAX_RELAY_MESSAGE_BYTES,
   parseRelayMessage,
@@ -27,11 +28,22 @@ import { RemoteMember } from "./remote-member.js";
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
 /**
- * A silent peer (its host gone without closing TCP) is noticed by ping: a link without a pong for
- * LIVENESS_TIMEOUT_MS is dropped, so B's clients get connection.destroyed for A's within seconds.
+ * A silent peer (its host gone without closing TCP) is noticed by ping: a link whose last
+ * MISSED_PINGS_LIMIT pings (one per PING_INTERVAL_MS) went unanswered is dropped, so B's clients
+ * get connection.destroyed for A's within seconds. Counted in pings, not wall-clock time since the
+ * last pong: after this node's own event loop stalled (a busy box), the interval fires before the
+ * pong waiting in the socket is read, and a clock check would drop a healthy link.
  */
+/**
+ * Kernel receive buffer of the relay PeerConnection's UDP socket: it carries every leg from A
+ * (all of A's publications), so a short stall of this node's loop overflows the 208 KiB default
+ * (≈ 90 datagrams of 1.1 KB: 45 ms at 2 000 pkt/s). 512 KiB (the kernel doubles it: ≈ 450
+ * datagrams, 150–250 ms at 2–3 k pkt/s) absorbs stalls without queueing seconds of media when the
+ * node is behind for good (4 MiB held 1.2 s of relayed packets in an overloaded bench run).
+ */
+const RELAY_RECEIVE_BUFFER_BYTES = 512 * 1024;
 const PING_INTERVAL_MS = 2_000;
-const LIVENESS_TIMEOUT_MS = 6_000;
+const MISSED_PINGS_LIMIT = 3;
 
 /** What a link does to its Channel (relay/channel-relay.ts implements it). */
 export interface RelayLinkHost {
@@ -79,7 +91,8 @@ export class RelayLink {
   private demandSent?: string;
   private demandScheduled = false;
   private pingTimer?: NodeJS.Timeout;
-  private lastPongMs = 0;
+  /** Pings sent since the last pong. */
+  private pingsUnanswered = 0;
 
   constructor(
     private readonly channelId: string,
@@ -128,20 +141,25 @@ export class RelayLink {
       dataChannels: [],
       answerer: true,
     });
+    const pc = this.peer.pc;
+    pc.iceConnectionStateChange.subscribe((state) => {
+      if (state === "connected") for (const dtls of pc.dtlsTransports) FastTransport.setReceiveBufferSize(dtls, RELAY_RECEIVE_BUFFER_BYTES);
+    });
     ws.on("open", () => {
       this.deps.onOpened();
-      this.lastPongMs = Date.now();
+      this.pingsUnanswered = 0;
       this.pingTimer = setInterval(() => {
-        if (Date.now() - this.lastPongMs > LIVENESS_TIMEOUT_MS) {
+        if (this.pingsUnanswered >= MISSED_PINGS_LIMIT) {
           this.deps.log.warn({ node: this.node.node_name, channel_id: this.channelId }, "relay link silent: dropped");
           ws.terminate();
           return;
         }
+        this.pingsUnanswered++;
         ws.ping();
       }, PING_INTERVAL_MS);
       this.pingTimer.unref();
     });
-    ws.on("pong", () => (this.lastPongMs = Date.now()));
+    ws.on("pong", () => (this.pingsUnanswered = 0));
     ws.on("message", (data, isBinary) => {
       const message = isBinary ? undefined : parseRelayMessage(relayServerMessageSchema, data.toString());
       if (!message) {

@@ -165,6 +165,22 @@ export class FastTransport {
     return fast ?? undefined;
   }
 
+  /**
+   * Raises the kernel receive buffer of a DTLS transport's nominated ICE pair's UDP socket (a relay
+   * leg's socket carries many streams; the 208 KiB default overflows when the node's loop stalls
+   * briefly). False when there is no nominated UDP pair yet.
+   */
+  static setReceiveBufferSize(dtls: RTCDtlsTransport, bytes: number): boolean {
+    const socket = (dtls.iceTransport.connection as unknown as IceConnectionLike).nominated?.protocol?.transport?.socket;
+    if (socket === undefined) return false;
+    try {
+      if (socket.getRecvBufferSize() < bytes) socket.setRecvBufferSize(bytes);
+      return true;
+    } catch {
+      return false; // a closed socket
+    }
+  }
+
   private pair(): NominatedPair | undefined {
     const connection = this.dtls.iceTransport.connection as unknown as IceConnectionLike;
     if (connection.state === "closed" || connection.state === "failed" || this.dtls.state !== "connected") return undefined;
