@@ -1,3 +1,4 @@
+import { createSocket } from "node:dgram";
 import { createServer } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RtpHeader, RtpPacket, type RTCRtpTransceiver } from "werift";
@@ -10,7 +11,8 @@ import { LossyEgress } from "../support/lossy-egress.js";
 import { WeriftSoraClient } from "../support/werift-sora-client.js";
 import { until } from "../support/wait.js";
 
-// Cluster relay, media-node side (docs/relay.md): two in-process nodes on ephemeral ports, each
+// Cluster relay, media-node side (docs/relay.md): two in-process nodes on ephemeral ports (each
+// with one shared ICE UDP port, as deployed), each
 // linked to its own scripted edge (test/support/edge-peer.ts) that answers `place` with the live
 // session and sends set_channel_nodes as the edge's ChannelObject would. werift clients publish
 // on node A and subscribe on node B.
@@ -36,10 +38,22 @@ const webhookReceiver = createServer((req, res) => {
   });
 });
 
+/** A UDP port free on 127.0.0.1 now: each node's one shared ICE port (udp_port), as deployed. */
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket("udp4");
+  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", () => r()));
+  const port = socket.address().port;
+  await new Promise<void>((r) => socket.close(() => r()));
+  return port;
+}
+
 async function startNode(edge: EdgePeer, relayLegLoss: boolean, name: string): Promise<MediaNode> {
   await new Promise((r) => (edge.server.address() ? r(undefined) : edge.server.once("listening", r)));
   const node = new MediaNode({
     port: 0,
+    // Clients on the node's one ICE port, as infra/node deploys it; relay legs take their own
+    // sockets (node-relay.ts relaySocketPlan): this suite failed on the shared port before that.
+    udpPort: await freeUdpPort(),
     edgeUrl: edge.url,
     nodeSecret: "s",
     webhooks: { sessionUrl: `http://127.0.0.1:${(webhookReceiver.address() as { port: number }).port}/${name}` },

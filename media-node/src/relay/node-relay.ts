@@ -4,6 +4,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import type { ChannelNode, NodeCommand } from "../../../shared/control-protocol.js";
 import type { NodeConfig } from "../config.js";
+import type { IceSocketPlan } from "../transport/ice-sockets.js";
 import type { Logger } from "../logger.js";
 import type { Channel } from "../sfu/channel.js";
 import type { Sfu } from "../sfu/sfu.js";
@@ -51,7 +52,7 @@ export class NodeRelay {
       link: {
         config: this.config,
         log: this.log,
-        iceSockets: this.sfu.iceSockets,
+        iceSockets: relaySocketPlan(this.sfu.iceSockets),
         nodeName: () => this.config.nodeName,
         onOpened: () => this.counters.relay_links_opened++,
         onBadMessage: () => this.counters.relay_bad_messages++,
@@ -59,7 +60,7 @@ export class NodeRelay {
       serving: {
         config: this.config,
         log: this.log,
-        iceSockets: this.sfu.iceSockets,
+        iceSockets: relaySocketPlan(this.sfu.iceSockets),
         onBadMessage: () => this.counters.relay_bad_messages++,
       },
       deliverMessage: (ch, m) => this.deliverMessage(ch, m),
@@ -140,6 +141,18 @@ export class NodeRelay {
     for (const ws of this.wss.clients) ws.terminate();
     this.wss.close();
   }
+}
+
+/**
+ * Relay PeerConnections get a UDP socket each (the node's port range, else an ephemeral port), not
+ * the node's shared ICE port: two nodes that pull each other have two PeerConnections between the
+ * same two shared ports, and the mux routes DTLS/SRTP by source address alone, so it cannot tell
+ * them apart (the handshakes failed). Same bind and announced addresses as clients' sockets.
+ */
+export function relaySocketPlan(plan: IceSocketPlan | undefined): IceSocketPlan | undefined {
+  if (!plan?.mux) return plan;
+  const { mux: _mux, ...perConnection } = plan;
+  return perConnection;
 }
 
 function sameToken(expected: string, given: string): boolean {
