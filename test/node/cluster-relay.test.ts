@@ -364,7 +364,7 @@ describe("relay legs follow demand", () => {
 });
 
 describe("simulcast across nodes", () => {
-  it("each layer of A's simulcast sender arrives on B as that layer (r0..r2 from three m-lines); B's subscribers get the rid they chose", async () => {
+  it("each layer of A's simulcast sender arrives on B as that layer (r0..r2 from three m-lines), only the layers B's subscribers need; each gets the rid it chose", async () => {
     const { publisher, subscriber: r2 } = await spanChannel("relay-simulcast", {
       publisherExtra: { extra: { simulcast: true } },
       subscriberExtra: { extra: { simulcast: true, simulcast_rid: "r2" } },
@@ -397,21 +397,30 @@ describe("simulcast across nodes", () => {
       const at2 = seen(r2);
       const at0 = seen(r0);
       await until("video at both", () => r2.packetsFrom(pubId, "video") > 30 && r0.packetsFrom(pubId, "video") > 30, 10_000);
-      // Until every layer has arrived on B a subscriber is given the nearest one (as on one node); from then on its own.
-      await until("B's three layers live", () => {
-        const remote = nodeB.sfu.channels.get("relay-simulcast")!.remoteMembers.get(pubId)!.publications.find((p) => p.kind === "video")!;
-        return remote.layers.every((l) => l.packetsReceived > 20);
-      });
+      const remote = nodeB.sfu.channels.get("relay-simulcast")!.remoteMembers.get(pubId)!.publications.find((p) => p.kind === "video")!;
+      // B needs r0 and r2 (its subscribers' rids): A sends those layers and pauses r1's leg.
+      await until("r0 and r2 live on B", () => remote.layers[0]!.packetsReceived > 20 && remote.layers[2]!.packetsReceived > 20);
       await new Promise((r) => setTimeout(r, 300)); // the next keyframe (every 100 ms) completes any switch
+      const r1Before = remote.layers[1]!.packetsReceived;
       at2.clear();
       at0.clear();
       const [was2, was0] = [r2.packetsFrom(pubId, "video"), r0.packetsFrom(pubId, "video")];
       await until("more video at both", () => r2.packetsFrom(pubId, "video") > was2 + 30 && r0.packetsFrom(pubId, "video") > was0 + 30, 10_000);
       expect([...at2]).toEqual([2]);
       expect([...at0]).toEqual([0]);
-      const remote = nodeB.sfu.channels.get("relay-simulcast")!.remoteMembers.get(pubId)!.publications.find((p) => p.kind === "video")!;
-      expect(remote.layers.map((l) => l.packetsReceived > 0)).toEqual([true, true, true]);
+      expect(remote.layers[1]!.packetsReceived).toBe(r1Before); // not demanded: not sent
       expect(new Set(remote.layers.map((l) => l.ssrc)).size).toBe(3);
+
+      // r0's viewer asks for r1 (the edge's set_rid_requests): B demands it, A resumes that leg
+      // (with a keyframe request), and the viewer switches to it.
+      expect((await edgeB.command({ name: "set_rid_requests", channel_id: "relay-simulcast", requests: [{ recv_connection_id: r0.connectionId, rid: "r1" }] })).ok).toBe(true);
+      await until("r1 flows to B", () => remote.layers[1]!.packetsReceived > r1Before + 20, 10_000);
+      await until("r0's viewer gets layer 1", () => at0.has(1), 10_000);
+      // …and r0, needed by nobody now, stops once the switch is done.
+      await new Promise((r) => setTimeout(r, 500));
+      const r0Now = remote.layers[0]!.packetsReceived;
+      await new Promise((r) => setTimeout(r, 300));
+      expect(remote.layers[0]!.packetsReceived).toBe(r0Now);
     } finally {
       clearInterval(timer);
     }

@@ -13,6 +13,7 @@ import {
   RELAY_CLOSE,
   relayServerMessageSchema,
   type RelayClientMessage,
+  type RelayDemandTrack,
   type RelayMember,
   type RelayServerMessage,
   type RelayTrack,
@@ -252,7 +253,7 @@ export class RelayLink {
 
   private removeMember(m: RemoteMember): void {
     this.members.delete(m.id);
-    for (const pub of m.publications) pub.onSubscribersChanged = undefined;
+    for (const pub of m.publications) pub.onDemandChanged = undefined;
     for (const pub of m.publications) this.packetsReceivedClosed += pub.packetsReceived;
     for (const [t, b] of this.bindings) if (m.publications.includes(b.pub)) this.bindings.delete(t);
     this.host.memberLeft(m);
@@ -281,7 +282,7 @@ export class RelayLink {
       const pub = member.publicationFor(track);
       if (pub.simulcast !== track.simulcast) continue;
       pub.attach(t.receiver, track.simulcast ? track.layer : undefined);
-      pub.onSubscribersChanged = () => this.scheduleDemand();
+      pub.onDemandChanged = () => this.scheduleDemand();
       if (track.kind === "audio") pub.audioLevelExtId = t.headerExtensions.find((e) => e.uri === RTP_EXTENSION_URI.audioLevelIndication)?.id ?? 0;
       this.bindings.set(t, { pub, layer: track.simulcast ? track.layer : 0 });
       this.bindTracks(t);
@@ -300,11 +301,14 @@ export class RelayLink {
     this.demandScheduled = true;
     setImmediate(() => {
       this.demandScheduled = false;
-      const tracks: { connection_id: string; kind: "audio" | "video" }[] = [];
+      const tracks: RelayDemandTrack[] = [];
       for (const m of this.members.values()) {
-        for (const pub of m.publications) if (pub.subscriptions.length > 0) tracks.push({ connection_id: m.id, kind: pub.kind });
+        for (const pub of m.publications) {
+          if (pub.subscriptions.length === 0) continue;
+          tracks.push(pub.simulcast ? { connection_id: m.id, kind: pub.kind, layers: demandedLayers(pub) } : { connection_id: m.id, kind: pub.kind });
+        }
       }
-      const key = tracks.map((t) => `${t.connection_id}:${t.kind}`).join(",");
+      const key = tracks.map((t) => `${t.connection_id}:${t.kind}:${t.layers?.join("") ?? ""}`).join(",");
       if (key === this.demandSent) return;
       if (this.send({ type: "demand", tracks })) this.demandSent = key;
     });
@@ -343,4 +347,15 @@ export class RelayLink {
       ws.close(RELAY_CLOSE.normal);
     }
   }
+}
+
+/**
+ * The simulcast layers B's subscriptions of `pub` need from A: each one's wanted layer, the layer
+ * it chases and the one it relays now (kept until a switch away from it completes, so the picture
+ * never stops while a keyframe of the next layer is awaited).
+ */
+export function demandedLayers(pub: { subscriptions: readonly { wantedLayer: number; targetLayer: number; relayedLayer: number }[] }): number[] {
+  const layers = new Set<number>();
+  for (const s of pub.subscriptions) for (const l of [s.wantedLayer, s.targetLayer, s.relayedLayer]) if (l >= 0 && l <= 2) layers.add(l);
+  return [...layers].sort();
 }

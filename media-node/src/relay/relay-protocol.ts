@@ -76,16 +76,25 @@ export const relayServerMessageSchema = z.discriminatedUnion("type", [
 ]);
 export type RelayServerMessage = z.infer<typeof relayServerMessageSchema>;
 
+/** One publication the pulling node needs; `layers`: which simulcast layers (absent: all). */
+const relayDemandTrackSchema = z.object({
+  connection_id: id,
+  kind: z.enum(["audio", "video"]),
+  layers: z.array(z.number().int().min(0).max(2)).max(3).optional(),
+});
+export type RelayDemandTrack = z.infer<typeof relayDemandTrackSchema>;
+
 /** Pulling node → serving node. */
 export const relayClientMessageSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("answer"), sdp: z.string().max(MAX_RELAY_MESSAGE_BYTES) }),
   /**
-   * The publications B has subscribers for now (full state): A sends only these, every layer;
-   * the others' legs are paused until listed again. Before the first `demand` A sends everything.
+   * The publications B has subscribers for now (full state): A sends only these (of a simulcast
+   * one, the `layers` listed); the other legs are paused until listed again (resumed with a
+   * keyframe request). Before the first `demand` A sends everything.
    */
   z.object({
     type: z.literal("demand"),
-    tracks: z.array(z.object({ connection_id: id, kind: z.enum(["audio", "video"]) })).max(20_000),
+    tracks: z.array(relayDemandTrackSchema).max(20_000),
   }),
   messagingSchema,
 ]);

@@ -59,8 +59,11 @@ export class RelayServing implements LayerSwitchListener {
   private readonly peer: Peer;
   /** Relay legs per A's connection id. */
   private readonly legs = new Map<string, Leg[]>();
-  /** B's last `demand` (`connection_id:kind`): legs of other publications are paused. Undefined: everything flows. */
-  private demand?: Set<string>;
+  /**
+   * B's last `demand` (`connection_id:kind` → the layers wanted, undefined = all): legs of other
+   * publications and layers are paused. Undefined: everything flows.
+   */
+  private demand?: Map<string, readonly number[] | undefined>;
   private negotiating = false;
   private renegotiationPending = false;
   private closed = false;
@@ -146,7 +149,7 @@ export class RelayServing implements LayerSwitchListener {
         const leg = { subscriberConnectionId: subscriber, publisherConnectionId: conn.id, kind: pub.kind, relayNode: this.nodeName };
         const egress = this.deps.config.subscriberEgress?.(leg) ?? new RtpEgress();
         const sub = new Subscription(pub, transceiver, subscriber, egress, this, pub.simulcast ? { pinnedLayer: layer } : {});
-        if (this.demand && !this.demand.has(`${conn.id}:${pub.kind}`)) sub.setPaused(true);
+        if (!this.demanded(conn.id, pub.kind, layer)) sub.setPaused(true);
         pub.addSubscription(sub);
         legs.push({ sub, track: { connection_id: conn.id, kind: pub.kind, codec: pub.codec, simulcast: pub.simulcast, layer } });
       }
@@ -214,9 +217,10 @@ export class RelayServing implements LayerSwitchListener {
       return;
     }
     if (message.type === "demand") {
-      const demand = new Set(message.tracks.map((t) => `${t.connection_id}:${t.kind}`));
-      this.demand = demand;
-      for (const legs of this.legs.values()) for (const leg of legs) leg.sub.setPaused(!demand.has(`${leg.track.connection_id}:${leg.track.kind}`));
+      this.demand = new Map(message.tracks.map((t) => [`${t.connection_id}:${t.kind}`, t.layers]));
+      for (const legs of this.legs.values()) {
+        for (const leg of legs) leg.sub.setPaused(!this.demanded(leg.track.connection_id, leg.track.kind, leg.track.layer));
+      }
       return;
     }
     if (!this.negotiating) return; // an answer nobody asked for changes nothing
@@ -241,6 +245,15 @@ export class RelayServing implements LayerSwitchListener {
   /** A push for some of the pulling node's clients (it delivers to those of `connectionIds` it hosts). */
   push(connectionIds: readonly string[], data: Record<string, unknown>): void {
     this.send({ type: "push", connection_ids: [...connectionIds], data });
+  }
+
+  /** Whether B's demand includes this leg (a publication's layer); everything before B's first demand. */
+  private demanded(connectionId: string, kind: string, layer: number): boolean {
+    if (!this.demand) return true;
+    const key = `${connectionId}:${kind}`;
+    if (!this.demand.has(key)) return false;
+    const layers = this.demand.get(key);
+    return layers === undefined || layers.includes(layer);
   }
 
   private send(message: RelayServerMessage): void {

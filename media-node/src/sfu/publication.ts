@@ -244,18 +244,21 @@ export class Publication {
     if (i >= 0) this.tapList.splice(i, 1);
   }
 
-  /** Told when a subscription is added or removed (a relayed track's puller tells the serving node what it needs). */
-  onSubscribersChanged?: () => void;
+  /**
+   * Told when a subscription is added or removed, or one's wanted or relayed simulcast layer
+   * changed (a relayed track's puller tells the serving node which layers it needs).
+   */
+  onDemandChanged?: () => void;
 
   addSubscription(sub: Subscription): void {
     this.subscriptions.push(sub);
-    this.onSubscribersChanged?.();
+    this.onDemandChanged?.();
   }
 
   removeSubscription(sub: Subscription): void {
     const i = this.subscriptions.indexOf(sub);
     if (i < 0) return;
     this.subscriptions.splice(i, 1);
-    this.onSubscribersChanged?.();
+    this.onDemandChanged?.();
   }
 }

@@ -118,6 +118,11 @@ export class Subscription {
     return this.forwarder.wantedLayer;
   }
 
+  /** The simulcast layer it is switching to (waiting for its keyframe), or relays now. */
+  get targetLayer(): number {
+    return this.forwarder.targetLayer;
+  }
+
   /** The simulcast layer being relayed now (-1 before the first switch). */
   get relayedLayer(): number {
     return this.forwarder.currentLayer;
@@ -151,7 +156,9 @@ export class Subscription {
 
   /** Changes the wanted simulcast layer (NO_LAYER = none); the switch happens on the next keyframe. */
   setWantedLayer(layer: number): void {
+    const before = this.forwarder.wantedLayer;
     this.askIf(this.forwarder.setWantedLayer(layer, Date.now()));
+    if (this.forwarder.wantedLayer !== before) this.publication.onDemandChanged?.();
   }
 
   /**
@@ -175,6 +182,7 @@ export class Subscription {
     if (flags & NOTIFY_SWITCH) {
       mediaCounters.simulcastLayerSwitches++; // the first layer relayed is no switch
       this.switchListener?.onLayerSwitched(this, fw.previousLayer, layer, fw.switchTrigger);
+      this.publication.onDemandChanged?.();
     }
     if (flags & FORWARD) this.forward(packet, layer);
   }
