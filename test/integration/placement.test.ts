@@ -76,10 +76,18 @@ it("spreads new channels by load: a node with a connection sends the next new ch
   expect(second.redirects[0]).not.toBe(small.signalingUrl);
 }, 60_000);
 
-it("a full node redirects new sessions and refuses joins past its max_connections", async () => {
+it("a full node redirects new sessions, and joins past its max_connections to a node with room (relay)", async () => {
   await connect(small.signalingUrl, "spread-1", "recvonly"); // small: 2 of 2
-  const refused = new WeriftSoraClient({ url: small.signalingUrl, channelId: "spread-1", role: "recvonly" });
-  await expect(refused.connect()).rejects.toThrow(/MAX-CONNECTIONS-EXCEEDED/);
+  // The channel's node is full: the join is placed on a node with room, which joins the session
+  // and relays it (docs/relay.md), instead of being refused as before the relay.
+  const relayed = await connect(small.signalingUrl, "spread-1", "recvonly");
+  expect(relayed.redirects).toHaveLength(1);
+  expect(relayed.redirects[0]).not.toBe(small.signalingUrl);
+  const owners = await until("spread-1 on two nodes", async () => {
+    const o = (await edge.ok("Sora_20211215.ListClusterChannels")).find((c: any) => c.channel_id === "spread-1")?.owners ?? [];
+    return o.length === 2 ? o : undefined;
+  }, 10_000, 100);
+  expect(owners.map((o: any) => o.node_name)).toContain(small.nodeName);
   const elsewhere = await connect(small.signalingUrl, "after-full");
   expect(elsewhere.redirects).toHaveLength(1);
   expect(elsewhere.redirects[0]).not.toBe(small.signalingUrl);
