@@ -113,7 +113,22 @@ describe("a channel spanning three nodes (affinity off)", () => {
     expect(JSON.stringify(pushes[0])).toContain('"hand":"up"');
 
     // Messaging both ways between a client on A and one on B.
-    await waitFor("datachannels", async () => (await page.messaging(sender.id)).dataChannels.includes(label) && (await page.messaging(viewer.id)).dataChannels.includes(label));
+    // sora-js-sdk raises `datachannel` for the `#` labels when `switched` arrives. One clean-clone
+    // run (of ten here) timed out at 20 s with no record of which side lacked it: wait longer and
+    // say what each client had.
+    try {
+      await waitFor(
+        "datachannels",
+        async () => (await page.messaging(sender.id)).dataChannels.includes(label) && (await page.messaging(viewer.id)).dataChannels.includes(label),
+        40_000,
+      );
+    } catch (err) {
+      for (const [name, h] of [["sender", sender], ["viewer", viewer]] as const) {
+        const st = await page.state(h.id);
+        console.log(`${name}: switched ${st.switched}, ws open ${st.wsOpen}, datachannels ${JSON.stringify((await page.messaging(h.id)).dataChannels)}, signaling ${JSON.stringify(st.sequence.slice(-12))}`);
+      }
+      throw err;
+    }
     await page.sendMessage(sender.id, label, "from A");
     await waitFor("B's client gets A's message", async () => (await page.messaging(viewer.id)).messages.some((m) => m.text === "from A"));
     await page.sendMessage(viewer.id, label, "from B");
