@@ -1,6 +1,6 @@
 import { SELF, env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { NodeLoad } from "../../shared/control-protocol.js";
+import { load } from "./support/load.js";
 import { ok } from "./support/api.js";
 import { NodePeer, channel, connection, until } from "./support/node-peer.js";
 
@@ -10,14 +10,6 @@ import { NodePeer, channel, connection, until } from "./support/node-peer.js";
 
 const clusterCalls = async () => (await env.CLUSTER.get(env.CLUSTER.idFromName("cluster")).callCounts()).counts as Record<string, number>;
 const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
-const load = (connections: number, max_connections: number | null = null): NodeLoad => ({
-  connections,
-  max_connections,
-  forwarded_packets_per_second: 0,
-  cpu_percent: 0,
-  event_loop_delay_p99_ms: 0,
-});
-
 describe("routing by node name", () => {
   it("needs the node's name on GET /node (query or header), 400 without", async () => {
     const bare = await SELF.fetch("http://edge.test/node", { headers: { upgrade: "websocket" } });

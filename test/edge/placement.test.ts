@@ -1,17 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { NodeLoad } from "../../shared/control-protocol.js";
+import { load } from "./support/load.js";
 import { CLUSTER_FULL, leastLoaded, placeInChannel, placeNewSession, signalingTarget, type PlacementEntry } from "../../edge/src/objects/placement.js";
 
 // Placement rules (edge/src/objects/placement.ts), pure: lowest connections / max_connections
 // among connected members in normal mode, ties to the node the client reached, the cap a hard limit.
-
-const load = (connections: number, max_connections: number | null = null): NodeLoad => ({
-  connections,
-  max_connections,
-  forwarded_packets_per_second: 0,
-  cpu_percent: 0,
-  event_loop_delay_p99_ms: 0,
-});
 
 const node = (node_name: string, l: NodeLoad | undefined, extra: Partial<PlacementEntry> = {}): PlacementEntry => ({
   node_name,

@@ -1,6 +1,7 @@
 import { SELF, env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { NodeCommand, NodeLoad } from "../../shared/control-protocol.js";
+import type { NodeCommand } from "../../shared/control-protocol.js";
+import { load } from "./support/load.js";
 import { api, fails, ok } from "./support/api.js";
 import { NodePeer, channel, connection, defaultAnswer, until } from "./support/node-peer.js";
 
@@ -15,14 +16,6 @@ const CH = "relay-room";
 const SESSION = `session-${CH}`;
 const A1 = "ALPHA0000000000000000000A1"; // on a
 const B1 = "BRAVO0000000000000000000B1"; // on b
-
-const load = (connections: number, max_connections: number | null = null): NodeLoad => ({
-  connections,
-  max_connections,
-  forwarded_packets_per_second: 0,
-  cpu_percent: 0,
-  event_loop_delay_p99_ms: 0,
-});
 
 const channelObject = (id: string) => env.CHANNEL.get(env.CHANNEL.idFromName(id));
 
