@@ -172,6 +172,12 @@ export class SoraPage {
     return this.page.evaluate((i) => (window as unknown as PageWindow).inboundByStream(i), id);
   }
 
+  /** Whether client `id` has decoded `minFrames` video frames and received audio from each sender in `from`. */
+  async decodes(id: number, from: readonly string[], minFrames = 10): Promise<boolean> {
+    const stats = await this.inbound(id);
+    return from.every((cid) => (stats[cid]?.framesDecoded ?? 0) >= minFrames && (stats[cid]?.audioPackets ?? 0) > 0);
+  }
+
   disconnect(id: number): Promise<void> {
     return this.page.evaluate((i) => (window as unknown as PageWindow).disconnectClient(i), id);
   }

@@ -1,15 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { nodeAndBrowser, waitFor, type SoraPage } from "./harness.js";
+import { nodeAndBrowser, waitFor } from "./harness.js";
 
 // Acceptance of the media node with the real sora-js-sdk in Chromium: multistream media both
 // ways, late joiners, leavers' notifies and removetrack, and DataChannel signaling.
 
 const ctx = nodeAndBrowser();
-
-async function decodes(page: SoraPage, id: number, from: string[], minFrames = 10): Promise<boolean> {
-  const stats = await page.inbound(id);
-  return from.every((cid) => (stats[cid]?.framesDecoded ?? 0) >= minFrames && (stats[cid]?.audioPackets ?? 0) > 0);
-}
 
 describe.each([
   { name: "WebSocket signaling", options: {} },
@@ -24,9 +19,9 @@ describe.each([
     for (const h of [a, b, c]) expect(h.error).toBeNull();
     const A = a.connectionId!;
     const B = b.connectionId!;
-    await waitFor("A decodes B", () => decodes(page, a.id, [B]));
-    await waitFor("B decodes A", () => decodes(page, b.id, [A]));
-    await waitFor("C decodes A and B", () => decodes(page, c.id, [A, B]));
+    await waitFor("A decodes B", () => page.decodes(a.id, [B]));
+    await waitFor("B decodes A", () => page.decodes(b.id, [A]));
+    await waitFor("C decodes A and B", () => page.decodes(c.id, [A, B]));
 
     if (options.dataChannelSignaling) {
       for (const h of [a, b, c]) {
@@ -38,7 +33,7 @@ describe.each([
 
     const d = await page.start({ url: ctx.url, channelId, role: "recvonly", options });
     expect(d.error).toBeNull();
-    await waitFor("late joiner D decodes A and B", () => decodes(page, d.id, [A, B]));
+    await waitFor("late joiner D decodes A and B", () => page.decodes(d.id, [A, B]));
     const dState = await page.state(d.id);
     const selfCreated = dState.notifies.find((n) => n.event_type === "connection.created" && n.connection_id === d.connectionId);
     expect(selfCreated?.channel_connections).toBe(4);
@@ -67,7 +62,7 @@ it("connects a receiver that is alone in its channel and gives it the sender tha
   expect(viewer.error).toBeNull();
   const sender = await page.start({ url: ctx.url, channelId, role: "sendonly" });
   expect(sender.error).toBeNull();
-  await waitFor("the early viewer decodes the late sender", () => decodes(page, viewer.id, [sender.connectionId!]));
+  await waitFor("the early viewer decodes the late sender", () => page.decodes(viewer.id, [sender.connectionId!]));
   // The anchor m-line that let it connect alone never shows up as a track.
   const tracks = Object.values((await page.state(viewer.id)).tracks);
   expect(tracks.every((t) => t.streamId === sender.connectionId)).toBe(true);

@@ -106,6 +106,12 @@ export class EdgeProcess extends ManagedProcess {
     if (res.status !== 200) throw new Error(`${target} → ${res.status} ${JSON.stringify(res.body)}`);
     return res.body;
   }
+
+  /** The names of the nodes serving a channel (ListClusterChannels `owners`), sorted. */
+  async channelOwners(channelId: string): Promise<string[]> {
+    const channels: { channel_id: string; owners?: { node_name: string }[] }[] = await this.ok("Sora_20211215.ListClusterChannels");
+    return (channels.find((ch) => ch.channel_id === channelId)?.owners ?? []).map((o) => o.node_name).sort();
+  }
 }
 
 export async function startEdge(opts: { persistDir?: string; port?: number; vars?: Record<string, string> } = {}): Promise<EdgeProcess> {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { BrowserHarness, waitFor, type SoraPage } from "../browser/harness.js";
+import { BrowserHarness, waitFor } from "../browser/harness.js";
 import { startEdge, startNode, until, type EdgeProcess, type NodeProcess } from "./processes.js";
 
 // Cluster relay with affinity on (the default, docs/relay.md): a channel stays on its node while
@@ -27,15 +27,7 @@ afterAll(async () => {
   await edge?.stop();
 }, 60_000);
 
-async function decodes(page: SoraPage, id: number, from: string, minFrames = 10): Promise<boolean> {
-  const stats = (await page.inbound(id))[from];
-  return (stats?.framesDecoded ?? 0) >= minFrames && (stats?.audioPackets ?? 0) > 0;
-}
-
-async function owners(channelId: string): Promise<string[]> {
-  const channels: { channel_id: string; owners?: { node_name: string }[] }[] = await edge.ok("Sora_20211215.ListClusterChannels");
-  return (channels.find((ch) => ch.channel_id === channelId)?.owners ?? []).map((o) => o.node_name).sort();
-}
+const owners = (channelId: string) => edge.channelOwners(channelId);
 
 it("keeps the channel on its node while it has room, then relays to the node that has room", async () => {
   const channelId = `affinity-${Math.random().toString(36).slice(2)}`;
@@ -58,13 +50,13 @@ it("keeps the channel on its node while it has room, then relays to the node tha
   expect(both!).toContain(a.nodeName);
   const relayNode = [b, c].find((n) => both!.includes(n.nodeName))!;
   const idleNode = [b, c].find((n) => n !== relayNode)!;
-  await waitFor("the second client decodes A's publisher", () => decodes(page, second.id, P), 30_000);
+  await waitFor("the second client decodes A's publisher", () => page.decodes(second.id, [P]), 30_000);
 
   // A client reaching the idle node: affinity keeps the channel on the nodes serving it while one
   // has room, so it is redirected there and the idle node never serves the channel.
   const third = await page.start({ url: idleNode.signalingUrl, channelId, role: "recvonly" });
   expect(third.error).toBeNull();
-  await waitFor("the redirected client decodes A's publisher", () => decodes(page, third.id, P), 30_000);
+  await waitFor("the redirected client decodes A's publisher", () => page.decodes(third.id, [P]), 30_000);
   expect(await owners(channelId)).toEqual([a.nodeName, relayNode.nodeName].sort());
   const listed: { connection_id: string }[] = await edge.ok("Sora_20201013.ListChannelConnections", { channel_id: channelId });
   expect(listed).toHaveLength(3);

@@ -32,15 +32,7 @@ afterAll(async () => {
   await edge?.stop();
 }, 60_000);
 
-async function decodes(page: SoraPage, id: number, from: string[], minFrames = 10): Promise<boolean> {
-  const stats = await page.inbound(id);
-  return from.every((cid) => (stats[cid]?.framesDecoded ?? 0) >= minFrames && (stats[cid]?.audioPackets ?? 0) > 0);
-}
-
-async function owners(channelId: string): Promise<string[]> {
-  const channels: { channel_id: string; owners?: { node_name: string }[] }[] = await edge.ok("Sora_20211215.ListClusterChannels");
-  return (channels.find((ch) => ch.channel_id === channelId)?.owners ?? []).map((o) => o.node_name).sort();
-}
+const owners = (channelId: string) => edge.channelOwners(channelId);
 
 /**
  * The two nodes that do not serve the channel's first client. That client may be placed by load
@@ -196,9 +188,9 @@ describe("a channel spanning three nodes (affinity off)", () => {
     await until("three owners", async () => (await owners(channelId)).length === 3, 15_000, 250);
     expect(await owners(channelId)).toEqual([a.nodeName, b.nodeName, c.nodeName].sort());
 
-    await waitFor("A decodes B (B → relay → A)", () => decodes(page, onA.id, [B]), 30_000);
-    await waitFor("B decodes A (A → relay → B)", () => decodes(page, onB.id, [A]), 30_000);
-    await waitFor("C decodes A and B", () => decodes(page, onC.id, [A, B]), 30_000);
+    await waitFor("A decodes B (B → relay → A)", () => page.decodes(onA.id, [B]), 30_000);
+    await waitFor("B decodes A (A → relay → B)", () => page.decodes(onB.id, [A]), 30_000);
+    await waitFor("C decodes A and B", () => page.decodes(onC.id, [A, B]), 30_000);
 
     // Notifies cross nodes: C's node joined a session live on A's and B's nodes and learnt their
     // connections over the relay before offering C, so C's own connection.created counts and lists them.
