@@ -1,6 +1,7 @@
 import { defaultConfig, type NodeConfig, type NodeConfigInput } from "./config.js";
 import { rootLogger, type Logger } from "./logger.js";
 import { NodeControl } from "./control/node-control.js";
+import { Egress } from "./egress/egress.js";
 import { NodeRelay } from "./relay/node-relay.js";
 import { NodeMetrics } from "./metrics/prometheus.js";
 import { SignalingServer } from "./signaling/signaling-server.js";
@@ -21,6 +22,8 @@ export class MediaNode {
   readonly log: Logger;
   /** Cluster relay: set_channel_nodes, /relay pulls, relay links (docs/relay.md). */
   readonly relay: NodeRelay;
+  /** RTP forwarding and audio streaming (StartForwardingRtp, StartAudioStreaming), reading the SFU's packets. */
+  readonly egress: Egress;
   readonly control?: NodeControl;
   /** Auth/session/event webhooks, when a URL is configured. */
   readonly webhooks?: Webhooks;
@@ -44,12 +47,15 @@ export class MediaNode {
     this.log = log.child({ node: this.config.nodeName });
     this.sfu = new Sfu(this.config, this.log);
     this.relay = new NodeRelay(this.sfu, this.config, this.log);
-    if (Webhooks.enabled(this.config)) this.webhooks = new Webhooks(this.sfu, this.config, this.log);
+    const egress = new Egress(this.sfu, this.config, this.log);
+    this.egress = egress;
+    this.sfu.audioStreamingOn = (channelId) => egress.audioStreaming.isStreaming(channelId);
+    if (Webhooks.enabled(this.config)) this.webhooks = new Webhooks(this.sfu, egress.audioStreaming, this.config, this.log);
     if (this.config.turn) this.turn = new TurnService(this.sfu, this.config.turn, this.log);
-    const metrics = new NodeMetrics({ sfu: this.sfu, webhooks: this.webhooks, turn: this.turn?.counters });
+    const metrics = new NodeMetrics({ sfu: this.sfu, egress, webhooks: this.webhooks, turn: this.turn?.counters });
     this.signaling = new SignalingServer(this.config, this.sfu, this.log, metrics);
     if (this.config.edgeUrl) {
-      const control = new NodeControl(this.sfu, this.config, this.log, { webhooks: this.webhooks?.counters, turn: this.turn?.counters });
+      const control = new NodeControl(this.sfu, this.config, this.log, egress, { webhooks: this.webhooks?.counters, turn: this.turn?.counters });
       this.control = control;
       this.sfu.placement = (channelId, full) => control.place(channelId, full);
     }

@@ -85,7 +85,7 @@ function parseFramed(body: Buffer): { micros: number; seq: number; payload: Buff
 it("streams language-tagged senders' Opus over HTTP/2 and pushes results to subscribers only", async () => {
   const channelId = `as-${Math.random().toString(36).slice(2)}`;
   const page = await browser.newPage();
-  const streaming = node.sfu.audioStreaming;
+  const streaming = node.egress.audioStreaming;
   expect(streaming.start("nope")).toMatchObject({ ok: false, error_type: "CHANNEL-NOT-FOUND" });
 
   const speaker = await page.start({ url, channelId, role: "sendonly", options: { ...audioOnly, audioStreamingLanguageCode: "ja-JP" }, video: false });

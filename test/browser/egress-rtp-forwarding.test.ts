@@ -55,7 +55,7 @@ it("forwards a sender's VP8 and Opus as plain RTP that ffmpeg decodes from the a
 
   const audioPort = await freeRtpPort();
   const videoPort = await freeRtpPort([audioPort]);
-  const forwarding = node.sfu.rtpForwarding;
+  const forwarding = node.egress.rtpForwarding;
 
   // Errors first.
   expect(forwarding.start({ channel_id: "nope", ip_address: "127.0.0.1", audio_port: audioPort, video_port: videoPort })).toMatchObject({
@@ -134,7 +134,7 @@ it("lets a late ffmpeg decode within 5 s and keeps it decoding across a stop and
 
   const audioPort = await freeRtpPort();
   const videoPort = await freeRtpPort([audioPort]);
-  const forwarding = node.sfu.rtpForwarding;
+  const forwarding = node.egress.rtpForwarding;
   const request = { channel_id: channelId, ip_address: "127.0.0.1", audio_port: audioPort, video_port: videoPort };
   const started = forwarding.start(request);
   if (!started.ok) throw new Error(`start failed: ${JSON.stringify(started)}`);

@@ -302,7 +302,7 @@ describe("audio streaming results across nodes", () => {
     // What AudioStreamer does with one line of the gateway's answer for A's sender (the gateway
     // itself is exercised on one node by test/browser/egress-audio-streaming.test.ts).
     const channel = nodeA.sfu.channels.get("relay-audio-results")!;
-    const streamer = nodeA.sfu.audioStreaming as unknown as { pushResult(c: typeof channel, source: string, r: Record<string, unknown>): void };
+    const streamer = nodeA.egress.audioStreaming as unknown as { pushResult(c: typeof channel, source: string, r: Record<string, unknown>): void };
     streamer.pushResult(channel, publisher.client.connectionId, { type: "test", message: "hello", is_final: true });
     await until("result at B's subscribed client", () => subscriber.messages.some((m) => m.type === "push"));
     expect(subscriber.messages.filter((m) => m.type === "push")).toEqual([

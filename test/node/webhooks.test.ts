@@ -473,7 +473,7 @@ describe("session and event webhooks", () => {
     // connection.created and connection.destroyed, each failed after two attempts.
     expect(c.total_failed_event_webhook - before.total_failed_event_webhook).toBe(2);
 
-    const control = new NodeControl(node.sfu, { ...node.config, edgeUrl: "ws://127.0.0.1:9/node" }, node.log, { webhooks: c });
+    const control = new NodeControl(node.sfu, { ...node.config, edgeUrl: "ws://127.0.0.1:9/node" }, node.log, node.egress, { webhooks: c });
     const reported = control.counters();
     expect(reported.total_successful_auth_webhook).toBe(c.total_successful_auth_webhook);
     expect(reported.total_auth_webhook_denied).toBe(c.total_auth_webhook_denied);
@@ -545,7 +545,7 @@ describe("session webhook answer", () => {
     expect(updated).toEqual([channel]);
     expect(streamingNode.sfu.snapshot(channel).audio_streaming).toBe(true);
     // Already on: an API start now is refused like a second StartAudioStreaming.
-    expect(streamingNode.sfu.audioStreaming.start("streamed")).toMatchObject({ ok: false, error_type: "ALREADY-STARTED" });
+    expect(streamingNode.egress.audioStreaming.start("streamed")).toMatchObject({ ok: false, error_type: "ALREADY-STARTED" });
     await sender.close();
     await until("session gone", () => streamingNode.sfu.channels.size === 0);
   });
@@ -579,7 +579,7 @@ describe("session webhook answer", () => {
       await sleep(300);
       expect(updated).toEqual([]);
       expect(posts).toEqual([]);
-      expect(streamingNode.sfu.audioStreaming.isStreaming("not-streamed")).toBe(false);
+      expect(streamingNode.egress.audioStreaming.isStreaming("not-streamed")).toBe(false);
       await c.close();
       await until("session gone", () => streamingNode.sfu.channels.size === 0);
     }

@@ -4,6 +4,7 @@ import { LOAD_REPORT_INTERVAL_MS, type NodeCommand, type NodeCounters, type Node
 import { SORA_COMPAT_VERSION } from "../../../shared/version.js";
 import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
+import type { Egress } from "../egress/egress.js";
 import type { Sfu } from "../sfu/sfu.js";
 import type { TurnCounters } from "../turn/turn-service.js";
 import { newWebhookCounters, type WebhookCounters } from "../webhooks/counters.js";
@@ -32,6 +33,8 @@ export class NodeControl {
     private readonly sfu: Sfu,
     private readonly config: NodeConfig,
     private readonly log: Logger,
+    /** RTP forwarding and audio streaming, which the edge commands (owned by MediaNode). */
+    private readonly egress: Egress,
     /** Counters kept outside the SFU (zeros when the feature is off). */
     private readonly counterSources: { webhooks?: WebhookCounters; turn?: TurnCounters } = {},
   ) {
@@ -224,16 +227,16 @@ export class NodeControl {
       }
       case "start_forwarding_rtp": {
         const { name: _name, ...request } = command;
-        return this.sfu.rtpForwarding.start(request);
+        return this.egress.rtpForwarding.start(request);
       }
       case "stop_forwarding_rtp":
-        return this.sfu.rtpForwarding.stop(command.channel_id, command.connection_id);
+        return this.egress.rtpForwarding.stop(command.channel_id, command.connection_id);
       case "start_audio_streaming":
-        return this.sfu.audioStreaming.start(command.channel_id);
+        return this.egress.audioStreaming.start(command.channel_id);
       case "stop_audio_streaming":
-        return this.sfu.audioStreaming.stop(command.channel_id);
+        return this.egress.audioStreaming.stop(command.channel_id);
       case "set_audio_streaming_subscribers":
-        return this.sfu.audioStreaming.setSubscribers(command.channel_id, command.connection_ids);
+        return this.egress.audioStreaming.setSubscribers(command.channel_id, command.connection_ids);
     }
   }
 

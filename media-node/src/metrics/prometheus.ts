@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from "prom-client";
 import { mediaCounters } from "../sfu/media-counters.js";
+import type { Egress } from "../egress/egress.js";
 import type { Sfu } from "../sfu/sfu.js";
 import { fastCounters } from "../transport/fast-transport.js";
 import { transportCounters } from "../transport/transport-counters.js";
@@ -132,6 +133,8 @@ function processMetricsRegistry(): Registry {
 
 export interface NodeMetricsSources {
   sfu: Sfu;
+  /** Absent when the listener runs without a MediaNode (tests): egress gauges read 0. */
+  egress?: Egress | undefined;
   webhooks?: { counters: WebhookCounters; durations: WebhookDurations } | undefined;
   turn?: TurnCounters | undefined;
 }
@@ -142,7 +145,7 @@ export class NodeMetrics {
   private readonly registry = new Registry();
   private readonly process = processMetricsRegistry();
 
-  constructor({ sfu, webhooks, turn }: NodeMetricsSources) {
+  constructor({ sfu, egress, webhooks, turn }: NodeMetricsSources) {
     const r = this.registry;
     sampledGauge(r, "sora_sfu_connections", "Connections on this node, by role (admitted and not yet left).", () => {
       const byRole = { sendrecv: 0, sendonly: 0, recvonly: 0 };
@@ -163,8 +166,8 @@ export class NodeMetrics {
       [{ outcome: "relayed" }, msg.messaging_relayed],
       [{ outcome: "dropped" }, msg.messaging_dropped],
     ], ["outcome"]);
-    sampledGauge(r, "sora_sfu_rtp_forwarding_legs", "RTP forwarding legs sending now (one per forwarded track).", () => sfu.rtpForwarding.legCount());
-    sampledGauge(r, "sora_sfu_audio_streaming_streams", "Audio streaming streams open now (one per sending connection).", () => sfu.audioStreaming.streamCount());
+    sampledGauge(r, "sora_sfu_rtp_forwarding_legs", "RTP forwarding legs sending now (one per forwarded track).", () => egress?.rtpForwarding.legCount() ?? 0);
+    sampledGauge(r, "sora_sfu_audio_streaming_streams", "Audio streaming streams open now (one per sending connection).", () => egress?.audioStreaming.streamCount() ?? 0);
     const relay = sfu.relay;
     if (relay) {
       // Cluster relay (docs/relay.md), per node; relay RTP sent is also in the node-wide forwarded count.

@@ -4,8 +4,6 @@ import { SIGNALING_CLOSE } from "../../../shared/close-codes.js";
 import type { ChannelSnapshot, ConnectionCall, NodeCounters, NodeMode, PausedStream, RidOrNone, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
 import { connectionStats } from "./connection-stats.js";
 import type { NodeConfig } from "../config.js";
-import { AudioStreaming } from "../egress/audio-streamer.js";
-import { RtpForwarding } from "../egress/rtp-forwarder.js";
 import type { Logger } from "../logger.js";
 import type { IceSocketPlan } from "../transport/ice-sockets.js";
 import type { ConnectMessage } from "../signaling/messages.js";
@@ -135,9 +133,12 @@ export class Sfu {
   /** The RTCConfiguration a connection's client should use: TURN servers when TURN is on (see signaling/offer-config.ts). */
   rtcConfigFor: (conn: Connection) => RtcConfiguration = () => ({ iceServers: [] });
 
-  /** Egress (StartForwardingRtp, StartAudioStreaming): given this Sfu as their PacketSource (egress/packet-source.ts). */
-  readonly rtpForwarding: RtpForwarding;
-  readonly audioStreaming: AudioStreaming;
+  /**
+   * Whether audio streaming is on for a session (egress/audio-streamer.ts, wired by MediaNode): the
+   * edge is told it with the session. Egress is not the SFU's: it reads packets through the Sfu as
+   * its PacketSource (egress/packet-source.ts).
+   */
+  audioStreamingOn: (channelId: string) => boolean = () => false;
 
   /** Where connections put their ICE host candidate (shared port / range / announced address); set by MediaNode.start. */
   iceSockets?: IceSocketPlan;
@@ -145,10 +146,7 @@ export class Sfu {
   constructor(
     readonly config: NodeConfig,
     private readonly log: Logger,
-  ) {
-    this.rtpForwarding = new RtpForwarding(this, log);
-    this.audioStreaming = new AudioStreaming(this, config, log);
-  }
+  ) {}
 
   /** Admission by the node's mode alone; throws Refusal with Sora-style reasons. */
   /** At the configured max_connections (counting every admitted connection). */
@@ -213,7 +211,7 @@ export class Sfu {
 
   /** What the edge is told of a session (hello, session.created/updated). */
   snapshot(channel: Channel): ChannelSnapshot {
-    return { ...channel.snapshot(), audio_streaming: this.audioStreaming.isStreaming(channel.channelId) };
+    return { ...channel.snapshot(), audio_streaming: this.audioStreamingOn(channel.channelId) };
   }
 
   /** Tells the listeners that the node changed a session on its own. */

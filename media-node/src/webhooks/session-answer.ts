@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { AudioStreaming } from "../egress/audio-streamer.js";
 import type { Logger } from "../logger.js";
 import type { Channel } from "../sfu/channel.js";
 import type { Sfu } from "../sfu/sfu.js";
@@ -16,7 +17,7 @@ const sessionCreatedAnswer = z.looseObject({
   spotlight_number: z.number().int().min(1).max(8).optional(),
 });
 
-export function applySessionCreatedAnswer(sfu: Sfu, channel: Channel, answer: unknown, log: Logger): void {
+export function applySessionCreatedAnswer(sfu: Sfu, audioStreaming: AudioStreaming, channel: Channel, answer: unknown, log: Logger): void {
   if (answer === undefined) return; // an empty 2xx body: nothing asked
   const parsed = sessionCreatedAnswer.safeParse(answer);
   const context = { channel_id: channel.channelId, session_id: channel.sessionId };
@@ -25,12 +26,12 @@ export function applySessionCreatedAnswer(sfu: Sfu, channel: Channel, answer: un
     return;
   }
   if (sfu.channels.get(channel.channelId) !== channel) return; // the session ended while the webhook ran
-  const { spotlight_number: spotlightNumber, audio_streaming: audioStreaming } = parsed.data;
+  const { spotlight_number: spotlightNumber, audio_streaming: streamAudio } = parsed.data;
   if (spotlightNumber !== undefined && channel.setSpotlightNumber(spotlightNumber)) {
     log.info({ ...context, spotlight_number: spotlightNumber }, "spotlight_number set by the session webhook");
   }
-  if (audioStreaming !== true) return;
-  const outcome = sfu.audioStreaming.start(channel.channelId);
+  if (streamAudio !== true) return;
+  const outcome = audioStreaming.start(channel.channelId);
   if (!outcome.ok) {
     log.warn({ ...context, error_type: outcome.error_type, error_reason: outcome.error_reason }, "session webhook asked for audio streaming; not started");
     return;

@@ -1,5 +1,6 @@
 import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
+import type { AudioStreaming } from "../egress/audio-streamer.js";
 import type { Sfu } from "../sfu/sfu.js";
 import { AuthWebhook } from "./auth-webhook.js";
 import { newWebhookCounters, newWebhookDurations, type WebhookCounters, type WebhookDurations } from "./counters.js";
@@ -15,7 +16,7 @@ export class Webhooks {
   private readonly abort = new AbortController();
   private readonly lifecycle?: LifecycleWebhooks;
 
-  constructor(sfu: Sfu, config: NodeConfig, log: Logger) {
+  constructor(sfu: Sfu, audioStreaming: AudioStreaming, config: NodeConfig, log: Logger) {
     const w = config.webhooks;
     const wlog = log.child({ component: "webhooks" });
     if (w.authUrl) {
@@ -24,7 +25,7 @@ export class Webhooks {
     }
     if (w.sessionUrl || w.eventUrl) {
       this.lifecycle = new LifecycleWebhooks({ session: w.sessionUrl, event: w.eventUrl }, config, this.counters, wlog, this.abort.signal, (channel, answer) =>
-        applySessionCreatedAnswer(sfu, channel, answer, wlog),
+        applySessionCreatedAnswer(sfu, audioStreaming, channel, answer, wlog),
       this.durations,
       );
       sfu.listeners.push(this.lifecycle);
