@@ -354,6 +354,8 @@ export interface Row {
   latencyP99Ms: number;
   connectMedianMs: number;
   connectP95Ms: number;
+  /** Node CPU (user + system) from before the first join until all joined, per join (storms: media flows meanwhile). */
+  joinCpuMsPerJoin?: number;
   /** Medians of the clients' connect steps (ms from connect()): offer received, answer sent, ICE connected, connected. */
   connectPhasesMedianMs?: Required<ConnectPhases>;
   /** Share of forwarded packets the node sent / received on its fast path (metrics counters). */
@@ -482,6 +484,9 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
       await new Promise((r) => setTimeout(r, 200));
     }
     if (sc.kind === "storm") stormMetrics = await metrics(server);
+    // Node CPU the joins cost (no media flows yet outside storms); the 200 ms poll above adds a little idle time.
+    const afterJoins = stormMetrics ?? (await metrics(server));
+    const joinCpuMs = (afterJoins.cpu_user_us + afterJoins.cpu_system_us - idle.cpu_user_us - idle.cpu_system_us) / 1000;
     const joined = workers.flatMap((w) => w.joined);
     const failed = joined.filter((j) => j.connectMs < 0);
     if (failed.length > 0) log(`  ${failed.length} clients failed to connect: ${failed[0]!.id} ${failed[0]!.error}`);
@@ -546,6 +551,7 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
       latencyP99Ms: histPercentile(s1.latency, s1.bucketMs, 99),
       connectMedianMs: percentile(connectTimes, 50),
       connectP95Ms: percentile(connectTimes, 95),
+      joinCpuMsPerJoin: mode !== "raw" ? joinCpuMs / total : NaN,
       ...phaseMedians(joined),
       clientCpuPercent: clientCpu * 100,
       idleCpuPercent,
@@ -644,7 +650,8 @@ for (const [i, sc] of selected.entries()) {
           (mode === "sora" ? `  fast out ${f(row.fastSentShare * 100)} %, fast in ${f(row.fastReceivedPps)} pps, send drops ${row.fastSendDrops ?? 0}` : "") +
           (row.connectPhasesMedianMs
             ? `  (connect steps: offer ${f(row.connectPhasesMedianMs.offer)}, answer ${f(row.connectPhasesMedianMs.answer)}, ICE ${f(row.connectPhasesMedianMs.ice)}, connected ${f(row.connectPhasesMedianMs.connected)} ms)`
-            : ""),
+            : "") +
+          (row.joinCpuMsPerJoin !== undefined && Number.isFinite(row.joinCpuMsPerJoin) ? `  node CPU ${f(row.joinCpuMsPerJoin, 1)} ms/join` : ""),
       );
     } catch (err) {
       log(`${sc.name} ${mode}: FAILED ${String(err)}`);

@@ -6,6 +6,7 @@ import { Connection, DtlsClient, RTCDtlsTransport, isDtls } from "werift";
 import { rtcpCompoundCount, rtcpPacketValid, rtpHeaderCheck } from "../rtp/packet-validation.js";
 import { filterDtlsDatagram, type DtlsRecordHeader } from "./dtls-record-filter.js";
 import { transportCounters } from "./transport-counters.js";
+import "./werift-caches.js";
 
 // Process-wide fixes to werift 0.25.2, applied on import (media node and load clients).
 //
