@@ -7,6 +7,7 @@ import { rtcpCompoundCount, rtcpPacketValid, rtpHeaderCheck } from "../rtp/packe
 import { filterDtlsDatagram, type DtlsRecordHeader } from "./dtls-record-filter.js";
 import { transportCounters } from "./transport-counters.js";
 import "./werift-caches.js";
+import "./random-pool.js";
 
 // Process-wide fixes to werift 0.25.2, applied on import (media node and load clients).
 //
