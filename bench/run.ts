@@ -30,11 +30,12 @@ const program = new Command()
   .option("--janus", "also run fan-out scenarios through Janus's VideoRoom (needs `janus` on PATH; with --quick: fanout-10 only)")
   .option("--janus-event-loops <n>", "Janus event_loops (default 0: a loop thread per handle, Janus's default)")
   .option("--node-arg <arg...>", "extra arguments for the media node process")
+  .option("--node-flag <flag...>", "Node/V8 flags for the media node process (e.g. --node-flag=--max-semi-space-size=32)")
   .option("--no-udp-mux", "the node without udp_port: a UDP socket per connection (werift's default) instead of one shared port as deployed (infra/node/node.json)")
   .option("--cpu-prof <dir>", "run the node with --cpu-prof into this directory")
   .option("--out <file>", "JSON output (default bench/results/bench-<time>.json)")
   .parse();
-const opts = program.opts<{ quick?: boolean; only?: string; duration?: string; raw: boolean; udpMux: boolean; janus?: boolean; janusEventLoops?: string; nodeArg?: string[]; cpuProf?: string; out?: string }>();
+const opts = program.opts<{ quick?: boolean; only?: string; duration?: string; raw: boolean; udpMux: boolean; janus?: boolean; janusEventLoops?: string; nodeArg?: string[]; nodeFlag?: string[]; cpuProf?: string; out?: string }>();
 
 interface Scenario {
   name: string;
@@ -201,7 +202,7 @@ async function startServer(mode: ServerMode, logName: string, extraArgs: string[
   }
   const args =
     mode === "sora" || mode === "single"
-      ? [...tsxImport, ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`] : []), join(root, "media-node/src/main.ts"), "--port", "0", "--default-video-codec", "VP8", ...(opts.udpMux ? ["--udp-port", String(await freeUdpPort())] : []), ...extraArgs, ...(opts.nodeArg ?? [])]
+      ? [...tsxImport, ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`] : []), ...(opts.nodeFlag ?? []), join(root, "media-node/src/main.ts"), "--port", "0", "--default-video-codec", "VP8", ...(opts.udpMux ? ["--udp-port", String(await freeUdpPort())] : []), ...extraArgs, ...(opts.nodeArg ?? [])]
       : [...tsxImport, join(root, "bench/udp-relay.ts")];
   const proc = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "warn", NODE_SECRET: "bench-node-secret" } });
   mkdirSync(join(root, "bench/results"), { recursive: true });
