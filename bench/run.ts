@@ -30,11 +30,12 @@ const program = new Command()
   .option("--janus", "also run fan-out scenarios through Janus's VideoRoom (needs `janus` on PATH; with --quick: fanout-10 only)")
   .option("--janus-event-loops <n>", "Janus event_loops (default 0: a loop thread per handle, Janus's default)")
   .option("--node-arg <arg...>", "extra arguments for the media node process")
+  .option("--node-flag <flag...>", "Node/V8 flags for the media node process (e.g. --node-flag=--max-semi-space-size=32)")
   .option("--no-udp-mux", "the node without udp_port: a UDP socket per connection (werift's default) instead of one shared port as deployed (infra/node/node.json)")
   .option("--cpu-prof <dir>", "run the node with --cpu-prof into this directory")
   .option("--out <file>", "JSON output (default bench/results/bench-<time>.json)")
   .parse();
-const opts = program.opts<{ quick?: boolean; only?: string; duration?: string; raw: boolean; udpMux: boolean; janus?: boolean; janusEventLoops?: string; nodeArg?: string[]; cpuProf?: string; out?: string }>();
+const opts = program.opts<{ quick?: boolean; only?: string; duration?: string; raw: boolean; udpMux: boolean; janus?: boolean; janusEventLoops?: string; nodeArg?: string[]; nodeFlag?: string[]; cpuProf?: string; out?: string }>();
 
 interface Scenario {
   name: string;
@@ -201,7 +202,7 @@ async function startServer(mode: ServerMode, logName: string, extraArgs: string[
   }
   const args =
     mode === "sora" || mode === "single"
-      ? [...tsxImport, ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`] : []), join(root, "media-node/src/main.ts"), "--port", "0", "--default-video-codec", "VP8", ...(opts.udpMux ? ["--udp-port", String(await freeUdpPort())] : []), ...extraArgs, ...(opts.nodeArg ?? [])]
+      ? [...tsxImport, ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`] : []), ...(opts.nodeFlag ?? []), join(root, "media-node/src/main.ts"), "--port", "0", "--default-video-codec", "VP8", ...(opts.udpMux ? ["--udp-port", String(await freeUdpPort())] : []), ...extraArgs, ...(opts.nodeArg ?? [])]
       : [...tsxImport, join(root, "bench/udp-relay.ts")];
   const proc = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "warn", NODE_SECRET: "bench-node-secret" } });
   mkdirSync(join(root, "bench/results"), { recursive: true });
@@ -354,6 +355,8 @@ export interface Row {
   latencyP99Ms: number;
   connectMedianMs: number;
   connectP95Ms: number;
+  /** Node CPU (user + system) from before the first join until all joined, per join (storms: media flows meanwhile). */
+  joinCpuMsPerJoin?: number;
   /** Medians of the clients' connect steps (ms from connect()): offer received, answer sent, ICE connected, connected. */
   connectPhasesMedianMs?: Required<ConnectPhases>;
   /** Share of forwarded packets the node sent / received on its fast path (metrics counters). */
@@ -482,6 +485,9 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
       await new Promise((r) => setTimeout(r, 200));
     }
     if (sc.kind === "storm") stormMetrics = await metrics(server);
+    // Node CPU the joins cost (no media flows yet outside storms); the 200 ms poll above adds a little idle time.
+    const afterJoins = stormMetrics ?? (await metrics(server));
+    const joinCpuMs = (afterJoins.cpu_user_us + afterJoins.cpu_system_us - idle.cpu_user_us - idle.cpu_system_us) / 1000;
     const joined = workers.flatMap((w) => w.joined);
     const failed = joined.filter((j) => j.connectMs < 0);
     if (failed.length > 0) log(`  ${failed.length} clients failed to connect: ${failed[0]!.id} ${failed[0]!.error}`);
@@ -546,6 +552,7 @@ async function runScenario(sc: Scenario, mode: ServerMode): Promise<Row> {
       latencyP99Ms: histPercentile(s1.latency, s1.bucketMs, 99),
       connectMedianMs: percentile(connectTimes, 50),
       connectP95Ms: percentile(connectTimes, 95),
+      joinCpuMsPerJoin: mode !== "raw" ? joinCpuMs / total : NaN,
       ...phaseMedians(joined),
       clientCpuPercent: clientCpu * 100,
       idleCpuPercent,
@@ -644,7 +651,8 @@ for (const [i, sc] of selected.entries()) {
           (mode === "sora" ? `  fast out ${f(row.fastSentShare * 100)} %, fast in ${f(row.fastReceivedPps)} pps, send drops ${row.fastSendDrops ?? 0}` : "") +
           (row.connectPhasesMedianMs
             ? `  (connect steps: offer ${f(row.connectPhasesMedianMs.offer)}, answer ${f(row.connectPhasesMedianMs.answer)}, ICE ${f(row.connectPhasesMedianMs.ice)}, connected ${f(row.connectPhasesMedianMs.connected)} ms)`
-            : ""),
+            : "") +
+          (row.joinCpuMsPerJoin !== undefined && Number.isFinite(row.joinCpuMsPerJoin) ? `  node CPU ${f(row.joinCpuMsPerJoin, 1)} ms/join` : ""),
       );
     } catch (err) {
       log(`${sc.name} ${mode}: FAILED ${String(err)}`);

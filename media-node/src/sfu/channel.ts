@@ -1,6 +1,7 @@
 import type { ChannelSnapshot, PausedStream, RidRequest, SpotlightRidRequest } from "../../../shared/control-protocol.js";
 import { newSoraId } from "../../../shared/ids.js";
-import type { Connection } from "./connection.js";
+import { notifyMessage, type Connection } from "./connection.js";
+import { PreparedMessage } from "./prepared-message.js";
 import type { ChannelRelay } from "../relay/channel-relay.js";
 import type { RemoteMember } from "../relay/remote-member.js";
 import { SPOTLIGHT_EVALUATE_INTERVAL_MS, Spotlight, type SpotlightChange } from "./spotlight.js";
@@ -146,9 +147,10 @@ export class Channel {
       ...(change.focused ? describe(change.focused) : { client_id: null, connection_id: null, audio: false, video: false, fixed: false }),
       spotlight_id: change.spotlightId,
     });
+    const shared = messages.map((m) => new PreparedMessage(notifyMessage(m)));
     for (const c of this.connections.values()) {
       if (!c.connected) continue;
-      for (const m of messages) c.sendNotify(m);
+      for (const m of shared) c.sendSharedNotify(m);
     }
   }
 
@@ -233,6 +235,7 @@ export class Channel {
   announceCreated(conn: NotifyMember): void {
     const counters = this.counters();
     const base = { ...conn.notifyFields(), ...counters, minutes: 0 };
+    const shared = new PreparedMessage(notifyMessage({ event_type: "connection.created", ...base }));
     for (const other of this.connections.values()) {
       if (!other.connected) continue;
       if (other === conn) {
@@ -242,7 +245,7 @@ export class Channel {
         for (const m of this.remoteMembers.values()) data.push(m.notifyDataEntry());
         other.sendNotify({ event_type: "connection.created", ...base, data });
       } else {
-        other.sendNotify({ event_type: "connection.created", ...base });
+        other.sendSharedNotify(shared);
       }
     }
   }
@@ -250,9 +253,10 @@ export class Channel {
   announceDestroyed(conn: NotifyMember): void {
     const counters = this.counters();
     const minutes = Math.floor((Date.now() - conn.createdAt) / 60_000);
+    const shared = new PreparedMessage(notifyMessage({ event_type: "connection.destroyed", ...conn.notifyFields(), ...counters, minutes }));
     for (const other of this.connections.values()) {
       if (!other.connected || other === conn) continue;
-      other.sendNotify({ event_type: "connection.destroyed", ...conn.notifyFields(), ...counters, minutes });
+      other.sendSharedNotify(shared);
     }
   }
 
@@ -261,9 +265,10 @@ export class Channel {
     const counters = this.counters();
     const minutes = Math.floor((Date.now() - conn.connectedAt) / 60_000);
     const { metadata: _omitted, authn_metadata: _authn, ...fields } = conn.notifyFields();
+    const shared = new PreparedMessage(notifyMessage({ event_type: "connection.updated", ...fields, ...counters, minutes }));
     for (const other of this.connections.values()) {
       if (!other.connected) continue;
-      other.sendNotify({ event_type: "connection.updated", ...fields, ...counters, minutes });
+      other.sendSharedNotify(shared);
     }
   }
 

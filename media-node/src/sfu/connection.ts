@@ -15,6 +15,7 @@ import { Publication, SIMULCAST_RIDS } from "./publication.js";
 import { NO_LAYER, Subscription, type LayerSwitchListener, type SwitchTrigger } from "./subscription.js";
 import { RPC_METHOD_NAMES } from "../signaling/rpc.js";
 import { RtpEgress } from "../transport/rtp-egress.js";
+import type { PreparedMessage } from "./prepared-message.js";
 
 // One client in a channel: its PeerConnection, what it publishes, what it receives, and the
 // renegotiation queue. Signaling I/O goes through a SignalingPort (WebSocket or DataChannel).
@@ -25,10 +26,16 @@ export type { Role };
 export interface SignalingPort {
   /** `signaling` messages: re-offer, close. */
   sendSignaling(message: Record<string, unknown>): void;
-  sendNotify(message: Record<string, unknown>): void;
+  /** A PreparedMessage is the same notify for many connections (serialize it once). */
+  sendNotify(message: Record<string, unknown> | PreparedMessage): void;
   sendPush(message: Record<string, unknown>): void;
   /** Ends the signaling with a close code/reason and removes the connection (Disconnect* APIs). */
   end?(code: number, reason: string, logReason: string): Promise<void>;
+}
+
+/** A `notify` message around its event body, stamped now. */
+export function notifyMessage(body: Record<string, unknown>): Record<string, unknown> {
+  return { type: "notify", timestamp: new Date().toISOString(), ...body };
 }
 
 /** DataChannels Sora opens for DataChannel signaling; `compress:false` so JSON travels as text. */
@@ -509,7 +516,13 @@ export class Connection implements LayerSwitchListener {
 
   sendNotify(body: Record<string, unknown>): void {
     if (!this.signalingNotify) return;
-    this.port?.sendNotify({ type: "notify", timestamp: new Date().toISOString(), ...body });
+    this.port?.sendNotify(notifyMessage(body));
+  }
+
+  /** A notify built once (`notifyMessage`) for many connections. */
+  sendSharedNotify(message: PreparedMessage): void {
+    if (!this.signalingNotify) return;
+    this.port?.sendNotify(message);
   }
 
   sendPush(data: unknown): void {

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { NodeConfig } from "../config.js";
 import type { Logger } from "../logger.js";
@@ -37,7 +38,8 @@ export class SignalingServer {
         socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws));
+      // The session corks this socket (the one ws writes to) to coalesce notify bursts.
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onWebSocket(ws, socket));
     });
   }
 
@@ -89,8 +91,8 @@ export class SignalingServer {
     };
   }
 
-  private onWebSocket(ws: WebSocket): void {
-    const session = new SignalingSession(ws, this.sfu, this.config, this.log);
+  private onWebSocket(ws: WebSocket, socket: Duplex): void {
+    const session = new SignalingSession(ws, this.sfu, this.config, this.log, socket);
     this.sessions.add(session);
     ws.on("close", () => {
       // Sessions that continue on DataChannels stay registered until their connection ends.

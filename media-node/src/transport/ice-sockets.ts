@@ -38,6 +38,7 @@ interface StunProtocolInternals {
 }
 
 interface ConnectionInternals {
+  options: { useIpv4?: boolean; useIpv6?: boolean };
   localUsername: string;
   localPassword: string;
   userHistory: Record<string, string>;
@@ -94,6 +95,11 @@ if (!pcProto.__iceSocketPlans) {
     if (plan) {
       const connection = dtls.iceTransport.connection;
       connectionPlans.set(connection, plan);
+      // The planned candidate needs no interface addresses: without these werift's
+      // gatherCandidates skips os.networkInterfaces() (≈ 0.1–0.5 ms per join) and hands
+      // getCandidatePromises (below) an empty list it would ignore anyway.
+      connection.options.useIpv4 = false;
+      connection.options.useIpv6 = false;
       // The ufrag goes into the offer (createOffer), before gathering: reserve it now.
       if (plan.mux) {
         const entry = plan.mux.reserve();

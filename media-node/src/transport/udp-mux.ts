@@ -151,8 +151,11 @@ export class UdpMux {
     return new UdpMux(socket, announced);
   }
 
+  private boundPort?: number;
+
+  /** The bound port (kept: werift reads it for every candidate and STUN packet, and socket.address() is a syscall). */
   get port(): number {
-    return this.socket.address().port;
+    return (this.boundPort ??= this.socket.address().port);
   }
 
   /** Registered connections (tests check that closed connections leave none). */

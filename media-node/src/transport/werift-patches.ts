@@ -5,7 +5,10 @@ import * as werift from "werift";
 import { Connection, DtlsClient, RTCDtlsTransport, isDtls } from "werift";
 import { rtcpCompoundCount, rtcpPacketValid, rtpHeaderCheck } from "../rtp/packet-validation.js";
 import { filterDtlsDatagram, type DtlsRecordHeader } from "./dtls-record-filter.js";
+import { packFlights, type RecordSender } from "./dtls-flight-packing.js";
 import { transportCounters } from "./transport-counters.js";
+import "./werift-caches.js";
+import "./random-pool.js";
 
 // Process-wide fixes to werift 0.25.2, applied on import (media node and load clients).
 //
@@ -107,6 +110,7 @@ if (!dtlsProto.__patched) {
     // The original creates the DTLS socket (subscribed to ICE data) before its first await.
     const started = start.call(this);
     if (this.dtls) {
+      packFlights((this.dtls as unknown as { transport: RecordSender }).transport);
       guardDtlsSocket(this as unknown as DtlsTransportLike, this.dtls as unknown as DtlsSocketInternals);
       if (early) for (const packet of early.packets) this.iceTransport.connection.onData.execute(packet);
       if (dtlsClientImmediately && this.role === "client") {
