@@ -197,7 +197,21 @@ export class ClusterApi implements ApiHandlers<"cluster"> {
     });
   }
 
-  GetStatsReport(_: ApiRequest<"GetStatsReport">): Promise<ApiResult<ApiAnswer<"GetStatsReport">>> {
+  /** The GetStatsReport being computed: calls that arrive meanwhile share it (one fan-out to every node, not one per call). */
+  private statsInFlight: Promise<ApiResult<ApiAnswer<"GetStatsReport">>> | undefined;
+
+  GetStatsReport(request: ApiRequest<"GetStatsReport">): Promise<ApiResult<ApiAnswer<"GetStatsReport">>> {
+    if (!this.statsInFlight) {
+      const running = this.statsReport(request);
+      this.statsInFlight = running;
+      void running.finally(() => {
+        if (this.statsInFlight === running) this.statsInFlight = undefined;
+      });
+    }
+    return this.statsInFlight;
+  }
+
+  private statsReport(_: ApiRequest<"GetStatsReport">): Promise<ApiResult<ApiAnswer<"GetStatsReport">>> {
     return toApiResult(async () => {
       const connected = await this.registry.connected();
       const nodes = await this.store.nodes();

@@ -17,7 +17,7 @@ import { CallCounter } from "./call-counter.js";
 import type { CommandOutcome } from "./node-links.js";
 import { PLACEMENT_CACHE_MS, PlacementCache } from "./placement-cache.js";
 import { CHANNEL_REPORT_HOLD_MS, ChannelReportForwarder } from "./channel-report-forwarder.js";
-import type { ChannelReport, ChannelServing } from "./channel-object.js";
+import type { ChannelObject, ChannelReport, ChannelServing } from "./channel-object.js";
 
 // One media node (idFromName(node_name)): a thin shell over its link host (node-link-host.ts:
 // the control WebSocket, report order, liveness, commands awaiting acks). It routes each report to
@@ -33,6 +33,12 @@ const LOAD_FORWARD_MAX_AGE_MS = 10_000;
 
 /** GetStatsReport calls this close together share one get_counters command to the node. */
 const STATS_FRESH_MS = 1_000;
+/**
+ * Counters up to this old are answered at once while a fresh get_counters runs in the background
+ * (the next call gets its answer): a GetStatsReport does not wait for the acks of 50 nodes, each
+ * behind its node's reports. Older ones (or none) are waited for.
+ */
+const STATS_STALE_MS = 2_000;
 
 const LINKED = "linked";
 const COUNTERS = "counters";
@@ -54,7 +60,11 @@ export class NodeObject extends DurableObject<Env> {
   private lastForwarded: { load: NodeLoad; at: number } | undefined;
   private readonly calls = new CallCounter();
   /** The node's counters as its last get_counters answered them (GetStatsReport), and when asked. */
-  private freshCounters: { at: number; counters: Promise<NodeCounters | null> } | undefined;
+  private freshCounters: { at: number; counters: NodeCounters } | undefined;
+  /** The get_counters in flight, if any. */
+  private askingCounters: Promise<NodeCounters | null> | undefined;
+  /** Channel ids by name (idFromName hashes; a node reports on the same channels again and again). */
+  private readonly channelIds = new Map<string, DurableObjectId>();
   /** Connection events and user-agent stats, per channel, batched under load (channel-report-forwarder.ts). */
   private readonly forwarder: ChannelReportForwarder<{ nodeName: string; report: ChannelReport }>;
 
@@ -74,7 +84,7 @@ export class NodeObject extends DurableObject<Env> {
       async (channelId, items) => {
         this.calls.count("channelCall");
         // One NodeObject serves one node name (idFromName(node_name), checked against the hello).
-        await channelStub(env, channelId).applyReports(
+        await this.channel(channelId).applyReports(
           items[0]!.nodeName,
           items.map((i) => i.report),
         );
@@ -83,6 +93,17 @@ export class NodeObject extends DurableObject<Env> {
       durationVar(env.CHANNEL_REPORT_HOLD_MS, CHANNEL_REPORT_HOLD_MS),
     );
     this.placement = new PlacementCache(() => clusterStub(env).placementTable(), durationVar(env.PLACEMENT_CACHE_MS, PLACEMENT_CACHE_MS));
+  }
+
+  /** The channel's ChannelObject (its id cached: a node reports on the same channels many times a second). */
+  private channel(channelId: string): DurableObjectStub<ChannelObject> {
+    let id = this.channelIds.get(channelId);
+    if (!id) {
+      if (this.channelIds.size >= 10_000) this.channelIds.clear();
+      id = this.env.CHANNEL.idFromName(channelId);
+      this.channelIds.set(channelId, id);
+    }
+    return this.env.CHANNEL.get(id);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -150,6 +171,7 @@ export class NodeObject extends DurableObject<Env> {
     await this.ctx.storage.put<unknown>({ [LINKED]: { node_name: hello.node_name, link_id: linkId, signaling_url: hello.external_signaling_url } satisfies LinkedRecord, [COUNTERS]: hello.counters, [LOAD]: load });
     this.lastForwarded = { load, at: Date.now() };
     this.freshCounters = undefined;
+    this.askingCounters = undefined;
     this.placement.invalidate();
     if (hello.snapshot_complete === false) this.snapshots.set(ws, new Set(hello.channels.map((c) => c.channel_id)));
     else this.snapshots.delete(ws);
@@ -195,7 +217,7 @@ export class NodeObject extends DurableObject<Env> {
         return;
       }
       case "counters": {
-        this.freshCounters = undefined;
+        this.freshCounters = { at: Date.now(), counters: report.counters };
         await this.ctx.storage.put(COUNTERS, report.counters);
         const previous = await this.ctx.storage.get<NodeLoad>(LOAD);
         return this.recordLoad(nodeName, loadFromCounters(report.counters.total_ongoing_connections, previous));
@@ -274,21 +296,26 @@ export class NodeObject extends DurableObject<Env> {
     this.calls.count("statsCounters");
     if (linked) {
       // Calls within STATS_FRESH_MS share one get_counters: however often GetStatsReport is
-      // called, the node's link carries at most one such command per second.
-      const recent = this.freshCounters;
-      if (!recent || Date.now() - recent.at > STATS_FRESH_MS) {
+      // called, the node's link carries at most one such command per second. Not stored: a
+      // storage commit per node per GetStatsReport for figures the node's next hello or
+      // `counters` report carries anyway.
+      const now = Date.now();
+      const latest = this.freshCounters;
+      const age = latest ? now - latest.at : Infinity;
+      if (age > STATS_FRESH_MS && !this.askingCounters) {
         const asked = this.host.command(nodeName, { name: "get_counters" }, timeoutMs).then((outcome) => {
           const fresh = outcome.ok ? nodeCountersSchema.safeParse(outcome.result) : undefined;
           return fresh?.success ? fresh.data : null;
         });
-        this.freshCounters = { at: Date.now(), counters: asked };
+        this.askingCounters = asked;
         void asked.then((c) => {
-          if (c === null && this.freshCounters?.counters === asked) this.freshCounters = undefined;
+          if (this.askingCounters !== asked) return;
+          this.askingCounters = undefined;
+          if (c) this.freshCounters = { at: now, counters: c };
         });
       }
-      // Not stored: a storage commit per node per GetStatsReport for figures the node's next
-      // hello or `counters` report carries anyway.
-      const counters = await this.freshCounters!.counters;
+      if (latest && age <= STATS_STALE_MS) return { counters: latest.counters, fresh: true };
+      const counters = await this.askingCounters;
       if (counters) return { counters, fresh: true };
     }
     return { counters: (await this.ctx.storage.get<NodeCounters>(COUNTERS)) ?? null, fresh: false };
