@@ -51,8 +51,18 @@ export function clusterStub(env: Env): DurableObjectStub<ClusterObject> {
 
 /** The Durable Object holding one channel's state. */
 export function channelStub(env: Env, channelId: string): DurableObjectStub<ChannelObject> {
-  return env.CHANNEL.get(env.CHANNEL.idFromName(channelId));
+  let id = channelIds.get(channelId);
+  if (!id) {
+    // idFromName hashes the name; the same channels are addressed again and again (API calls, reports).
+    if (channelIds.size >= 10_000) channelIds.clear();
+    id = env.CHANNEL.idFromName(channelId);
+    channelIds.set(channelId, id);
+  }
+  return env.CHANNEL.get(id);
 }
+
+/** Channel ids by name, per isolate (bounded: cleared past 10,000). */
+const channelIds = new Map<string, DurableObjectId>();
 
 /** The Durable Object of one media node: its control link, report order, liveness, commands, load. */
 export function nodeStub(env: Env, nodeName: string): DurableObjectStub<NodeObject> {

@@ -17,7 +17,7 @@ import { CallCounter } from "./call-counter.js";
 import type { CommandOutcome } from "./node-links.js";
 import { PLACEMENT_CACHE_MS, PlacementCache } from "./placement-cache.js";
 import { CHANNEL_REPORT_HOLD_MS, ChannelReportForwarder } from "./channel-report-forwarder.js";
-import type { ChannelObject, ChannelReport, ChannelServing } from "./channel-object.js";
+import type { ChannelReport, ChannelServing } from "./channel-object.js";
 
 // One media node (idFromName(node_name)): a thin shell over its link host (node-link-host.ts:
 // the control WebSocket, report order, liveness, commands awaiting acks). It routes each report to
@@ -63,8 +63,6 @@ export class NodeObject extends DurableObject<Env> {
   private freshCounters: { at: number; counters: NodeCounters } | undefined;
   /** The get_counters in flight, if any. */
   private askingCounters: Promise<NodeCounters | null> | undefined;
-  /** Channel ids by name (idFromName hashes; a node reports on the same channels again and again). */
-  private readonly channelIds = new Map<string, DurableObjectId>();
   /** Connection events and user-agent stats, per channel, batched under load (channel-report-forwarder.ts). */
   private readonly forwarder: ChannelReportForwarder<{ nodeName: string; report: ChannelReport }>;
 
@@ -84,7 +82,7 @@ export class NodeObject extends DurableObject<Env> {
       async (channelId, items) => {
         this.calls.count("channelCall");
         // One NodeObject serves one node name (idFromName(node_name), checked against the hello).
-        await this.channel(channelId).applyReports(
+        await channelStub(env, channelId).applyReports(
           items[0]!.nodeName,
           items.map((i) => i.report),
         );
@@ -93,17 +91,6 @@ export class NodeObject extends DurableObject<Env> {
       durationVar(env.CHANNEL_REPORT_HOLD_MS, CHANNEL_REPORT_HOLD_MS),
     );
     this.placement = new PlacementCache(() => clusterStub(env).placementTable(), durationVar(env.PLACEMENT_CACHE_MS, PLACEMENT_CACHE_MS));
-  }
-
-  /** The channel's ChannelObject (its id cached: a node reports on the same channels many times a second). */
-  private channel(channelId: string): DurableObjectStub<ChannelObject> {
-    let id = this.channelIds.get(channelId);
-    if (!id) {
-      if (this.channelIds.size >= 10_000) this.channelIds.clear();
-      id = this.env.CHANNEL.idFromName(channelId);
-      this.channelIds.set(channelId, id);
-    }
-    return this.env.CHANNEL.get(id);
   }
 
   // ---------------------------------------------------------------------------------------------
