@@ -5,7 +5,7 @@ import { CONTROL_PROTOCOL_VERSION, zeroNodeCounters, type EdgeMessage, type Node
 import { targetOf, type ApiName } from "../shared/api/catalog.js";
 import { startEdge } from "../test/integration/processes.js";
 import { startMiniflareEdge } from "./edge-miniflare.js";
-import { batchFrames } from "../media-node/src/control/edge-link.js";
+import { REPORT_BATCH_WINDOW_MS, batchFrames } from "../media-node/src/control/edge-link.js";
 import { MAX_BATCH_REPORTS, MAX_CONTROL_MESSAGE_BYTES } from "../shared/control-protocol.js";
 
 // `npm run bench:edge [-- --nodes 50 --rate 100 --seconds 10 --api-concurrency 4 --runtime wrangler|miniflare]`
@@ -27,18 +27,21 @@ const program = new Command()
   .option("--seconds <n>", "how long the nodes report", "10")
   .option("--api-concurrency <n>", "API calls in flight", "4")
   .option("--runtime <name>", "wrangler (wrangler dev, the figures in docs/performance.md) or miniflare (workerd without wrangler's proxy)", "wrangler")
+  .option("--batch-window-ms <ms>", "how long a node's reports wait for others to share a frame (default: edge-link.ts REPORT_BATCH_WINDOW_MS; 0 = one tick)")
   .option("--hold-ms <ms>", "the edge's CHANNEL_REPORT_HOLD_MS (default: the edge's own)")
   .option("--no-keep-alive", "a new HTTP connection per API call")
   .option("--no-batch", "one report per frame even when the edge takes batch frames (as older nodes)")
   .option("--edge <url>", "use a running edge (http://127.0.0.1:3000) instead of starting one")
   .parse();
-const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; runtime: string; batch: boolean; keepAlive: boolean; holdMs?: string; edge?: string }>();
+const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; runtime: string; batch: boolean; keepAlive: boolean; holdMs?: string; batchWindowMs?: string; edge?: string }>();
 const NODES = Number(opts.nodes);
 const CHANNELS = Number(opts.channels);
 const RATE = Number(opts.rate);
 const SECONDS = Number(opts.seconds);
 const API_CONCURRENCY = Number(opts.apiConcurrency);
 const TICK_MS = 20;
+const BATCH_WINDOW_MS = opts.batchWindowMs === undefined ? REPORT_BATCH_WINDOW_MS : Number(opts.batchWindowMs);
+const WINDOWED: ReadonlySet<string> = new Set(["connection.created", "connection.destroyed", "user_agent_stats", "load", "counters"]);
 /** After the nodes stop, how long the edge may take to apply what they sent before the run counts as failed. */
 const DRAIN_TIMEOUT_MS = 60_000;
 /** Short-lived connections kept per channel at most; beyond, the oldest leaves. */
@@ -66,6 +69,8 @@ class SimNode {
   /** Like media-node's edge-link.ts: once the welcome says so, what one tick sends goes in batch frames. */
   private batching = false;
   private queued: { text: string; bytes: number }[] = [];
+  private flushScheduled = false;
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly name: string,
@@ -138,11 +143,22 @@ class SimNode {
       this.ws.send(text);
       return;
     }
-    if (this.queued.length === 0) setImmediate(() => this.flush());
     this.queued.push({ text, bytes: Buffer.byteLength(text) });
+    if (this.flushScheduled) return;
+    // As edge-link.ts: reports nobody waits for wait REPORT_BATCH_WINDOW_MS for company (unless
+    // --batch-window-ms says otherwise); the rest go at the end of this tick with what is queued.
+    if (WINDOWED.has(report.type) && BATCH_WINDOW_MS > 0) {
+      this.flushTimer ??= setTimeout(() => this.flush(), BATCH_WINDOW_MS);
+      return;
+    }
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {
+    this.flushScheduled = false;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     const items = this.queued;
     this.queued = [];
     for (const frame of batchFrames(items, MAX_CONTROL_MESSAGE_BYTES, MAX_BATCH_REPORTS)) {

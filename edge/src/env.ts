@@ -29,6 +29,8 @@ export interface Env {
   CHANNEL_AFFINITY?: string;
   /** How long a NodeObject holds a channel's connection reports to send them in one call (ms, 0 = at once); default CHANNEL_REPORT_HOLD_MS. */
   CHANNEL_REPORT_HOLD_MS?: string;
+  /** How long a ChannelObject keeps connection changes in memory before writing them (ms, 0 = at once); default CHANNEL_PERSIST_MS. */
+  CHANNEL_PERSIST_MS?: string;
 }
 
 export function numberVar(value: string | undefined, fallback: number): number {
@@ -49,8 +51,18 @@ export function clusterStub(env: Env): DurableObjectStub<ClusterObject> {
 
 /** The Durable Object holding one channel's state. */
 export function channelStub(env: Env, channelId: string): DurableObjectStub<ChannelObject> {
-  return env.CHANNEL.get(env.CHANNEL.idFromName(channelId));
+  let id = channelIds.get(channelId);
+  if (!id) {
+    // idFromName hashes the name; the same channels are addressed again and again (API calls, reports).
+    if (channelIds.size >= 10_000) channelIds.clear();
+    id = env.CHANNEL.idFromName(channelId);
+    channelIds.set(channelId, id);
+  }
+  return env.CHANNEL.get(id);
 }
+
+/** Channel ids by name, per isolate (bounded: cleared past 10,000). */
+const channelIds = new Map<string, DurableObjectId>();
 
 /** The Durable Object of one media node: its control link, report order, liveness, commands, load. */
 export function nodeStub(env: Env, nodeName: string): DurableObjectStub<NodeObject> {

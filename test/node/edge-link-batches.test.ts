@@ -102,3 +102,19 @@ it("packs frames by size and count (batchFrames)", () => {
   for (const f of packed) expect(f.text.length).toBeLessThanOrEqual(100);
   expect(batchFrames(Array.from({ length: 5 }, () => item(1)), 1000, 2).map((f) => f.count)).toEqual([2, 2, 1]);
 });
+
+it("lets reports of the next ticks share the frame for REPORT_BATCH_WINDOW_MS, and sends at once what is answered", async () => {
+  const { edge, link } = await linked(true);
+  const framesBefore = edge.frameMessages.length;
+  link.report(created(100));
+  await new Promise((r) => setImmediate(r));
+  link.report(created(101));
+  await until("2 reports", () => edge.of("connection.created").length === 2);
+  // Two ticks, one frame.
+  expect(edge.frameMessages.slice(framesBefore)).toEqual([2]);
+  // A report the node waits an answer for takes what is queued with it at the end of the tick.
+  link.report(created(102));
+  await link.place("room");
+  expect(edge.of("place")).toHaveLength(1);
+  expect(edge.frameMessages.at(-1)).toBe(2);
+});

@@ -6,8 +6,8 @@ import { applyConnectionCall } from "../../../shared/connection-calls.js";
 import type { ChannelSnapshot, ConnectionCall, ConnectionInfo, NodeCommand, NodeReport, PausedStream, RidRequest } from "../../../shared/control-protocol.js";
 import { withRidRequest, withRidReset } from "../../../shared/rid-requests.js";
 import type { ApiHandlers } from "../api-handlers.js";
-import { clusterStub, nodeStub, type Env } from "../env.js";
-import { ChannelStore, servingNodes, withoutConnections, type ChannelControl, type ChannelSession, type StoredConnection } from "./channel-store.js";
+import { clusterStub, durationVar, nodeStub, type Env } from "../env.js";
+import { CHANNEL_PERSIST_MS, ChannelStore, servingNodes, withoutConnections, type ChannelControl, type ChannelSession, type StoredConnection } from "./channel-store.js";
 import { CallCounter } from "./call-counter.js";
 import type { CommandOutcome } from "./node-links.js";
 import { placeInChannel, placeNewSession, signalingTarget, withFullNodes, type PlacementEntry } from "./placement.js";
@@ -77,7 +77,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.store = new ChannelStore(ctx.storage);
+    this.store = new ChannelStore(ctx.storage, durationVar(env.CHANNEL_PERSIST_MS, CHANNEL_PERSIST_MS));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -216,6 +216,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
       // The node streams or not (StartAudioStreaming, or on its own after the session webhook's answer).
       if (snapshot.audio_streaming !== undefined) control = { ...control, audio_streaming: snapshot.audio_streaming };
       await this.store.putControl(control);
+      await this.store.persisted();
       if (added) this.announceNodes([nodeName]);
       return servingOf(session);
     });
@@ -254,6 +255,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     const gone = (await this.store.connections()).filter((c) => c.node_name === nodeName).map((c) => c.connection_id);
     await this.store.deleteConnections(gone);
     if (gone.length > 0) await this.store.putControl(withoutConnections(await this.store.control(), new Set(gone)));
+    await this.store.persisted();
     this.announceNodes([]);
     return servingOf(updated);
   }
@@ -318,45 +320,36 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     }
   }
 
-  addConnection(sessionId: string, nodeName: string, connection: ConnectionInfo): Promise<void> {
+  /**
+   * Consecutive reports of one node about this channel, applied in their order in one step of the
+   * channel's queue (after the API calls and reports before them): served from memory, with no
+   * await between reports; connections are written behind (channel-store.ts), the control state
+   * at once when a leave changed it (a paused pair, a forward, ... that named the connection).
+   */
+  applyReports(nodeName: string, reports: ChannelReport[]): Promise<void> {
+    this.calls.count("applyReports");
     return this.serialized(async () => {
-      const session = await this.store.session();
-      if (session?.session_id !== sessionId) return; // a report of a session we do not hold (stale)
-      await this.store.putConnection({ ...connection, node_name: nodeName });
-    });
-  }
-
-  removeConnection(sessionId: string, connectionId: string): Promise<void> {
-    return this.serialized(async () => {
-      const session = await this.store.session();
-      if (session?.session_id !== sessionId) return;
-      await this.store.deleteConnections([connectionId]);
-      const control = await this.store.control();
-      const next = withoutConnections(control, new Set([connectionId]));
+      await this.store.loadedNow();
+      const sessionId = this.store.sessionNow()?.session_id;
+      let gone: Set<string> | undefined;
+      for (const r of reports) {
+        if (r.type === "connection.created") {
+          // A report of a session we do not hold (stale) changes nothing.
+          if (r.session_id === sessionId) this.store.setConnection({ ...r.connection, node_name: nodeName });
+        } else if (r.type === "connection.destroyed") {
+          if (r.session_id !== sessionId) continue;
+          this.store.removeConnection(r.connection_id);
+          (gone ??= new Set()).add(r.connection_id);
+        } else if (this.store.connectionNow(r.connection_id)) {
+          this.store.setUserAgentStats(r.connection_id, { timestamp: r.timestamp, stats: r.stats });
+        }
+      }
+      if (!gone) return;
+      const control = this.store.controlNow();
+      const next = withoutConnections(control, gone);
       // Most connections leave nothing in the control state: no write for them.
       if (controlShrank(control, next)) await this.store.putControl(next);
     });
-  }
-
-  /**
-   * Consecutive reports of the owner node about this channel, applied in their order through the
-   * per-report methods below (queued back to back on the channel's one queue, so their storage
-   * writes commit together).
-   */
-  async applyReports(nodeName: string, reports: ChannelReport[]): Promise<void> {
-    this.calls.count("applyReports");
-    const applied: Promise<void>[] = [];
-    for (const r of reports) {
-      if (r.type === "connection.created") applied.push(this.addConnection(r.session_id, nodeName, r.connection));
-      else if (r.type === "connection.destroyed") applied.push(this.removeConnection(r.session_id, r.connection_id));
-      else applied.push(this.serialized(() => this.recordUserAgentStats(r.connection_id, r.timestamp, r.stats)));
-    }
-    await Promise.all(applied);
-  }
-
-  async recordUserAgentStats(connectionId: string, timestamp: string, stats: unknown[]): Promise<void> {
-    if (!(await this.store.connection(connectionId))) return;
-    await this.store.putUserAgentStats(connectionId, { timestamp, stats });
   }
 
   /** ListUserAgentStats' share of this channel. */
@@ -563,6 +556,7 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
       if (latest) {
         const { signaling_notify_metadata: _old, ...rest } = latest;
         await this.store.putConnection(outcome.after === undefined ? rest : { ...rest, signaling_notify_metadata: outcome.after });
+        await this.store.persisted();
       }
       return outcome.answer;
     });
@@ -714,7 +708,10 @@ export class ChannelObject extends DurableObject<Env> implements ApiHandlers<"ch
     if (outcome.metadata) {
       await this.commandMetadata(session, connection, outcome.metadata.after, outcome.metadata.push ?? undefined);
       const latest = await this.store.connection(connection.connection_id);
-      if (latest) await this.store.putConnection({ ...latest, signaling_notify_metadata: outcome.metadata.after });
+      if (latest) {
+        await this.store.putConnection({ ...latest, signaling_notify_metadata: outcome.metadata.after });
+        await this.store.persisted();
+      }
     }
     return outcome.result;
   }

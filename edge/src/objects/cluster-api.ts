@@ -17,6 +17,9 @@ import { statsReport, sumCounters } from "./stats-report.js";
 /** GetStatsReport asks connected nodes for fresh counters, but not for longer than this. */
 const STATS_TIMEOUT_MS = 1_000;
 
+/** GetStatsReport calls this close together share one answer (one fan-out to every node). */
+const STATS_REUSE_MS = 1_000;
+
 export class ClusterApi implements ApiHandlers<"cluster"> {
   constructor(
     private readonly store: ClusterStore,
@@ -25,7 +28,26 @@ export class ClusterApi implements ApiHandlers<"cluster"> {
     private readonly commandTimeoutMs: number,
   ) {}
 
-  ListChannels(_: ApiRequest<"ListChannels">): Promise<ApiResult<ApiAnswer<"ListChannels">>> {
+  /**
+   * The last ListChannels answer: it lists the whole index (a storage listing of every channel),
+   * and changes only with the index and the links, which drop it (`statsChanged`). Reused for
+   * at most STATS_REUSE_MS besides (storage written behind this object's back, in tests).
+   */
+  private channels: { at: number; answer: Promise<ApiResult<ApiAnswer<"ListChannels">>> } | undefined;
+
+  ListChannels(request: ApiRequest<"ListChannels">): Promise<ApiResult<ApiAnswer<"ListChannels">>> {
+    const now = Date.now();
+    if (!this.channels || now - this.channels.at > STATS_REUSE_MS) {
+      const entry = { at: now, answer: this.channelList(request) };
+      this.channels = entry;
+      void entry.answer.then((result) => {
+        if (!result.ok && this.channels === entry) this.channels = undefined;
+      });
+    }
+    return this.channels.answer;
+  }
+
+  private channelList(_: ApiRequest<"ListChannels">): Promise<ApiResult<ApiAnswer<"ListChannels">>> {
     return toApiResult(async () => {
       const connected = await this.registry.connected();
       return (await this.registry.liveOwners())
@@ -197,7 +219,34 @@ export class ClusterApi implements ApiHandlers<"cluster"> {
     });
   }
 
-  GetStatsReport(_: ApiRequest<"GetStatsReport">): Promise<ApiResult<ApiAnswer<"GetStatsReport">>> {
+  /**
+   * The last GetStatsReport answer (or the one being computed) and when it was started: calls
+   * within STATS_REUSE_MS share it — one fan-out to every NodeObject per second, not one per
+   * call. Dropped at every membership, link or channel-index change (`statsChanged`), so only
+   * the node counters in it can be older (they are ≤ 1 s old per node anyway, node-object.ts).
+   */
+  private stats: { at: number; answer: Promise<ApiResult<ApiAnswer<"GetStatsReport">>> } | undefined;
+
+  /** Membership, links or the channel index changed: the next GetStatsReport and ListChannels are computed afresh. */
+  statsChanged(): void {
+    this.stats = undefined;
+    this.channels = undefined;
+  }
+
+  GetStatsReport(request: ApiRequest<"GetStatsReport">): Promise<ApiResult<ApiAnswer<"GetStatsReport">>> {
+    const now = Date.now();
+    if (!this.stats || now - this.stats.at > STATS_REUSE_MS) {
+      const entry = { at: now, answer: this.statsReport(request) };
+      this.stats = entry;
+      // A failed answer is not reused.
+      void entry.answer.then((result) => {
+        if (!result.ok && this.stats === entry) this.stats = undefined;
+      });
+    }
+    return this.stats.answer;
+  }
+
+  private statsReport(_: ApiRequest<"GetStatsReport">): Promise<ApiResult<ApiAnswer<"GetStatsReport">>> {
     return toApiResult(async () => {
       const connected = await this.registry.connected();
       const nodes = await this.store.nodes();

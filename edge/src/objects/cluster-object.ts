@@ -35,17 +35,17 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
 
   nodeHello(hello: Hello, linkId: string): Promise<HelloOutcome> {
     this.calls.count("nodeHello");
-    return this.registry.hello(hello, linkId);
+    return this.changing(this.registry.hello(hello, linkId));
   }
 
   nodeSnapshotPart(nodeName: string, channels: ChannelSnapshot[], live: string[] | null, complete: boolean): Promise<void> {
     this.calls.count("nodeSnapshotPart");
-    return this.registry.snapshotPart(nodeName, channels, live, complete);
+    return this.changing(this.registry.snapshotPart(nodeName, channels, live, complete));
   }
 
   nodeUnlinked(nodeName: string, linkId: string): Promise<void> {
     this.calls.count("nodeUnlinked");
-    return this.registry.unlinked(nodeName, linkId);
+    return this.changing(this.registry.unlinked(nodeName, linkId));
   }
 
   nodeLoad(nodeName: string, load: NodeLoad): Promise<void> {
@@ -56,7 +56,7 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
   /** A session report (`nodeName`'s) changed what its ChannelObject holds: the serving nodes it answered (null: no session). */
   channelIndexed(nodeName: string, channelId: string, serving: ChannelServing | null): Promise<void> {
     this.calls.count("channelIndexed");
-    return this.registry.indexChannel(channelId, serving, nodeName);
+    return this.changing(this.registry.indexChannel(channelId, serving, nodeName));
   }
 
   /** Connected nodes with membership, mode and load; NodeObjects and the Worker cache it (placement-cache.ts). */
@@ -78,11 +78,11 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
   }
   InitCluster(request: ApiRequest<"InitCluster">): Promise<ApiResult<ApiAnswer<"InitCluster">>> {
     this.calls.count("InitCluster");
-    return this.api.InitCluster(request);
+    return this.changing(this.api.InitCluster(request));
   }
   JoinCluster(request: ApiRequest<"JoinCluster">): Promise<ApiResult<ApiAnswer<"JoinCluster">>> {
     this.calls.count("JoinCluster");
-    return this.api.JoinCluster(request);
+    return this.changing(this.api.JoinCluster(request));
   }
   ListClusterNodes(request: ApiRequest<"ListClusterNodes">): Promise<ApiResult<ApiAnswer<"ListClusterNodes">>> {
     this.calls.count("ListClusterNodes");
@@ -94,7 +94,7 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
   }
   PurgeClusterNode(request: ApiRequest<"PurgeClusterNode">): Promise<ApiResult<ApiAnswer<"PurgeClusterNode">>> {
     this.calls.count("PurgeClusterNode");
-    return this.api.PurgeClusterNode(request);
+    return this.changing(this.api.PurgeClusterNode(request));
   }
   ChangeMode(request: ApiRequest<"ChangeMode">): Promise<ApiResult<ApiAnswer<"ChangeMode">>> {
     this.calls.count("ChangeMode");
@@ -127,6 +127,12 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
   }
 
   /** Calls this instance handled (call-counter.ts), for the edge load test. */
+  /** A change GetStatsReport's answer depends on (membership, links, the channel index): its shared answer is dropped before and after. */
+  private changing<T>(change: Promise<T>): Promise<T> {
+    this.api.statsChanged();
+    return change.finally(() => this.api.statsChanged());
+  }
+
   callCounts(): { since: number; counts: Record<string, number> } {
     return this.calls.snapshot();
   }

@@ -33,6 +33,12 @@ const LOAD_FORWARD_MAX_AGE_MS = 10_000;
 
 /** GetStatsReport calls this close together share one get_counters command to the node. */
 const STATS_FRESH_MS = 1_000;
+/**
+ * Counters up to this old are answered at once while a fresh get_counters runs in the background
+ * (the next call gets its answer): a GetStatsReport does not wait for the acks of 50 nodes, each
+ * behind its node's reports. Older ones (or none) are waited for.
+ */
+const STATS_STALE_MS = 2_000;
 
 const LINKED = "linked";
 const COUNTERS = "counters";
@@ -54,7 +60,9 @@ export class NodeObject extends DurableObject<Env> {
   private lastForwarded: { load: NodeLoad; at: number } | undefined;
   private readonly calls = new CallCounter();
   /** The node's counters as its last get_counters answered them (GetStatsReport), and when asked. */
-  private freshCounters: { at: number; counters: Promise<NodeCounters | null> } | undefined;
+  private freshCounters: { at: number; counters: NodeCounters } | undefined;
+  /** The get_counters in flight, if any. */
+  private askingCounters: Promise<NodeCounters | null> | undefined;
   /** Connection events and user-agent stats, per channel, batched under load (channel-report-forwarder.ts). */
   private readonly forwarder: ChannelReportForwarder<{ nodeName: string; report: ChannelReport }>;
 
@@ -150,6 +158,7 @@ export class NodeObject extends DurableObject<Env> {
     await this.ctx.storage.put<unknown>({ [LINKED]: { node_name: hello.node_name, link_id: linkId, signaling_url: hello.external_signaling_url } satisfies LinkedRecord, [COUNTERS]: hello.counters, [LOAD]: load });
     this.lastForwarded = { load, at: Date.now() };
     this.freshCounters = undefined;
+    this.askingCounters = undefined;
     this.placement.invalidate();
     if (hello.snapshot_complete === false) this.snapshots.set(ws, new Set(hello.channels.map((c) => c.channel_id)));
     else this.snapshots.delete(ws);
@@ -195,7 +204,7 @@ export class NodeObject extends DurableObject<Env> {
         return;
       }
       case "counters": {
-        this.freshCounters = undefined;
+        this.freshCounters = { at: Date.now(), counters: report.counters };
         await this.ctx.storage.put(COUNTERS, report.counters);
         const previous = await this.ctx.storage.get<NodeLoad>(LOAD);
         return this.recordLoad(nodeName, loadFromCounters(report.counters.total_ongoing_connections, previous));
@@ -274,21 +283,26 @@ export class NodeObject extends DurableObject<Env> {
     this.calls.count("statsCounters");
     if (linked) {
       // Calls within STATS_FRESH_MS share one get_counters: however often GetStatsReport is
-      // called, the node's link carries at most one such command per second.
-      const recent = this.freshCounters;
-      if (!recent || Date.now() - recent.at > STATS_FRESH_MS) {
+      // called, the node's link carries at most one such command per second. Not stored: a
+      // storage commit per node per GetStatsReport for figures the node's next hello or
+      // `counters` report carries anyway.
+      const now = Date.now();
+      const latest = this.freshCounters;
+      const age = latest ? now - latest.at : Infinity;
+      if (age > STATS_FRESH_MS && !this.askingCounters) {
         const asked = this.host.command(nodeName, { name: "get_counters" }, timeoutMs).then((outcome) => {
           const fresh = outcome.ok ? nodeCountersSchema.safeParse(outcome.result) : undefined;
           return fresh?.success ? fresh.data : null;
         });
-        this.freshCounters = { at: Date.now(), counters: asked };
+        this.askingCounters = asked;
         void asked.then((c) => {
-          if (c === null && this.freshCounters?.counters === asked) this.freshCounters = undefined;
+          if (this.askingCounters !== asked) return;
+          this.askingCounters = undefined;
+          if (c) this.freshCounters = { at: now, counters: c };
         });
       }
-      // Not stored: a storage commit per node per GetStatsReport for figures the node's next
-      // hello or `counters` report carries anyway.
-      const counters = await this.freshCounters!.counters;
+      if (latest && age <= STATS_STALE_MS) return { counters: latest.counters, fresh: true };
+      const counters = await this.askingCounters;
       if (counters) return { counters, fresh: true };
     }
     return { counters: (await this.ctx.storage.get<NodeCounters>(COUNTERS)) ?? null, fresh: false };
