@@ -25,7 +25,8 @@ const program = new Command()
   .option("--channels <n>", "channels per node", "4")
   .option("--rate <n>", "connection reports per second per node", "100")
   .option("--seconds <n>", "how long the nodes report", "10")
-  .option("--api-concurrency <n>", "API calls in flight", "4")
+  .option("--api-concurrency <n>", "API calls in flight (closed loop: each client calls again once answered)", "4")
+  .option("--api-rate <n>", "open loop instead: start this many API calls per second whatever the answers (latency counted from each call's scheduled time)")
   .option("--runtime <name>", "wrangler (wrangler dev, the figures in docs/performance.md) or miniflare (workerd without wrangler's proxy)", "wrangler")
   .option("--batch-window-ms <ms>", "how long a node's reports wait for others to share a frame (default: edge-link.ts REPORT_BATCH_WINDOW_MS; 0 = one tick)")
   .option("--hold-ms <ms>", "the edge's CHANNEL_REPORT_HOLD_MS (default: the edge's own)")
@@ -33,7 +34,7 @@ const program = new Command()
   .option("--no-batch", "one report per frame even when the edge takes batch frames (as older nodes)")
   .option("--edge <url>", "use a running edge (http://127.0.0.1:3000) instead of starting one")
   .parse();
-const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; runtime: string; batch: boolean; keepAlive: boolean; holdMs?: string; batchWindowMs?: string; edge?: string }>();
+const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; apiRate?: string; runtime: string; batch: boolean; keepAlive: boolean; holdMs?: string; batchWindowMs?: string; edge?: string }>();
 const NODES = Number(opts.nodes);
 const CHANNELS = Number(opts.channels);
 const RATE = Number(opts.rate);
@@ -270,6 +271,41 @@ async function main(): Promise<void> {
       (k) => ["PauseRtpStream", { channel_id: names.channels[k % names.channels.length], recv_connection_id: "P2", send_connection_id: "P1" }],
     ];
     let k = 0;
+    // The slowest call started in each second of the run: a tail from a periodic stall shows as
+    // a pattern, one from the warm-up or the drain at one end.
+    const bySecond: number[] = [];
+    let runStart = performance.now();
+    const callOnce = async (t0: number) => {
+      const [name, body] = targets[k % targets.length]!(k++);
+      const res = await api(base, name, body);
+      const ms = performance.now() - t0;
+      if (res.status !== 200) {
+        errors.set(name, (errors.get(name) ?? 0) + 1);
+        if ((errors.get(name) ?? 0) <= 2) console.warn(`${name} → ${res.status} ${JSON.stringify(res.body)}`);
+      }
+      const list = latencies.get(name) ?? [];
+      list.push(ms);
+      latencies.set(name, list);
+      const second = Math.floor((t0 - runStart) / 1000);
+      bySecond[second] = Math.max(bySecond[second] ?? 0, ms);
+    };
+    // Open loop: an operator's tools poll at their own pace, not as fast as the edge answers; a
+    // call's latency counts from when it was due, so a late start (a busy bench) is not hidden.
+    const apiOpenLoop = async (rate: number) => {
+      const inFlight = new Set<Promise<void>>();
+      const began = performance.now();
+      let n = 0;
+      while (reporting) {
+        const due = began + (n * 1000) / rate;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        if (!reporting) break;
+        const call = callOnce(due).finally(() => inFlight.delete(call));
+        inFlight.add(call);
+        n++;
+      }
+      await Promise.all(inFlight);
+    };
     const apiClient = async () => {
       while (reporting) {
         const [name, body] = targets[k % targets.length]!(k++);
@@ -291,9 +327,11 @@ async function main(): Promise<void> {
     let carry = 0;
     let tickIndex = 0;
     const start = performance.now();
+    runStart = start;
     const sentBefore = nodes.reduce((n, x) => n + x.sent, 0);
     const framesBefore = nodes.reduce((n, x) => n + x.frames, 0);
-    const apiDone = Promise.all(Array.from({ length: API_CONCURRENCY }, apiClient));
+    const apiDone = opts.apiRate !== undefined ? apiOpenLoop(Number(opts.apiRate)) : Promise.all(Array.from({ length: API_CONCURRENCY }, apiClient));
+    console.log(opts.apiRate !== undefined ? `API: open loop, ${opts.apiRate} calls/s` : `API: ${API_CONCURRENCY} clients in a closed loop`);
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => {
         const elapsed = performance.now() - start;
@@ -348,6 +386,7 @@ async function main(): Promise<void> {
       const errs = name === "all" ? [...errors.values()].reduce((n, e) => n + e, 0) : (errors.get(name) ?? 0);
       console.log(`| ${name} | ${list.length} | ${errs} | ${percentile(sorted, 50).toFixed(1)} | ${percentile(sorted, 99).toFixed(1)} |`);
     }
+    if (bySecond.length > 0) console.log(`slowest API call by second of the run (ms): ${bySecond.map((ms) => Math.round(ms ?? 0)).join(" ")}`);
     console.log(`\n| Durable Object class | instances | calls/s | by kind (per s) |\n|---|---|---|---|`);
     const seconds = absorbedMs / 1000;
     for (const cls of ["ClusterObject", "NodeObject", "ChannelObject"] as const) {

@@ -298,10 +298,13 @@ export class ChannelStore {
       if (this.persistMs === 0) void this.persisted().catch((err) => console.error("writing a channel's connections failed", err));
       return;
     }
+    // Spread over [persistMs/2, persistMs]: channels that started together would otherwise all
+    // commit in the same instant every period, and where objects share a thread (workerd locally)
+    // that burst of commits stalls every call behind it (bench:edge p99).
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
       this.persisted().catch((err) => console.error("writing a channel's connections failed", err));
-    }, this.persistMs);
+    }, this.persistMs * (0.5 + Math.random() / 2));
   }
 }
 
