@@ -444,6 +444,7 @@ static napi_value send_rtp_rows(napi_env env, napi_callback_info info) {
   SrtpKey *key = NULL;
   uint8_t *payload = NULL;
   size_t payloadLength = 0;
+  bool payloadOk = false; // (an empty payload's data pointer may be NULL)
   for (int32_t r = 0; r < count; r++) {
     const int32_t *row = rows + (size_t)r * ROW_WORDS;
     int32_t fd = row[ROW_FD];
@@ -457,26 +458,28 @@ static napi_value send_rtp_rows(napi_env env, napi_callback_info info) {
       lastKey = ki;
       napi_value v;
       void *p = NULL;
-      if (ki >= 0 && (uint32_t)ki < keyCount && napi_get_element(env, argv[2], (uint32_t)ki, &v) == napi_ok) {
-        napi_valuetype t;
-        if (napi_typeof(env, v, &t) == napi_ok && t == napi_external && napi_get_value_external(env, v, &p) == napi_ok) key = p;
-      }
+      // napi_get_value_external fails on anything but an external (N-API checks the type).
+      if (ki >= 0 && (uint32_t)ki < keyCount && napi_get_element(env, argv[2], (uint32_t)ki, &v) == napi_ok && napi_get_value_external(env, v, &p) == napi_ok) key = p;
     }
     if (pi != lastPayload) {
       payload = NULL;
+      payloadOk = false;
       lastPayload = pi;
       napi_value v;
-      bool isTyped = false;
-      if (pi >= 0 && (uint32_t)pi < payloadCount && napi_get_element(env, argv[3], (uint32_t)pi, &v) == napi_ok && napi_is_typedarray(env, v, &isTyped) == napi_ok && isTyped) {
+      // napi_get_typedarray_info fails on anything but a typed array.
+      if (pi >= 0 && (uint32_t)pi < payloadCount && napi_get_element(env, argv[3], (uint32_t)pi, &v) == napi_ok) {
         napi_typedarray_type pt;
         void *pp;
         napi_value pab;
         size_t po;
-        if (napi_get_typedarray_info(env, v, &pt, &payloadLength, &pp, &pab, &po) == napi_ok && pt == napi_uint8_array) payload = pp;
+        if (napi_get_typedarray_info(env, v, &pt, &payloadLength, &pp, &pab, &po) == napi_ok && pt == napi_uint8_array) {
+          payload = pp;
+          payloadOk = true;
+        }
       }
     }
     uint32_t midLength = ((uint32_t)row[ROW_BITS] >> 16) & 0x1f;
-    if (key == NULL || payload == NULL || midLength > 16 || payloadLength + 64 > MAX_DATAGRAM) {
+    if (key == NULL || !payloadOk || midLength > 16 || payloadLength + 64 > MAX_DATAGRAM) {
       q->rejected++;
       continue;
     }

@@ -1,6 +1,7 @@
 import type { Socket } from "node:dgram";
 import type { RTCDtlsTransport } from "werift";
 import { rtpHeaderCheck, rtpPaddingValid } from "../rtp/packet-validation.js";
+import { absSendTime } from "../rtp/rtp-header.js";
 import { SRTP_AUTH_TAG_LENGTH, SRTP_REPLAYED, SrtpContext } from "../rtp/srtp.js";
 import { datagramSocketFd, nativeFastPath, RTP_ROW_FD, RTP_ROW_MAX_MID, RTP_ROW_WORDS, sockaddrIn, writeRtpRow, type NativeFastPath } from "./native-fastpath.js";
 import { transportCounters } from "./transport-counters.js";
@@ -105,6 +106,8 @@ class SendBatch {
   private readonly payloads: Uint8Array[] = [];
   private lastPayload?: Uint8Array;
   private rowDrops = 0;
+  /** The rows' abs-send-time, taken at the batch's first row. */
+  private ast = 0;
   private queueDrops = 0;
   private readonly flush = (): void => {
     this.scheduled = false;
@@ -174,19 +177,20 @@ class SendBatch {
     midId: number,
     mid: Uint8Array,
     absSendTimeId: number,
-    ast: number,
     payload: Uint8Array,
     vp8: number,
   ): void {
     if (this.rowCount === ROW_CAPACITY) this.flush();
     this.schedule(socket, fd);
+    // One abs-send-time for the batch: its packets leave together, within the same millisecond or so.
+    if (this.rowCount === 0) this.ast = absSendTime(Date.now());
     const r = this.rowCount++;
     this.keys.push(key);
     if (payload !== this.lastPayload) {
       this.payloads.push(payload);
       this.lastPayload = payload;
     }
-    writeRtpRow(this.rowWords, this.rowBytes, r, r, fd, this.payloads.length - 1, addr, port, roc, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, ast, vp8);
+    writeRtpRow(this.rowWords, this.rowBytes, r, r, fd, this.payloads.length - 1, addr, port, roc, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, this.ast, vp8);
   }
 }
 
@@ -303,7 +307,8 @@ export class FastTransport {
 
   /**
    * Queues one RTP packet for the addon to build, protect and send at the batch's flush
-   * (SendBatch.queueRtp): header fields as transport/rtp-egress.ts's writeRtpHeader takes them,
+   * (SendBatch.queueRtp): header fields as rtp/rtp-header.ts writeRtpHeader takes them (the
+   * abs-send-time is the batch's),
    * `payload` copied (never changed), `vp8` the munger's packed rewrite (vp8Bits) or 0. False
    * when this transport cannot take it that way (not connected, no addon, a dgram-only pair, a
    * MID longer than a row holds): nothing was queued, the caller builds the packet itself.
@@ -317,7 +322,6 @@ export class FastTransport {
     midId: number,
     mid: Uint8Array,
     absSendTimeId: number,
-    ast: number,
     payload: Uint8Array,
     vp8: number,
   ): boolean {
@@ -331,7 +335,7 @@ export class FastTransport {
     if (this.sendFd < 0) return false;
     ssrc >>>= 0;
     const roc = this.outbound.outboundRoc(ssrc, sequenceNumber);
-    batch!.queueRtp(transport.socket, this.sendFd, this.sendIp!, this.sendPort, key, roc, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, ast, payload, vp8);
+    batch!.queueRtp(transport.socket, this.sendFd, this.sendIp!, this.sendPort, key, roc, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, payload, vp8);
     fastCounters.rtpSent++;
     return true;
   }

@@ -85,7 +85,7 @@ export class RtpEgress implements SubscriberEgress {
     // With the addon the packet is only described here and built natively at the batch's flush.
     let vp8Bits = 0;
     if (vp8 !== undefined && vp8.rewrite(payload, 0, payload.length)) vp8Bits = packVp8(vp8.pictureIdOut, vp8.tl0Out);
-    if (fast.queueRtp(payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, absSendTime(Date.now()), payload, vp8Bits)) return true;
+    if (fast.queueRtp(payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, payload, vp8Bits)) return true;
     const buf = fast.allocate(HEADER_OVERHEAD + mid.length + payload.length);
     const h = writeRtpHeader(buf, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, absSendTime(Date.now()));
     buf.set(payload, h);
