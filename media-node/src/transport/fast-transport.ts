@@ -101,9 +101,14 @@ class SendBatch {
   private readonly rowWords = new Int32Array(ROW_CAPACITY * RTP_ROW_WORDS);
   private readonly rowBytes = new Uint8Array(this.rowWords.buffer);
   private rowCount = 0;
-  /** Per row: its SRTP key handle; the payloads the rows copy (a fan-out's rows share one). */
-  private readonly keys: object[] = [];
-  private readonly payloads: Uint8Array[] = [];
+  /**
+   * Per row: its SRTP key handle; the payloads the rows copy (a fan-out's rows share one). Fixed
+   * length, written by index (truncating them after each batch would regrow them in the next);
+   * entries past this batch's are stale and never referenced by a row.
+   */
+  private readonly keys: object[] = new Array<object>(ROW_CAPACITY);
+  private readonly payloads: Uint8Array[] = new Array<Uint8Array>(ROW_CAPACITY);
+  private payloadCount = 0;
   private lastPayload?: Uint8Array;
   private rowDrops = 0;
   /** The rows' abs-send-time, taken at the batch's first row. */
@@ -150,8 +155,7 @@ class SendBatch {
     if (this.rowCount === 0) return;
     this.rowDrops = this.native.sendRtpRows(this.rowWords, this.rowCount, this.keys, this.payloads);
     this.rowCount = 0;
-    this.keys.length = 0;
-    this.payloads.length = 0;
+    this.payloadCount = 0;
     this.lastPayload = undefined;
   }
 
@@ -185,12 +189,12 @@ class SendBatch {
     // One abs-send-time for the batch: its packets leave together, within the same millisecond or so.
     if (this.rowCount === 0) this.ast = absSendTime(Date.now());
     const r = this.rowCount++;
-    this.keys.push(key);
+    this.keys[r] = key;
     if (payload !== this.lastPayload) {
-      this.payloads.push(payload);
+      this.payloads[this.payloadCount++] = payload;
       this.lastPayload = payload;
     }
-    writeRtpRow(this.rowWords, this.rowBytes, r, r, fd, this.payloads.length - 1, addr, port, roc, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, this.ast, vp8);
+    writeRtpRow(this.rowWords, this.rowBytes, r, r, fd, this.payloadCount - 1, addr, port, roc, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, this.ast, vp8);
   }
 }
 
