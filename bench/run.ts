@@ -201,7 +201,7 @@ async function startServer(mode: ServerMode, logName: string, extraArgs: string[
   }
   const args =
     mode === "sora" || mode === "single"
-      ? [...tsxImport, ...(process.env.TMP_V8 ? process.env.TMP_V8.split(" ") : []), ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`] : []), join(root, "media-node/src/main.ts"), "--port", "0", "--default-video-codec", "VP8", ...(opts.udpMux ? ["--udp-port", String(await freeUdpPort())] : []), ...extraArgs, ...(opts.nodeArg ?? [])]
+      ? [...tsxImport, ...(opts.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${opts.cpuProf}`] : []), join(root, "media-node/src/main.ts"), "--port", "0", "--default-video-codec", "VP8", ...(opts.udpMux ? ["--udp-port", String(await freeUdpPort())] : []), ...extraArgs, ...(opts.nodeArg ?? [])]
       : [...tsxImport, join(root, "bench/udp-relay.ts")];
   const proc = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_LEVEL: "warn", NODE_SECRET: "bench-node-secret" } });
   mkdirSync(join(root, "bench/results"), { recursive: true });
