@@ -263,9 +263,11 @@ export class SrtpContext {
   private readonly native?: NativeFastPath;
   /** The RTP keys as the addon's handle (undefined without it): native-built packets (sendRtpRows) use it. */
   readonly nativeKey?: object;
-  /** The last SSRC's state, so a leg's packets skip the map lookup. */
+  /** The last two SSRCs' states (a transport's audio and video legs alternate), so their packets skip the map lookup. */
   private lastSsrc = -1;
   private lastState?: SsrcState;
+  private otherSsrc = -1;
+  private otherState?: SsrcState;
 
   /** `useNative: false` keeps the TypeScript crypto even when the addon is loaded (tests compare both). */
   constructor(masterKey: Buffer, masterSalt: Buffer, useNative = true) {
@@ -346,7 +348,9 @@ export class SrtpContext {
   outboundRoc(ssrc: number, seq: number): number {
     let s = this.lastState;
     if (ssrc !== this.lastSsrc || s === undefined) {
-      s = this.state(this.ssrcs, ssrc);
+      s = ssrc === this.otherSsrc && this.otherState !== undefined ? this.otherState : this.state(this.ssrcs, ssrc);
+      this.otherSsrc = this.lastSsrc;
+      this.otherState = this.lastState;
       this.lastSsrc = ssrc;
       this.lastState = s;
     }
