@@ -261,7 +261,13 @@ export class SrtpContext {
   private readonly ssrcs = new Map<number, SsrcState>();
   private readonly rtcpSsrcs = new Map<number, SsrcState>();
   private readonly native?: NativeFastPath;
-  private readonly nativeKey?: object;
+  /** The RTP keys as the addon's handle (undefined without it): native-built packets (sendRtpRows) use it. */
+  readonly nativeKey?: object;
+  /** The last two SSRCs' states (a transport's audio and video legs alternate), so their packets skip the map lookup. */
+  private lastSsrc = -1;
+  private lastState?: SsrcState;
+  private otherSsrc = -1;
+  private otherState?: SsrcState;
 
   /** `useNative: false` keeps the TypeScript crypto even when the addon is loaded (tests compare both). */
   constructor(masterKey: Buffer, masterSalt: Buffer, useNative = true) {
@@ -333,6 +339,25 @@ export class SrtpContext {
     }
     const bit = index & REPLAY_MASK;
     seen[bit >>> 5]! |= 1 << (bit & 31);
+  }
+
+  /**
+   * The ROC a packet (ssrc, seq) about to be protected belongs to, committed as protectRtp does;
+   * for packets whose crypto is done elsewhere (the addon's sendRtpRows) with this context's keys.
+   */
+  outboundRoc(ssrc: number, seq: number): number {
+    let s = this.lastState;
+    if (ssrc !== this.lastSsrc || s === undefined) {
+      s = ssrc === this.otherSsrc && this.otherState !== undefined ? this.otherState : this.state(this.ssrcs, ssrc);
+      this.otherSsrc = this.lastSsrc;
+      this.otherState = this.lastState;
+      this.lastSsrc = ssrc;
+      this.lastState = s;
+    }
+    let v = SrtpContext.guess(s, seq);
+    if (v < 0) v = 0;
+    SrtpContext.commit(s, seq, v);
+    return v;
   }
 
   /**

@@ -1,8 +1,9 @@
 import type { Socket } from "node:dgram";
 import type { RTCDtlsTransport } from "werift";
 import { rtpHeaderCheck, rtpPaddingValid } from "../rtp/packet-validation.js";
+import { absSendTime } from "../rtp/rtp-header.js";
 import { SRTP_AUTH_TAG_LENGTH, SRTP_REPLAYED, SrtpContext } from "../rtp/srtp.js";
-import { datagramSocketFd, nativeFastPath, sockaddrIn, type NativeFastPath } from "./native-fastpath.js";
+import { datagramSocketFd, nativeFastPath, RTP_ROW_FD, RTP_ROW_MAX_MID, RTP_ROW_WORDS, sockaddrIn, writeRtpRow, type NativeFastPath } from "./native-fastpath.js";
 import { transportCounters } from "./transport-counters.js";
 
 // Fast media I/O under a werift PeerConnection. werift keeps ICE (connectivity checks, consent),
@@ -76,11 +77,19 @@ const transports = new WeakMap<RTCDtlsTransport, FastTransport | null>();
 /** Node-wide counters, read by /metrics. */
 export const fastCounters = { rtpSent: 0, rtpReceived: 0, srtpAuthFailures: 0, srtpReplays: 0, sendDrops: 0 };
 
+/** Rows per batch before it is sent at once (a fan-out to more subscribers spans batches). */
+const ROW_CAPACITY = 1024;
+
 /**
- * Batched sends (native addon): packets are queued during one event-loop callback (one incoming
+ * Batched sends (native addon). Packets are queued during one event-loop callback (one incoming
  * packet fans out to every subscriber in it) and handed to the kernel together by a microtask,
  * one sendmmsg per socket, instead of one dgram.send (JS argument checks, a libuv request, one
- * sendmsg) each. The queued buffers are slab regions, reused only after 4 MiB of later sends.
+ * sendmsg) each. Two kinds of entries:
+ * - rows (queueRtp, the subscribers' legs): the packet is described, not built: its header
+ *   fields, ROC, destination and payload go into a row of an Int32Array, and the addon builds,
+ *   protects and sends every row in one call at the flush (no per-packet buffer, header write,
+ *   payload copy or N-API crossing in JS);
+ * - prebuilt SRTP datagrams (queue, FastTransport.sendRtp), slab regions referenced until the flush.
  */
 class SendBatch {
   private scheduled = false;
@@ -89,33 +98,103 @@ class SendBatch {
   private readonly socketFds: number[] = [];
   /** The queued buffers, referenced until the flush (the addon holds only their addresses). */
   private readonly buffers: Buffer[] = [];
+  private readonly rowWords = new Int32Array(ROW_CAPACITY * RTP_ROW_WORDS);
+  private readonly rowBytes = new Uint8Array(this.rowWords.buffer);
+  private rowCount = 0;
+  /**
+   * Per row: its SRTP key handle; the payloads the rows copy (a fan-out's rows share one). Fixed
+   * length, written by index (truncating them after each batch would regrow them in the next);
+   * entries past this batch's are stale and never referenced by a row.
+   */
+  private readonly keys: object[] = new Array<object>(ROW_CAPACITY);
+  private readonly payloads: Uint8Array[] = new Array<Uint8Array>(ROW_CAPACITY);
+  private payloadCount = 0;
+  private lastPayload?: Uint8Array;
+  private rowDrops = 0;
+  /** The rows' abs-send-time, taken at the batch's first row. */
+  private ast = 0;
+  private queueDrops = 0;
   private readonly flush = (): void => {
     this.scheduled = false;
     const sockets = this.sockets;
     for (let i = 0; i < sockets.length; i++) {
       // Closed since (or rebound): its number may already name another descriptor, even a TCP one.
-      if (datagramSocketFd(sockets[i]!) !== this.socketFds[i]) this.native.discardSends(this.socketFds[i]!);
+      if (datagramSocketFd(sockets[i]!) !== this.socketFds[i]) this.discard(this.socketFds[i]!);
     }
     sockets.length = 0;
     this.socketFds.length = 0;
-    fastCounters.sendDrops = this.native.flushSends();
-    this.buffers.length = 0;
+    if (this.buffers.length > 0) {
+      this.queueDrops = this.native.flushSends();
+      this.buffers.length = 0;
+    }
+    this.sendRows();
+    fastCounters.sendDrops = this.queueDrops + this.rowDrops;
   };
 
   constructor(private readonly native: NativeFastPath) {}
 
-  queue(socket: Socket, fd: number, buf: Buffer, length: number, sockaddr: Buffer): void {
+  private schedule(socket: Socket, fd: number): void {
     const n = this.sockets.length;
     if (n === 0 || this.sockets[n - 1] !== socket) {
       this.sockets.push(socket);
       this.socketFds.push(fd);
     }
-    this.buffers.push(buf);
-    this.native.queueSend(fd, buf, length, sockaddr);
     if (!this.scheduled) {
       this.scheduled = true;
       queueMicrotask(this.flush);
     }
+  }
+
+  private discard(fd: number): void {
+    this.native.discardSends(fd);
+    const w = this.rowWords;
+    for (let r = 0; r < this.rowCount; r++) if (w[r * RTP_ROW_WORDS + RTP_ROW_FD] === fd) w[r * RTP_ROW_WORDS + RTP_ROW_FD] = -1;
+  }
+
+  private sendRows(): void {
+    if (this.rowCount === 0) return;
+    this.rowDrops = this.native.sendRtpRows(this.rowWords, this.rowCount, this.keys, this.payloads);
+    this.rowCount = 0;
+    this.payloadCount = 0;
+    this.lastPayload = undefined;
+  }
+
+  queue(socket: Socket, fd: number, buf: Buffer, length: number, sockaddr: Buffer): void {
+    this.schedule(socket, fd);
+    this.buffers.push(buf);
+    this.native.queueSend(fd, buf, length, sockaddr);
+  }
+
+  /** Queues one RTP packet to be built by the addon (see the class comment); `addr`: the 4 address bytes. */
+  queueRtp(
+    socket: Socket,
+    fd: number,
+    addr: Uint8Array,
+    port: number,
+    key: object,
+    roc: number,
+    payloadType: number,
+    marker: boolean,
+    sequenceNumber: number,
+    timestamp: number,
+    ssrc: number,
+    midId: number,
+    mid: Uint8Array,
+    absSendTimeId: number,
+    payload: Uint8Array,
+    vp8: number,
+  ): void {
+    if (this.rowCount === ROW_CAPACITY) this.flush();
+    this.schedule(socket, fd);
+    // One abs-send-time for the batch: its packets leave together, within the same millisecond or so.
+    if (this.rowCount === 0) this.ast = absSendTime(Date.now());
+    const r = this.rowCount++;
+    this.keys[r] = key;
+    if (payload !== this.lastPayload) {
+      this.payloads[this.payloadCount++] = payload;
+      this.lastPayload = payload;
+    }
+    writeRtpRow(this.rowWords, this.rowBytes, r, r, fd, this.payloadCount - 1, addr, port, roc, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, this.ast, vp8);
   }
 }
 
@@ -139,6 +218,9 @@ export class FastTransport {
   private sendPair?: NominatedPair;
   private sendFd = -1;
   private sendAddr?: Buffer;
+  /** The pair's IPv4 address bytes and port, for rows (queueRtp). */
+  private sendIp?: Uint8Array;
+  private sendPort = 0;
   private weriftOnData?: (data: Buffer, addr: [string, number]) => void;
 
   private constructor(
@@ -215,6 +297,7 @@ export class FastTransport {
     this.sendPair = pair;
     this.sendFd = -1;
     this.sendAddr = undefined;
+    this.sendIp = undefined;
     if (batch === undefined) return;
     const remote = pair.remoteAddr; // a getter building a new array: read once per pair
     const sockaddr = sockaddrIn(remote[0], remote[1]);
@@ -222,6 +305,43 @@ export class FastTransport {
     if (sockaddr === undefined || fd < 0) return;
     this.sendFd = fd;
     this.sendAddr = sockaddr;
+    this.sendIp = sockaddr.subarray(4, 8);
+    this.sendPort = remote[1];
+  }
+
+  /**
+   * Queues one RTP packet for the addon to build, protect and send at the batch's flush
+   * (SendBatch.queueRtp): header fields as rtp/rtp-header.ts writeRtpHeader takes them (the
+   * abs-send-time is the batch's),
+   * `payload` copied (never changed), `vp8` the munger's packed rewrite (vp8Bits) or 0. False
+   * when this transport cannot take it that way (not connected, no addon, a dgram-only pair, a
+   * MID longer than a row holds): nothing was queued, the caller builds the packet itself.
+   */
+  queueRtp(
+    payloadType: number,
+    marker: boolean,
+    sequenceNumber: number,
+    timestamp: number,
+    ssrc: number,
+    midId: number,
+    mid: Uint8Array,
+    absSendTimeId: number,
+    payload: Uint8Array,
+    vp8: number,
+  ): boolean {
+    const key = this.outbound.nativeKey;
+    if (key === undefined || mid.length > RTP_ROW_MAX_MID) return false;
+    const pair = this.pair();
+    if (pair === undefined) return false;
+    const transport = pair.protocol.transport;
+    if (transport.closed) return false;
+    if (pair !== this.sendPair) this.choosePath(pair);
+    if (this.sendFd < 0) return false;
+    ssrc >>>= 0;
+    const roc = this.outbound.outboundRoc(ssrc, sequenceNumber);
+    batch!.queueRtp(transport.socket, this.sendFd, this.sendIp!, this.sendPort, key, roc, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, payload, vp8);
+    fastCounters.rtpSent++;
+    return true;
   }
 
   /**

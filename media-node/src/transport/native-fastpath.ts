@@ -22,9 +22,84 @@ export interface NativeFastPath {
   discardSends(fd: number): void;
   /** Hands every queued datagram to the kernel (one sendmmsg per run of the same socket); returns datagrams dropped so far. */
   flushSends(): number;
+  /**
+   * Builds and sends `count` RTP packets described by rows of `rows` (16 words each, layout in
+   * fastpath.c ROW_* and fast-transport.ts SendBatch.queueRtp): header written, payload
+   * `payloads[row.payload]` copied, VP8 descriptor rewritten, SRTP with `keys[row.key]` and the
+   * row's ROC, one sendmmsg per run of the same socket. Returns datagrams dropped so far by it.
+   */
+  sendRtpRows(rows: Int32Array, count: number, keys: readonly object[], payloads: readonly Uint8Array[]): number;
+  /** Rows sendRtpRows could not build so far (a bad index or key, an oversized packet). */
+  rowsRejected(): number;
 }
 
-const API: readonly (keyof NativeFastPath)[] = ["srtpKey", "protectRtp", "unprotectRtp", "queueSend", "discardSends", "flushSends"];
+const API: readonly (keyof NativeFastPath)[] = ["srtpKey", "protectRtp", "unprotectRtp", "queueSend", "discardSends", "flushSends", "sendRtpRows", "rowsRejected"];
+
+// One row of sendRtpRows: the layout of fastpath.c's ROW_* (keep both in step).
+export const RTP_ROW_WORDS = 16;
+const ROW_KEY = 0;
+export const RTP_ROW_FD = 1;
+const ROW_PAYLOAD = 2;
+const ROW_BITS = 3;
+const ROW_SEQ = 4;
+const ROW_TS = 5;
+const ROW_SSRC = 6;
+const ROW_ROC = 7;
+const ROW_ADDR = 8;
+const ROW_PORT = 9;
+const ROW_MID = 10;
+const ROW_VP8 = 14;
+const ROW_AST = 15;
+/** MID bytes a row carries (the one-byte header extension's limit). */
+export const RTP_ROW_MAX_MID = 16;
+
+/**
+ * Writes row `r` of a sendRtpRows batch (`words` and `bytes` view the same memory): the fields of
+ * rtp/rtp-header.ts writeRtpHeader, the SRTP ROC, the destination (`addr`: 4 IPv4 address bytes),
+ * the VP8 rewrite (rtp/vp8-munger.ts packVp8, 0 = none) and the indices of its key and payload.
+ */
+export function writeRtpRow(
+  words: Int32Array,
+  bytes: Uint8Array,
+  r: number,
+  keyIndex: number,
+  fd: number,
+  payloadIndex: number,
+  addr: Uint8Array,
+  port: number,
+  roc: number,
+  payloadType: number,
+  marker: boolean,
+  sequenceNumber: number,
+  timestamp: number,
+  ssrc: number,
+  midId: number,
+  mid: Uint8Array,
+  absSendTimeId: number,
+  ast: number,
+  vp8: number,
+): void {
+  const o = r * RTP_ROW_WORDS;
+  words[o + ROW_KEY] = keyIndex;
+  words[o + RTP_ROW_FD] = fd;
+  words[o + ROW_PAYLOAD] = payloadIndex;
+  words[o + ROW_BITS] = (payloadType & 0x7f) | (marker ? 0x80 : 0) | ((midId & 0xf) << 8) | ((absSendTimeId & 0xf) << 12) | (Math.min(mid.length, RTP_ROW_MAX_MID) << 16);
+  words[o + ROW_SEQ] = sequenceNumber;
+  words[o + ROW_TS] = timestamp;
+  words[o + ROW_SSRC] = ssrc;
+  words[o + ROW_ROC] = roc;
+  const ab = (o + ROW_ADDR) * 4;
+  bytes[ab] = addr[0]!;
+  bytes[ab + 1] = addr[1]!;
+  bytes[ab + 2] = addr[2]!;
+  bytes[ab + 3] = addr[3]!;
+  words[o + ROW_PORT] = port;
+  const mb = (o + ROW_MID) * 4;
+  const n = Math.min(mid.length, RTP_ROW_MAX_MID);
+  for (let i = 0; i < n; i++) bytes[mb + i] = mid[i]!;
+  words[o + ROW_VP8] = vp8;
+  words[o + ROW_AST] = ast;
+}
 
 let loaded: NativeFastPath | null | undefined;
 

@@ -1,13 +1,17 @@
 import type { RTCDtlsTransport } from "werift";
 import { absSendTime, writeRtpHeader } from "../rtp/rtp-header.js";
-import type { Vp8Munger } from "../rtp/vp8-munger.js";
+import { packVp8, writeVp8, type Vp8Munger } from "../rtp/vp8-munger.js";
 import { FastTransport, SRTP_PROFILE_AES128_CM_HMAC_SHA1_80 } from "./fast-transport.js";
 import { setSrtpProfiles } from "./werift-patches.js";
 
-// The send side of one subscriber leg on the fast path: header written straight into a slab
-// buffer (MID + abs-send-time rebuilt, publisher extensions dropped), payload copied after it,
-// VP8 descriptor rewritten in that copy (never in the shared payload), SRTP-protected in place and handed to the ICE pair's socket. Falls back (returns false) when the
-// fast path is off or the transport cannot take it; the caller then uses werift's sendRtp.
+// The send side of one subscriber leg on the fast path. With the native addon the packet is only
+// described (a row: header fields, ROC, destination, the VP8 rewrite, the shared payload) and the
+// addon builds, protects and sends a whole fan-out's rows in one call (FastTransport.queueRtp).
+// Without it: header written straight into a slab buffer (MID + abs-send-time rebuilt, publisher
+// extensions dropped), payload copied after it, VP8 descriptor rewritten in that copy (never in
+// the shared payload), SRTP-protected in place and handed to the ICE pair's socket. Falls back
+// (returns false) when the fast path is off or the transport cannot take it; the caller then uses
+// werift's sendRtp.
 
 let enabled = false;
 
@@ -78,10 +82,14 @@ export class RtpEgress implements SubscriberEgress {
       this.fast = fast;
       this.dtls = dtls;
     }
+    // With the addon the packet is only described here and built natively at the batch's flush.
+    let vp8Bits = 0;
+    if (vp8 !== undefined && vp8.rewrite(payload, 0, payload.length)) vp8Bits = packVp8(vp8.pictureIdOut, vp8.tl0Out);
+    if (fast.queueRtp(payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, payload, vp8Bits)) return true;
     const buf = fast.allocate(HEADER_OVERHEAD + mid.length + payload.length);
     const h = writeRtpHeader(buf, payloadType, marker, sequenceNumber, timestamp, ssrc, midId, mid, absSendTimeId, absSendTime(Date.now()));
     buf.set(payload, h);
-    if (vp8 !== undefined) vp8.apply(buf, h, h + payload.length);
+    if (vp8Bits !== 0) writeVp8(buf, h, h + payload.length, vp8Bits);
     return fast.sendRtp(buf, h, h + payload.length);
   }
 }
