@@ -307,19 +307,7 @@ async function main(): Promise<void> {
       await Promise.all(inFlight);
     };
     const apiClient = async () => {
-      while (reporting) {
-        const [name, body] = targets[k % targets.length]!(k++);
-        const t0 = performance.now();
-        const res = await api(base, name, body);
-        const ms = performance.now() - t0;
-        if (res.status !== 200) {
-          errors.set(name, (errors.get(name) ?? 0) + 1);
-          if ((errors.get(name) ?? 0) <= 2) console.warn(`${name} → ${res.status} ${JSON.stringify(res.body)}`);
-        }
-        const list = latencies.get(name) ?? [];
-        list.push(ms);
-        latencies.set(name, list);
-      }
+      while (reporting) await callOnce(performance.now());
     };
 
     // Nodes report at RATE per second each, in TICK_MS batches; load every 2 s.
