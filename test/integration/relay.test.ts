@@ -71,6 +71,19 @@ describe("a channel spanning three nodes (affinity off)", () => {
     const S = sender.connectionId!;
     const V = viewer.connectionId!;
     await until("two owners", async () => (await owners(channelId)).length === 2, 15_000, 250);
+    // The edge learns of a connection from its node's report, which may wait out the node's batch
+    // window and the edge's per-channel hold (docs/edge.md): the API calls below name both, so
+    // wait until the edge lists both, and say what it listed if it never does.
+    let listed: string[] = [];
+    try {
+      await until("the edge lists both connections", async () => {
+        listed = ((await edge.ok("Sora_20201013.ListChannelConnections", { channel_id: channelId })) as { connection_id: string }[]).map((c) => c.connection_id);
+        return listed.includes(S) && listed.includes(V);
+      }, 15_000, 100);
+    } catch (err) {
+      console.log(`edge lists ${JSON.stringify(listed)}; sender ${S}, viewer ${V}`);
+      throw err;
+    }
 
     // Simulcast: the viewer on B starts at r0 of A's sender, then RequestRtpStream (edge → every
     // serving node) moves it to r2, served from the relayed r2 layer.
