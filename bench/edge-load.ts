@@ -30,11 +30,12 @@ const program = new Command()
   .option("--runtime <name>", "wrangler (wrangler dev, the figures in docs/performance.md) or miniflare (workerd without wrangler's proxy)", "wrangler")
   .option("--batch-window-ms <ms>", "how long a node's reports wait for others to share a frame (default: edge-link.ts REPORT_BATCH_WINDOW_MS; 0 = one tick)")
   .option("--hold-ms <ms>", "the edge's CHANNEL_REPORT_HOLD_MS (default: the edge's own)")
+  .option("--persist-ms <ms>", "the edge's CHANNEL_PERSIST_MS, how long connection changes are written behind (default: the edge's own)")
   .option("--no-keep-alive", "a new HTTP connection per API call")
   .option("--no-batch", "one report per frame even when the edge takes batch frames (as older nodes)")
   .option("--edge <url>", "use a running edge (http://127.0.0.1:3000) instead of starting one")
   .parse();
-const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; apiRate?: string; runtime: string; batch: boolean; keepAlive: boolean; holdMs?: string; batchWindowMs?: string; edge?: string }>();
+const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; apiRate?: string; runtime: string; batch: boolean; keepAlive: boolean; holdMs?: string; persistMs?: string; batchWindowMs?: string; edge?: string }>();
 const NODES = Number(opts.nodes);
 const CHANNELS = Number(opts.channels);
 const RATE = Number(opts.rate);
@@ -246,7 +247,9 @@ function percentile(sorted: number[], p: number): number {
 
 async function main(): Promise<void> {
   let edge: { url: string; output?: string; logPath?: string; stop(): Promise<void> } | undefined;
-  const vars: Record<string, string> = opts.holdMs === undefined ? {} : { CHANNEL_REPORT_HOLD_MS: opts.holdMs };
+  const vars: Record<string, string> = {};
+  if (opts.holdMs !== undefined) vars.CHANNEL_REPORT_HOLD_MS = opts.holdMs;
+  if (opts.persistMs !== undefined) vars.CHANNEL_PERSIST_MS = opts.persistMs;
   if (!opts.edge) edge = opts.runtime === "wrangler" ? await startEdge({ vars }) : await startMiniflareEdge(vars);
   const base = opts.edge ?? edge!.url;
   console.log(`edge: ${opts.edge ?? opts.runtime} at ${base}${edge?.logPath ? ` (workerd output: ${edge.logPath})` : ""}`);

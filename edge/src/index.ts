@@ -6,6 +6,7 @@ import { serveDevtools } from "./devtools.js";
 import { nodeStub, type Env } from "./env.js";
 import { apiError, json, preflight } from "./http.js";
 import { serveOpenApi } from "./openapi.js";
+import { pathnameOf } from "./url-path.js";
 import { handleSignaling } from "./signaling-redirect.js";
 
 export { ClusterObject } from "./objects/cluster-object.js";
@@ -35,7 +36,7 @@ type Handler = (request: IRequest, env: Env) => Response | Promise<Response> | u
 const exact =
   (handler: Handler): Handler =>
   (request, env) =>
-    new URL(request.url).pathname === (request.route || "/") ? handler(request, env) : undefined;
+    pathnameOf(request.url) === (request.route || "/") ? handler(request, env) : undefined;
 
 const health: Handler = (_request, env) => json(env, 200, { ok: true });
 
