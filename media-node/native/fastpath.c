@@ -218,29 +218,37 @@ static SendQueue *queue_of(napi_env env) {
   return q;
 }
 
-static void flush_queue(SendQueue *q) {
+// Sends `queued` messages, one sendmmsg per run of the same descriptor; returns how many were
+// dropped. Both queues (queueSend's and sendRtpRows') flush through it.
+static double send_runs(const int *fds, struct mmsghdr *msgs, int queued) {
+  double dropped = 0;
   int i = 0;
-  while (i < q->queued) {
-    int fd = q->fds[i];
+  while (i < queued) {
+    int fd = fds[i];
     int n = 1;
-    while (i + n < q->queued && q->fds[i + n] == fd) n++;
+    while (i + n < queued && fds[i + n] == fd) n++;
     int done = 0;
     if (fd < 0) { // discarded (its socket closed before the flush)
-      q->dropped += n;
+      dropped += n;
       done = n;
     }
     while (done < n) {
-      int r = sendmmsg(fd, q->msgs + i + done, (unsigned)(n - done), 0);
+      int r = sendmmsg(fd, msgs + i + done, (unsigned)(n - done), 0);
       if (r > 0) done += r;
       else if (r < 0 && errno == EINTR) continue;
       else {
         // EAGAIN/ENOBUFS (socket buffer full) or an unreachable address: drop this one, go on.
-        q->dropped++;
+        dropped++;
         done++;
       }
     }
     i += n;
   }
+  return dropped;
+}
+
+static void flush_queue(SendQueue *q) {
+  q->dropped += send_runs(q->fds, q->msgs, q->queued);
   q->queued = 0;
 }
 
@@ -333,23 +341,7 @@ typedef struct RowQueue {
 } RowQueue;
 
 static void rows_flush(RowQueue *q) {
-  int i = 0;
-  while (i < q->queued) {
-    int fd = q->fds[i];
-    int n = 1;
-    while (i + n < q->queued && q->fds[i + n] == fd) n++;
-    int done = 0;
-    while (done < n) {
-      int r = sendmmsg(fd, q->msgs + i + done, (unsigned)(n - done), 0);
-      if (r > 0) done += r;
-      else if (r < 0 && errno == EINTR) continue;
-      else {
-        q->dropped++;
-        done++;
-      }
-    }
-    i += n;
-  }
+  q->dropped += send_runs(q->fds, q->msgs, q->queued);
   q->queued = 0;
   q->used = 0;
 }
