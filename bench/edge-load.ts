@@ -1,10 +1,12 @@
 import { Command } from "commander";
-import http from "node:http";
 import WebSocket from "ws";
 import { CONTROL_PROTOCOL_VERSION, zeroNodeCounters, type EdgeMessage, type NodeLoad, type NodeReport } from "../shared/control-protocol.js";
-import { targetOf, type ApiName } from "../shared/api/catalog.js";
+import type { ApiName } from "../shared/api/catalog.js";
+import { apiCaller } from "./edge-api-http.js";
 import { startEdge } from "../test/integration/processes.js";
 import { startMiniflareEdge } from "./edge-miniflare.js";
+import type { ApiClientConfig, ApiClientResult } from "./edge-api-client.js";
+import { Worker } from "node:worker_threads";
 import { REPORT_BATCH_WINDOW_MS, batchFrames } from "../media-node/src/control/edge-link.js";
 import { MAX_BATCH_REPORTS, MAX_CONTROL_MESSAGE_BYTES } from "../shared/control-protocol.js";
 
@@ -209,34 +211,14 @@ function conn(id: string) {
   return { connection_id: id, client_id: id, bundle_id: id, role: "sendrecv" as const, simulcast: false, spotlight: false, created_at: 1 };
 }
 
-/** API calls over node:http: keep-alive connections (as fetch) unless `--no-keep-alive` (a new connection per call). */
-const agent = new http.Agent({ keepAlive: opts.keepAlive, maxSockets: 64 });
-
-function post(base: string, headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(base, { method: "POST", agent, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-      res.on("error", reject);
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
+const call = apiCaller(opts.keepAlive);
 
 async function api(base: string, name: ApiName, body: unknown): Promise<{ status: number; body: any }> {
-  let res: { status: number; text: string };
+  const res = await call(base, name, body);
   try {
-    res = await post(base, { "x-sora-target": targetOf(name), "content-type": "application/json" }, JSON.stringify(body));
-  } catch (err) {
-    return { status: 0, body: String(err) };
-  }
-  const text = res.text;
-  try {
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    return { status: res.status, body: res.text ? JSON.parse(res.text) : undefined };
   } catch {
-    return { status: res.status, body: text.slice(0, 200) };
+    return { status: res.status, body: res.text.slice(0, 200) };
   }
 }
 
@@ -262,86 +244,60 @@ async function main(): Promise<void> {
     const names = { nodes: nodes.map((n) => n.name), channels: nodes.flatMap((n) => n.channels.map((c) => c.id)) };
     const countsBefore = await (await fetch(new URL("/internal/call-counts", base), { method: "POST", body: JSON.stringify(names) })).json();
 
-    // API clients, for as long as the nodes report.
-    const latencies = new Map<string, number[]>();
-    const errors = new Map<string, number>();
-    let reporting = true;
-    const targets: ((k: number) => [ApiName, unknown])[] = [
-      () => ["ListChannels", {}],
-      () => ["GetStatsReport", {}],
-      (k) => ["PutSignalingNotifyMetadata", { channel_id: names.channels[k % names.channels.length], connection_id: "P1", metadata: { k } }],
-      (k) => ["GetSignalingNotifyMetadata", { channel_id: names.channels[k % names.channels.length], connection_id: "P1" }],
-      (k) => ["PauseRtpStream", { channel_id: names.channels[k % names.channels.length], recv_connection_id: "P2", send_connection_id: "P1" }],
-    ];
-    let k = 0;
-    // The slowest call started in each second of the run: a tail from a periodic stall shows as
-    // a pattern, one from the warm-up or the drain at one end.
-    const bySecond: number[] = [];
-    let runStart = performance.now();
-    const callOnce = async (t0: number) => {
-      const [name, body] = targets[k % targets.length]!(k++);
-      const res = await api(base, name, body);
-      const ms = performance.now() - t0;
-      if (res.status !== 200) {
-        errors.set(name, (errors.get(name) ?? 0) + 1);
-        if ((errors.get(name) ?? 0) <= 2) console.warn(`${name} → ${res.status} ${JSON.stringify(res.body)}`);
-      }
-      const list = latencies.get(name) ?? [];
-      list.push(ms);
-      latencies.set(name, list);
-      const second = Math.floor((t0 - runStart) / 1000);
-      bySecond[second] = Math.max(bySecond[second] ?? 0, ms);
-    };
-    // Open loop: an operator's tools poll at their own pace, not as fast as the edge answers; a
-    // call's latency counts from when it was due, so a late start (a busy bench) is not hidden.
-    const apiOpenLoop = async (rate: number) => {
-      const inFlight = new Set<Promise<void>>();
-      const began = performance.now();
-      let n = 0;
-      while (reporting) {
-        const due = began + (n * 1000) / rate;
-        const wait = due - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        if (!reporting) break;
-        const call = callOnce(due).finally(() => inFlight.delete(call));
-        inFlight.add(call);
-        n++;
-      }
-      await Promise.all(inFlight);
-    };
-    const apiClient = async () => {
-      while (reporting) await callOnce(performance.now());
+    // API clients on their own thread (bench/edge-api-client.ts), for as long as the nodes report.
+    const apiConfig: ApiClientConfig = {
+      base,
+      channels: names.channels,
+      keepAlive: opts.keepAlive,
+      rate: opts.apiRate !== undefined ? Number(opts.apiRate) : undefined,
+      concurrency: API_CONCURRENCY,
     };
 
-    // Nodes report at RATE per second each, in TICK_MS batches; load every 2 s.
+    // Nodes report at RATE per second each, in TICK_MS batches, load every 2 s. Each node keeps
+    // its own clock from a random phase, as independent nodes would: stepped together, the 50
+    // nodes' batch windows all closed in the same millisecond and the edge got 50 frames at once.
     const perTick = (RATE * TICK_MS) / 1000;
-    let carry = 0;
-    let tickIndex = 0;
     const start = performance.now();
-    runStart = start;
     const sentBefore = nodes.reduce((n, x) => n + x.sent, 0);
     const framesBefore = nodes.reduce((n, x) => n + x.frames, 0);
-    const apiDone = opts.apiRate !== undefined ? apiOpenLoop(Number(opts.apiRate)) : Promise.all(Array.from({ length: API_CONCURRENCY }, apiClient));
-    console.log(opts.apiRate !== undefined ? `API: open loop, ${opts.apiRate} calls/s` : `API: ${API_CONCURRENCY} clients in a closed loop`);
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        const elapsed = performance.now() - start;
-        if (elapsed >= SECONDS * 1000) {
-          clearInterval(timer);
-          resolve();
-          return;
-        }
-        // Catch up on ticks the event loop was late for, so the offered rate holds.
-        const due = Math.floor(elapsed / TICK_MS) + 1 - tickIndex;
-        for (let t = 0; t < due; t++, tickIndex++) {
-          carry += perTick;
-          const count = Math.floor(carry);
-          carry -= count;
-          for (const node of nodes) for (let i = 0; i < count; i++) node.step(tickIndex * 7 + i);
-          if (tickIndex % Math.round(2000 / TICK_MS) === 0) for (const node of nodes) node.sendLoad();
-        }
-      }, TICK_MS);
+    const apiWorker = new Worker(new URL("./edge-api-client.ts", import.meta.url), { workerData: apiConfig, execArgv: process.execArgv });
+    const apiResult = new Promise<ApiClientResult>((resolve, reject) => {
+      apiWorker.once("message", resolve);
+      apiWorker.once("error", reject);
     });
+    console.log(opts.apiRate !== undefined ? `API: open loop, ${opts.apiRate} calls/s (own thread)` : `API: ${API_CONCURRENCY} clients in a closed loop (own thread)`);
+    await Promise.all(
+      nodes.map(
+        (node) =>
+          new Promise<void>((resolve) => {
+            let carry = 0;
+            let tickIndex = 0;
+            const phase = Math.random() * TICK_MS;
+            const tick = () => {
+              const elapsed = performance.now() - start - phase;
+              if (elapsed >= SECONDS * 1000) {
+                clearInterval(timer);
+                resolve();
+                return;
+              }
+              // Catch up on ticks the event loop was late for, so the offered rate holds.
+              const due = Math.floor(elapsed / TICK_MS) + 1 - tickIndex;
+              for (let t = 0; t < due; t++, tickIndex++) {
+                carry += perTick;
+                const count = Math.floor(carry);
+                carry -= count;
+                for (let i = 0; i < count; i++) node.step(tickIndex * 7 + i);
+                if (tickIndex % Math.round(2000 / TICK_MS) === 0) node.sendLoad();
+              }
+            };
+            let timer: NodeJS.Timeout;
+            setTimeout(() => {
+              tick();
+              timer = setInterval(tick, TICK_MS);
+            }, phase);
+          }),
+      ),
+    );
     const offeredMs = performance.now() - start;
     const drained = await Promise.race([
       Promise.all(nodes.map((n) => n.barrier())).then(() => true),
@@ -349,8 +305,13 @@ async function main(): Promise<void> {
     ]);
     if (!drained) console.log(`not every node's reports were applied within ${DRAIN_TIMEOUT_MS / 1000} s of the end`);
     const absorbedMs = performance.now() - start;
-    reporting = false;
-    await apiDone;
+    apiWorker.postMessage("stop");
+    const apiOut = await apiResult;
+    await apiWorker.terminate();
+    for (const line of apiOut.firstErrors) console.warn(line);
+    const latencies = new Map(apiOut.latencies);
+    const errors = new Map(apiOut.errors);
+    const bySecond = apiOut.bySecond;
     const reports = nodes.reduce((n, x) => n + x.sent, 0) - sentBefore;
     const frames = nodes.reduce((n, x) => n + x.frames, 0) - framesBefore;
     const lost = nodes.filter((n) => n.closed);

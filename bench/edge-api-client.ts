@@ -1,0 +1,95 @@
+import { parentPort, workerData } from "node:worker_threads";
+import type { ApiName } from "../shared/api/catalog.js";
+import { apiCaller } from "./edge-api-http.js";
+
+// The API side of `npm run bench:edge`, on its own thread (bench/edge-load.ts starts it as a
+// worker): the 50 simulated nodes build and send thousands of reports a second on the main
+// thread, and an API answer that arrived while that loop was busy would be timed late — the
+// bench's own delay counted as the edge's. Here the only work on the loop is the API calls.
+
+export interface ApiClientConfig {
+  base: string;
+  channels: string[];
+  keepAlive: boolean;
+  /** Open loop: calls started per second whatever the answers. */
+  rate?: number;
+  /** Closed loop: clients that each call again once answered. */
+  concurrency: number;
+}
+
+export interface ApiClientResult {
+  latencies: [string, number[]][];
+  errors: [string, number][];
+  /** The slowest call started in each second of the run. */
+  bySecond: number[];
+  firstErrors: string[];
+}
+
+const config = workerData as ApiClientConfig;
+const call = apiCaller(config.keepAlive);
+const api = (name: ApiName, body: unknown) => call(config.base, name, body);
+
+const channels = config.channels;
+const targets: ((k: number) => [ApiName, unknown])[] = [
+  () => ["ListChannels", {}],
+  () => ["GetStatsReport", {}],
+  (k) => ["PutSignalingNotifyMetadata", { channel_id: channels[k % channels.length], connection_id: "P1", metadata: { k } }],
+  (k) => ["GetSignalingNotifyMetadata", { channel_id: channels[k % channels.length], connection_id: "P1" }],
+  (k) => ["PauseRtpStream", { channel_id: channels[k % channels.length], recv_connection_id: "P2", send_connection_id: "P1" }],
+];
+
+const latencies = new Map<string, number[]>();
+const errors = new Map<string, number>();
+const firstErrors: string[] = [];
+const bySecond: number[] = [];
+let running = true;
+let k = 0;
+const runStart = performance.now();
+
+async function callOnce(t0: number): Promise<void> {
+  const [name, body] = targets[k % targets.length]!(k++);
+  const res = await api(name, body);
+  const ms = performance.now() - t0;
+  if (res.status !== 200) {
+    errors.set(name, (errors.get(name) ?? 0) + 1);
+    if ((errors.get(name) ?? 0) <= 2) firstErrors.push(`${name} → ${res.status} ${res.text.slice(0, 200)}`);
+  }
+  const list = latencies.get(name) ?? [];
+  list.push(ms);
+  latencies.set(name, list);
+  const second = Math.floor((t0 - runStart) / 1000);
+  bySecond[second] = Math.max(bySecond[second] ?? 0, ms);
+}
+
+/** An operator's tools poll at their own pace: a call's latency counts from when it was due. */
+async function openLoop(rate: number): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  let n = 0;
+  while (running) {
+    const due = runStart + (n * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (!running) break;
+    const call = callOnce(due).finally(() => inFlight.delete(call));
+    inFlight.add(call);
+    n++;
+  }
+  await Promise.all(inFlight);
+}
+
+async function closedLoop(): Promise<void> {
+  while (running) await callOnce(performance.now());
+}
+
+parentPort!.once("message", () => {
+  running = false;
+});
+const done = config.rate !== undefined ? openLoop(config.rate) : Promise.all(Array.from({ length: config.concurrency }, closedLoop));
+await done;
+const result: ApiClientResult = {
+  latencies: [...latencies],
+  errors: [...errors],
+  bySecond: bySecond.map((ms) => ms ?? 0),
+  firstErrors,
+};
+parentPort!.postMessage(result);
