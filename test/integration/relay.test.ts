@@ -128,11 +128,13 @@ describe("a channel spanning three nodes (affinity off)", () => {
         40_000,
       );
     } catch (err) {
+      // In the error itself: CI shows the failure summary, not always the test's output.
+      const states: string[] = [];
       for (const [name, h] of [["sender", sender], ["viewer", viewer]] as const) {
         const st = await page.state(h.id);
-        console.log(`${name}: switched ${st.switched}, ws open ${st.wsOpen}, datachannels ${JSON.stringify((await page.messaging(h.id)).dataChannels)}, signaling ${JSON.stringify(st.sequence.slice(-12))}`);
+        states.push(`${name}: switched ${st.switched}, ws open ${st.wsOpen}, datachannels ${JSON.stringify((await page.messaging(h.id)).dataChannels)}, signaling ${JSON.stringify(st.sequence.slice(-12))}`);
       }
-      throw err;
+      throw new Error(`${(err as Error).message}\n${states.join("\n")}`);
     }
     await page.sendMessage(sender.id, label, "from A");
     await waitFor("B's client gets A's message", async () => (await page.messaging(viewer.id)).messages.some((m) => m.text === "from A"));

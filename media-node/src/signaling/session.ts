@@ -42,6 +42,8 @@ const NOTIFY_COALESCE_MS = 100;
 const MAX_MESSAGE_DEPTH = MAX_JSON_DEPTH + 1;
 /** How long a node that joins a live session waits for the other nodes' connections before its first offer. */
 const RELAY_SYNC_WAIT_MS = 2_000;
+/** How long after the connection is up its DataChannels may take to open before the log says which have not. */
+const SWITCH_LATE_WARN_MS = 5_000;
 
 /** The close reason of a connect that fails its schema: which free-JSON key broke a limit, if one did. */
 export function invalidConnectReason(issues: readonly { path: readonly PropertyKey[]; params?: Record<string, unknown> }[]): string {
@@ -397,6 +399,14 @@ export class SignalingSession implements SignalingPort {
       if (all.every((dc) => dc.readyState === "open")) this.doSwitch(conn);
     };
     for (const dc of pending) dc.stateChanged.subscribe(() => check());
+    // The client gets `switched` only once all of them open: say which never did, so a client
+    // left on WebSocket signaling (and without its `#` labels) can be explained from the log.
+    const late = setTimeout(() => {
+      if (this.switched || this.state === "closed") return;
+      const labels = Object.fromEntries([...conn.peer.dataChannels].filter(([, dc]) => dc.readyState !== "open").map(([label, dc]) => [label, dc.readyState]));
+      this.log.warn({ connection_id: conn.id, data_channels: labels }, "DataChannels not open 5 s after connecting; switched waits");
+    }, SWITCH_LATE_WARN_MS);
+    late.unref();
   }
 
   private doSwitch(conn: Connection): void {
