@@ -15,6 +15,8 @@ export interface ApiClientConfig {
   rate?: number;
   /** Closed loop: clients that each call again once answered. */
   concurrency: number;
+  /** Calls due before this many ms after the start are made but not counted. */
+  warmUpMs: number;
 }
 
 export interface ApiClientResult {
@@ -50,6 +52,7 @@ async function callOnce(t0: number): Promise<void> {
   const [name, body] = targets[k % targets.length]!(k++);
   const res = await api(name, body);
   const ms = performance.now() - t0;
+  if (t0 < runStart + config.warmUpMs) return;
   if (res.status !== 200) {
     errors.set(name, (errors.get(name) ?? 0) + 1);
     if ((errors.get(name) ?? 0) <= 2) firstErrors.push(`${name} → ${res.status} ${res.text.slice(0, 200)}`);
@@ -57,7 +60,7 @@ async function callOnce(t0: number): Promise<void> {
   const list = latencies.get(name) ?? [];
   list.push(ms);
   latencies.set(name, list);
-  const second = Math.floor((t0 - runStart) / 1000);
+  const second = Math.floor((t0 - runStart - config.warmUpMs) / 1000);
   bySecond[second] = Math.max(bySecond[second] ?? 0, ms);
 }
 

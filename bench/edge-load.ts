@@ -33,15 +33,18 @@ const program = new Command()
   .option("--batch-window-ms <ms>", "how long a node's reports wait for others to share a frame (default: edge-link.ts REPORT_BATCH_WINDOW_MS; 0 = one tick)")
   .option("--hold-ms <ms>", "the edge's CHANNEL_REPORT_HOLD_MS (default: the edge's own)")
   .option("--persist-ms <ms>", "the edge's CHANNEL_PERSIST_MS, how long connection changes are written behind (default: the edge's own)")
+  .option("--storage-dir <dir>", "miniflare only: where workerd keeps the Durable Objects' SQLite files (e.g. /dev/shm; default: the OS temp dir)")
+  .option("--warm-up <seconds>", "the nodes report and the API is called this long before anything is counted", "2")
   .option("--no-keep-alive", "a new HTTP connection per API call")
   .option("--no-batch", "one report per frame even when the edge takes batch frames (as older nodes)")
   .option("--edge <url>", "use a running edge (http://127.0.0.1:3000) instead of starting one")
   .parse();
-const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; apiRate?: string; runtime: string; batch: boolean; keepAlive: boolean; holdMs?: string; persistMs?: string; batchWindowMs?: string; edge?: string }>();
+const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; apiRate?: string; runtime: string; batch: boolean; keepAlive: boolean; holdMs?: string; persistMs?: string; batchWindowMs?: string; edge?: string; storageDir?: string; warmUp: string }>();
 const NODES = Number(opts.nodes);
 const CHANNELS = Number(opts.channels);
 const RATE = Number(opts.rate);
 const SECONDS = Number(opts.seconds);
+const WARM_UP_MS = Number(opts.warmUp) * 1000;
 const API_CONCURRENCY = Number(opts.apiConcurrency);
 const TICK_MS = 20;
 const BATCH_WINDOW_MS = opts.batchWindowMs === undefined ? REPORT_BATCH_WINDOW_MS : Number(opts.batchWindowMs);
@@ -232,7 +235,7 @@ async function main(): Promise<void> {
   const vars: Record<string, string> = {};
   if (opts.holdMs !== undefined) vars.CHANNEL_REPORT_HOLD_MS = opts.holdMs;
   if (opts.persistMs !== undefined) vars.CHANNEL_PERSIST_MS = opts.persistMs;
-  if (!opts.edge) edge = opts.runtime === "wrangler" ? await startEdge({ vars }) : await startMiniflareEdge(vars);
+  if (!opts.edge) edge = opts.runtime === "wrangler" ? await startEdge({ vars }) : await startMiniflareEdge(vars, opts.storageDir);
   const base = opts.edge ?? edge!.url;
   console.log(`edge: ${opts.edge ?? opts.runtime} at ${base}${edge?.logPath ? ` (workerd output: ${edge.logPath})` : ""}`);
   try {
@@ -242,7 +245,6 @@ async function main(): Promise<void> {
     await Promise.all(nodes.map((n) => n.barrier()));
     console.log(`${NODES} nodes linked with ${NODES * CHANNELS} channels in ${Math.round(performance.now() - linkStart)} ms`);
     const names = { nodes: nodes.map((n) => n.name), channels: nodes.flatMap((n) => n.channels.map((c) => c.id)) };
-    const countsBefore = await (await fetch(new URL("/internal/call-counts", base), { method: "POST", body: JSON.stringify(names) })).json();
 
     // API clients on their own thread (bench/edge-api-client.ts), for as long as the nodes report.
     const apiConfig: ApiClientConfig = {
@@ -251,16 +253,31 @@ async function main(): Promise<void> {
       keepAlive: opts.keepAlive,
       rate: opts.apiRate !== undefined ? Number(opts.apiRate) : undefined,
       concurrency: API_CONCURRENCY,
+      warmUpMs: WARM_UP_MS,
     };
 
     // Nodes report at RATE per second each, in TICK_MS batches, load every 2 s. Each node keeps
     // its own clock from a random phase, as independent nodes would: stepped together, the 50
     // nodes' batch windows all closed in the same millisecond and the edge got 50 frames at once.
+    // Counting starts after the warm-up (the first second holds the JIT's and the objects' first calls).
     const perTick = (RATE * TICK_MS) / 1000;
-    const start = performance.now();
-    const sentBefore = nodes.reduce((n, x) => n + x.sent, 0);
-    const framesBefore = nodes.reduce((n, x) => n + x.frames, 0);
-    const apiWorker = new Worker(new URL("./edge-api-client.ts", import.meta.url), { workerData: apiConfig, execArgv: process.execArgv });
+    const began = performance.now();
+    let start = began;
+    let sentBefore = 0;
+    let framesBefore = 0;
+    let countsBefore: any;
+    const warmedUp = new Promise<void>((resolve) =>
+      setTimeout(async () => {
+        start = performance.now();
+        sentBefore = nodes.reduce((n, x) => n + x.sent, 0);
+        framesBefore = nodes.reduce((n, x) => n + x.frames, 0);
+        countsBefore = await (await fetch(new URL("/internal/call-counts", base), { method: "POST", body: JSON.stringify(names) })).json();
+        resolve();
+      }, WARM_UP_MS),
+    );
+    // tsx registers its loader on this thread only: the worker registers it before loading the client.
+    const clientUrl = new URL("./edge-api-client.ts", import.meta.url).href;
+    const apiWorker = new Worker(`import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(clientUrl)}); });`, { eval: true, workerData: apiConfig });
     const apiResult = new Promise<ApiClientResult>((resolve, reject) => {
       apiWorker.once("message", resolve);
       apiWorker.once("error", reject);
@@ -274,8 +291,8 @@ async function main(): Promise<void> {
             let tickIndex = 0;
             const phase = Math.random() * TICK_MS;
             const tick = () => {
-              const elapsed = performance.now() - start - phase;
-              if (elapsed >= SECONDS * 1000) {
+              const elapsed = performance.now() - began - phase;
+              if (elapsed >= WARM_UP_MS + SECONDS * 1000) {
                 clearInterval(timer);
                 resolve();
                 return;
@@ -298,6 +315,7 @@ async function main(): Promise<void> {
           }),
       ),
     );
+    await warmedUp;
     const offeredMs = performance.now() - start;
     const drained = await Promise.race([
       Promise.all(nodes.map((n) => n.barrier())).then(() => true),

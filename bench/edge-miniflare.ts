@@ -19,7 +19,13 @@ export interface LocalEdge {
   stop(): Promise<void>;
 }
 
-export async function startMiniflareEdge(vars: Record<string, string> = {}): Promise<LocalEdge> {
+/**
+ * `storageDir`: where workerd keeps the Durable Objects' SQLite files (default: a fresh directory
+ * under the OS temp dir, as Miniflare does). workerd commits each object's writes with an fsync
+ * on the thread that runs every object, so a slow disk stalls all of them; on Cloudflare a commit
+ * does not hold the isolate's thread (docs/performance.md, "Where the tail comes from").
+ */
+export async function startMiniflareEdge(vars: Record<string, string> = {}, storageDir?: string): Promise<LocalEdge> {
   const outdir = mkdtempSync(path.join(tmpdir(), "edge-bundle-"));
   await build({
     entryPoints: [path.join(ROOT, "edge/src/index.ts")],
@@ -49,6 +55,7 @@ export async function startMiniflareEdge(vars: Record<string, string> = {}): Pro
     // `EDGE_INSPECTOR_PORT=9229 npm run bench:edge -- --runtime miniflare`: attach a CPU profiler (bench/edge-profile.ts).
     ...(process.env.EDGE_INSPECTOR_PORT ? { inspectorPort: Number(process.env.EDGE_INSPECTOR_PORT) } : {}),
     bindings: { ALLOWED_ORIGIN: "*", ALLOW_UNAUTHENTICATED: "true", ALLOW_UNAUTHENTICATED_NODES: "true", ...vars },
+    ...(storageDir ? { durableObjectsPersist: mkdtempSync(path.join(storageDir, "edge-bench-do-")) } : {}),
     durableObjects: {
       CLUSTER: { className: "ClusterObject", useSQLite: true },
       CHANNEL: { className: "ChannelObject", useSQLite: true },
