@@ -245,8 +245,13 @@ export class ChannelStore {
     return this.ready();
   }
 
-  /** Writes what is written behind now (an API write that must be durable when answered). */
-  async persisted(): Promise<void> {
+  /**
+   * Writes what is written behind now: awaited by an API write that must be durable when
+   * answered. The write-behind timer passes `confirmed = false`: what it writes may be lost by
+   * design (the node's hello re-reports it), so the object's answers need not wait for that
+   * commit (Durable Objects' output gate: `allowUnconfirmed`).
+   */
+  async persisted(confirmed = true): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.dirty.size === 0) return;
@@ -265,8 +270,9 @@ export class ChannelStore {
     // Issued together, without an await between them: one implicit transaction, one commit.
     // storage.put(entries) and delete(keys) take at most 128 keys per call.
     const writes: Promise<unknown>[] = [];
-    for (let i = 0; i < puts.length; i += 128) writes.push(this.storage.put(Object.fromEntries(puts.slice(i, i + 128))));
-    for (let i = 0; i < deletes.length; i += 128) writes.push(this.storage.delete(deletes.slice(i, i + 128)));
+    const options = { allowUnconfirmed: !confirmed };
+    for (let i = 0; i < puts.length; i += 128) writes.push(this.storage.put(Object.fromEntries(puts.slice(i, i + 128)), options));
+    for (let i = 0; i < deletes.length; i += 128) writes.push(this.storage.delete(deletes.slice(i, i + 128), options));
     this.writes += writes.length;
     await Promise.all(writes);
   }
@@ -303,7 +309,7 @@ export class ChannelStore {
     // that burst of commits stalls every call behind it (bench:edge p99).
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
-      this.persisted().catch((err) => console.error("writing a channel's connections failed", err));
+      this.persisted(false).catch((err) => console.error("writing a channel's connections failed", err));
     }, this.persistMs * (0.5 + Math.random() / 2));
   }
 }
