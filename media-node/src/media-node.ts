@@ -8,6 +8,7 @@ import { SignalingServer } from "./signaling/signaling-server.js";
 import { Sfu } from "./sfu/sfu.js";
 import { iceSocketPlan } from "./transport/ice-sockets.js";
 import { configureFastPath } from "./transport/rtp-egress.js";
+import { configureIceLite } from "./transport/ice-lite.js";
 import { UdpMux } from "./transport/udp-mux.js";
 import { warmUpPeerConnections } from "./transport/warm-up.js";
 import { TurnService } from "./turn/turn-service.js";
@@ -42,6 +43,7 @@ export class MediaNode {
   constructor(config: NodeConfigInput = {}, log: Logger = rootLogger) {
     this.config = defaultConfig(config);
     configureFastPath(this.config.fastPath);
+    configureIceLite({ on: this.config.iceLite, silenceTimeoutMs: this.config.iceSilenceTimeoutMs });
     // With port 0 (tests) the name and URL can only be known once the listener is bound.
     this.derivedIdentity = config.port === 0 && !config.nodeName && !config.externalSignalingUrl;
     this.log = log.child({ node: this.config.nodeName });

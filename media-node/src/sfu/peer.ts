@@ -13,6 +13,7 @@ import {
 import type { VideoCodecName } from "../config.js";
 import "../transport/werift-patches.js";
 import { useIceSocketPlan, type IceSocketPlan } from "../transport/ice-sockets.js";
+import { iceLiteOn } from "../transport/ice-lite.js";
 import { DEFAULT_OPUS_FMTP, OPUS_PAYLOAD_TYPE, withOpusFormat, type OpusFormat } from "./opus-format.js";
 
 // The server side of one client's RTCPeerConnection. werift does ICE/DTLS/SRTP/SCTP/SDP;
@@ -79,11 +80,15 @@ export class Peer {
   upstreamVideo?: RTCRtpTransceiver;
   readonly dataChannels = new Map<string, RTCDataChannel>();
   private closed = false;
+  /** ICE-lite (transport/ice-lite.ts): offering PeerConnections only — two lite agents cannot connect, so a relay leg's answering side stays full ICE. */
+  readonly iceLite: boolean;
 
   constructor(private readonly options: PeerOptions) {
     const codecNames = Object.keys(VIDEO_CODECS) as VideoCodecName[];
+    this.iceLite = iceLiteOn() && !options.answerer;
     this.pc = new RTCPeerConnection({
       iceServers: [],
+      iceLite: this.iceLite,
       bundlePolicy: "max-bundle",
       // werift leaves loopback out of its host addresses; bind and advertise exactly what is configured.
       iceInterfaceAddresses: options.iceAddresses.length > 0 ? { udp4: options.iceAddresses[0] } : undefined,
@@ -153,7 +158,20 @@ export class Peer {
     await this.waitGatheringComplete();
     const sdp = this.pc.localDescription?.sdp;
     if (!sdp) throw new Error("no local description");
-    return this.withUpstreamOpusFormat(this.keepConfiguredCandidates(sdp));
+    return this.withUpstreamOpusFormat(this.withSessionIceLite(this.keepConfiguredCandidates(sdp)));
+  }
+
+  /**
+   * werift writes `a=ice-lite` in each media section only; RFC 8839 §5.3 puts it at session level,
+   * where libwebrtc reads it (its media-level copy is ignored there). Added after the `t=` line.
+   */
+  private withSessionIceLite(sdp: string): string {
+    if (!this.iceLite) return sdp;
+    const t = sdp.indexOf("\r\nt=");
+    if (t < 0) return sdp;
+    const end = sdp.indexOf("\r\n", t + 2);
+    if (end < 0) return sdp;
+    return sdp.slice(0, end) + "\r\na=ice-lite" + sdp.slice(end);
   }
 
   /**

@@ -9,6 +9,7 @@ import { packFlights, type RecordSender } from "./dtls-flight-packing.js";
 import { transportCounters } from "./transport-counters.js";
 import "./werift-caches.js";
 import "./random-pool.js";
+import "./ice-lite.js";
 
 // Process-wide fixes to werift 0.25.2, applied on import (media node and load clients).
 //
