@@ -13,7 +13,6 @@ import {
 import type { VideoCodecName } from "../config.js";
 import "../transport/werift-patches.js";
 import { useIceSocketPlan, type IceSocketPlan } from "../transport/ice-sockets.js";
-import { iceLiteOn } from "../transport/ice-lite.js";
 import { DEFAULT_OPUS_FMTP, OPUS_PAYLOAD_TYPE, withOpusFormat, type OpusFormat } from "./opus-format.js";
 
 // The server side of one client's RTCPeerConnection. werift does ICE/DTLS/SRTP/SCTP/SDP;
@@ -62,6 +61,8 @@ export interface PeerOptions {
   /** Opus fmtp of the upstream audio m-line (connect opus_params / bit_rate); others keep the defaults. */
   upstreamOpusFormat?: OpusFormat;
   dataChannels: DataChannelSpec[];
+  /** ICE-lite (transport/ice-lite.ts, config iceLite); ignored for an answerer, which stays full ICE. */
+  iceLite?: boolean;
   /** Answers offers instead of making them (the pulling side of a cluster relay leg): no anchor m-line. */
   answerer?: boolean;
 }
@@ -85,7 +86,7 @@ export class Peer {
 
   constructor(private readonly options: PeerOptions) {
     const codecNames = Object.keys(VIDEO_CODECS) as VideoCodecName[];
-    this.iceLite = iceLiteOn() && !options.answerer;
+    this.iceLite = (options.iceLite ?? false) && !options.answerer;
     this.pc = new RTCPeerConnection({
       iceServers: [],
       iceLite: this.iceLite,

@@ -29,25 +29,17 @@ import { transportCounters } from "./transport-counters.js";
 //   is dropped no sooner than a full agent would have dropped it (5–7 missed consent checks
 //   rather than one or two lost to a burst of loss or a busy tab). One sweep timer per process.
 
-export interface IceLiteSettings {
-  /** Offering PeerConnections use ICE-lite. */
-  on: boolean;
-  /** A lite connection with no authenticated STUN request for this long is failed. */
-  silenceTimeoutMs: number;
-}
-
 export const DEFAULT_ICE_SILENCE_TIMEOUT_MS = 30_000;
 
-const settings: IceLiteSettings = { on: true, silenceTimeoutMs: DEFAULT_ICE_SILENCE_TIMEOUT_MS };
+const settings = { silenceTimeoutMs: DEFAULT_ICE_SILENCE_TIMEOUT_MS };
 
-/** Process-wide, like the fast path (configureFastPath): the media node sets it from its config. */
-export function configureIceLite(next: Partial<IceLiteSettings>): void {
-  if (next.on !== undefined) settings.on = next.on;
-  if (next.silenceTimeoutMs !== undefined) settings.silenceTimeoutMs = next.silenceTimeoutMs;
-}
-
-export function iceLiteOn(): boolean {
-  return settings.on;
+/**
+ * Process-wide (one sweep for every lite connection of the process), like the fast path
+ * (configureFastPath): the media node sets it from its config. Whether a PeerConnection is lite
+ * is per Peer (sfu/peer.ts, config iceLite).
+ */
+export function configureIceSilenceTimeout(ms: number): void {
+  settings.silenceTimeoutMs = ms;
 }
 
 /** Whether a lite connection last heard from its client at `lastHeardAt` has been silent too long at `now`. */
