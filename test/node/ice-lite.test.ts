@@ -92,6 +92,37 @@ describe("ICE-lite node", () => {
     }
   });
 
+  it("moves its selected pair to the client's later USE-CANDIDATE check, if signed", async () => {
+    const client = new WeriftSoraClient({ url, channelId: "lite-renominate", role: "sendrecv" });
+    await client.connect();
+    const socket = createSocket("udp4");
+    try {
+      const sdp = String(client.offer.sdp);
+      const ufrag = /a=ice-ufrag:(\S+)/.exec(sdp)![1]!;
+      const password = /a=ice-pwd:(\S+)/.exec(sdp)![1]!;
+      const candidate = /a=candidate:\S+ 1 udp \d+ (\S+) (\d+) typ host/.exec(sdp)!;
+      const ice = (node.sfu.findConnection("lite-renominate", client.connectionId)!.peer.pc as unknown as {
+        iceTransports: { connection: { nominated?: { remoteAddr: [string, number] } } }[];
+      }).iceTransports[0]!.connection;
+      const first = ice.nominated!.remoteAddr;
+      await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+      const answers: Buffer[] = [];
+      socket.on("message", (data) => answers.push(data));
+      const port = socket.address().port;
+      // As the client itself would from a second address: a check signed with the node's password.
+      socket.send(bindingRequest(`${ufrag}:moved`, "wrong password, not moved", true), Number(candidate[2]), candidate[1]);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(ice.nominated!.remoteAddr).toEqual(first);
+      socket.send(bindingRequest(`${ufrag}:moved`, password, true), Number(candidate[2]), candidate[1]);
+      await until("answered", () => answers.length > 0, 3000);
+      expect(ice.nominated!.remoteAddr).toEqual(["127.0.0.1", port]);
+      expect(first[1]).not.toBe(port);
+    } finally {
+      socket.close();
+      await client.close();
+    }
+  });
+
   it("ends a connection whose client goes silent (no WebSocket, no STUN) after the silence timeout", async () => {
     const channelId = "lite-silence";
     const observer = new WeriftSoraClient({ url, channelId, role: "recvonly" });

@@ -20,6 +20,8 @@ import { transportCounters } from "./transport-counters.js";
 //   whose authenticated request was answered is marked succeeded, so the data filter
 //   (werift-patches.ts acceptsDataFrom) takes media from any pair the client validated (Chrome on
 //   a two-address host nominates one pair and may send from another).
+// - Re-nomination. werift keeps the first nominated pair; a later signed USE-CANDIDATE on another
+//   pair (the client selected it, e.g. after a network change) moves the nominated pair there.
 // - Liveness. A full agent ends a vanished peer when its consent checks go unanswered (RFC 7675,
 //   30 s). A lite agent sends none; instead the client, the controlling agent, sends consent
 //   checks every 4–6 s (RFC 7675 §5.1; Chrome, Firefox, werift), and a lite connection that has
@@ -94,6 +96,7 @@ interface LitePair {
   protocol: unknown;
   remoteAddr: [string, number];
   state: number;
+  nominated: boolean;
   updateState(state: number): void;
 }
 
@@ -103,6 +106,7 @@ interface LiteConnection {
   localPassword: string;
   userHistory: Record<string, string>;
   checkList: LitePair[];
+  nominated?: LitePair;
   ensureProtocol(protocol: unknown): void;
   connect(): Promise<void>;
   checkIncoming(message: unknown, addr: [string, number], protocol: unknown): void;
@@ -198,6 +202,16 @@ if (!connectionProto.__iceLite) {
     for (const pair of this.checkList) {
       if (pair.protocol === protocol && pair.remoteAddr[1] === addr[1] && pair.remoteAddr[0] === addr[0]) {
         if (pair.state !== PAIR_SUCCEEDED) pair.updateState(PAIR_SUCCEEDED);
+        // The controlling client nominates again when it selects another pair (libwebrtc's
+        // semi-aggressive nomination toward a lite peer puts USE-CANDIDATE on its selected pair
+        // only; a network change moves it): follow it, as mediasoup does. werift keeps the first
+        // nominated pair, and would go on sending to an address the client may have dropped.
+        const nominated = this.nominated;
+        if (nominated !== undefined && nominated !== pair && (message as { attributesKeys: string[] }).attributesKeys.includes("USE-CANDIDATE")) {
+          pair.nominated = true;
+          this.nominated = pair;
+          transportCounters.iceLiteRenominations++;
+        }
         break;
       }
     }

@@ -8,6 +8,8 @@ export const transportCounters = {
   iceUnauthenticatedRequests: 0,
   /** ICE-lite connections failed because their client sent no authenticated STUN request for the silence timeout (ice-lite.ts). */
   iceSilentConnections: 0,
+  /** ICE-lite connections that moved their selected pair to the client's later USE-CANDIDATE (ice-lite.ts). */
+  iceLiteRenominations: 0,
   /** Datagrams on the shared ICE port (udp-mux.ts) of no registered connection: unknown ufrag or source address. */
   udpMuxDropped: 0,
   /** DTLS records discarded: truncated, unknown content type, epoch 0 after the handshake, alerts that fail authentication. */
