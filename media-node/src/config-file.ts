@@ -54,6 +54,10 @@ export const configFileSchema = z.strictObject({
   max_connections: z.number().int().positive().optional(),
   // ---- media path (transport/): false = werift's own RTP path end to end
   fast_path: z.boolean().optional(),
+  /** ICE-lite on the node's offering PeerConnections (default true); false = full ICE with werift's consent checks. */
+  ice_lite: z.boolean().optional(),
+  /** ICE-lite: end a connection whose client sent no STUN request for this long (default 30000). */
+  ice_silence_timeout_ms: z.number().int().min(1_000).max(600_000).optional(),
   // ---- webhooks (webhooks/)
   auth_webhook_url: z.url().optional(),
   session_webhook_url: z.url().optional(),
@@ -107,6 +111,8 @@ export function fromConfigFile(f: ConfigFile): NodeConfigInput {
   set("autoJoin", f.auto_join);
   set("maxConnections", f.max_connections);
   set("fastPath", f.fast_path);
+  set("iceLite", f.ice_lite);
+  set("iceSilenceTimeoutMs", f.ice_silence_timeout_ms);
   set("audioStreamingUrl", f.audio_streaming_url);
   set("audioStreamingHeader", f.audio_streaming_header);
   set("defaultRpcMethods", f.default_rpc_methods);

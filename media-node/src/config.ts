@@ -30,6 +30,18 @@ export interface NodeConfig {
   pongTimeoutMs: number;
   /** How long a client may take from WebSocket open to `connect`, and to `answer`. */
   signalingTimeoutMs: number;
+  /**
+   * ICE-lite on the node's offering PeerConnections (clients, relay serving side; transport/ice-lite.ts):
+   * the node answers the client's checks and sends none. Process-wide. Off = full ICE (werift's
+   * checks and consent freshness).
+   */
+  iceLite: boolean;
+  /**
+   * An ICE-lite connection whose client sent no authenticated STUN request (RFC 7675 consent
+   * checks come every 4–6 s) for this long is failed and ended (PEER-CONNECTION-FAILED). Default
+   * 30 s, RFC 7675's consent lifetime.
+   */
+  iceSilenceTimeoutMs: number;
   /** Period of `connection.updated` notifies (Sora: one minute). */
   connectionUpdatedIntervalMs: number;
   /** REMB sent to publishers for their video when no ChangeUpstreamVideoBitRate pins it. */
@@ -169,6 +181,8 @@ export function defaultConfig(overrides: NodeConfigInput = {}): NodeConfig {
     pongTimeoutMs: 30_000,
     signalingTimeoutMs: 15_000,
     connectionUpdatedIntervalMs: 60_000,
+    iceLite: true,
+    iceSilenceTimeoutMs: 30_000,
     fastPath: true,
     audioStreamingHeader: false,
     maxUpstreamVideoBitrateBps: 5_000_000,

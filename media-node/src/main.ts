@@ -20,6 +20,7 @@ const program = new Command()
   .option("--max-connections <n>", "hard cap on this node's connections; the edge places new sessions elsewhere past it (config: max_connections)")
   .option("--no-auto-join", "connect to the edge as a known node without joining the cluster (join later with JoinCluster)")
   .option("--crash-log-dir <dir>", "where GenerateCrashLog writes (default crash-logs)")
+  .option("--no-ice-lite", "full ICE on the node's offering PeerConnections (its own checks and consent freshness) instead of ICE-lite (config: ice_lite)")
   .option("--no-fast-path", "forward RTP through werift's own sender/receiver path instead of the fast path (config: fastPath)")
   .option("--audio-streaming-url <url>", "audio streaming gateway, HTTP/2 (http:// = h2c, https:// = h2; env AUDIO_STREAMING_URL)")
   .option("--audio-streaming-header", "prefix each streamed Opus packet with the 20-byte timestamp/sequence/length header")
@@ -41,7 +42,7 @@ function parsePortRange(value: string): [number, number] {
   return range;
 }
 
-const opts = program.opts<Record<string, string | undefined> & { autoJoin: boolean; fastPath: boolean; audioStreamingHeader?: boolean }>();
+const opts = program.opts<Record<string, string | undefined> & { autoJoin: boolean; fastPath: boolean; iceLite: boolean; audioStreamingHeader?: boolean }>();
 const file: NodeConfigInput = opts.config ? await loadConfigFile(opts.config) : {};
 /** First defined of CLI flag, environment variable, config file value. */
 const pick = <T>(...values: (T | undefined)[]): T | undefined => values.find((v) => v !== undefined);
@@ -78,6 +79,7 @@ const node = new MediaNode({
   ...(opts.maxConnections !== undefined ? { maxConnections: positiveInteger("--max-connections", opts.maxConnections) } : {}),
   autoJoin: program.getOptionValueSource("autoJoin") === "cli" ? opts.autoJoin : (file.autoJoin ?? true),
   fastPath: program.getOptionValueSource("fastPath") === "cli" ? opts.fastPath : (file.fastPath ?? true),
+  iceLite: program.getOptionValueSource("iceLite") === "cli" ? opts.iceLite : (file.iceLite ?? true),
   crashLogDir: opts.crashLogDir ?? file.crashLogDir ?? "crash-logs",
   ...(audioStreamingUrl ? { audioStreamingUrl } : {}),
   audioStreamingHeader: opts.audioStreamingHeader === true || file.audioStreamingHeader === true,

@@ -8,6 +8,7 @@ import { SignalingServer } from "./signaling/signaling-server.js";
 import { Sfu } from "./sfu/sfu.js";
 import { iceSocketPlan } from "./transport/ice-sockets.js";
 import { configureFastPath } from "./transport/rtp-egress.js";
+import { configureIceSilenceTimeout } from "./transport/ice-lite.js";
 import { UdpMux } from "./transport/udp-mux.js";
 import { warmUpPeerConnections } from "./transport/warm-up.js";
 import { TurnService } from "./turn/turn-service.js";
@@ -42,6 +43,7 @@ export class MediaNode {
   constructor(config: NodeConfigInput = {}, log: Logger = rootLogger) {
     this.config = defaultConfig(config);
     configureFastPath(this.config.fastPath);
+    configureIceSilenceTimeout(this.config.iceSilenceTimeoutMs);
     // With port 0 (tests) the name and URL can only be known once the listener is bound.
     this.derivedIdentity = config.port === 0 && !config.nodeName && !config.externalSignalingUrl;
     this.log = log.child({ node: this.config.nodeName });
@@ -72,7 +74,7 @@ export class MediaNode {
     }
     this.log.info({ signaling_url: `ws://${this.config.host}:${this.port}/signaling` }, "media node listening");
     // Before the edge can send clients here: the first client then connects as fast as the next.
-    const warmUpMs = await warmUpPeerConnections(this.config.iceAddresses[0] ?? "127.0.0.1", this.stopping.signal);
+    const warmUpMs = await warmUpPeerConnections(this.config.iceAddresses[0] ?? "127.0.0.1", this.config.iceLite, this.stopping.signal);
     this.warmUpMs = warmUpMs;
     if (this.stopping.signal.aborted) return; // stopped while warming up: do not link to the edge
     if (warmUpMs < 0) this.log.warn("peer connection warm-up did not complete; the first client may connect slower");

@@ -223,7 +223,12 @@ describe("one UDP port for all ICE, announced address (node binds 0.0.0.0)", () 
   let url: string;
 
   beforeAll(async () => {
-    node = new MediaNode({ port: 0, iceAddresses: [], udpPort: 0, announcedAddress: ANNOUNCED });
+    // Full ICE: on loopback nothing rewrites the node's replies (sent from 0.0.0.0, so from
+    // 127.0.0.1) to the announced 127.0.0.3, and a lite node's answers to the client's checks would
+    // come from an address the client did not send to (dropped, RFC 8445 §7.2.5.2.1); a full node
+    // gets through with its own checks (peer-reflexive). Behind a real 1:1 NAT the NAT rewrites
+    // them and lite works (docs/ARCHITECTURE.md, "ICE-lite").
+    node = new MediaNode({ port: 0, iceAddresses: [], udpPort: 0, announcedAddress: ANNOUNCED, iceLite: false });
     await node.start();
     url = `ws://127.0.0.1:${node.port}/signaling`;
   });
@@ -328,7 +333,8 @@ describe("per-connection sockets in a port range, announced address", () => {
   const range: [number, number] = [min, min + 9];
 
   beforeAll(async () => {
-    node = new MediaNode({ port: 0, iceAddresses: [], udpPortRange: range, announcedAddress: ANNOUNCED });
+    // Full ICE, as above: the announced address is a loopback alias, not a NAT.
+    node = new MediaNode({ port: 0, iceAddresses: [], udpPortRange: range, announcedAddress: ANNOUNCED, iceLite: false });
     await node.start();
     url = `ws://127.0.0.1:${node.port}/signaling`;
   });

@@ -31,6 +31,8 @@ export interface ProcessMetrics {
   simulcast_layer_switches: number;
   /** Dropped hostile or broken transport input, and connections ended by DTLS (transport-counters.ts). */
   ice_foreign_datagrams: number;
+  ice_unauthenticated_requests: number;
+  ice_silent_connections: number;
   udp_mux_dropped: number;
   dtls_records_dropped: number;
   dtls_alerts_received: number;
@@ -62,6 +64,8 @@ export function processMetrics(): ProcessMetrics {
     pli_sent: mediaCounters.pliSent,
     simulcast_layer_switches: mediaCounters.simulcastLayerSwitches,
     ice_foreign_datagrams: transportCounters.iceForeignDatagrams,
+    ice_unauthenticated_requests: transportCounters.iceUnauthenticatedRequests,
+    ice_silent_connections: transportCounters.iceSilentConnections,
     udp_mux_dropped: transportCounters.udpMuxDropped,
     dtls_records_dropped: transportCounters.dtlsRecordsDropped,
     dtls_alerts_received: transportCounters.dtlsAlertsReceived,

@@ -121,6 +121,8 @@ function processMetricsRegistry(): Registry {
 
   const t = transportCounters;
   sampledCounter(r, "sora_sfu_ice_foreign_datagrams_total", "Non-STUN datagrams from an address that is not the selected ICE pair (dropped).", () => t.iceForeignDatagrams);
+  sampledCounter(r, "sora_sfu_ice_unauthenticated_requests_total", "STUN requests to an ICE-lite connection without a valid MESSAGE-INTEGRITY (dropped unanswered).", () => t.iceUnauthenticatedRequests);
+  sampledCounter(r, "sora_sfu_ice_silent_connections_total", "ICE-lite connections failed because their client sent no STUN request for the silence timeout.", () => t.iceSilentConnections);
   sampledCounter(r, "sora_sfu_dtls_records_dropped_total", "DTLS records dropped (truncated, unknown type, epoch 0 after the handshake, unauthenticated alerts).", () => t.dtlsRecordsDropped);
   sampledCounter(r, "sora_sfu_dtls_alerts_received_total", "Authenticated DTLS alerts that ended a session.", () => t.dtlsAlertsReceived);
   sampledCounter(r, "sora_sfu_dtls_connections_ended_total", "Connections ended because their DTLS transport closed or failed.", () => t.dtlsConnectionsEnded);

@@ -82,6 +82,7 @@ export class RelayServing implements LayerSwitchListener {
     this.peer = new Peer({
       iceAddresses: deps.config.iceAddresses,
       ...(deps.iceSockets ? { iceSockets: deps.iceSockets } : {}),
+      iceLite: deps.config.iceLite,
       upstreamAudio: false,
       upstreamVideo: false,
       videoCodec: deps.config.defaultVideoCodec,

@@ -176,6 +176,7 @@ export class Connection implements LayerSwitchListener {
     this.peer = new Peer({
       iceAddresses: config.iceAddresses,
       ...(iceSockets ? { iceSockets } : {}),
+      iceLite: config.iceLite,
       upstreamAudio: hasUpstreamAudio,
       upstreamVideo: hasUpstreamVideo,
       videoCodec: this.videoCodec,

@@ -61,6 +61,8 @@ export interface PeerOptions {
   /** Opus fmtp of the upstream audio m-line (connect opus_params / bit_rate); others keep the defaults. */
   upstreamOpusFormat?: OpusFormat;
   dataChannels: DataChannelSpec[];
+  /** ICE-lite (transport/ice-lite.ts, config iceLite); ignored for an answerer, which stays full ICE. */
+  iceLite?: boolean;
   /** Answers offers instead of making them (the pulling side of a cluster relay leg): no anchor m-line. */
   answerer?: boolean;
 }
@@ -79,11 +81,15 @@ export class Peer {
   upstreamVideo?: RTCRtpTransceiver;
   readonly dataChannels = new Map<string, RTCDataChannel>();
   private closed = false;
+  /** ICE-lite (transport/ice-lite.ts): offering PeerConnections only — two lite agents cannot connect, so a relay leg's answering side stays full ICE. */
+  readonly iceLite: boolean;
 
   constructor(private readonly options: PeerOptions) {
     const codecNames = Object.keys(VIDEO_CODECS) as VideoCodecName[];
+    this.iceLite = (options.iceLite ?? false) && !options.answerer;
     this.pc = new RTCPeerConnection({
       iceServers: [],
+      iceLite: this.iceLite,
       bundlePolicy: "max-bundle",
       // werift leaves loopback out of its host addresses; bind and advertise exactly what is configured.
       iceInterfaceAddresses: options.iceAddresses.length > 0 ? { udp4: options.iceAddresses[0] } : undefined,
@@ -153,7 +159,20 @@ export class Peer {
     await this.waitGatheringComplete();
     const sdp = this.pc.localDescription?.sdp;
     if (!sdp) throw new Error("no local description");
-    return this.withUpstreamOpusFormat(this.keepConfiguredCandidates(sdp));
+    return this.withUpstreamOpusFormat(this.withSessionIceLite(this.keepConfiguredCandidates(sdp)));
+  }
+
+  /**
+   * werift writes `a=ice-lite` in each media section only; RFC 8839 §5.3 puts it at session level,
+   * where libwebrtc reads it (its media-level copy is ignored there). Added after the `t=` line.
+   */
+  private withSessionIceLite(sdp: string): string {
+    if (!this.iceLite) return sdp;
+    const t = sdp.indexOf("\r\nt=");
+    if (t < 0) return sdp;
+    const end = sdp.indexOf("\r\n", t + 2);
+    if (end < 0) return sdp;
+    return sdp.slice(0, end) + "\r\na=ice-lite" + sdp.slice(end);
   }
 
   /**

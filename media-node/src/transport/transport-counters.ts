@@ -4,6 +4,12 @@
 export const transportCounters = {
   /** Non-STUN datagrams from an address that is not the connection's selected ICE pair (dropped before DTLS/SRTP). */
   iceForeignDatagrams: 0,
+  /** STUN requests to an ICE-lite connection without a valid MESSAGE-INTEGRITY for its ufrag (dropped unanswered). */
+  iceUnauthenticatedRequests: 0,
+  /** ICE-lite connections failed because their client sent no authenticated STUN request for the silence timeout (ice-lite.ts). */
+  iceSilentConnections: 0,
+  /** ICE-lite connections that moved their selected pair to the client's later USE-CANDIDATE (ice-lite.ts). */
+  iceLiteRenominations: 0,
   /** Datagrams on the shared ICE port (udp-mux.ts) of no registered connection: unknown ufrag or source address. */
   udpMuxDropped: 0,
   /** DTLS records discarded: truncated, unknown content type, epoch 0 after the handshake, alerts that fail authentication. */

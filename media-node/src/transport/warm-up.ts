@@ -10,9 +10,9 @@ import { Peer } from "../sfu/peer.js";
 const WARM_UP_TIMEOUT_MS = 5_000;
 
 /** Resolves with the time the warm-up took (ms), or -1 when it did not complete in time. */
-export async function warmUpPeerConnections(iceAddress: string, signal?: AbortSignal): Promise<number> {
+export async function warmUpPeerConnections(iceAddress: string, iceLite: boolean, signal?: AbortSignal): Promise<number> {
   const started = performance.now();
-  const server = new Peer({ iceAddresses: [iceAddress], upstreamAudio: true, upstreamVideo: true, videoCodec: "VP8", dataChannels: [] });
+  const server = new Peer({ iceAddresses: [iceAddress], iceLite, upstreamAudio: true, upstreamVideo: true, videoCodec: "VP8", dataChannels: [] });
   const client = new RTCPeerConnection({
     iceServers: [],
     iceInterfaceAddresses: { udp4: iceAddress },

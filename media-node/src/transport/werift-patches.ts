@@ -9,6 +9,7 @@ import { packFlights, type RecordSender } from "./dtls-flight-packing.js";
 import { transportCounters } from "./transport-counters.js";
 import "./werift-caches.js";
 import "./random-pool.js";
+import "./ice-lite.js";
 
 // Process-wide fixes to werift 0.25.2, applied on import (media node and load clients).
 //
@@ -220,7 +221,8 @@ if (!fidm.PrivateKey.prototype.__cachedKey) {
 // SRTP layers, from whatever address it came (ice.ts: onDataReceived carries no address). Here a
 // non-STUN datagram is accepted only from the remote address, on the socket it arrived on, of
 // - the nominated (selected) pair, or
-// - a valid pair (RFC 8445 §7.2.5.3.2: our integrity-protected check to that address succeeded,
+// - a valid pair (RFC 8445 §7.2.5.3.2: our integrity-protected check to that address succeeded — on an ICE-lite connection,
+//   ice-lite.ts: the peer's signed check from there was answered —,
 //   so the peer proved its ICE password from there). The controlling peer's selected pair need
 //   not be werift's nominated one: Chrome on a host with two addresses nominates one pair and may
 //   then send from another valid pair (seen in the browser tests: 192.0.2.2 vs 127.0.0.1);
