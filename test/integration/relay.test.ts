@@ -118,9 +118,11 @@ describe("a channel spanning three nodes (affinity off)", () => {
     expect(JSON.stringify(pushes[0])).toContain('"hand":"up"');
 
     // Messaging both ways between a client on A and one on B.
-    // sora-js-sdk raises `datachannel` for the `#` labels when `switched` arrives. One clean-clone
-    // run (of ten here) timed out at 20 s with no record of which side lacked it: wait longer and
-    // say what each client had.
+    // sora-js-sdk raises `datachannel` for the `#` labels when `switched` arrives. A clean-clone
+    // run had the viewer take `switched` while still applying a re-offer (B's relayed tracks),
+    // before Chrome had handed it its DataChannels: the node now holds `switched` until the
+    // re-offer is answered (signaling/switch-readiness.ts). If it ever times out, the error says
+    // what each client had.
     try {
       await waitFor(
         "datachannels",

@@ -112,3 +112,33 @@ it("closes a session on hostile DataChannel signaling (after the WebSocket is go
   await late.close();
   await bystander.close();
 });
+
+it("sends `switched` only after an outstanding re-offer is answered (the SDK raises `datachannel` in its switched handler)", async () => {
+  const channelId = `dc-reoffer-${Math.random().toString(36).slice(2)}`;
+  // B's first answer waits until A publishes: the node queues a re-offer for A's tracks behind it
+  // and sends it as soon as B's answer is applied, before B's DataChannels are open. B takes 1.5 s
+  // to answer re-offers, long after its DataChannels open.
+  let publish!: () => void;
+  const published = new Promise<void>((r) => (publish = r));
+  const b = new WeriftSoraClient({
+    url,
+    channelId,
+    role: "recvonly",
+    dataChannelSignaling: true,
+    extra: { data_channels: [{ label: "#chat", direction: "sendrecv" }] },
+    answerAfter: published,
+    reAnswerDelayMs: 1_500,
+  });
+  const bConnected = b.connect();
+  await until("b has its offer", () => b.messages.some((m) => m.type === "offer"));
+  const a = new WeriftSoraClient({ url, channelId, role: "sendonly" });
+  await a.connect();
+  publish();
+  await bConnected;
+  await until("b re-offered", () => b.order.includes("re-offer"), 10_000);
+  await until("b switched", () => b.order.includes("switched"), 15_000);
+  expect(b.order.indexOf("re-answer sent")).toBeGreaterThan(-1);
+  expect(b.order.indexOf("re-answer sent")).toBeLessThan(b.order.indexOf("switched"));
+  await a.close();
+  await b.close();
+}, 30_000);

@@ -30,6 +30,10 @@ export interface WeriftClientOptions {
    * one; like every SDK, `redirect: true` is added when it is re-sent after a redirect.
    */
   connectMessage?: Record<string, unknown>;
+  /** The first answer waits for this (a test lines up a re-offer behind it). */
+  answerAfter?: Promise<unknown>;
+  /** Each re-answer waits this long after it is ready (a client slow to apply re-offers). */
+  reAnswerDelayMs?: number;
 }
 
 export interface ReceivedStream {
@@ -45,6 +49,8 @@ export class WeriftSoraClient {
   connectionId = "";
   offer: Record<string, unknown> = {};
   readonly messages: Record<string, unknown>[] = [];
+  /** WebSocket message types received and re-answers sent, in order. */
+  readonly order: string[] = [];
   readonly received = new Map<string, ReceivedStream>(); // key: `${streamId}:${kind}`
   readonly dataChannels = new Map<string, RTCDataChannel>();
   readonly dataChannelMessages: { label: string; data: Buffer }[] = [];
@@ -84,6 +90,7 @@ export class WeriftSoraClient {
       this.ws.on("message", (raw) => {
         const msg = JSON.parse(raw.toString()) as Record<string, unknown>;
         this.messages.push(msg);
+        this.order.push(String(msg.type));
         if (msg.type === "offer") resolve(msg);
         else if (msg.type === "redirect") resolve(msg);
         else if (msg.type === "re-offer") this.queueReOffer(String(msg.sdp), (m) => this.send(m));
@@ -193,6 +200,7 @@ export class WeriftSoraClient {
         }, 1000).unref();
       });
     }
+    await this.options.answerAfter;
     this.send({ type: "answer", sdp: this.pc.localDescription!.sdp });
     this.phases.answer = performance.now() - this.connectStartedAt;
     this.pc.iceConnectionStateChange.subscribe((state) => {
@@ -234,6 +242,8 @@ export class WeriftSoraClient {
       await this.pc.setRemoteDescription({ type: "offer", sdp });
       const answer = await this.pc.createAnswer();
       await this.pc.setLocalDescription(answer);
+      if (this.options.reAnswerDelayMs) await new Promise((r) => setTimeout(r, this.options.reAnswerDelayMs));
+      this.order.push("re-answer sent");
       reply({ type: "re-answer", sdp: this.pc.localDescription!.sdp });
     }).catch((err: unknown) => {
       // A re-offer racing our own close is expected; anything else is a real failure.

@@ -17,6 +17,7 @@ import { JSONRPC_ERROR, decideRpc, rpcError, rpcErrorFor, rpcResult, type RpcRes
 import { offerConfig } from "./offer-config.js";
 import { connectionOptions } from "./connection-options.js";
 import { WriteCoalescer, type Corkable } from "./write-coalescer.js";
+import { readyToSwitch } from "./switch-readiness.js";
 
 // One client's signaling state machine, over the WebSocket and, after `switched`, the
 // `signaling`/`notify`/`push`/`stats` DataChannels. Anything malformed or out of order
@@ -60,6 +61,8 @@ export class SignalingSession implements SignalingPort {
   private state: State = "awaiting-connect";
   private conn?: Connection;
   private switched = false;
+  /** The connection is up with DataChannel signaling: `switched` goes as soon as switchIfReady allows. */
+  private switchWanted = false;
   private candidates = 0;
   private pingTimer?: NodeJS.Timeout;
   private stageTimer?: NodeJS.Timeout;
@@ -249,6 +252,7 @@ export class SignalingSession implements SignalingPort {
         } catch {
           return this.fail(CLOSE.badRequest, "INVALID-SDP");
         }
+        this.switchIfReady(conn);
         return;
       }
       case "candidate": {
@@ -385,28 +389,27 @@ export class SignalingSession implements SignalingPort {
     }
   }
 
-  /**
-   * `switched` goes once every DataChannel of the connection is open: sora-js-sdk raises its
-   * `datachannel` callback inside the `switched` handler for the `#` labels that exist then, and
-   * its `rpc()` needs the `rpc` label open (dist/sora.js signalingOnMessageTypeSwitched, rpc).
-   */
+  /** `switched` goes once the client can take it (signaling/switch-readiness.ts). */
   private switchWhenOpen(conn: Connection): void {
-    const all = [...conn.peer.dataChannels.values()];
-    const pending = all.filter((dc) => dc.readyState !== "open");
-    if (pending.length === 0) return this.doSwitch(conn);
-    const check = () => {
-      if (this.switched || this.state === "closed") return;
-      if (all.every((dc) => dc.readyState === "open")) this.doSwitch(conn);
-    };
-    for (const dc of pending) dc.stateChanged.subscribe(() => check());
-    // The client gets `switched` only once all of them open: say which never did, so a client
-    // left on WebSocket signaling (and without its `#` labels) can be explained from the log.
+    this.switchWanted = true;
+    for (const dc of conn.peer.dataChannels.values()) if (dc.readyState !== "open") dc.stateChanged.subscribe(() => this.switchIfReady(conn));
+    this.switchIfReady(conn);
+    if (this.switched) return;
+    // Say what it waits for, so a client left on WebSocket signaling (and without its `#` labels)
+    // can be explained from the log.
     const late = setTimeout(() => {
       if (this.switched || this.state === "closed") return;
       const labels = Object.fromEntries([...conn.peer.dataChannels].filter(([, dc]) => dc.readyState !== "open").map(([label, dc]) => [label, dc.readyState]));
-      this.log.warn({ connection_id: conn.id, data_channels: labels }, "DataChannels not open 5 s after connecting; switched waits");
+      this.log.warn({ connection_id: conn.id, data_channels: labels, re_offer_outstanding: conn.isNegotiating }, "switched still waits 5 s after connecting");
     }, SWITCH_LATE_WARN_MS);
     late.unref();
+  }
+
+  /** Called when a DataChannel opens and when a re-answer is applied. */
+  private switchIfReady(conn: Connection): void {
+    if (!this.switchWanted || this.switched || this.state === "closed") return;
+    const states = [...conn.peer.dataChannels.values()].map((dc) => dc.readyState);
+    if (readyToSwitch(states, conn.isNegotiating)) this.doSwitch(conn);
   }
 
   private doSwitch(conn: Connection): void {
