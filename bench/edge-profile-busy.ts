@@ -1,3 +1,9 @@
+// `npx tsx bench/edge-profile-busy.ts [/tmp/edge.cpuprofile]`: the longest busy runs (consecutive
+// non-idle samples) of a CPU profile written by bench/edge-profile.ts, each with the functions
+// most often on its stacks: what held workerd's one thread when an API call waited (a tail), as
+// opposed to where its time goes on average (edge-profile.ts's self-time list). A run whose
+// samples are sparse for its length was off the CPU, e.g. in an fsync (docs/performance.md,
+// "Where the tail comes from").
 import { readFileSync } from "node:fs";
 const p = JSON.parse(readFileSync(process.argv[2] ?? "/tmp/edge.cpuprofile", "utf8"));
 const nodes = new Map<number, any>(p.nodes.map((n: any) => [n.id, n]));
