@@ -10,14 +10,19 @@ const CORS_ALLOW_HEADERS = "Origin, X-Requested-With, Content-Type, Accept, x-so
 const CORS_ALLOW_METHODS = "POST, OPTIONS";
 const CORS_MAX_AGE = "1000";
 
-export function corsHeaders(env: Env): Headers {
-  return new Headers({
+/** Sora's CORS headers for every answer (a plain record: the one list the two forms below share). */
+function corsRecord(env: Env): Record<string, string> {
+  return {
     "access-control-allow-headers": CORS_ALLOW_HEADERS,
     "access-control-allow-methods": CORS_ALLOW_METHODS,
     // Sora echoes the configured origin (not the request's), `*` included.
     "access-control-allow-origin": env.ALLOWED_ORIGIN || "*",
     "access-control-max-age": CORS_MAX_AGE,
-  });
+  };
+}
+
+export function corsHeaders(env: Env): Headers {
+  return new Headers(corsRecord(env));
 }
 
 /**
@@ -29,18 +34,7 @@ let jsonHeaders: { origin: string; headers: Record<string, string> } | undefined
 
 function jsonHeadersFor(env: Env): Record<string, string> {
   const origin = env.ALLOWED_ORIGIN || "*";
-  if (jsonHeaders?.origin !== origin) {
-    jsonHeaders = {
-      origin,
-      headers: {
-        "access-control-allow-headers": CORS_ALLOW_HEADERS,
-        "access-control-allow-methods": CORS_ALLOW_METHODS,
-        "access-control-allow-origin": origin,
-        "access-control-max-age": CORS_MAX_AGE,
-        "content-type": "application/json",
-      },
-    };
-  }
+  if (jsonHeaders?.origin !== origin) jsonHeaders = { origin, headers: { ...corsRecord(env), "content-type": "application/json" } };
   return jsonHeaders.headers;
 }
 
