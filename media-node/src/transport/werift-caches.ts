@@ -1,4 +1,5 @@
 import { CipherContext, RTCCertificate } from "werift";
+import { BoundedMemo } from "./bounded-memo.js";
 
 // Per-join work werift 0.25.2 repeats although its result cannot change, kept once instead
 // (applied on import, process-wide; imported by werift-patches.ts). In a 1 → 100 join burst
@@ -35,24 +36,19 @@ interface CipherContextInternals {
 }
 
 /** Parsed local certificate/key pairs by PEM pair (werift has one per process; tests may add a few). */
-const parsedPairs = new Map<string, { localCert: unknown; localPrivateKey: unknown }>();
-const PARSED_PAIRS_MAX = 8;
+const parsedPairs = new BoundedMemo<string, { localCert: unknown; localPrivateKey: unknown }>(8);
 
 const cipherProto = CipherContext.prototype as unknown as CipherContextInternals & { __cachedX509?: boolean };
 if (!cipherProto.__cachedX509) {
   const parseX509 = cipherProto.parseX509;
   cipherProto.parseX509 = function (this: CipherContextInternals, certPem: string, keyPem: string, signatureHash: unknown) {
-    const key = `${String(certPem)}\0${String(keyPem)}`;
-    const parsed = parsedPairs.get(key);
-    if (parsed) {
-      this.localCert = parsed.localCert;
-      this.localPrivateKey = parsed.localPrivateKey;
-      this.signatureHashAlgorithm = signatureHash;
-      return;
-    }
-    parseX509.call(this, certPem, keyPem, signatureHash);
-    if (parsedPairs.size >= PARSED_PAIRS_MAX) parsedPairs.delete(parsedPairs.keys().next().value!);
-    parsedPairs.set(key, { localCert: this.localCert, localPrivateKey: this.localPrivateKey });
+    const parsed = parsedPairs.get(`${String(certPem)}\0${String(keyPem)}`, () => {
+      parseX509.call(this, certPem, keyPem, signatureHash);
+      return { localCert: this.localCert, localPrivateKey: this.localPrivateKey };
+    });
+    this.localCert = parsed.localCert;
+    this.localPrivateKey = parsed.localPrivateKey;
+    this.signatureHashAlgorithm = signatureHash;
   };
   cipherProto.__cachedX509 = true;
 }

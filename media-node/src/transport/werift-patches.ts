@@ -10,6 +10,7 @@ import { transportCounters } from "./transport-counters.js";
 import "./werift-caches.js";
 import "./random-pool.js";
 import "./ice-lite.js";
+import { BoundedMemo } from "./bounded-memo.js";
 
 // Process-wide fixes to werift 0.25.2, applied on import (media node and load clients).
 //
@@ -195,8 +196,7 @@ export const weriftFidm = requireFromWerift("@fidm/x509") as {
   };
 };
 const fidm = weriftFidm;
-const SIGNING_KEYS_MAX = 8;
-const signingKeys = new Map<string, KeyObject>();
+const signingKeys = new BoundedMemo<string, KeyObject>(8);
 
 if (!fidm.PrivateKey.prototype.__cachedKey) {
   const sign = fidm.PrivateKey.prototype.sign;
@@ -204,13 +204,7 @@ if (!fidm.PrivateKey.prototype.__cachedKey) {
     // Ed25519/Ed448 keys have their own signers in @fidm/x509: leave those alone.
     if (fidm.PrivateKey._signers[this.oid] != null) return sign.call(this, data, hashAlgorithm);
     const pem = String(this.toPEM());
-    let key = signingKeys.get(pem);
-    if (!key) {
-      key = createPrivateKey(pem);
-      if (signingKeys.size >= SIGNING_KEYS_MAX) signingKeys.delete(signingKeys.keys().next().value!);
-      signingKeys.set(pem, key);
-    }
-    return createSign(hashAlgorithm).update(data).sign(key);
+    return createSign(hashAlgorithm).update(data).sign(signingKeys.get(pem, () => createPrivateKey(pem)));
   };
   fidm.PrivateKey.prototype.__cachedKey = true;
 }
