@@ -342,7 +342,7 @@ export class SrtpContext {
   }
 
   /**
-   * The ROC a packet (ssrc, seq) about to be protected belongs to, committed as protectRtp does;
+   * The ROC a packet (ssrc, seq) about to be protected belongs to, committed: protectRtp's, and
    * for packets whose crypto is done elsewhere (the addon's sendRtpRows) with this context's keys.
    */
   outboundRoc(ssrc: number, seq: number): number {
@@ -367,10 +367,7 @@ export class SrtpContext {
   protectRtp(buf: Buffer, headerLength: number, length: number): number {
     const ssrc = buf.readUInt32BE(8);
     const seq = (buf[2]! << 8) | buf[3]!;
-    const s = this.state(this.ssrcs, ssrc);
-    let v = SrtpContext.guess(s, seq);
-    if (v < 0) v = 0;
-    SrtpContext.commit(s, seq, v);
+    const v = this.outboundRoc(ssrc, seq);
     if (this.nativeKey !== undefined) return this.native!.protectRtp(this.nativeKey, buf, headerLength, length, v);
     this.rtpCipher.xor(buf, headerLength, length, ssrc, v >>> 16, ((v & 0xffff) << 16) | seq);
     const tag = this.rtpAuth.digest(buf, length, v);
