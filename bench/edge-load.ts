@@ -32,6 +32,7 @@ const program = new Command()
   .option("--runtime <name>", "wrangler (wrangler dev, the figures in docs/performance.md) or miniflare (workerd without wrangler's proxy)", "wrangler")
   .option("--batch-window-ms <ms>", "how long a node's reports wait for others to share a frame (default: edge-link.ts REPORT_BATCH_WINDOW_MS; 0 = one tick)")
   .option("--hold-ms <ms>", "the edge's CHANNEL_REPORT_HOLD_MS (default: the edge's own)")
+  .option("--busy-hold-ms <ms>", "the edge's CHANNEL_REPORT_BUSY_HOLD_MS, the least time between two calls for one busy channel (default: the edge's own)")
   .option("--persist-ms <ms>", "the edge's CHANNEL_PERSIST_MS, how long connection changes are written behind (default: the edge's own)")
   .option("--storage-dir <dir>", "miniflare only: where workerd keeps the Durable Objects' SQLite files (e.g. /dev/shm; default: the OS temp dir)")
   .option("--warm-up <seconds>", "the nodes report and the API is called this long before anything is counted", "2")
@@ -39,7 +40,7 @@ const program = new Command()
   .option("--no-batch", "one report per frame even when the edge takes batch frames (as older nodes)")
   .option("--edge <url>", "use a running edge (http://127.0.0.1:3000) instead of starting one")
   .parse();
-const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; apiRate?: string; runtime: string; batch: boolean; keepAlive: boolean; holdMs?: string; persistMs?: string; batchWindowMs?: string; edge?: string; storageDir?: string; warmUp: string }>();
+const opts = program.opts<{ nodes: string; channels: string; rate: string; seconds: string; apiConcurrency: string; apiRate?: string; runtime: string; batch: boolean; keepAlive: boolean; holdMs?: string; busyHoldMs?: string; persistMs?: string; batchWindowMs?: string; edge?: string; storageDir?: string; warmUp: string }>();
 const NODES = Number(opts.nodes);
 const CHANNELS = Number(opts.channels);
 const RATE = Number(opts.rate);
@@ -234,6 +235,7 @@ async function main(): Promise<void> {
   let edge: { url: string; output?: string; logPath?: string; stop(): Promise<void> } | undefined;
   const vars: Record<string, string> = {};
   if (opts.holdMs !== undefined) vars.CHANNEL_REPORT_HOLD_MS = opts.holdMs;
+  if (opts.busyHoldMs !== undefined) vars.CHANNEL_REPORT_BUSY_HOLD_MS = opts.busyHoldMs;
   if (opts.persistMs !== undefined) vars.CHANNEL_PERSIST_MS = opts.persistMs;
   if (!opts.edge) edge = opts.runtime === "wrangler" ? await startEdge({ vars }) : await startMiniflareEdge(vars, opts.storageDir);
   const base = opts.edge ?? edge!.url;
@@ -254,6 +256,8 @@ async function main(): Promise<void> {
       rate: opts.apiRate !== undefined ? Number(opts.apiRate) : undefined,
       concurrency: API_CONCURRENCY,
       warmUpMs: WARM_UP_MS,
+      countedMs: SECONDS * 1000,
+      startEpochMs: 0,
     };
 
     // Nodes report at RATE per second each, in TICK_MS batches, load every 2 s. Each node keeps
@@ -262,16 +266,29 @@ async function main(): Promise<void> {
     // Counting starts after the warm-up (the first second holds the JIT's and the objects' first calls).
     const perTick = (RATE * TICK_MS) / 1000;
     const began = performance.now();
+    // The API's clock is the nodes' clock: its warm-up and its counted seconds are theirs, so the
+    // drain at the end (every node's `place` barrier at once) is not counted as API latency at load.
+    apiConfig.startEpochMs = performance.timeOrigin + began;
     let start = began;
     let sentBefore = 0;
     let framesBefore = 0;
+    // The objects' call counts are read halfway through the warm-up, not at its end: reading them
+    // is an RPC to each of the 250 objects, a stall of the edge's thread that the API's first
+    // counted calls would wait for.
     let countsBefore: any;
-    const warmedUp = new Promise<void>((resolve) =>
+    let countsBeforeAt = 0;
+    const countedBefore = new Promise<void>((resolve) =>
       setTimeout(async () => {
+        countsBeforeAt = performance.now();
+        countsBefore = await (await fetch(new URL("/internal/call-counts", base), { method: "POST", body: JSON.stringify(names) })).json();
+        resolve();
+      }, WARM_UP_MS / 2),
+    );
+    const warmedUp = new Promise<void>((resolve) =>
+      setTimeout(() => {
         start = performance.now();
         sentBefore = nodes.reduce((n, x) => n + x.sent, 0);
         framesBefore = nodes.reduce((n, x) => n + x.frames, 0);
-        countsBefore = await (await fetch(new URL("/internal/call-counts", base), { method: "POST", body: JSON.stringify(names) })).json();
         resolve();
       }, WARM_UP_MS),
     );
@@ -290,6 +307,9 @@ async function main(): Promise<void> {
             let carry = 0;
             let tickIndex = 0;
             const phase = Math.random() * TICK_MS;
+            // Each node's load every 2 s on its own clock too (a media node sends it from its own start).
+            const loadEvery = Math.round(2000 / TICK_MS);
+            const loadPhase = Math.floor(Math.random() * loadEvery);
             const tick = () => {
               const elapsed = performance.now() - began - phase;
               if (elapsed >= WARM_UP_MS + SECONDS * 1000) {
@@ -304,7 +324,7 @@ async function main(): Promise<void> {
                 const count = Math.floor(carry);
                 carry -= count;
                 for (let i = 0; i < count; i++) node.step(tickIndex * 7 + i);
-                if (tickIndex % Math.round(2000 / TICK_MS) === 0) node.sendLoad();
+                if ((tickIndex + loadPhase) % loadEvery === 0) node.sendLoad();
               }
             };
             let timer: NodeJS.Timeout;
@@ -316,6 +336,7 @@ async function main(): Promise<void> {
       ),
     );
     await warmedUp;
+    await countedBefore;
     const offeredMs = performance.now() - start;
     const drained = await Promise.race([
       Promise.all(nodes.map((n) => n.barrier())).then(() => true),
@@ -335,6 +356,7 @@ async function main(): Promise<void> {
     const lost = nodes.filter((n) => n.closed);
     if (lost.length > 0) console.log(`links closed during the run: ${lost.length} (${lost[0]!.closed})`);
     const countsAfter = await (await fetch(new URL("/internal/call-counts", base), { method: "POST", body: JSON.stringify(names) })).json();
+    const countedSeconds = (performance.now() - countsBeforeAt) / 1000;
 
     // Nothing lost or reordered: each channel lists exactly P1, P2 and its live window.
     let mismatched = 0;
@@ -357,13 +379,16 @@ async function main(): Promise<void> {
       console.log(`| ${name} | ${list.length} | ${errs} | ${percentile(sorted, 50).toFixed(1)} | ${percentile(sorted, 99).toFixed(1)} |`);
     }
     if (bySecond.length > 0) console.log(`slowest API call by second of the run (ms): ${bySecond.map((ms) => Math.round(ms ?? 0)).join(" ")}`);
+    if (apiOut.slow.length > 0) {
+      // Calls due within a few ms of each other waited for the same thing: one stall, not many.
+      console.log(`calls over 20 ms (due at s into the run: ms): ${apiOut.slow.sort((a, b) => a[0] - b[0]).map(([at, ms]) => `${(at / 1000).toFixed(2)}:${Math.round(ms)}`).join(" ")}`);
+    }
     console.log(`\n| Durable Object class | instances | calls/s | by kind (per s) |\n|---|---|---|---|`);
-    const seconds = absorbedMs / 1000;
     for (const cls of ["ClusterObject", "NodeObject", "ChannelObject"] as const) {
       const before = countsBefore[cls].counts as Record<string, number>;
       const after = countsAfter[cls].counts as Record<string, number>;
       const kinds = Object.keys(after)
-        .map((kind) => [kind, ((after[kind] ?? 0) - (before[kind] ?? 0)) / seconds] as const)
+        .map((kind) => [kind, ((after[kind] ?? 0) - (before[kind] ?? 0)) / countedSeconds] as const)
         .filter(([, rate]) => rate > 0)
         .sort((a, b) => b[1] - a[1]);
       const total = kinds.reduce((n, [, r]) => n + r, 0);

@@ -23,7 +23,7 @@ const call = (method: string, params: object = {}) =>
     ws.send(JSON.stringify({ id, method, params }));
   });
 await call("Profiler.enable");
-await call("Profiler.setSamplingInterval", { interval: 200 });
+await call("Profiler.setSamplingInterval", { interval: Number(process.env.PROFILE_INTERVAL_US ?? 200) });
 await call("Profiler.start");
 await new Promise((r) => setTimeout(r, Number(seconds) * 1000));
 const { profile } = await call("Profiler.stop");
