@@ -29,6 +29,8 @@ export interface Env {
   CHANNEL_AFFINITY?: string;
   /** How long a NodeObject holds a channel's connection reports to send them in one call (ms, 0 = at once); default CHANNEL_REPORT_HOLD_MS. */
   CHANNEL_REPORT_HOLD_MS?: string;
+  /** A busy channel gets at most one call from a NodeObject in this long (ms, 0 = no bound); default CHANNEL_REPORT_BUSY_HOLD_MS. */
+  CHANNEL_REPORT_BUSY_HOLD_MS?: string;
   /** How long a ChannelObject keeps connection changes in memory before writing them (ms, 0 = at once); default CHANNEL_PERSIST_MS. */
   CHANNEL_PERSIST_MS?: string;
 }

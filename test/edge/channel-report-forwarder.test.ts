@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ChannelReportForwarder, MAX_REPORTS_PER_CALL } from "../../edge/src/objects/channel-report-forwarder.js";
+import { ChannelReportForwarder, MAX_REPORTS_PER_CALL, holdBeforeCall } from "../../edge/src/objects/channel-report-forwarder.js";
 
 // NodeObject's per-channel report queues (channel-report-forwarder.ts): order per channel,
 // channels side by side, reports batched behind a call in flight and over the hold.
@@ -61,5 +61,61 @@ describe("ChannelReportForwarder", () => {
     await forwarder.flushed();
     expect(calls.map((c) => c.reports.length)).toEqual([1, MAX_REPORTS_PER_CALL, MAX_REPORTS_PER_CALL, 1]);
     expect(calls.flatMap((c) => c.reports)).toEqual(Array.from({ length: 2 * MAX_REPORTS_PER_CALL + 2 }, (_, i) => i));
+  });
+
+  it("calls a busy channel at most once per busyHoldMs; a quiet one after holdMs", async () => {
+    const calls: { at: number; reports: number[] }[] = [];
+    const forwarder = new ChannelReportForwarder<number>(async (_c, r) => void calls.push({ at: Date.now(), reports: r }), () => undefined, 0, 300);
+    const started = Date.now();
+    // A report every 20 ms for 700 ms: the first goes at once, then one call per 300 ms.
+    for (let i = 0; i < 35; i++) {
+      void forwarder.push("a", i);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await forwarder.settled();
+    expect(calls.flatMap((c) => c.reports)).toEqual(Array.from({ length: 35 }, (_, i) => i));
+    expect(calls[0]!.reports).toEqual([0]);
+    expect(calls.length).toBeLessThanOrEqual(4);
+    for (let i = 1; i < calls.length; i++) expect(calls[i]!.at - calls[i - 1]!.at).toBeGreaterThanOrEqual(290);
+    // flushed() still cuts the busy hold short, also for what arrives behind a call in flight.
+    void forwarder.push("a", 35);
+    const before = calls.length;
+    const flushStart = Date.now();
+    await forwarder.flushed();
+    expect(calls.length).toBe(before + 1);
+    expect(Date.now() - flushStart).toBeLessThan(200);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});
+
+describe("ChannelReportForwarder.flushed", () => {
+  it("does not hold what arrives behind a call in flight while it waits", async () => {
+    const calls: number[][] = [];
+    const forwarder = new ChannelReportForwarder<number>(
+      async (_c, r) => {
+        calls.push(r);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      },
+      () => undefined,
+      0,
+      2_000,
+    );
+    void forwarder.push("a", 1); // goes at once, in flight for 50 ms
+    void forwarder.push("a", 2); // behind it: would wait for the busy hold
+    const started = Date.now();
+    await forwarder.flushed();
+    expect(calls).toEqual([[1], [2]]);
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+});
+
+describe("holdBeforeCall", () => {
+  it("holds a quiet channel for holdMs, a busy one until busyHoldMs after its last call, a full backlog not at all", () => {
+    expect(holdBeforeCall(1_000, undefined, 1, 100, 500)).toBe(100);
+    expect(holdBeforeCall(1_000, 400, 1, 100, 500)).toBe(100); // last call 600 ms ago: quiet again
+    expect(holdBeforeCall(1_000, 800, 1, 100, 500)).toBe(300);
+    expect(holdBeforeCall(1_000, 950, 1, 100, 500)).toBe(450);
+    expect(holdBeforeCall(1_000, 990, 1, 0, 0)).toBe(0);
+    expect(holdBeforeCall(1_000, 950, MAX_REPORTS_PER_CALL, 100, 500)).toBe(0);
   });
 });

@@ -14,13 +14,32 @@
  */
 export const CHANNEL_REPORT_HOLD_MS = 100;
 
+/**
+ * A channel whose reports keep coming is called at most once in this long (env
+ * CHANNEL_REPORT_BUSY_HOLD_MS): its next call waits until this long after its last one began. A
+ * quiet channel's report still goes after CHANNEL_REPORT_HOLD_MS. Calls, not reports, are what
+ * the edge's thread pays for (RPC, serialization, the C++ objects each call leaves to the garbage
+ * collector: docs/performance.md); a busy channel is listed this much later at most.
+ */
+export const CHANNEL_REPORT_BUSY_HOLD_MS = 500;
+
+/**
+ * How long a channel's pending reports wait before their call (0: at once). `lastCallAt` is when
+ * the channel's previous call began (undefined: none lately); a backlog of a full call goes at once.
+ */
+export function holdBeforeCall(now: number, lastCallAt: number | undefined, pending: number, holdMs: number, busyHoldMs: number): number {
+  if (pending >= MAX_REPORTS_PER_CALL) return 0;
+  if (lastCallAt === undefined || now - lastCallAt >= busyHoldMs) return holdMs;
+  return Math.max(holdMs, lastCallAt + busyHoldMs - now);
+}
+
 /** At most this many reports in one call to a ChannelObject (bounds the RPC's size). */
 export const MAX_REPORTS_PER_CALL = 256;
 
 interface Queue<R> {
   pending: { report: R; done: () => void }[];
   running: boolean;
-  /** Set while the first reports wait out the hold. */
+  /** Set while the reports wait out the hold. */
   timer: ReturnType<typeof setTimeout> | undefined;
   /** Resolves once the last report pushed so far has been applied (or failed). */
   tail: Promise<void>;
@@ -28,6 +47,11 @@ interface Queue<R> {
 
 export class ChannelReportForwarder<R> {
   private readonly queues = new Map<string, Queue<R>>();
+  /** When each channel's last call began, for busyHoldMs (entries older than that are dropped). */
+  private readonly lastCallAt = new Map<string, number>();
+  private lastPruned = 0;
+  /** flushed() calls waiting: while any waits, nothing is held (not even what arrives behind a call in flight). */
+  private flushing = 0;
   /** Calls made and reports carried (for the load test: reports per call). */
   calls = 0;
   reports = 0;
@@ -37,6 +61,8 @@ export class ChannelReportForwarder<R> {
     private readonly onError: (channelId: string, err: unknown) => void,
     /** How long a channel's first report waits for company (0: sent at once). */
     private readonly holdMs = 0,
+    /** A channel is called at most once in this long (0: no such bound). */
+    private readonly busyHoldMs = 0,
   ) {}
 
   /** Queues `report` behind the channel's earlier ones; resolves once it has been applied (or its call failed). */
@@ -50,19 +76,26 @@ export class ChannelReportForwarder<R> {
     const applied = new Promise<void>((resolve) => (done = resolve));
     queue.pending.push({ report, done });
     queue.tail = applied;
-    if (!queue.running && !queue.timer) {
-      const q = queue;
-      if (this.holdMs > 0) q.timer = setTimeout(() => void this.pump(channelId, q), this.holdMs);
-      else void this.pump(channelId, q);
-    }
+    if (!queue.running && !queue.timer) this.schedule(channelId, queue);
     return applied;
   }
 
+  private schedule(channelId: string, queue: Queue<R>): void {
+    const wait = this.flushing > 0 ? 0 : holdBeforeCall(Date.now(), this.lastCallAt.get(channelId), queue.pending.length, this.holdMs, this.busyHoldMs);
+    if (wait > 0) queue.timer = setTimeout(() => void this.pump(channelId, queue), wait);
+    else void this.pump(channelId, queue);
+  }
+
   /** Sends what is held now; resolves once every report pushed so far, on every channel, has been applied. */
-  flushed(): Promise<void> {
-    if (this.queues.size === 0) return Promise.resolve();
+  async flushed(): Promise<void> {
+    if (this.queues.size === 0) return;
     for (const [channelId, queue] of this.queues) if (queue.timer) void this.pump(channelId, queue);
-    return Promise.all([...this.queues.values()].map((q) => q.tail)).then(() => undefined);
+    this.flushing++;
+    try {
+      await Promise.all([...this.queues.values()].map((q) => q.tail));
+    } finally {
+      this.flushing--;
+    }
   }
 
   /** Resolves once every report pushed so far has been applied, without cutting a hold short. */
@@ -82,22 +115,31 @@ export class ChannelReportForwarder<R> {
     if (queue.timer) clearTimeout(queue.timer);
     queue.timer = undefined;
     queue.running = true;
-    while (queue.pending.length > 0) {
-      const items = queue.pending.splice(0, MAX_REPORTS_PER_CALL);
-      this.calls++;
-      this.reports += items.length;
-      try {
-        await this.send(
-          channelId,
-          items.map((i) => i.report),
-        );
-      } catch (err) {
-        this.onError(channelId, err);
-      }
-      for (const i of items) i.done();
+    const items = queue.pending.splice(0, MAX_REPORTS_PER_CALL);
+    this.calls++;
+    this.reports += items.length;
+    if (this.busyHoldMs > 0) this.noteCall(channelId);
+    try {
+      await this.send(
+        channelId,
+        items.map((i) => i.report),
+      );
+    } catch (err) {
+      this.onError(channelId, err);
     }
+    for (const i of items) i.done();
     queue.running = false;
+    // What arrived during the call goes together: after the busy hold, or without one at once.
+    if (queue.pending.length > 0) return this.busyHoldMs > 0 ? this.schedule(channelId, queue) : this.pump(channelId, queue);
     // An idle channel is forgotten (a node's channels come and go).
     if (this.queues.get(channelId) === queue) this.queues.delete(channelId);
+  }
+
+  private noteCall(channelId: string): void {
+    const now = Date.now();
+    this.lastCallAt.set(channelId, now);
+    if (now - this.lastPruned < this.busyHoldMs) return;
+    this.lastPruned = now;
+    for (const [id, at] of this.lastCallAt) if (now - at >= this.busyHoldMs) this.lastCallAt.delete(id);
   }
 }

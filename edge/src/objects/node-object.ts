@@ -16,7 +16,7 @@ import { NodeLinkHost, type Report } from "./node-link-host.js";
 import { CallCounter } from "./call-counter.js";
 import type { CommandOutcome } from "./node-links.js";
 import { PLACEMENT_CACHE_MS, PlacementCache } from "./placement-cache.js";
-import { CHANNEL_REPORT_HOLD_MS, ChannelReportForwarder } from "./channel-report-forwarder.js";
+import { CHANNEL_REPORT_BUSY_HOLD_MS, CHANNEL_REPORT_HOLD_MS, ChannelReportForwarder } from "./channel-report-forwarder.js";
 import type { ChannelReport, ChannelServing } from "./channel-object.js";
 
 // One media node (idFromName(node_name)): a thin shell over its link host (node-link-host.ts:
@@ -89,6 +89,7 @@ export class NodeObject extends DurableObject<Env> {
       },
       (channelId, err) => console.error("channel reports failed", channelId, err),
       durationVar(env.CHANNEL_REPORT_HOLD_MS, CHANNEL_REPORT_HOLD_MS),
+      durationVar(env.CHANNEL_REPORT_BUSY_HOLD_MS, CHANNEL_REPORT_BUSY_HOLD_MS),
     );
     this.placement = new PlacementCache(() => clusterStub(env).placementTable(), durationVar(env.PLACEMENT_CACHE_MS, PLACEMENT_CACHE_MS));
   }
