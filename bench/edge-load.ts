@@ -383,6 +383,7 @@ async function main(): Promise<void> {
       // Calls due within a few ms of each other waited for the same thing: one stall, not many.
       console.log(`calls over 20 ms (due at s into the run: ms): ${apiOut.slow.sort((a, b) => a[0] - b[0]).map(([at, ms]) => `${(at / 1000).toFixed(2)}:${Math.round(ms)}`).join(" ")}`);
     }
+    if (apiOut.pauses.length > 0) console.log(`the API thread's own pauses over 10 ms (at s: ms): ${apiOut.pauses.map(([at, ms]) => `${(at / 1000).toFixed(2)}:${Math.round(ms)}`).join(" ")}`);
     console.log(`\n| Durable Object class | instances | calls/s | by kind (per s) |\n|---|---|---|---|`);
     for (const cls of ["ClusterObject", "NodeObject", "ChannelObject"] as const) {
       const before = countsBefore[cls].counts as Record<string, number>;
