@@ -22,7 +22,7 @@ function recorder(delayMs = 0, failFor?: string) {
 describe("ChannelReportForwarder", () => {
   it("keeps each channel's order and batches what arrives behind a call in flight", async () => {
     const { calls, forwarder } = recorder(20);
-    for (let i = 0; i < 10; i++) void forwarder.push(i % 2 ? "b" : "a", i);
+    for (let i = 0; i < 10; i++) forwarder.push(i % 2 ? "b" : "a", i);
     await forwarder.flushed();
     // First call per channel leaves at once, the rest wait for it and go together.
     expect(calls.filter((c) => c.channel === "a").map((c) => c.reports)).toEqual([[0], [2, 4, 6, 8]]);
@@ -32,8 +32,8 @@ describe("ChannelReportForwarder", () => {
   it("holds a channel's first report for holdMs, and flushed() sends what is held at once", async () => {
     const calls: number[][] = [];
     const forwarder = new ChannelReportForwarder<number>(async (_c, r) => void calls.push(r), () => undefined, 10_000);
-    void forwarder.push("a", 1);
-    void forwarder.push("a", 2);
+    forwarder.push("a", 1);
+    forwarder.push("a", 2);
     await new Promise((r) => setTimeout(r, 30));
     expect(calls).toEqual([]);
     expect(forwarder.held).toBe(2);
@@ -45,22 +45,42 @@ describe("ChannelReportForwarder", () => {
 
   it("settles a failed call's reports (reported once), and goes on with the next", async () => {
     const { calls, errors, forwarder } = recorder(0, "down");
-    const failed = forwarder.push("down", 1);
-    void forwarder.push("up", 2);
-    await failed;
+    forwarder.push("down", 1);
+    forwarder.push("up", 2);
+    await forwarder.settled();
     await forwarder.flushed();
     expect(errors).toEqual(["down"]);
-    void forwarder.push("down", 3);
+    forwarder.push("down", 3);
     await forwarder.flushed();
     expect(calls.map((c) => c.reports)).toEqual([[1], [2], [3]]);
   });
 
   it("splits a long queue into calls of at most MAX_REPORTS_PER_CALL", async () => {
     const { calls, forwarder } = recorder(5);
-    for (let i = 0; i < 2 * MAX_REPORTS_PER_CALL + 2; i++) void forwarder.push("a", i);
+    for (let i = 0; i < 2 * MAX_REPORTS_PER_CALL + 2; i++) forwarder.push("a", i);
     await forwarder.flushed();
     expect(calls.map((c) => c.reports.length)).toEqual([1, MAX_REPORTS_PER_CALL, MAX_REPORTS_PER_CALL, 1]);
     expect(calls.flatMap((c) => c.reports)).toEqual(Array.from({ length: 2 * MAX_REPORTS_PER_CALL + 2 }, (_, i) => i));
+  });
+
+  it("settled() waits for the call carrying the last report: behind a split queue and behind a call in flight", async () => {
+    let finished = 0;
+    const forwarder = new ChannelReportForwarder<number>(
+      async () => {
+        await new Promise((r) => setTimeout(r, 10));
+        finished++;
+      },
+      () => undefined,
+    );
+    for (let i = 0; i < 2 * MAX_REPORTS_PER_CALL + 2; i++) forwarder.push("a", i);
+    await forwarder.settled();
+    expect(finished).toBe(4);
+    forwarder.push("a", 1); // goes at once
+    await new Promise((r) => setTimeout(r, 2));
+    forwarder.push("a", 2); // waits for it, then its own call
+    await forwarder.settled();
+    expect(finished).toBe(6);
+    expect(forwarder.held).toBe(0);
   });
 
   it("calls a busy channel at most once per busyHoldMs; a quiet one after holdMs", async () => {
@@ -69,7 +89,7 @@ describe("ChannelReportForwarder", () => {
     const started = Date.now();
     // A report every 20 ms for 700 ms: the first goes at once, then one call per 300 ms.
     for (let i = 0; i < 35; i++) {
-      void forwarder.push("a", i);
+      forwarder.push("a", i);
       await new Promise((r) => setTimeout(r, 20));
     }
     await forwarder.settled();
@@ -78,7 +98,7 @@ describe("ChannelReportForwarder", () => {
     expect(calls.length).toBeLessThanOrEqual(4);
     for (let i = 1; i < calls.length; i++) expect(calls[i]!.at - calls[i - 1]!.at).toBeGreaterThanOrEqual(290);
     // flushed() still cuts the busy hold short, also for what arrives behind a call in flight.
-    void forwarder.push("a", 35);
+    forwarder.push("a", 35);
     const before = calls.length;
     const flushStart = Date.now();
     await forwarder.flushed();
@@ -100,8 +120,8 @@ describe("ChannelReportForwarder.flushed", () => {
       0,
       2_000,
     );
-    void forwarder.push("a", 1); // goes at once, in flight for 50 ms
-    void forwarder.push("a", 2); // behind it: would wait for the busy hold
+    forwarder.push("a", 1); // goes at once, in flight for 50 ms
+    forwarder.push("a", 2); // behind it: would wait for the busy hold
     const started = Date.now();
     await forwarder.flushed();
     expect(calls).toEqual([[1], [2]]);
