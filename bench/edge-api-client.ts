@@ -1,6 +1,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { ApiName } from "../shared/api/catalog.js";
 import { apiCaller } from "./edge-api-http.js";
+import { watchPauses } from "./pause-watch.js";
 
 // The API side of `npm run bench:edge`, on its own thread (bench/edge-load.ts starts it as a
 // worker): the 50 simulated nodes build and send thousands of reports a second on the main
@@ -55,21 +56,12 @@ const bySecond: number[] = [];
 const slow: [number, number, string][] = [];
 /** The API goal's bound (issue 12: p99 ≤ 20 ms): calls slower than this are listed with their time. */
 const SLOW_MS = 20;
-/**
- * This thread's own pauses (a 5 ms timer that fired more than 10 ms late): a slow call due then
- * may have waited for this thread, not for the edge — descheduled, or collecting its garbage.
- */
-const pauses: [number, number][] = [];
-let lastTick = performance.now();
-const pauseWatch = setInterval(() => {
-  const now = performance.now();
-  if (now - lastTick > 15) pauses.push([lastTick - runStart - config.warmUpMs, now - lastTick - 5]);
-  lastTick = now;
-}, 5);
 let running = true;
 let k = 0;
 /** The nodes' start on this thread's clock (the worker starts up to a second later). */
 const runStart = config.startEpochMs - performance.timeOrigin;
+/** This thread's own pauses (pause-watch.ts): a slow call due then may have waited for this thread, not the edge. */
+const pauseWatch = watchPauses(runStart + config.warmUpMs);
 
 async function callOnce(t0: number): Promise<void> {
   const [name, body] = targets[k % targets.length]!(k++);
@@ -115,13 +107,12 @@ parentPort!.once("message", () => {
 });
 const done = config.rate !== undefined ? openLoop(config.rate) : Promise.all(Array.from({ length: config.concurrency }, closedLoop));
 await done;
-clearInterval(pauseWatch);
 const result: ApiClientResult = {
   latencies: [...latencies],
   errors: [...errors],
   bySecond: bySecond.map((ms) => ms ?? 0),
   slow,
-  pauses: pauses.filter(([at]) => at >= 0 && at < config.countedMs),
+  pauses: pauseWatch.stop().filter(([at]) => at >= 0 && at < config.countedMs),
   firstErrors,
 };
 parentPort!.postMessage(result);

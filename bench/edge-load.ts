@@ -7,6 +7,7 @@ import { startEdge } from "../test/integration/processes.js";
 import { startMiniflareEdge } from "./edge-miniflare.js";
 import type { ApiClientConfig, ApiClientResult } from "./edge-api-client.js";
 import { Worker } from "node:worker_threads";
+import { formatPauses, watchPauses } from "./pause-watch.js";
 import { REPORT_BATCH_WINDOW_MS, batchFrames } from "../media-node/src/control/edge-link.js";
 import { MAX_BATCH_REPORTS, MAX_CONTROL_MESSAGE_BYTES } from "../shared/control-protocol.js";
 
@@ -269,6 +270,9 @@ async function main(): Promise<void> {
     // The API's clock is the nodes' clock: its warm-up and its counted seconds are theirs, so the
     // drain at the end (every node's `place` barrier at once) is not counted as API latency at load.
     apiConfig.startEpochMs = performance.timeOrigin + began;
+    // The nodes' own thread answers the edge's commands (PutSignalingNotifyMetadata and
+    // PauseRtpStream wait for those acks): its pauses are printed too.
+    const nodesPauses = watchPauses(began + WARM_UP_MS);
     let start = began;
     let sentBefore = 0;
     let framesBefore = 0;
@@ -337,6 +341,7 @@ async function main(): Promise<void> {
     );
     await warmedUp;
     await countedBefore;
+    const nodesPausesSeen = nodesPauses.stop();
     const offeredMs = performance.now() - start;
     const drained = await Promise.race([
       Promise.all(nodes.map((n) => n.barrier())).then(() => true),
@@ -383,7 +388,9 @@ async function main(): Promise<void> {
       // Calls due within a few ms of each other waited for the same thing: one stall, not many.
       console.log(`calls over 20 ms (due at s into the run: ms): ${apiOut.slow.sort((a, b) => a[0] - b[0]).map(([at, ms]) => `${(at / 1000).toFixed(2)}:${Math.round(ms)}`).join(" ")}`);
     }
-    if (apiOut.pauses.length > 0) console.log(`the API thread's own pauses over 10 ms (at s: ms): ${apiOut.pauses.map(([at, ms]) => `${(at / 1000).toFixed(2)}:${Math.round(ms)}`).join(" ")}`);
+    if (apiOut.pauses.length > 0) console.log(`the API thread's own pauses over 10 ms (at s: ms): ${formatPauses(apiOut.pauses, SECONDS * 1000)}`);
+    const nodesPaused = formatPauses(nodesPausesSeen, SECONDS * 1000);
+    if (nodesPaused) console.log(`the simulated nodes' thread's own pauses over 10 ms (at s: ms): ${nodesPaused}`);
     console.log(`\n| Durable Object class | instances | calls/s | by kind (per s) |\n|---|---|---|---|`);
     for (const cls of ["ClusterObject", "NodeObject", "ChannelObject"] as const) {
       const before = countsBefore[cls].counts as Record<string, number>;
