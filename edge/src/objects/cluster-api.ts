@@ -9,6 +9,7 @@ import type { ChannelServing } from "./channel-object.js";
 import type { CommandOutcome } from "./node-links.js";
 import { hasMajority, mostRestrictive } from "./membership.js";
 import { statsReport, sumCounters } from "./stats-report.js";
+import { NodeCountersCache } from "./node-counters-cache.js";
 
 // ClusterObject's API part: Sora's cluster-wide HTTP API calls (catalog entries served by
 // "cluster"), over the registry's membership and channel index. Node commands go through each
@@ -21,12 +22,22 @@ const STATS_TIMEOUT_MS = 1_000;
 const STATS_REUSE_MS = 1_000;
 
 export class ClusterApi implements ApiHandlers<"cluster"> {
+  /** Every node's counters for GetStatsReport, asked at a steady pace (node-counters-cache.ts). */
+  private readonly nodeCounters: NodeCountersCache;
+
   constructor(
     private readonly store: ClusterStore,
     private readonly registry: ClusterRegistry,
     private readonly env: Env,
     private readonly commandTimeoutMs: number,
-  ) {}
+  ) {
+    const timeoutMs = Math.min(STATS_TIMEOUT_MS, commandTimeoutMs);
+    // Connected nodes are asked for fresh counters (their NodeObject falls back to the last
+    // reported ones); a node without a link is asked for what its NodeObject kept.
+    this.nodeCounters = new NodeCountersCache(
+      (nodeName, live) => nodeStub(env, nodeName).statsCounters(nodeName, live, timeoutMs) as Promise<{ counters: NodeCounters | null; fresh: boolean }>,
+    );
+  }
 
   /**
    * The last ListChannels answer: it lists the whole index (a storage listing of every channel),
@@ -227,10 +238,14 @@ export class ClusterApi implements ApiHandlers<"cluster"> {
    */
   private stats: { at: number; answer: Promise<ApiResult<ApiAnswer<"GetStatsReport">>> } | undefined;
 
-  /** Membership, links or the channel index changed: the next GetStatsReport and ListChannels are computed afresh. */
-  statsChanged(): void {
+  /**
+   * Membership, links or the channel index changed: the next GetStatsReport and ListChannels are
+   * computed afresh; with `nodesChanged` (membership or links) every node's counters are asked again.
+   */
+  statsChanged(nodesChanged: boolean): void {
     this.stats = undefined;
     this.channels = undefined;
+    if (nodesChanged) this.nodeCounters.clear();
   }
 
   GetStatsReport(request: ApiRequest<"GetStatsReport">): Promise<ApiResult<ApiAnswer<"GetStatsReport">>> {
@@ -251,17 +266,12 @@ export class ClusterApi implements ApiHandlers<"cluster"> {
       const connected = await this.registry.connected();
       const nodes = await this.store.nodes();
       let answered = 0;
-      const timeoutMs = Math.min(STATS_TIMEOUT_MS, this.commandTimeoutMs);
+      const entries = await this.nodeCounters.read(nodes.map((n) => ({ node_name: n.node_name, live: connected.has(n.node_name) })));
       const all = await Promise.all(
-        nodes.map(async (n): Promise<NodeCounters | undefined> => {
-          // Connected nodes are asked for fresh counters (their NodeObject falls back to the last
-          // reported ones); a node without a link serves nobody: its history counts, its ongoing
-          // connections do not. Counters a v1 edge stored here stand in for a NodeObject's.
-          const live = connected.has(n.node_name);
-          const { counters, fresh } = (await nodeStub(this.env, n.node_name).statsCounters(n.node_name, live, timeoutMs)) as {
-            counters: NodeCounters | null;
-            fresh: boolean;
-          };
+        nodes.map(async (n, i): Promise<NodeCounters | undefined> => {
+          // A node without a link serves nobody: its history counts, its ongoing connections do
+          // not. Counters a v1 edge stored here stand in for a NodeObject's.
+          const { counters, fresh, live } = entries[i]!;
           if (fresh) answered++;
           const last = counters ?? (await this.store.legacyCounters(n.node_name));
           return last && (live ? last : { ...last, total_ongoing_connections: 0 });
