@@ -21,7 +21,7 @@ export const CHANNEL_REPORT_HOLD_MS = 100;
  * the edge's thread pays for (RPC, serialization, the C++ objects each call leaves to the garbage
  * collector: docs/performance.md); a busy channel is listed this much later at most.
  */
-export const CHANNEL_REPORT_BUSY_HOLD_MS = 500;
+export const CHANNEL_REPORT_BUSY_HOLD_MS = 1_000;
 
 /**
  * How long a channel's pending reports wait before their call (0: at once). `lastCallAt` is when
