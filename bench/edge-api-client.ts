@@ -29,7 +29,7 @@ export interface ApiClientResult {
   errors: [string, number][];
   /** The slowest call started in each second of the run. */
   bySecond: number[];
-  /** This thread's pauses over 10 ms: when (ms into the counted run) and how long. */
+  /** This thread's pauses over 10 ms: when (ms from the counted run's start) and how long. */
   pauses: [number, number][];
   /** Calls over SLOW_MS: when they were due (ms into the counted run), how long they took, which target. */
   slow: [number, number, string][];
@@ -112,7 +112,7 @@ const result: ApiClientResult = {
   errors: [...errors],
   bySecond: bySecond.map((ms) => ms ?? 0),
   slow,
-  pauses: pauseWatch.stop().filter(([at]) => at >= 0 && at < config.countedMs),
+  pauses: pauseWatch.stop(),
   firstErrors,
 };
 parentPort!.postMessage(result);

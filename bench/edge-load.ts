@@ -388,7 +388,8 @@ async function main(): Promise<void> {
       // Calls due within a few ms of each other waited for the same thing: one stall, not many.
       console.log(`calls over 20 ms (due at s into the run: ms): ${apiOut.slow.sort((a, b) => a[0] - b[0]).map(([at, ms]) => `${(at / 1000).toFixed(2)}:${Math.round(ms)}`).join(" ")}`);
     }
-    if (apiOut.pauses.length > 0) console.log(`the API thread's own pauses over 10 ms (at s: ms): ${formatPauses(apiOut.pauses, SECONDS * 1000)}`);
+    const apiPaused = formatPauses(apiOut.pauses, SECONDS * 1000);
+    if (apiPaused) console.log(`the API thread's own pauses over 10 ms (at s: ms): ${apiPaused}`);
     const nodesPaused = formatPauses(nodesPausesSeen, SECONDS * 1000);
     if (nodesPaused) console.log(`the simulated nodes' thread's own pauses over 10 ms (at s: ms): ${nodesPaused}`);
     console.log(`\n| Durable Object class | instances | calls/s | by kind (per s) |\n|---|---|---|---|`);

@@ -1,4 +1,4 @@
-import type { NodeReport } from "./control-protocol.js";
+import { roleSchema, type NodeReport } from "./control-protocol.js";
 
 // A check of the two reports a node sends thousands of times a second (`connection.created`,
 // `connection.destroyed`) that the edge runs before zod. zod cannot compile its parsers in
@@ -12,10 +12,12 @@ import type { NodeReport } from "./control-protocol.js";
 
 type ConnectionReport = Extract<NodeReport, { type: "connection.created" | "connection.destroyed" }>;
 
-const ROLES: ReadonlySet<unknown> = new Set(["sendrecv", "sendonly", "recvonly"]);
-const CREATED_KEYS: ReadonlySet<string> = new Set(["type", "seq", "channel_id", "session_id", "connection"]);
-const DESTROYED_KEYS: ReadonlySet<string> = new Set(["type", "seq", "channel_id", "session_id", "connection_id"]);
-const CONNECTION_KEYS: ReadonlySet<string> = new Set([
+const ROLES: ReadonlySet<unknown> = new Set(roleSchema.options);
+// The keys are listed, not taken from the schemas: a field added there makes the check send its
+// reports to zod until it checks that field too (the test compares these with the schemas).
+export const CREATED_KEYS: ReadonlySet<string> = new Set(["type", "seq", "channel_id", "session_id", "connection"]);
+export const DESTROYED_KEYS: ReadonlySet<string> = new Set(["type", "seq", "channel_id", "session_id", "connection_id"]);
+export const CONNECTION_KEYS: ReadonlySet<string> = new Set([
   "connection_id",
   "client_id",
   "bundle_id",
@@ -32,15 +34,11 @@ const CONNECTION_KEYS: ReadonlySet<string> = new Set([
 export function checkedConnectionReport(raw: unknown): ConnectionReport | undefined {
   if (!isRecord(raw)) return undefined;
   const r = raw as Record<string, unknown>;
-  if (r.type === "connection.created") {
-    if (!onlyKeys(r, CREATED_KEYS) || !isSeq(r.seq) || typeof r.channel_id !== "string" || typeof r.session_id !== "string") return undefined;
-    return isConnectionInfo(r.connection) ? (raw as ConnectionReport) : undefined;
-  }
-  if (r.type === "connection.destroyed") {
-    if (!onlyKeys(r, DESTROYED_KEYS) || !isSeq(r.seq) || typeof r.channel_id !== "string" || typeof r.session_id !== "string") return undefined;
-    return typeof r.connection_id === "string" ? (raw as ConnectionReport) : undefined;
-  }
-  return undefined;
+  const created = r.type === "connection.created";
+  if (!created && r.type !== "connection.destroyed") return undefined;
+  if (!onlyKeys(r, created ? CREATED_KEYS : DESTROYED_KEYS) || !isSeq(r.seq) || typeof r.channel_id !== "string" || typeof r.session_id !== "string") return undefined;
+  const valid = created ? isConnectionInfo(r.connection) : typeof r.connection_id === "string";
+  return valid ? (raw as ConnectionReport) : undefined;
 }
 
 function isConnectionInfo(value: unknown): boolean {

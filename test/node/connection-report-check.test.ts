@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { checkedConnectionReport } from "../../shared/connection-report-check.js";
-import { nodeReportSchema } from "../../shared/control-protocol.js";
+import { CONNECTION_KEYS, CREATED_KEYS, DESTROYED_KEYS, checkedConnectionReport } from "../../shared/connection-report-check.js";
+import { connectionInfoSchema, nodeReportSchema } from "../../shared/control-protocol.js";
 
 // The edge's zod-free check of connection reports (shared/connection-report-check.ts) must accept
 // only what nodeReportSchema accepts, and return it exactly as zod would; it may send anything
@@ -70,6 +70,13 @@ describe("checkedConnectionReport", () => {
       expect(agreesWithZod(report)).toBe(true);
       expect(checkedConnectionReport(report)).toBe(report);
     }
+  });
+
+  it("knows exactly the schemas' keys (a field added to a schema must be checked here too)", () => {
+    const shapeOf = (type: string) => Object.keys(nodeReportSchema.options.find((o) => o.shape.type.value === type)!.shape).sort();
+    expect([...CREATED_KEYS].sort()).toEqual(shapeOf("connection.created"));
+    expect([...DESTROYED_KEYS].sort()).toEqual(shapeOf("connection.destroyed"));
+    expect([...CONNECTION_KEYS].sort()).toEqual(Object.keys(connectionInfoSchema.shape).sort());
   });
 
   it("leaves every other report type to zod", () => {

@@ -118,8 +118,7 @@ export class ChannelReportForwarder<R> {
     if (queue.timer) clearTimeout(queue.timer);
     queue.timer = undefined;
     queue.running = true;
-    const reports = queue.pending.length <= MAX_REPORTS_PER_CALL ? queue.pending : queue.pending.slice(0, MAX_REPORTS_PER_CALL);
-    queue.pending = reports === queue.pending ? [] : queue.pending.slice(MAX_REPORTS_PER_CALL);
+    const reports = queue.pending.splice(0, MAX_REPORTS_PER_CALL);
     // This call carries the last pending report: the tail settles when it is over.
     let settle: (() => void) | undefined;
     if (queue.pending.length === 0) {

@@ -126,7 +126,6 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
     return this.api.GenerateCrashLog(request);
   }
 
-  /** Calls this instance handled (call-counter.ts), for the edge load test. */
   /**
    * A change GetStatsReport's answer depends on (membership, links, the channel index): its shared
    * answer is dropped before and after; `nodesChanged` false for a channel-index change, which
@@ -137,6 +136,7 @@ export class ClusterObject extends DurableObject<Env> implements ApiHandlers<"cl
     return change.finally(() => this.api.statsChanged(nodesChanged));
   }
 
+  /** Calls this instance handled (call-counter.ts), for the edge load test. */
   callCounts(): { since: number; counts: Record<string, number> } {
     return this.calls.snapshot();
   }
